@@ -1,0 +1,90 @@
+# mpibatch - build, set-up, demo, tests and benchmark.
+#
+#   make demo     install what is missing, build, run the example job
+#   make check    the whole test suite (installs and starts what it needs)
+#   make bench    the side-by-side benchmark (not part of check)
+#   make install PREFIX=/usr/local
+
+CC       ?= mpicc
+ifeq ($(origin CC),default)
+CC       := mpicc
+endif
+PREFIX   ?= /usr/local
+BUILD    ?= build
+VERSION  := 0.1.0
+
+PKGS     := hdf5-openmpi libcurl openssl expat jansson inih
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Wshadow -Wconversion -pedantic -Werror -Wno-format-truncation
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+            -DMB_VERSION='"$(VERSION)"' $(WARN) -Isrc -Iinclude $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm
+
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+SRCS     := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
+
+.PHONY: all deps demo check check-unit check-int check-asan bench install clean
+
+all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(TESTS)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmpibatch.a: $(OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mpibatch: $(BUILD)/obj/main.o $(BUILD)/libmpibatch.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mpibatch-gen: jobs/gen.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libmpibatch.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+-include $(DEPFILES)
+
+# Debian packages the project needs; installed only when missing.
+DEB_PKGS := openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
+            libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev \
+            libinih-dev pkg-config make gcc python3 perl time
+
+deps:
+	@sh tests/lib/deps.sh $(DEB_PKGS)
+
+demo: deps
+	$(MAKE) all
+	sh jobs/demo.sh
+
+check: deps
+	$(MAKE) all
+	sh tests/run.sh $(BUILD)
+
+check-asan: deps
+	$(MAKE) BUILD=build-asan SAN=1 all
+	MB_SANITIZE=1 sh tests/run.sh build-asan
+
+bench: deps
+	$(MAKE) all
+	sh tests/bench/run.sh $(BUILD)
+
+install: $(BUILD)/mpibatch
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mpibatch
+	install -m 755 $(BUILD)/mpibatch $(DESTDIR)$(PREFIX)/bin/mpibatch
+	install -m 644 include/mpibatch/*.h $(DESTDIR)$(PREFIX)/include/mpibatch/
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,446 @@
+/* cli.c - option table, parser and generated --help. Knows the names,
+ * types and limits of options; does not know what any option does. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum opt_type {
+    T_STR,       /* char *            */
+    T_U64,       /* uint64_t, decimal */
+    T_SIZE,      /* uint64_t, with K/M/G suffix (binary) */
+    T_SECONDS,   /* double >= 0, fractions allowed */
+    T_FLAG,      /* int set to 1 */
+    T_NOFLAG,    /* int set to 0 by the flag; a job file gives true/false */
+    T_DELIM      /* char: , ; | tab (or a name: comma, semicolon, tab, pipe) */
+} opt_type;
+
+typedef struct opt {
+    const char *name;
+    char shortc;
+    const char *metavar;
+    opt_type type;
+    size_t off;
+    unsigned cmds;
+    const char *job_key;     /* key in job files ("section.key"), or NULL */
+    uint64_t min, max;       /* for T_U64 / T_SIZE / T_SECONDS */
+    const char *help;
+} opt;
+
+#define C(x) (1u << (x))
+#define ALL (C(MB_CMD_NONE) | C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_RESULTS) | \
+             C(MB_CMD_QUEUE) | C(MB_CMD_INSPECT))
+#define F(field) offsetof(mb_opts, field)
+#define KIB 1024ull
+#define MIB (1024ull * 1024ull)
+#define GIB (1024ull * 1024ull * 1024ull)
+
+static const opt options[] = {
+    {"queue", 0, "URL", T_STR, F(queue), C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE),
+     NULL, 0, 0,
+     "queue: dir:PATH or an absolute PATH (directory queue on shared storage); "
+     "default $MPIBATCH_QUEUE"},
+    {"id", 0, "ID", T_STR, F(id), C(MB_CMD_ENQUEUE), NULL, 0, 0,
+     "task id of the message (one FILE only); default: a digest of the message body"},
+    {"out", 0, "DIR", T_STR, F(out), C(MB_CMD_RUN), NULL, 0, 0,
+     "result directory on shared storage (created if missing)"},
+    {"job", 0, "FILE", T_STR, F(job), C(MB_CMD_RUN), NULL, 0, 0,
+     "job file (INI); options given on the command line win"},
+    {"name", 0, "NAME", T_STR, F(name), C(MB_CMD_RUN), "job.name", 0, 0,
+     "job name shown in logs"},
+    {"group-by", 0, "COLS", T_STR, F(group_by), C(MB_CMD_RUN), "job.group_by", 0, 0,
+     "comma-separated group columns (header names, or 1-based numbers with --no-header)"},
+    {"agg", 0, "LIST", T_STR, F(agg), C(MB_CMD_RUN), "job.aggregates", 0, 0,
+     "aggregates: count(*), count(c), sum(c), mean(c)/avg(c), min(c), max(c), var(c), "
+     "stddev(c)"},
+    {"delimiter", 0, "CHAR", T_DELIM, F(delimiter), C(MB_CMD_RUN), "csv.delimiter", 0, 0,
+     "field delimiter: , ; | or tab (default ,)"},
+    {"no-header", 0, NULL, T_NOFLAG, F(header), C(MB_CMD_RUN), "csv.header", 0, 0,
+     "the files have no header row; columns are named 1..N"},
+    {"chunk-size", 0, "BYTES", T_SIZE, F(chunk_size), C(MB_CMD_RUN), "run.chunk_size", 1,
+     GIB, "partition size, suffixes K M G (default 4M)"},
+    {"max-record", 0, "BYTES", T_SIZE, F(max_record), C(MB_CMD_RUN), "run.max_record", 16,
+     GIB, "longest record accepted (default 16M)"},
+    {"max-groups-mb", 0, "MB", T_U64, F(max_groups_mb), C(MB_CMD_RUN), "run.max_groups_mb", 1,
+     1u << 20, "memory cap of one rank's group table, in MiB (default 4096)"},
+    {"idle-exit", 0, "SECONDS", T_SECONDS, F(idle_exit), C(MB_CMD_RUN), "run.idle_exit", 0,
+     31536000, "exit after the queue has been empty this long; 0 = at once (default 0)"},
+    {"visibility-timeout", 0, "SECONDS", T_U64, F(visibility_timeout), C(MB_CMD_RUN),
+     "run.visibility_timeout", 1, 604800,
+     "lease on a claimed message, renewed while the task runs (default 300)"},
+    {"max-dequeue", 0, "N", T_U64, F(max_dequeue), C(MB_CMD_RUN), "run.max_dequeue", 1, 1000,
+     "deliveries before a message goes to the poison area (default 5)"},
+    {"data-root", 0, "DIR", T_STR, F(data_root), C(MB_CMD_RUN), "run.data_root", 0, 0,
+     "directory that relative input paths in messages are resolved against"},
+    {"merge", 0, NULL, T_FLAG, F(merge), C(MB_CMD_RESULTS), NULL, 0, 0,
+     "print the exact total over all committed tasks instead of each task"},
+    {"format", 0, "FMT", T_STR, F(format), C(MB_CMD_RESULTS), NULL, 0, 0,
+     "output format: csv (default) or json"},
+    {"verbose", 'v', NULL, T_FLAG, F(verbose), ALL, NULL, 0, 0, "more messages (debug)"},
+    {"quiet", 'q', NULL, T_FLAG, F(quiet), ALL, NULL, 0, 0, "errors and warnings only"},
+    {"help", 'h', NULL, T_FLAG, F(help), ALL, NULL, 0, 0, "show this help"},
+    {"version", 'V', NULL, T_FLAG, F(version), C(MB_CMD_NONE), NULL, 0, 0,
+     "show the version"},
+};
+
+static const struct {
+    mb_cmd cmd;
+    const char *name, *synopsis, *what;
+} commands[] = {
+    {MB_CMD_ENQUEUE, "enqueue", "--queue URL [--id ID] FILE...",
+     "Put one message per CSV file on the queue. The message body is the file's\n"
+     "absolute path (JSON with --id), so enqueuing a file twice gives the same task."},
+    {MB_CMD_RUN, "run", "--queue URL --out DIR (--job FILE | --group-by COLS --agg LIST)",
+     "Drain the queue under mpirun: rank 0 claims a work item, every rank aggregates\n"
+     "its chunks of the file, the states are reduced and the result is committed\n"
+     "(OUT/TASK.csv, OUT/TASK.h5, ledger) before the message is deleted.\n"
+     "Exit: 0 done, 64 usage, 65 bad data or job file (other tasks still ran),\n"
+     "69 queue unreachable, 70 internal error, 74 I/O error, 75 stopped: requeue."},
+    {MB_CMD_RESULTS, "results", "DIR [--merge] [--format csv|json]",
+     "Print the committed per-task results in DIR, or with --merge their exact total."},
+    {MB_CMD_QUEUE, "queue", "stats|peek|purge --queue URL",
+     "stats: approximate message counts (visible, leased, poison); peek: show the\n"
+     "next visible messages without claiming them; purge: delete every message."},
+};
+
+void mb_opts_init(mb_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->idle_exit = 0;
+    o->checkpoint_interval = 60;
+    o->visibility_timeout = 300;
+    o->max_dequeue = 5;
+    o->chunk_size = 4 * MIB;
+    o->max_record = 16 * MIB;
+    o->max_groups_mb = 4096;
+    o->delimiter = ',';
+    o->header = 1;
+}
+
+void mb_opts_fini(mb_opts *o)
+{
+    char **strs[] = {&o->queue, &o->out, &o->job, &o->name, &o->group_by, &o->agg,
+                     &o->checkpoint_dir, &o->data_root, &o->id, &o->format};
+    size_t i;
+
+    if (!o)
+        return;
+    for (i = 0; i < MB_ARRAY_LEN(strs); i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+}
+
+const char *mb_cli_cmd_name(mb_cmd cmd)
+{
+    size_t i;
+    for (i = 0; i < MB_ARRAY_LEN(commands); i++)
+        if (commands[i].cmd == cmd)
+            return commands[i].name;
+    return "mpibatch";
+}
+
+static int parse_u64(const char *s, uint64_t *out, int suffixes)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mult = 1;
+
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    if (suffixes && *end) {
+        switch (*end) {
+        case 'k': case 'K': mult = KIB; break;
+        case 'm': case 'M': mult = MIB; break;
+        case 'g': case 'G': mult = GIB; break;
+        default: return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'B')
+            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    }
+    if (*end != '\0' || (v != 0 && mult > UINT64_MAX / v))
+        return -1;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_delim(const char *s, char *out)
+{
+    static const struct { const char *name; char c; } names[] = {
+        {",", ','}, {";", ';'}, {"|", '|'}, {"\t", '\t'}, {"\\t", '\t'}, {"tab", '\t'},
+        {"comma", ','}, {"semicolon", ';'}, {"pipe", '|'}, {"\",\"", ','},
+        {"\";\"", ';'}, {"\"|\"", '|'}, {"\"\\t\"", '\t'}};
+    size_t i;
+
+    for (i = 0; i < MB_ARRAY_LEN(names); i++)
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].c;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcmp(s, "1") ||
+        !strcasecmp(s, "on")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcmp(s, "0") ||
+        !strcasecmp(s, "off")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* Stores `val` into the field of option `op`. from_job selects the job-file
+ * reading of T_NOFLAG (a boolean value rather than a bare flag). */
+static mb_status store(mb_opts *o, const opt *op, const char *val, int from_job, mb_err *err)
+{
+    char *base = (char *)o;
+    uint64_t u;
+    double d;
+    int b;
+
+    switch (op->type) {
+    case T_STR: {
+        char **dst = (char **)(void *)(base + op->off);
+        char *copy = strdup(val);
+        if (!copy)
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        free(*dst);
+        *dst = copy;
+        return MB_OK;
+    }
+    case T_U64:
+    case T_SIZE:
+        if (parse_u64(val, &u, op->type == T_SIZE) != 0 || u < op->min || u > op->max)
+            return mb_err_set(err, from_job ? MB_EJOB : MB_EUSAGE,
+                              "%s: '%s' is not a whole number from %llu to %llu%s", op->name,
+                              val, (unsigned long long)op->min, (unsigned long long)op->max,
+                              op->type == T_SIZE ? " (suffixes K, M, G allowed)" : "");
+        *(uint64_t *)(void *)(base + op->off) = u;
+        return MB_OK;
+    case T_SECONDS:
+        if (parse_seconds(val, &d) != 0 || d > (double)op->max)
+            return mb_err_set(err, from_job ? MB_EJOB : MB_EUSAGE,
+                              "%s: '%s' is not a number of seconds from 0 to %llu", op->name,
+                              val, (unsigned long long)op->max);
+        *(double *)(void *)(base + op->off) = d;
+        return MB_OK;
+    case T_DELIM:
+        if (parse_delim(val, (char *)(base + op->off)) != 0)
+            return mb_err_set(err, from_job ? MB_EJOB : MB_EUSAGE,
+                              "%s: '%s' is not one of , ; | tab%s", op->name, val,
+                              *val ? "" : " (in a job file a bare ';' starts a comment: "
+                                          "write semicolon)");
+        return MB_OK;
+    case T_FLAG:
+        *(int *)(void *)(base + op->off) = 1;
+        return MB_OK;
+    case T_NOFLAG:
+        if (!from_job) {
+            *(int *)(void *)(base + op->off) = 0;
+            return MB_OK;
+        }
+        if (parse_bool(val, &b) != 0)
+            return mb_err_set(err, MB_EJOB, "%s: '%s' is not true or false", op->job_key, val);
+        *(int *)(void *)(base + op->off) = b;
+        return MB_OK;
+    }
+    return mb_err_set(err, MB_EINTERNAL, "option type");
+}
+
+static const opt *find_long(const char *name, size_t len)
+{
+    size_t i;
+    for (i = 0; i < MB_ARRAY_LEN(options); i++)
+        if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static const opt *find_short(char c)
+{
+    size_t i;
+    for (i = 0; i < MB_ARRAY_LEN(options); i++)
+        if (options[i].shortc == c)
+            return &options[i];
+    return NULL;
+}
+
+static mb_cmd find_cmd(const char *name)
+{
+    size_t i;
+    for (i = 0; i < MB_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].cmd;
+    return MB_CMD_NONE;
+}
+
+static int takes_value(const opt *op)
+{
+    return op->type != T_FLAG && op->type != T_NOFLAG;
+}
+
+/* Handles argv[*i], an option; advances *i past its value. */
+static mb_status parse_one(mb_opts *o, int argc, char **argv, int *i, mb_err *err)
+{
+    const char *a = argv[*i], *val = NULL;
+    const opt *op;
+
+    if (a[1] == '-') {
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+        op = find_long(a + 2, len);
+        if (eq)
+            val = eq + 1;
+    } else {
+        op = a[2] == '\0' ? find_short(a[1]) : NULL;
+    }
+    if (!op)
+        return mb_err_set(err, MB_EUSAGE, "unknown option '%s'", a);
+    if (!(op->cmds & C(o->cmd)))
+        return mb_err_set(err, MB_EUSAGE, "option --%s does not apply to '%s'", op->name,
+                          mb_cli_cmd_name(o->cmd));
+    if (takes_value(op) && !val) {
+        if (*i + 1 >= argc)
+            return mb_err_set(err, MB_EUSAGE, "option --%s needs a value (%s)", op->name,
+                              op->metavar);
+        val = argv[++*i];
+    } else if (!takes_value(op) && val) {
+        return mb_err_set(err, MB_EUSAGE, "option --%s takes no value", op->name);
+    }
+    o->set[op - options] = 1;
+    return store(o, op, val ? val : "", 0, err);
+}
+
+mb_status mb_cli_parse(mb_opts *o, int argc, char **argv, mb_err *err)
+{
+    int i, dashdash = 0;
+    mb_status st;
+
+    o->args = calloc((size_t)argc + 1, sizeof *o->args);
+    if (!o->args)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!dashdash && strcmp(a, "--") == 0) {
+            dashdash = 1;
+        } else if (!dashdash && a[0] == '-' && a[1] != '\0') {
+            if ((st = parse_one(o, argc, argv, &i, err)) != MB_OK)
+                return st;
+        } else if (o->cmd == MB_CMD_NONE) {
+            o->cmd = find_cmd(a);
+            if (o->cmd == MB_CMD_NONE)
+                return mb_err_set(err, MB_EUSAGE, "unknown command '%s' (try --help)", a);
+        } else {
+            o->args[o->nargs++] = argv[i];
+        }
+    }
+    return MB_OK;
+}
+
+mb_status mb_cli_set(mb_opts *o, const char *key, const char *value, mb_err *err)
+{
+    size_t i;
+
+    for (i = 0; i < MB_ARRAY_LEN(options); i++) {
+        const opt *op = &options[i];
+        if (!op->job_key || strcmp(op->job_key, key) != 0)
+            continue;
+        if (o->set[i])
+            return MB_OK;    /* the command line wins */
+        return store(o, op, value, 1, err);
+    }
+    return mb_err_set(err, MB_ENOENT, "unknown key '%s'", key);
+}
+
+static void print_wrapped(const char *text, int indent)
+{
+    const char *p = text;
+    int col = indent;
+
+    while (*p) {
+        size_t w = strcspn(p, " ");
+        if (col > indent && col + (int)w > 78) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        }
+        printf("%.*s", (int)w, p);
+        col += (int)w;
+        p += w;
+        if (*p == ' ') {
+            p++;
+            if (*p && col < 78) {
+                putchar(' ');
+                col++;
+            }
+        }
+    }
+    putchar('\n');
+}
+
+void mb_cli_help(mb_cmd cmd)
+{
+    size_t i;
+
+    if (cmd == MB_CMD_NONE) {
+        printf("mpibatch %s - MPI batch processor for CSV work items in a queue\n\n"
+               "Usage: mpibatch COMMAND [OPTIONS]\n\nCommands:\n", MB_VERSION);
+        for (i = 0; i < MB_ARRAY_LEN(commands); i++)
+            printf("  %-8s %s\n", commands[i].name, commands[i].synopsis);
+        printf("\nRun 'mpibatch COMMAND --help' for a command's options.\n"
+               "'run' is meant to start under mpirun (or srun); the others are plain\n"
+               "commands. Exit codes follow sysexits(3).\n");
+        return;
+    }
+    for (i = 0; i < MB_ARRAY_LEN(commands); i++)
+        if (commands[i].cmd == cmd)
+            printf("Usage: mpibatch %s %s\n\n%s\n\nOptions:\n", commands[i].name,
+                   commands[i].synopsis, commands[i].what);
+    for (i = 0; i < MB_ARRAY_LEN(options); i++) {
+        const opt *op = &options[i];
+        char head[64];
+        if (!(op->cmds & C(cmd)))
+            continue;
+        if (op->shortc)
+            snprintf(head, sizeof head, "-%c, --%s%s%s", op->shortc, op->name,
+                     op->metavar ? " " : "", op->metavar ? op->metavar : "");
+        else
+            snprintf(head, sizeof head, "    --%s%s%s", op->name, op->metavar ? " " : "",
+                     op->metavar ? op->metavar : "");
+        printf("  %-30s ", head);
+        print_wrapped(op->help, 33);
+        if (op->job_key)
+            printf("%33s(job file: [%.*s] %s)\n", "", (int)strcspn(op->job_key, "."),
+                   op->job_key, strchr(op->job_key, '.') + 1);
+    }
+}

@@ -1,0 +1,12 @@
+/* digest.h - SHA-256 as lowercase hex, through OpenSSL's EVP interface. */
+#ifndef MB_DIGEST_H
+#define MB_DIGEST_H
+
+#include "mb.h"
+
+#define MB_SHA256_HEX 65   /* 64 hex digits + NUL */
+
+/* out receives 64 hex digits and a NUL. MB_EINTERNAL if OpenSSL fails. */
+mb_status mb_sha256_hex(const void *p, size_t len, char out[MB_SHA256_HEX]);
+
+#endif

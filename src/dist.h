@@ -1,0 +1,49 @@
+/* dist.h - everything that crosses ranks: start-up, agreement on failure,
+ * broadcast of task descriptors and the reduction of group states.
+ *
+ * The only module that calls MPI collectives. Every collective here is
+ * preceded by an agreement (mb_dist_agree) in the callers' protocol, so a
+ * rank that failed locally never leaves the others waiting in a collective
+ * it will not enter. */
+#ifndef MB_DIST_H
+#define MB_DIST_H
+
+#include "group.h"
+
+typedef struct mb_dist {
+    int rank, size;
+    int initialized;     /* MPI_Init was called by us */
+} mb_dist;
+
+mb_status mb_dist_init(mb_dist *d, int *argc, char ***argv, mb_err *err);
+void mb_dist_fini(mb_dist *d);
+
+/* Every rank passes its local status (and error report). Returns MB_OK
+ * when every rank is OK; otherwise the status of the lowest failing rank,
+ * whose message is copied into `err` on every rank. */
+mb_status mb_dist_agree(mb_dist *d, mb_status local, mb_err *err);
+
+/* The same, but waits without spinning and calls tick(ctx) about every
+ * 50 ms while waiting (rank 0 renews its lease there). */
+typedef void (*mb_dist_tick_fn)(void *ctx);
+mb_status mb_dist_agree_poll(mb_dist *d, mb_status local, mb_err *err, mb_dist_tick_fn tick,
+                             void *ctx);
+
+/* Rank 0's buffer b (len, bytes) is copied to every rank's b. Ranks other
+ * than 0 wait for it sleeping in short steps rather than spinning, since
+ * rank 0 may sit idle on an empty queue for a long time. */
+mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err);
+
+/* Combines every rank's table `local` (consumed: emptied) into `*out` on
+ * rank 0 (other ranks get an empty table): groups are shuffled to an owner
+ * rank by key hash (MPI_Alltoallv), merged there, then gathered to rank 0.
+ * Exact merging makes the result independent of how groups were spread. */
+mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, const unsigned *needs, size_t max_bytes,
+                         mb_groups *out, mb_err *err);
+
+/* Sum of a counter over all ranks (for progress figures). */
+mb_status mb_dist_sum_u64(mb_dist *d, uint64_t local, uint64_t *total);
+
+double mb_dist_wtime(void);
+
+#endif

@@ -1,0 +1,152 @@
+/* fsutil.c - the write, fsync, rename, fsync-directory discipline in one
+ * place. A crash at any point leaves either the old file or the new one,
+ * plus perhaps a stray temporary that nothing reads. */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+mb_status mb_fs_mkdirs(const char *path, mb_err *err)
+{
+    char buf[4096];
+    size_t n = strlen(path), i;
+
+    if (n == 0 || n >= sizeof buf)
+        return mb_err_set(err, MB_EIO, "%s: bad directory name", path);
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return mb_err_set(err, MB_EIO, "%s: cannot create directory: %s", buf,
+                              strerror(errno));
+        buf[i] = i == n ? '\0' : '/';
+    }
+    return MB_OK;
+}
+
+mb_status mb_fs_sync_dir(const char *dir, mb_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return mb_err_set(err, MB_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return mb_err_set(err, MB_EIO, "%s: fsync: %s", dir, strerror(e));
+    }
+    close(fd);
+    return MB_OK;
+}
+
+static void dir_of(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == path)
+        snprintf(out, cap, "/");
+    else
+        snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+mb_status mb_fs_tmpname(const char *path, char *out, size_t cap, mb_err *err)
+{
+    char dir[4096];
+    const char *base = strrchr(path, '/');
+    int n;
+
+    dir_of(path, dir, sizeof dir);
+    base = base ? base + 1 : path;
+    n = snprintf(out, cap, "%s/.%s.tmp.%ld", dir, base, (long)getpid());
+    if (n < 0 || (size_t)n >= cap)
+        return mb_err_set(err, MB_EIO, "%s: path too long", path);
+    return MB_OK;
+}
+
+mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err)
+{
+    char dir[4096];
+
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mb_err_set(err, MB_EIO, "%s: rename: %s", path, strerror(e));
+    }
+    dir_of(path, dir, sizeof dir);
+    return mb_fs_sync_dir(dir, err);
+}
+
+mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err)
+{
+    char tmp[4200];
+    const char *p = data;
+    mb_status st;
+    int fd;
+
+    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
+        return st;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0)
+        return mb_err_set(err, MB_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return mb_err_set(err, MB_EIO, "%s: write: %s", tmp, strerror(e));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mb_err_set(err, MB_EIO, "%s: fsync: %s", tmp, strerror(e));
+    }
+    return mb_fs_publish(tmp, path, err);
+}
+
+mb_status mb_fs_read_small(const char *path, size_t max, char **out, size_t *len, mb_err *err)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat sb;
+    char *buf;
+    size_t got = 0;
+
+    if (fd < 0)
+        return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", path,
+                          strerror(errno));
+    if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size > max) {
+        close(fd);
+        return mb_err_set(err, MB_ELIMIT, "%s: larger than %zu bytes", path, max);
+    }
+    buf = malloc((size_t)sb.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    while (got < (size_t)sb.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return MB_OK;
+}

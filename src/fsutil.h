@@ -1,0 +1,29 @@
+/* fsutil.h - durable file publication on shared storage: create parent
+ * directories, write-fsync-rename, fsync a directory. POSIX only. */
+#ifndef MB_FSUTIL_H
+#define MB_FSUTIL_H
+
+#include "mb.h"
+
+/* mkdir -p; MB_EIO with the path and reason on failure. */
+mb_status mb_fs_mkdirs(const char *path, mb_err *err);
+
+/* fsync of the directory that holds `path` (or of `path` if it is one). */
+mb_status mb_fs_sync_dir(const char *dir, mb_err *err);
+
+/* Writes data to `path` atomically: a temporary file beside it, fsync,
+ * rename over `path`, fsync of the directory. */
+mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err);
+
+/* Renames tmp to path and fsyncs the directory of path (tmp must already
+ * be fsynced). */
+mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err);
+
+/* A temporary name beside `path`: "<dir>/.<base>.tmp.<pid>". */
+mb_status mb_fs_tmpname(const char *path, char *out, size_t cap, mb_err *err);
+
+/* Reads a whole small file (at most `max` bytes) into a new NUL-terminated
+ * buffer. MB_ENOENT if missing, MB_ELIMIT if larger than max. */
+mb_status mb_fs_read_small(const char *path, size_t max, char **out, size_t *len, mb_err *err);
+
+#endif

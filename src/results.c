@@ -1,0 +1,729 @@
+/* results.c - result tables (CSV), mergeable states (HDF5), the ledger and
+ * the `results` command. Reads and writes files only from rank 0 or plain
+ * processes; knows nothing of MPI or queues.
+ *
+ * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-1"):
+ *   attributes on /: format, task_id, input, message_id, fingerprint
+ *   /group_by    string[ngroup]       group column names
+ *   /aggregates  string[nagg]         aggregates as written in the job
+ *   /columns     string[ncol]         aggregated columns, states' order
+ *   /keys        string[G][ngroup]    group key values, rows sorted by key
+ *   /rows        int64[G]             count(*) per group
+ *   /states      compound[G][ncol]    mb_numstate: n, scale, nonint, and
+ *                                     the exact integers sum, sumsq, min,
+ *                                     max as little-endian uint64 limbs
+ *                                     (two's complement; value = integer /
+ *                                     10^scale, sumsq / 10^(2*scale)). */
+#include "results.h"
+
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEDGER ".ledger"
+#define PATH_CAP 4096
+#define CELL_CAP 512
+
+mb_status mb_results_prepare(const char *out, mb_err *err)
+{
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/%s", out, LEDGER);
+    return mb_fs_mkdirs(p, err);
+}
+
+int mb_results_committed(const char *out, const char *task_id)
+{
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/%s/%s.json", out, LEDGER, task_id);
+    return access(p, F_OK) == 0;
+}
+
+/* ---- CSV ------------------------------------------------------------ */
+
+static void put_field(FILE *f, const char *p, size_t len)
+{
+    if (len && (memchr(p, ',', len) || memchr(p, '"', len) || memchr(p, '\n', len) ||
+                memchr(p, '\r', len))) {
+        fputc('"', f);
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == '"')
+                fputc('"', f);
+            fputc(p[i], f);
+        }
+        fputc('"', f);
+    } else {
+        fwrite(p, 1, len, f);
+    }
+}
+
+static void key_field_csv(void *ctx, size_t i, const char *p, size_t len)
+{
+    FILE *f = ctx;
+    if (i)
+        fputc(',', f);
+    put_field(f, p, len);
+}
+
+/* A column prints as integers only if no value in the whole table had a
+ * fraction or exponent: decided over all groups, so every row agrees. */
+static int *int_columns(const mb_plan *p, const mb_groups *g)
+{
+    int *ic = calloc(p->ncol ? p->ncol : 1, sizeof *ic);
+    if (!ic)
+        return NULL;
+    for (size_t c = 0; c < p->ncol; c++) {
+        ic[c] = 1;
+        for (size_t i = 0; i < g->n && ic[c]; i++)
+            if (mb_groups_state(g, i)[c].nonint)
+                ic[c] = 0;
+    }
+    return ic;
+}
+
+/* Formats aggregate a of group gi into out. */
+static mb_status agg_cell(const mb_plan *p, const mb_groups *g, size_t gi, size_t a,
+                          const int *ic, char *out, size_t cap)
+{
+    size_t c = p->agg_col[a];
+    if (c == SIZE_MAX) {
+        snprintf(out, cap, "%lld", (long long)g->rows[gi]);
+        return MB_OK;
+    }
+    return mb_num_format(&mb_groups_state(g, gi)[c], p->aggs[a].kind, ic[c], out, cap);
+}
+
+mb_status mb_results_write_csv(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
+                               int header, mb_err *err)
+{
+    size_t *idx = mb_groups_sorted(g), i, a;
+    int *ic = int_columns(p, g);
+    char cell[CELL_CAP];
+    mb_status st = MB_OK;
+
+    if (!idx || !ic) {
+        free(idx);
+        free(ic);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    if (header) {
+        if (task)
+            fputs("task,", f);
+        for (i = 0; i < p->ngroup; i++) {
+            if (i)
+                fputc(',', f);
+            put_field(f, p->group[i], strlen(p->group[i]));
+        }
+        for (a = 0; a < p->nagg; a++) {
+            fputc(',', f);
+            put_field(f, p->aggs[a].text, strlen(p->aggs[a].text));
+        }
+        fputc('\n', f);
+    }
+    for (i = 0; i < g->n && st == MB_OK; i++) {
+        size_t gi = idx[i];
+        if (task) {
+            put_field(f, task, strlen(task));
+            fputc(',', f);
+        }
+        mb_groups_key_fields(mb_groups_key(g, gi), g->klen[gi], key_field_csv, f);
+        for (a = 0; a < p->nagg && st == MB_OK; a++) {
+            st = agg_cell(p, g, gi, a, ic, cell, sizeof cell);
+            fputc(',', f);
+            fputs(cell, f);
+        }
+        fputc('\n', f);
+    }
+    free(idx);
+    free(ic);
+    if (st != MB_OK)
+        return mb_err_set(err, st, "cannot format a result value");
+    return ferror(f) ? mb_err_set(err, MB_EIO, "write error: %s", strerror(errno)) : MB_OK;
+}
+
+/* ---- HDF5 ----------------------------------------------------------- */
+
+static hid_t str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+static hid_t state_type(void)
+{
+    hsize_t d4 = 4, d8 = 8;
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
+    hid_t a4 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d4);
+    hid_t a8 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d8);
+
+    H5Tinsert(t, "n", HOFFSET(mb_numstate, n), H5T_NATIVE_INT64);
+    H5Tinsert(t, "scale", HOFFSET(mb_numstate, scale), H5T_NATIVE_INT32);
+    H5Tinsert(t, "nonint", HOFFSET(mb_numstate, nonint), H5T_NATIVE_UINT32);
+    H5Tinsert(t, "sum", HOFFSET(mb_numstate, sum), a4);
+    H5Tinsert(t, "sumsq", HOFFSET(mb_numstate, sumsq), a8);
+    H5Tinsert(t, "min", HOFFSET(mb_numstate, min), a4);
+    H5Tinsert(t, "max", HOFFSET(mb_numstate, max), a4);
+    H5Tclose(a4);
+    H5Tclose(a8);
+    return t;
+}
+
+static int put_attr(hid_t loc, const char *name, const char *value)
+{
+    hid_t t = str_type(), s = H5Screate(H5S_SCALAR), a;
+    int rc = -1;
+
+    a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) {
+        rc = H5Awrite(a, t, &value) < 0 ? -1 : 0;
+        H5Aclose(a);
+    }
+    H5Sclose(s);
+    H5Tclose(t);
+    return rc;
+}
+
+/* Writes a dataset of dims (d0[, d1]) from buf of type t. */
+static int put_data(hid_t loc, const char *name, hid_t t, int rank, hsize_t d0, hsize_t d1,
+                    const void *buf)
+{
+    hsize_t dims[2] = {d0, d1};
+    hid_t s = H5Screate_simple(rank, dims, NULL), ds;
+    int rc = -1;
+
+    ds = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (ds >= 0) {
+        rc = (d0 * (rank > 1 ? d1 : 1)) == 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                                         buf) >= 0
+                 ? 0
+                 : -1;
+        H5Dclose(ds);
+    }
+    H5Sclose(s);
+    return rc;
+}
+
+typedef struct key_split {
+    char **out;       /* ngroup slots for this row */
+    int bad;
+} key_split;
+
+static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
+{
+    key_split *k = ctx;
+    if (memchr(p, '\0', len) || !(k->out[i] = strndup(p, len)))
+        k->bad = 1;
+}
+
+/* The states and keys of g in sorted order, as HDF5 wants them. */
+static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g, mb_err *err)
+{
+    size_t G = g->n, i, nk = 0, ns = 0;
+    size_t *idx = mb_groups_sorted(g);
+    char **keys = NULL;
+    int64_t *rows = malloc((G ? G : 1) * sizeof *rows);
+    mb_numstate *st = NULL;
+    hid_t ts = str_type(), tn = state_type();
+    mb_status rc = MB_OK;
+
+    if (mb_size_mul(G, p->ngroup, &nk) != 0 || mb_size_mul(G, p->ncol, &ns) != 0)
+        rc = mb_err_set(err, MB_ELIMIT, "result too large");
+    if (rc == MB_OK) {
+        keys = calloc(nk ? nk : 1, sizeof *keys);
+        st = malloc((ns ? ns : 1) * sizeof *st);
+    }
+    if (rc == MB_OK && (!idx || !keys || !rows || !st))
+        rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
+    for (i = 0; rc == MB_OK && i < G; i++) {
+        key_split k = {keys + i * p->ngroup, 0};
+        mb_groups_key_fields(mb_groups_key(g, idx[i]), g->klen[idx[i]], key_field_dup, &k);
+        if (k.bad)
+            rc = mb_err_set(err, MB_EDATA, "a group key holds a NUL byte");
+        rows[i] = g->rows[idx[i]];
+        if (p->ncol)
+            memcpy(st + i * p->ncol, mb_groups_state(g, idx[i]), p->ncol * sizeof *st);
+    }
+    if (rc == MB_OK &&
+        (put_data(f, "keys", ts, 2, G, p->ngroup, keys) < 0 ||
+         put_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0, rows) < 0 ||
+         put_data(f, "states", tn, 2, G, p->ncol, st) < 0))
+        rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
+    for (i = 0; keys && i < nk; i++)
+        free(keys[i]);
+    free(keys);
+    free(rows);
+    free(st);
+    free(idx);
+    H5Tclose(ts);
+    H5Tclose(tn);
+    return rc;
+}
+
+static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
+                          const mb_task_info *t, mb_err *err)
+{
+    hid_t f, ts;
+    mb_status rc = MB_OK;
+    const char **texts = malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
+
+    if (!texts)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        free(texts);
+        return mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
+    }
+    for (size_t a = 0; a < p->nagg; a++)
+        texts[a] = p->aggs[a].text;
+    ts = str_type();
+    if (put_attr(f, "format", "mpibatch-result-1") < 0 ||
+        put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
+        put_attr(f, "message_id", t->message_id ? t->message_id : "") < 0 ||
+        put_attr(f, "fingerprint", p->fingerprint) < 0 ||
+        put_data(f, "group_by", ts, 1, p->ngroup, 0, p->group) < 0 ||
+        put_data(f, "aggregates", ts, 1, p->nagg, 0, texts) < 0 ||
+        put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
+    if (rc == MB_OK)
+        rc = h5_write_tables(f, p, g, err);
+    H5Tclose(ts);
+    free(texts);
+    if (H5Fclose(f) < 0 && rc == MB_OK)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
+    return rc;
+}
+
+static mb_status sync_path(const char *path, mb_err *err)
+{
+    FILE *f = fopen(path, "r+");
+    int bad;
+    if (!f)
+        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
+    bad = fsync(fileno(f)) != 0;
+    fclose(f);
+    return bad ? mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(errno)) : MB_OK;
+}
+
+static mb_status write_csv_file(const char *path, const mb_plan *p, const mb_groups *g,
+                                mb_err *err)
+{
+    char tmp[PATH_CAP + 64];
+    mb_status st;
+    FILE *f;
+
+    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
+        return st;
+    if (!(f = fopen(tmp, "w")))
+        return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    st = mb_results_write_csv(f, p, g, NULL, 1, err);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && st == MB_OK)
+        st = mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    if (st != MB_OK) {
+        unlink(tmp);
+        return st;
+    }
+    return mb_fs_publish(tmp, path, err);
+}
+
+static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups *g,
+                              const mb_task_info *t, mb_err *err)
+{
+    char path[PATH_CAP], when[32], *body;
+    time_t now = time(NULL);
+    struct tm tm;
+    json_t *o;
+    mb_status st;
+
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:f, s:s, s:s}", "task", t->task_id,
+                  "input", t->input, "message_id", t->message_id ? t->message_id : "", "rows",
+                  (json_int_t)t->rows, "groups", (json_int_t)g->n, "bytes", (json_int_t)t->bytes,
+                  "chunks", (json_int_t)t->chunks, "ranks", t->ranks, "seconds", t->seconds,
+                  "fingerprint", p->fingerprint, "committed", when);
+    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!body)
+        return mb_err_set(err, MB_ENOMEM, "cannot build the ledger entry");
+    snprintf(path, sizeof path, "%s/%s/%s.json", out, LEDGER, t->task_id);
+    st = mb_fs_write_atomic(path, body, strlen(body), err);
+    free(body);
+    return st;
+}
+
+mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
+                            const mb_task_info *t, mb_err *err)
+{
+    char path[PATH_CAP], tmp[PATH_CAP + 64];
+    mb_status st;
+
+    snprintf(path, sizeof path, "%s/%s.h5", out, t->task_id);
+    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
+        return st;
+    st = h5_write(tmp, p, g, t, err);
+    if (st == MB_OK)
+        st = sync_path(tmp, err);
+    if (st != MB_OK) {
+        unlink(tmp);
+        return st;
+    }
+    if ((st = mb_fs_publish(tmp, path, err)) != MB_OK)
+        return st;
+    snprintf(path, sizeof path, "%s/%s.csv", out, t->task_id);
+    if ((st = write_csv_file(path, p, g, err)) != MB_OK)
+        return st;
+    return write_ledger(out, p, g, t, err);
+}
+
+/* ---- reading results back ------------------------------------------ */
+
+static char **read_strings(hid_t f, const char *name, size_t *n)
+{
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), sp, t;
+    hssize_t cnt;
+    char **v = NULL;
+
+    if (ds < 0)
+        return NULL;
+    sp = H5Dget_space(ds);
+    cnt = H5Sget_simple_extent_npoints(sp);
+    t = str_type();
+    if (cnt >= 0 && cnt < 1000000 && (v = calloc((size_t)cnt + 1, sizeof *v)) != NULL) {
+        if (cnt > 0 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+            free(v);
+            v = NULL;
+        } else {
+            *n = (size_t)cnt;
+        }
+    }
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return v;
+}
+
+static void free_h5_strings(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        H5free_memory(v[i]);
+    free(v);
+}
+
+typedef struct loaded {
+    mb_plan plan;
+    size_t G;
+    char **keys;          /* G * ngroup, HDF5-allocated */
+    int64_t *rows;
+    mb_numstate *st;
+} loaded;
+
+static void loaded_fini(loaded *l)
+{
+    free_h5_strings(l->keys, l->G * l->plan.ngroup);
+    free(l->rows);
+    free(l->st);
+    mb_plan_fini(&l->plan);
+}
+
+static mb_status read_block(hid_t f, const char *name, hid_t t, void *buf, size_t count)
+{
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), sp;
+    hssize_t n;
+    herr_t rc = -1;
+
+    if (ds < 0)
+        return MB_EDATA;
+    sp = H5Dget_space(ds);
+    n = H5Sget_simple_extent_npoints(sp);
+    if (n >= 0 && (size_t)n == count)
+        rc = count == 0 ? 0 : H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return rc < 0 ? MB_EDATA : MB_OK;
+}
+
+static mb_status load_h5(const char *path, loaded *l, mb_err *err)
+{
+    size_t ng = 0, na = 0, G = 0, nk = 0;
+    char **group = NULL, **aggs = NULL;
+    hid_t f, ts, tn;
+    mb_status st = MB_OK;
+    hsize_t dims[2];
+
+    memset(l, 0, sizeof *l);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return mb_err_set(err, MB_EDATA, "%s: not a readable HDF5 result file", path);
+    group = read_strings(f, "group_by", &ng);
+    aggs = read_strings(f, "aggregates", &na);
+    if (!group || !aggs)
+        st = mb_err_set(err, MB_EDATA, "%s: no group_by/aggregates datasets", path);
+    if (st == MB_OK)
+        st = mb_plan_from_lists(&l->plan, group, ng, aggs, na, err);
+    if (st == MB_OK) {
+        hid_t ds = H5Dopen2(f, "rows", H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        if (sp < 0 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1)
+            st = mb_err_set(err, MB_EDATA, "%s: bad /rows dataset", path);
+        G = st == MB_OK ? (size_t)dims[0] : 0;
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (ds >= 0)
+            H5Dclose(ds);
+    }
+    if (st == MB_OK && (mb_size_mul(G, l->plan.ngroup, &nk) != 0 || G > (SIZE_MAX >> 10)))
+        st = mb_err_set(err, MB_EDATA, "%s: too many groups", path);
+    if (st == MB_OK) {
+        l->G = G;
+        l->keys = calloc(nk ? nk : 1, sizeof *l->keys);
+        l->rows = malloc((G ? G : 1) * sizeof *l->rows);
+        l->st = malloc((G * l->plan.ncol + 1) * sizeof *l->st);
+        if (!l->keys || !l->rows || !l->st)
+            st = mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    ts = str_type();
+    tn = state_type();
+    if (st == MB_OK && (read_block(f, "keys", ts, l->keys, nk) != MB_OK ||
+                        read_block(f, "rows", H5T_NATIVE_INT64, l->rows, G) != MB_OK ||
+                        read_block(f, "states", tn, l->st, G * l->plan.ncol) != MB_OK))
+        st = mb_err_set(err, MB_EDATA, "%s: keys/rows/states do not match", path);
+    H5Tclose(ts);
+    H5Tclose(tn);
+    free_h5_strings(group, ng);
+    free_h5_strings(aggs, na);
+    H5Fclose(f);
+    if (st != MB_OK)
+        loaded_fini(l);
+    return st;
+}
+
+/* Merges a loaded result into g (plan must match). */
+static mb_status merge_loaded(mb_groups *g, const loaded *l, mb_err *err)
+{
+    mb_buf key;
+    mb_status st = MB_OK;
+    size_t i, k;
+
+    mb_buf_init(&key, (size_t)1 << 30);
+    for (i = 0; i < l->G && st == MB_OK; i++) {
+        key.len = 0;
+        for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
+            const char *s = l->keys[i * l->plan.ngroup + k];
+            uint32_t len = s ? (uint32_t)strlen(s) : 0;
+            st = mb_buf_put(&key, &len, sizeof len);
+            if (st == MB_OK)
+                st = mb_buf_put(&key, s, len);
+        }
+        if (st == MB_OK)
+            st = mb_groups_merge_one(g, key.p, key.len, l->rows[i], l->st + i * l->plan.ncol,
+                                     l->plan.needs, err);
+    }
+    mb_buf_fini(&key);
+    return st;
+}
+
+static int same_plan(const mb_plan *a, const mb_plan *b)
+{
+    size_t i;
+    if (a->ngroup != b->ngroup || a->nagg != b->nagg)
+        return 0;
+    for (i = 0; i < a->ngroup; i++)
+        if (strcmp(a->group[i], b->group[i]) != 0)
+            return 0;
+    for (i = 0; i < a->nagg; i++)
+        if (strcmp(a->aggs[i].text, b->aggs[i].text) != 0)
+            return 0;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Task ids with a ledger entry, sorted. */
+static mb_status list_tasks(const char *out, char ***ids, size_t *n, mb_err *err)
+{
+    char p[PATH_CAP];
+    DIR *d;
+    struct dirent *e;
+    size_t cap = 16;
+
+    snprintf(p, sizeof p, "%s/%s", out, LEDGER);
+    if (!(d = opendir(p)))
+        return mb_err_set(err, MB_ENOENT, "%s: no result directory (no ledger): %s", out,
+                          strerror(errno));
+    *n = 0;
+    *ids = malloc(cap * sizeof **ids);
+    while (*ids && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        if (*n == cap) {
+            char **v = realloc(*ids, (cap *= 2) * sizeof **ids);
+            if (!v)
+                break;
+            *ids = v;
+        }
+        if (!((*ids)[*n] = strndup(e->d_name, len - 5)))
+            break;
+        (*n)++;
+    }
+    closedir(d);
+    if (!*ids)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    qsort(*ids, *n, sizeof **ids, cmp_str);
+    return MB_OK;
+}
+
+static void json_str(FILE *f, const char *p, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+typedef struct json_key_ctx {
+    FILE *f;
+    const mb_plan *p;
+} json_key_ctx;
+
+static void key_field_json(void *ctx, size_t i, const char *s, size_t len)
+{
+    json_key_ctx *c = ctx;
+    if (i)
+        fputc(',', c->f);
+    json_str(c->f, c->p->group[i], strlen(c->p->group[i]));
+    fputc(':', c->f);
+    json_str(c->f, s, len);
+}
+
+static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
+                            int *first, mb_err *err)
+{
+    size_t *idx = mb_groups_sorted(g), i, a;
+    int *ic = int_columns(p, g);
+    char cell[CELL_CAP];
+    mb_status st = MB_OK;
+    json_key_ctx kc = {f, p};
+
+    if (!idx || !ic) {
+        free(idx);
+        free(ic);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < g->n && st == MB_OK; i++) {
+        fputs(*first ? "\n  {" : ",\n  {", f);
+        *first = 0;
+        if (task) {
+            fputs("\"task\":", f);
+            json_str(f, task, strlen(task));
+            fputc(',', f);
+        }
+        mb_groups_key_fields(mb_groups_key(g, idx[i]), g->klen[idx[i]], key_field_json, &kc);
+        for (a = 0; a < p->nagg && st == MB_OK; a++) {
+            st = agg_cell(p, g, idx[i], a, ic, cell, sizeof cell);
+            fputc(',', f);
+            json_str(f, p->aggs[a].text, strlen(p->aggs[a].text));
+            fprintf(f, ":%s", cell[0] ? cell : "null");
+        }
+        fputc('}', f);
+    }
+    free(idx);
+    free(ic);
+    return st;
+}
+
+static mb_status print_one(FILE *f, const loaded *l, const char *task, int json, int *first,
+                           mb_err *err)
+{
+    mb_groups g;
+    mb_status st;
+
+    if (mb_groups_init(&g, l->plan.ncol, SIZE_MAX) != MB_OK)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = merge_loaded(&g, l, err);
+    if (st == MB_OK)
+        st = json ? write_json(f, &l->plan, &g, task, first, err)
+                  : mb_results_write_csv(f, &l->plan, &g, task, *first, err);
+    *first = 0;
+    mb_groups_fini(&g);
+    return st;
+}
+
+mb_status mb_results_print(const char *out, int merge, const char *format, FILE *f,
+                           mb_err *err)
+{
+    char **ids = NULL, path[PATH_CAP];
+    size_t n = 0, i;
+    int json, first = 1;
+    mb_status st;
+    mb_groups total;
+    loaded l, ref;
+    int have_ref = 0;
+
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return mb_err_set(err, MB_EUSAGE, "--format: '%s' is not csv or json", format);
+    json = format && strcmp(format, "json") == 0;
+    if ((st = list_tasks(out, &ids, &n, err)) != MB_OK)
+        return st;
+    memset(&total, 0, sizeof total);
+    if (json)
+        fputc('[', f);
+    for (i = 0; i < n && st == MB_OK; i++) {
+        snprintf(path, sizeof path, "%s/%s.h5", out, ids[i]);
+        if ((st = load_h5(path, &l, err)) != MB_OK)
+            break;
+        if (!merge) {
+            st = print_one(f, &l, ids[i], json, &first, err);
+            loaded_fini(&l);
+            continue;
+        }
+        if (!have_ref) {
+            ref = l;
+            have_ref = 1;
+            if (mb_groups_init(&total, ref.plan.ncol, SIZE_MAX) != MB_OK)
+                st = mb_err_set(err, MB_ENOMEM, "out of memory");
+        } else if (!same_plan(&ref.plan, &l.plan)) {
+            st = mb_err_set(err, MB_EDATA, "%s: task %s has other group columns or aggregates "
+                            "than task %s; merge needs one job", out, ids[i], ids[0]);
+        }
+        if (st == MB_OK)
+            st = merge_loaded(&total, &l, err);
+        if (have_ref && ref.keys != l.keys)
+            loaded_fini(&l);
+    }
+    if (st == MB_OK && merge && have_ref)
+        st = json ? write_json(f, &ref.plan, &total, NULL, &first, err)
+                  : mb_results_write_csv(f, &ref.plan, &total, NULL, 1, err);
+    if (json)
+        fputs(first ? "]\n" : "\n]\n", f);
+    if (have_ref)
+        loaded_fini(&ref);
+    mb_groups_fini(&total);
+    for (i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return st;
+}

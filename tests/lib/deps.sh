@@ -1,0 +1,20 @@
+#!/bin/sh
+# deps.sh - installs the Debian packages named on the command line that are
+# not installed yet (apt-get update once, only when something is missing).
+set -eu
+missing=""
+for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: not root; install these packages first:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
