@@ -38,19 +38,23 @@ DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
 all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(TESTS)
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libmpibatch.a: $(OBJS)
-	rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/mpibatch: $(BUILD)/obj/main.o $(BUILD)/libmpibatch.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mpibatch-gen: jobs/gen.c | $(BUILD)/obj
-	$(CC) $(CFLAGS) -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS) -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libmpibatch.a $(LDFLAGS) $(LDLIBS)
+	@echo "  TEST    $@"
+	@$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libmpibatch.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@

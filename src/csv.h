@@ -3,15 +3,23 @@
  * The reader works on a buffer that holds whole records (a chunk cut by the
  * partition module, or a whole small file); it never allocates and never
  * copies: a cell is a pointer + length into the caller's buffer, valid as
- * long as that buffer is. It does not read files, count lines on the hot
- * path, or know about columns' meaning.
+ * long as that buffer is. It does not read files (mb_csv_locate_file reads
+ * one only to turn an error offset into line:column), count lines on the
+ * hot path, or know about columns' meaning.
  *
  * Dialect: one-byte delimiter (',' ';' '\t' '|'), '"' quotes, doubled quotes
  * inside quoted fields, LF or CRLF record ends (a CR right before the LF is
- * not part of the last field), an optional UTF-8 BOM at the very start of
- * the file (skipped by mb_csv_skip_bom), blank lines skipped. A quote inside
- * an unquoted field is an ordinary character. Text after the closing quote
- * of a quoted field (other than delimiter or record end) is an error. */
+ * not part of the last field; any other CR, including one at the very end
+ * of the buffer, is data), an optional UTF-8 BOM at the very start of the
+ * file (measured by mb_csv_bom_len; the caller starts the reader after it).
+ * Blank lines (LF or CRLF alone) are skipped, so in a one-column file an
+ * empty value must be written "" to count as a record. A quote opens a
+ * quoted field only as the field's first byte; anywhere else in an
+ * unquoted field it is an ordinary character. Text after the closing quote
+ * of a quoted field (other than delimiter, LF, CRLF or end of buffer) is an
+ * error, and the rest of that field is then read as unquoted text up to
+ * the next delimiter or LF - the partition snapper makes the same choice,
+ * so both agree on where records start even in bad input. */
 #ifndef MB_CSV_H
 #define MB_CSV_H
 
@@ -44,7 +52,8 @@ typedef struct mb_csv {
 } mb_csv;
 
 /* Prepares `r` to read records from buf[0..len). `base` is the file offset
- * of buf[0]; error reports carry file offsets (base + index). */
+ * of buf[0]; error reports carry file offsets (base + index). `d` may be NULL
+ * for the default; its delimiter must differ from the quote, CR and LF. */
 void mb_csv_init(mb_csv *r, const mb_csv_dialect *d, const char *buf, size_t len,
                  uint64_t base);
 
@@ -58,16 +67,25 @@ size_t mb_csv_bom_len(const char *buf, size_t len);
  * reader is then positioned after that record.
  * More than `max_cells` fields is MB_ELIMIT (err_off = start of the extra
  * field). If `expect` is not 0, a record with another field count is
- * MB_EDATA ("expected N fields, found M"), err_off = start of the record. */
+ * MB_EDATA ("expected N fields, found M"), err_off = start of the record.
+ * Only the first error of a record is reported (a syntax error or an extra
+ * field, whichever comes first; the field count is checked last). Messages:
+ * "unterminated quoted field" (err_off = the opening quote, the reader then
+ * ends), "unexpected text after closing quote", "too many fields". */
 mb_status mb_csv_next(mb_csv *r, mb_cell *cells, size_t max_cells, size_t *ncells,
                       size_t expect, mb_err *err);
 
-/* Copies the cell's text into out[0..cap) with doubled quotes undone.
- * Returns the unescaped length, or (size_t)-1 if cap is too small. */
+/* Copies the cell's text into out[0..cap) with doubled quotes undone (no NUL
+ * is added). Returns the unescaped length, or (size_t)-1 if cap is too small.
+ * The quote character is read from c->p[-1], the opening quote, so a quoted
+ * cell must point into its record just after that quote, as the reader's
+ * cells (and any other scanner's) do. */
 size_t mb_csv_cell_unescape(const mb_cell *c, char *out, size_t cap);
 
 /* Converts a byte offset into a 1-based line and column (in bytes) by
- * counting newlines in buf[0..off); `buf` must start at file offset 0. */
+ * counting LFs in buf[0..off) - LFs inside quoted fields count too, as in an
+ * editor; `buf` must start at file offset 0. Columns on line 1 do not count
+ * a UTF-8 BOM. An offset past len is taken as len. */
 void mb_csv_locate(const char *buf, size_t len, uint64_t off, unsigned long *line,
                    unsigned long *col);
 

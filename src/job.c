@@ -15,8 +15,8 @@ typedef struct load_ctx {
     mb_opts *o;
     mb_err err;
     int failed;
-    long value_col;      /* 1-based column in the line where the bad value starts,
-                            or the exact column of the problem when known */
+    long value_col;      /* 1-based column inside the value where the problem is,
+                            0 for the value's start, -1 for the key */
 } load_ctx;
 
 static char *trim(char *s)
@@ -131,6 +131,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
     st = mb_cli_set(c->o, key, val, &c->err);
     if (st == MB_ENOENT) {
         mb_err_set(&c->err, MB_EJOB, "unknown key '%s' in section [%s]", name, section);
+        c->value_col = -1;      /* point at the key, not the value */
         goto bad;
     }
     if (st != MB_OK)
@@ -144,9 +145,9 @@ bad:
     return 0;
 }
 
-/* Finds where the value of line `lineno` starts (1-based column), so that
- * an error inside the value can be pointed at. 0 if unknown. */
-static long value_column(const char *path, long lineno)
+/* Finds where the key (want_key) or the value of line `lineno` starts
+ * (1-based column), so that an error can be pointed at. 0 if unknown. */
+static long line_column(const char *path, long lineno, int want_key)
 {
     FILE *f = fopen(path, "r");
     char line[8192];
@@ -155,7 +156,10 @@ static long value_column(const char *path, long lineno)
     if (!f)
         return 0;
     while (fgets(line, sizeof line, f))
-        if (++n == lineno) {
+        if (++n == lineno && want_key) {
+            col = (long)strspn(line, " \t") + 1;
+            break;
+        } else if (n == lineno) {
             size_t i = strcspn(line, "=:");
             if (line[i]) {
                 i++;
@@ -193,8 +197,8 @@ mb_status mb_job_load(mb_opts *o, mb_err *err)
         return mb_err_set(err, MB_EJOB, "%s:%d:1: syntax error (expected [section] or key = value)",
                           o->job, line);
     {
-        long vc = value_column(o->job, line);
-        long col = vc ? vc + (c.value_col ? c.value_col - 1 : 0) : 1;
+        long vc = line_column(o->job, line, c.value_col < 0);
+        long col = vc ? vc + (c.value_col > 0 ? c.value_col - 1 : 0) : 1;
         return mb_err_set(err, MB_EJOB, "%s:%d:%ld: %s", o->job, line, col, c.err.msg);
     }
 }

@@ -102,8 +102,11 @@ mb_status mb_queue_renew(mb_queue *q, mb_msg *m, unsigned visibility_s, mb_err *
 mb_status mb_queue_release(mb_queue *q, mb_msg *m, unsigned delay_s, mb_err *err);
 mb_status mb_queue_remove(mb_queue *q, const mb_msg *m, mb_err *err);
 mb_status mb_queue_poison(mb_queue *q, const mb_msg *m, const char *reason, mb_err *err);
+/* Any of the three counters may be NULL. */
 mb_status mb_queue_count(mb_queue *q, int64_t *visible, int64_t *leased, int64_t *poisoned,
                          mb_err *err);
+/* Fills out[0 .. *n) with the oldest visible messages (no receipt); the
+ * caller mb_msg_fini's each. Unreadable messages are skipped. */
 mb_status mb_queue_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err);
 mb_status mb_queue_purge(mb_queue *q, mb_err *err);
 

@@ -3,7 +3,7 @@
  * processes; knows nothing of MPI or queues.
  *
  * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-1"):
- *   attributes on /: format, task_id, input, message_id, fingerprint
+ *   attributes on /: format, task_id, input, fingerprint
  *   /group_by    string[ngroup]       group column names
  *   /aggregates  string[nagg]         aggregates as written in the job
  *   /columns     string[ncol]         aggregated columns, states' order
@@ -196,10 +196,14 @@ static int put_data(hid_t loc, const char *name, hid_t t, int rank, hsize_t d0, 
                     const void *buf)
 {
     hsize_t dims[2] = {d0, d1};
-    hid_t s = H5Screate_simple(rank, dims, NULL), ds;
+    hid_t s = H5Screate_simple(rank, dims, NULL), ds, dcpl;
     int rc = -1;
 
-    ds = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* No object timestamps: the same states must give the same bytes. */
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    ds = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     if (ds >= 0) {
         rc = (d0 * (rank > 1 ? d1 : 1)) == 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                                          buf) >= 0
@@ -287,7 +291,6 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
     ts = str_type();
     if (put_attr(f, "format", "mpibatch-result-1") < 0 ||
         put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
-        put_attr(f, "message_id", t->message_id ? t->message_id : "") < 0 ||
         put_attr(f, "fingerprint", p->fingerprint) < 0 ||
         put_data(f, "group_by", ts, 1, p->ngroup, 0, p->group) < 0 ||
         put_data(f, "aggregates", ts, 1, p->nagg, 0, texts) < 0 ||
@@ -352,12 +355,23 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
                   (json_int_t)t->rows, "groups", (json_int_t)g->n, "bytes", (json_int_t)t->bytes,
                   "chunks", (json_int_t)t->chunks, "ranks", t->ranks, "seconds", t->seconds,
                   "fingerprint", p->fingerprint, "committed", when);
-    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!body)
         return mb_err_set(err, MB_ENOMEM, "cannot build the ledger entry");
     snprintf(path, sizeof path, "%s/%s/%s.json", out, LEDGER, t->task_id);
-    st = mb_fs_write_atomic(path, body, strlen(body), err);
+    {
+        size_t n = strlen(body);
+        char *line = malloc(n + 2);
+        if (!line) {
+            free(body);
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        }
+        memcpy(line, body, n);
+        line[n] = '\n';
+        st = mb_fs_write_atomic(path, line, n + 1, err);
+        free(line);
+    }
     free(body);
     return st;
 }

@@ -1,0 +1,761 @@
+/* agg.c - aggregate lists, exact decimal parsing and exact mergeable states.
+ * Deliberately no I/O, no MPI and no floating point until mb_num_format:
+ * every state is exact integers, so adding and merging in any order give
+ * the same bytes; rounding happens once, when a result is printed. */
+#include "agg.h"
+
+#include "bigint.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* ---- aggregate lists ------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    mb_agg_kind kind;
+} agg_names[] = {
+    {"count", MB_AGG_COUNT}, {"sum", MB_AGG_SUM}, {"mean", MB_AGG_MEAN},
+    {"avg", MB_AGG_MEAN},    {"min", MB_AGG_MIN}, {"max", MB_AGG_MAX},
+    {"var", MB_AGG_VAR},     {"stddev", MB_AGG_STDDEV},
+};
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static size_t skip_space(const char *t, size_t i)
+{
+    while (is_space(t[i]))
+        i++;
+    return i;
+}
+
+static char *dup_range(const char *p, size_t len)
+{
+    size_t size;
+    char *s;
+
+    if (mb_size_add(len, 1, &size) != 0 || (s = malloc(size)) == NULL)
+        return NULL;
+    memcpy(s, p, len);
+    s[len] = '\0';
+    return s;
+}
+
+static int lookup_kind(const char *name, size_t len, mb_agg_kind *kind)
+{
+    for (size_t i = 0; i < MB_ARRAY_LEN(agg_names); i++) {
+        const char *n = agg_names[i].name;
+        size_t j = 0;
+        while (j < len && n[j] && tolower((unsigned char)name[j]) == n[j])
+            j++;
+        if (j == len && n[j] == '\0') {
+            *kind = agg_names[i].kind;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Parses the name and the '(' of one item starting at t[*i]. */
+static mb_status parse_name(const char *t, size_t *i, mb_agg_kind *kind, mb_err *err)
+{
+    size_t start = *i, end = start, open;
+    int namelen;
+
+    while (isalnum((unsigned char)t[end]) || t[end] == '_')
+        end++;
+    if (end == start)
+        return mb_err_set(err, MB_EJOB, "column %zu: expected an aggregate name", start + 1);
+    namelen = (int)(end - start > 64 ? 64 : end - start);
+    if (lookup_kind(t + start, end - start, kind) != 0)
+        return mb_err_set(err, MB_EJOB, "column %zu: unknown aggregate '%.*s'", start + 1,
+                          namelen, t + start);
+    open = skip_space(t, end);
+    if (t[open] != '(')
+        return mb_err_set(err, MB_EJOB, "column %zu: expected '(' after '%.*s'", open + 1,
+                          namelen, t + start);
+    *i = open + 1;
+    return MB_OK;
+}
+
+/* Parses "name ( arg )" at t[*i] into a; leaves *i after the ')'. */
+static mb_status parse_item(const char *t, size_t *i, mb_aggspec *a, mb_err *err)
+{
+    size_t start = *i, open, arg, close, argend;
+    mb_status st = parse_name(t, i, &a->kind, err);
+
+    if (st != MB_OK)
+        return st;
+    open = *i - 1;
+    arg = skip_space(t, *i);
+    close = arg;
+    while (t[close] && t[close] != ')' && t[close] != ',' && t[close] != '(')
+        close++;
+    if (t[close] != ')')
+        return mb_err_set(err, MB_EJOB, "column %zu: expected ')'", close + 1);
+    argend = close;
+    while (argend > arg && is_space(t[argend - 1]))
+        argend--;
+    if (argend == arg)
+        return mb_err_set(err, MB_EJOB, "column %zu: %.*s() needs a column%s", open + 2,
+                          (int)(open - start), t + start,
+                          a->kind == MB_AGG_COUNT ? " or '*'" : "");
+    if (argend - arg == 1 && t[arg] == '*') {
+        if (a->kind != MB_AGG_COUNT)
+            return mb_err_set(err, MB_EJOB, "column %zu: '*' is only allowed in count(*)",
+                              arg + 1);
+        a->kind = MB_AGG_COUNT_STAR;
+    } else if ((a->column = dup_range(t + arg, argend - arg)) == NULL) {
+        return mb_err_set(err, MB_ENOMEM, "out of memory parsing aggregates");
+    }
+    if ((a->text = dup_range(t + start, close + 1 - start)) == NULL)
+        return mb_err_set(err, MB_ENOMEM, "out of memory parsing aggregates");
+    *i = close + 1;
+    return MB_OK;
+}
+
+static size_t count_items(const char *t)
+{
+    size_t n = 1;
+    for (; *t; t++)
+        n += *t == ',';
+    return n;
+}
+
+mb_status mb_agg_parse_list(const char *text, mb_aggspec **out, size_t *n, mb_err *err)
+{
+    size_t cap, k = 0, i;
+    mb_aggspec *a;
+    mb_status st = MB_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (text == NULL || text[skip_space(text, 0)] == '\0')
+        return mb_err_set(err, MB_EJOB, "column 1: empty aggregate list");
+    cap = count_items(text);
+    if ((a = calloc(cap, sizeof *a)) == NULL)
+        return mb_err_set(err, MB_ENOMEM, "out of memory parsing aggregates");
+    for (i = 0;;) {
+        i = skip_space(text, i);
+        assert(k < cap);
+        if ((st = parse_item(text, &i, &a[k++], err)) != MB_OK)
+            break;
+        i = skip_space(text, i);
+        if (text[i] == '\0')
+            break;
+        if (text[i] != ',') {
+            st = mb_err_set(err, MB_EJOB, "column %zu: expected ',' or the end of the list",
+                            i + 1);
+            break;
+        }
+        i++;
+    }
+    if (st != MB_OK) {
+        mb_agg_list_free(a, k);
+        return st;
+    }
+    *out = a;
+    *n = k;
+    return MB_OK;
+}
+
+void mb_agg_list_free(mb_aggspec *a, size_t n)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].column);
+        free(a[i].text);
+    }
+    free(a);
+}
+
+unsigned mb_agg_needs(mb_agg_kind k)
+{
+    switch (k) {
+    case MB_AGG_SUM:
+    case MB_AGG_MEAN: return MB_NEED_SUM;
+    case MB_AGG_VAR:
+    case MB_AGG_STDDEV: return MB_NEED_SUM | MB_NEED_SUMSQ;
+    case MB_AGG_MIN:
+    case MB_AGG_MAX: return MB_NEED_MINMAX;
+    case MB_AGG_COUNT_STAR:
+    case MB_AGG_COUNT: break;
+    }
+    return MB_NEED_COUNT;
+}
+
+/* ---- exact decimals -------------------------------------------------- */
+
+static const uint64_t pow10_64[20] = {
+    1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+    1000000000u, UINT64_C(10000000000), UINT64_C(100000000000),
+    UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
+    UINT64_C(1000000000000000), UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
+    UINT64_C(10000000000000000000)};
+
+/* 10^k for k <= 38 (below 2^127). */
+static mb_u128 pow10_128(unsigned k)
+{
+    assert(k <= 38);
+    return k <= 19 ? pow10_64[k] : (mb_u128)pow10_64[19] * pow10_64[k - 19];
+}
+
+/* What a scan of the digits found: value = m * 10^(zeros - frac + exp). */
+typedef struct digits {
+    uint64_t m64;     /* significant digits while there are at most 19 */
+    mb_u128 m;        /* ... and once there are more */
+    unsigned sig;     /* significant digits, trailing zeros left out */
+    size_t zeros;     /* trailing zeros after m's last nonzero digit */
+    size_t frac;      /* digits after the point */
+    size_t ndig;      /* all digits */
+    int dot, toolong;
+} digits;
+
+/* Trailing zeros are held back (`zeros`) rather than multiplied in, so a
+ * long run of them ("1.000...0") neither overflows nor counts as significant. */
+static const char *scan_digits(const char *s, const char *end, digits *d)
+{
+    memset(d, 0, sizeof *d);
+    for (; s < end; s++) {
+        if (*s >= '0' && *s <= '9') {
+            d->ndig++;
+            d->frac += (size_t)d->dot;
+            if (*s == '0') {
+                d->zeros += d->sig > 0;
+            } else if (d->sig + d->zeros + 1 > 38 || d->toolong) {
+                d->toolong = 1;
+            } else {
+                unsigned k = (unsigned)d->zeros + 1, dig = (unsigned)(*s - '0');
+                if (d->sig + k <= 19) {    /* the common case stays in 64 bits */
+                    d->m64 = d->m64 * pow10_64[k] + dig;
+                } else {
+                    if (d->sig <= 19)
+                        d->m = d->m64;
+                    d->m = d->m * pow10_128(k) + dig;
+                }
+                d->sig += k;
+                d->zeros = 0;
+            }
+        } else if (*s == '.' && !d->dot) {
+            d->dot = 1;
+        } else {
+            break;
+        }
+    }
+    return s;
+}
+
+/* The common shape, at most 19 digits after leading zeros, in 64 bits and
+ * without holding zeros back; NULL when the number is longer. */
+static const char *scan_digits_fast(const char *s, const char *end, digits *d)
+{
+    uint64_t m = 0;
+    size_t nd = 0, frac = 0, ndig = 0, zeros = 0;
+    int dot = 0;
+
+    for (; s < end; s++) {
+        unsigned c = (unsigned)(unsigned char)*s - (unsigned)'0';
+        if (c <= 9) {
+            m = m * 10 + c;
+            nd += m != 0;
+            frac += (size_t)dot;
+            ndig++;
+            if (nd > 19)
+                return NULL;
+        } else if (*s == '.' && !dot) {
+            dot = 1;
+        } else {
+            break;
+        }
+    }
+    while (m != 0 && m % 10 == 0)
+        m /= 10, zeros++;
+    memset(d, 0, sizeof *d);
+    d->m64 = m;
+    d->sig = (unsigned)(nd - zeros);
+    d->zeros = zeros;
+    d->frac = frac;
+    d->ndig = ndig;
+    d->dot = dot;
+    return s;
+}
+
+/* Parses [+-]digits at s, saturating at +-1e9 (far outside any valid scale). */
+static const char *scan_exp(const char *s, const char *end, int64_t *exp)
+{
+    int neg = 0;
+    const char *start;
+
+    *exp = 0;
+    if (s < end && (*s == '+' || *s == '-'))
+        neg = *s++ == '-';
+    for (start = s; s < end && *s >= '0' && *s <= '9'; s++)
+        if (*exp < 1000000000)
+            *exp = *exp * 10 + (*s - '0');
+    if (s == start)
+        return NULL;
+    if (neg)
+        *exp = -*exp;
+    return s;
+}
+
+static mb_status not_a_number(const char *p, size_t len, mb_err *err)
+{
+    return mb_err_set(err, MB_EDATA, "'%.*s%s' is not a number", (int)(len > 40 ? 40 : len), p,
+                      len > 40 ? "..." : "");
+}
+
+mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
+{
+    const char *s = p, *end = p + len;
+    int neg = 0, hasexp = 0;
+    int64_t exp = 0, e10;
+    digits d;
+
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (s < end && (*s == '+' || *s == '-'))
+        neg = *s++ == '-';
+    {
+        const char *q = scan_digits_fast(s, end, &d);
+        s = q ? q : scan_digits(s, end, &d);
+    }
+    if (d.ndig == 0)
+        return not_a_number(p, len, err);
+    if (s < end && (*s == 'e' || *s == 'E')) {
+        hasexp = 1;
+        if ((s = scan_exp(s + 1, end, &exp)) == NULL)
+            return not_a_number(p, len, err);
+    }
+    if (s != end)
+        return not_a_number(p, len, err);
+    if (d.toolong || d.zeros > 1000000000u || d.frac > 1000000000u)
+        return mb_err_set(err, MB_ERANGE, "'%.*s%s' has more than 38 significant digits",
+                          (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
+    e10 = d.sig == 0 ? 0 : (int64_t)d.zeros - (int64_t)d.frac + exp;
+    if (e10 < -MB_DEC_MAX_SCALE || (e10 > 0 && d.sig + (uint64_t)e10 > 38))
+        return mb_err_set(err, MB_ERANGE, "'%.*s%s' is outside the exact range (38 digits, "
+                          "38 decimal places)", (int)(len > 40 ? 40 : len), p,
+                          len > 40 ? "..." : "");
+    if (d.sig <= 19)
+        d.m = d.m64;
+    out->m = (mb_i128)(e10 > 0 ? d.m * pow10_128((unsigned)e10) : d.m);
+    if (neg)
+        out->m = -out->m;
+    out->scale = e10 < 0 ? (int32_t)-e10 : 0;
+    out->nonint = d.dot || hasexp;
+    return MB_OK;
+}
+
+/* ---- wide signed integers (two's complement, little-endian limbs) ---- */
+
+static int sign_of(const uint64_t *w, size_t n)
+{
+    return (int)(w[n - 1] >> 63);
+}
+
+/* r := a + b over n limbs (r may alias a); 1 on signed overflow. */
+static int add_limbs(uint64_t *r, const uint64_t *a, const uint64_t *b, size_t n)
+{
+    int sa = sign_of(a, n), sb = sign_of(b, n);
+    uint64_t c = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        mb_u128 t = (mb_u128)a[i] + b[i] + c;
+        r[i] = (uint64_t)t;
+        c = (uint64_t)(t >> 64);
+    }
+    return sa == sb && sign_of(r, n) != sa;
+}
+
+static void negate_limbs(uint64_t *w, size_t n)
+{
+    uint64_t c = 1;
+    for (size_t i = 0; i < n; i++) {
+        mb_u128 t = (mb_u128)~w[i] + c;
+        w[i] = (uint64_t)t;
+        c = (uint64_t)(t >> 64);
+    }
+}
+
+/* w := w * f over n signed limbs; 1 on overflow (w is then garbage). */
+static int mul_limbs_u64(uint64_t *w, size_t n, uint64_t f)
+{
+    int neg = sign_of(w, n);
+    uint64_t c = 0;
+
+    if (neg) {
+        negate_limbs(w, n);
+        if (sign_of(w, n))
+            return 1;    /* the most negative value has no magnitude */
+    }
+    for (size_t i = 0; i < n; i++) {
+        mb_u128 t = (mb_u128)w[i] * f + c;
+        w[i] = (uint64_t)t;
+        c = (uint64_t)(t >> 64);
+    }
+    if (c != 0 || sign_of(w, n))
+        return 1;
+    if (neg)
+        negate_limbs(w, n);
+    return 0;
+}
+
+/* w := w * 10^k over n signed limbs; 1 on overflow. */
+static int mul_limbs_pow10(uint64_t *w, size_t n, unsigned k)
+{
+    while (k > 0) {
+        unsigned step = k < 19 ? k : 19;
+        if (mul_limbs_u64(w, n, pow10_64[step]) != 0)
+            return 1;
+        k -= step;
+    }
+    return 0;
+}
+
+static int cmp_i256(const mb_i256 *a, const mb_i256 *b)
+{
+    int sa = sign_of(a->w, 4), sb = sign_of(b->w, 4);
+
+    if (sa != sb)
+        return sa ? -1 : 1;
+    for (size_t i = 4; i-- > 0;)
+        if (a->w[i] != b->w[i])
+            return a->w[i] < b->w[i] ? -1 : 1;
+    return 0;
+}
+
+static mb_i256 i256_from_i128(mb_i128 v)
+{
+    mb_i256 r;
+    uint64_t ext = v < 0 ? UINT64_MAX : 0;
+
+    r.w[0] = (uint64_t)(mb_u128)v;
+    r.w[1] = (uint64_t)((mb_u128)v >> 64);
+    r.w[2] = r.w[3] = ext;
+    return r;
+}
+
+/* sq := a * a for a signed 256-bit a; |a| < 2^255 so the square fits. */
+static void square_i256(mb_i512 *sq, const mb_i256 *a)
+{
+    uint64_t m[4];
+
+    memcpy(m, a->w, sizeof m);
+    if (sign_of(m, 4))
+        negate_limbs(m, 4);
+    memset(sq, 0, sizeof *sq);
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t c = 0;
+        for (size_t j = 0; j < 4; j++) {
+            mb_u128 t = (mb_u128)m[i] * m[j] + sq->w[i + j] + c;
+            sq->w[i + j] = (uint64_t)t;
+            c = (uint64_t)(t >> 64);
+        }
+        sq->w[i + 4] = c;
+    }
+}
+
+/* ---- exact states ---------------------------------------------------- */
+
+void mb_num_init(mb_numstate *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+static mb_status too_big(mb_err *err, const char *what)
+{
+    return mb_err_set(err, MB_ERANGE, "the exact %s is out of range (more than 256 bits; "
+                      "512 for the sum of squares)", what);
+}
+
+/* s := s at scale `to` (>= s->scale); the accumulators gain factors of ten. */
+static mb_status rescale(mb_numstate *s, int32_t to, mb_err *err)
+{
+    unsigned k = (unsigned)(to - s->scale);
+
+    assert(to >= s->scale && to <= MB_DEC_MAX_SCALE);
+    if (s->n > 0 && k > 0) {
+        if (mul_limbs_pow10(s->sum.w, 4, k) || mul_limbs_pow10(s->min.w, 4, k) ||
+            mul_limbs_pow10(s->max.w, 4, k))
+            return too_big(err, "sum or extreme after rescaling");
+        if (mul_limbs_pow10(s->sumsq.w, 8, 2 * k))
+            return too_big(err, "sum of squares after rescaling");
+    }
+    s->scale = to;
+    return MB_OK;
+}
+
+static void update_minmax(mb_numstate *s, const mb_i256 *v)
+{
+    if (s->n == 0) {
+        s->min = s->max = *v;
+        return;
+    }
+    if (cmp_i256(v, &s->min) < 0)
+        s->min = *v;
+    if (cmp_i256(v, &s->max) > 0)
+        s->max = *v;
+}
+
+/* Adds the value v (already at s's scale) to the copy t. */
+static mb_status accumulate(mb_numstate *t, const mb_i256 *v, unsigned need, mb_err *err)
+{
+    if (t->n == INT64_MAX)
+        return mb_err_set(err, MB_ERANGE, "more than %" PRId64 " values", INT64_MAX);
+    if (need & (MB_NEED_SUM | MB_NEED_SUMSQ)) {
+        if (add_limbs(t->sum.w, t->sum.w, v->w, 4))
+            return too_big(err, "sum");
+    }
+    if (need & MB_NEED_SUMSQ) {
+        mb_i512 sq;
+        square_i256(&sq, v);
+        if (add_limbs(t->sumsq.w, t->sumsq.w, sq.w, 8))
+            return too_big(err, "sum of squares");
+    }
+    if (need & MB_NEED_MINMAX)
+        update_minmax(t, v);
+    t->n++;
+    return MB_OK;
+}
+
+/* The general case: scales differ or the value is wide. Works on a copy so
+ * that an overflow leaves s unchanged. Kept out of line so that the hot
+ * path does not pay for its stack frame. */
+NOINLINE static mb_status add_slow(mb_numstate *s, const mb_dec *v, unsigned need, mb_err *err)
+{
+    mb_numstate t = *s;
+    mb_i256 x = i256_from_i128(v->m);
+    mb_status st;
+
+    if (v->scale > t.scale && (st = rescale(&t, v->scale, err)) != MB_OK)
+        return st;
+    if (mul_limbs_pow10(x.w, 4, (unsigned)(t.scale - v->scale)))
+        return too_big(err, "value after rescaling");
+    if ((st = accumulate(&t, &x, need, err)) != MB_OK)
+        return st;
+    t.nonint |= (uint32_t)(v->nonint != 0);
+    *s = t;
+    return MB_OK;
+}
+
+/* -1, 0, 1 as the 256-bit a compares with the 128-bit v. */
+static int cmp_i256_i128(const mb_i256 *a, mb_i128 v)
+{
+    uint64_t ext = (a->w[1] >> 63) ? UINT64_MAX : 0;
+    mb_i128 x;
+
+    if (a->w[2] != ext || a->w[3] != ext)
+        return (a->w[3] >> 63) ? -1 : 1;
+    x = (mb_i128)(((mb_u128)a->w[1] << 64) | a->w[0]);
+    return (x > v) - (x < v);
+}
+
+/* The hot case: x (at s's scale) has |x| = mag < 2^64, so x^2 fits 128 bits
+ * and the sum and sum of squares need one 128-bit add each plus a rare carry. */
+static mb_status add_fast(mb_numstate *s, mb_i128 x, uint64_t mag, int nonint, unsigned need,
+                          mb_err *err)
+{
+    mb_u128 lo = ((mb_u128)s->sum.w[1] << 64) | s->sum.w[0];
+    mb_u128 hi = ((mb_u128)s->sum.w[3] << 64) | s->sum.w[2];
+    mb_u128 m = (mb_u128)x, ext = (mb_u128)(x >> 127);    /* sign, no branch */
+    mb_u128 nlo = lo + m, nhi = hi + ext + (nlo < lo);
+    mb_u128 sqlo = ((mb_u128)s->sumsq.w[1] << 64) | s->sumsq.w[0];
+    mb_u128 sq = (mb_u128)mag * mag, nsqlo = sqlo + sq;
+
+    if (s->n == INT64_MAX)
+        return mb_err_set(err, MB_ERANGE, "more than %" PRId64 " values", INT64_MAX);
+    if (((hi ^ nhi) & (ext ^ nhi)) >> 127)
+        return too_big(err, "sum");
+    if ((need & MB_NEED_SUMSQ) && nsqlo < sqlo) {
+        size_t i = 2;
+        while (i < 8 && s->sumsq.w[i] == UINT64_MAX)
+            i++;
+        if (i >= 7 && (i == 8 || s->sumsq.w[7] == INT64_MAX))
+            return too_big(err, "sum of squares");
+        s->sumsq.w[i]++;
+        while (i-- > 2)
+            s->sumsq.w[i] = 0;
+    }
+    if (need & MB_NEED_MINMAX) {
+        if (s->n == 0) {
+            s->min = s->max = i256_from_i128(x);
+        } else {
+            if (cmp_i256_i128(&s->min, x) > 0)
+                s->min = i256_from_i128(x);
+            if (cmp_i256_i128(&s->max, x) < 0)
+                s->max = i256_from_i128(x);
+        }
+    }
+    if (need & (MB_NEED_SUM | MB_NEED_SUMSQ)) {
+        s->sum.w[0] = (uint64_t)nlo, s->sum.w[1] = (uint64_t)(nlo >> 64);
+        s->sum.w[2] = (uint64_t)nhi, s->sum.w[3] = (uint64_t)(nhi >> 64);
+    }
+    if (need & MB_NEED_SUMSQ)
+        s->sumsq.w[0] = (uint64_t)nsqlo, s->sumsq.w[1] = (uint64_t)(nsqlo >> 64);
+    s->nonint |= (uint32_t)(nonint != 0);
+    s->n++;
+    return MB_OK;
+}
+
+mb_status mb_num_add(mb_numstate *s, const mb_dec *v, unsigned need, mb_err *err)
+{
+    mb_u128 sign = (mb_u128)(v->m >> 127), mag = ((mb_u128)v->m ^ sign) - sign;
+
+    assert(v->scale >= 0 && v->scale <= MB_DEC_MAX_SCALE);
+    if (s->n == 0 && v->scale > s->scale)
+        s->scale = v->scale;    /* an empty state rescales for free */
+    if (v->scale <= s->scale && (mag >> 64) == 0) {
+        /* Fewer decimals than the state ("12.5" in a 6-decimal column, or
+         * trailing zeros that parsing dropped) still fit the fast path. */
+        unsigned k = (unsigned)(s->scale - v->scale);
+        mb_u128 t = k <= 19 ? mag * pow10_64[k] : (mb_u128)1 << 64;
+        if ((t >> 64) == 0)
+            return add_fast(s, (mb_i128)((t ^ sign) - sign), (uint64_t)t, v->nonint, need, err);
+    }
+    return add_slow(s, v, need, err);
+}
+
+mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, mb_err *err)
+{
+    mb_numstate a = *dst, b = *src;
+    int32_t to = a.scale > b.scale ? a.scale : b.scale;
+    mb_status st;
+
+    if (src->n == 0)
+        return MB_OK;
+    if (dst->n == 0) {
+        *dst = *src;
+        return MB_OK;
+    }
+    if (a.n > INT64_MAX - b.n)
+        return mb_err_set(err, MB_ERANGE, "more than %" PRId64 " values", INT64_MAX);
+    if ((st = rescale(&a, to, err)) != MB_OK || (st = rescale(&b, to, err)) != MB_OK)
+        return st;
+    if ((need & (MB_NEED_SUM | MB_NEED_SUMSQ)) && add_limbs(a.sum.w, a.sum.w, b.sum.w, 4))
+        return too_big(err, "sum");
+    if ((need & MB_NEED_SUMSQ) && add_limbs(a.sumsq.w, a.sumsq.w, b.sumsq.w, 8))
+        return too_big(err, "sum of squares");
+    if (need & MB_NEED_MINMAX) {
+        if (cmp_i256(&b.min, &a.min) < 0)
+            a.min = b.min;
+        if (cmp_i256(&b.max, &a.max) > 0)
+            a.max = b.max;
+    }
+    a.n += b.n;
+    a.nonint |= b.nonint;
+    *dst = a;
+    return MB_OK;
+}
+
+/* ---- formatting ------------------------------------------------------ */
+
+/* |v| as a bigint; returns whether v is negative. */
+static int magnitude(mb_bigint *b, const uint64_t *w, size_t n)
+{
+    uint64_t m[8];
+    int neg = sign_of(w, n);
+
+    assert(n <= 8);
+    memcpy(m, w, n * sizeof m[0]);
+    if (neg)
+        negate_limbs(m, n);
+    mb_bigint_set_limbs(b, m, n);
+    return neg;
+}
+
+static mb_status put_double(double d, char *out, size_t cap)
+{
+    int len = snprintf(out, cap, "%.17g", d);
+
+    if (len < 0 || (size_t)len >= cap) {
+        out[0] = '\0';
+        return MB_ELIMIT;
+    }
+    return MB_OK;
+}
+
+/* v / (div * 10^scale) as text: exact integer or correctly rounded double. */
+static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int exact,
+                              char *out, size_t cap)
+{
+    mb_bigint num, den;
+    int neg = magnitude(&num, v->w, 4);
+    double d;
+
+    if (exact && scale == 0 && div == 1)
+        return mb_bigint_format(&num, neg, out, cap) == 0 ? MB_OK : MB_ELIMIT;
+    mb_bigint_set_u64(&den, div);
+    if (mb_bigint_mul_pow10(&den, (unsigned)scale) != 0)
+        return MB_EINTERNAL;
+    d = mb_bigint_ratio(&num, &den);
+    return put_double(neg ? -d : d, out, cap);
+}
+
+/* The correctly rounded sample variance (n*SS - S^2) / (n(n-1) 10^2scale). */
+static mb_status variance(const mb_numstate *s, double *out)
+{
+    mb_bigint ss, sum, sum2, num, den;
+    uint64_t n = (uint64_t)s->n;
+
+    (void)magnitude(&ss, s->sumsq.w, 8);
+    (void)magnitude(&sum, s->sum.w, 4);
+    if (mb_bigint_mul_u64(&ss, n) != 0 || mb_bigint_mul(&sum2, &sum, &sum) != 0 ||
+        mb_bigint_sub(&num, &ss, &sum2) != 0)
+        return MB_EINTERNAL;    /* cannot happen: sizes bounded, n*SS >= S^2 */
+    mb_bigint_set_u64(&den, n);
+    if (mb_bigint_mul_u64(&den, n - 1) != 0 || mb_bigint_mul_pow10(&den, 2u * (unsigned)s->scale))
+        return MB_EINTERNAL;
+    *out = mb_bigint_ratio(&num, &den);
+    return MB_OK;
+}
+
+mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, char *out,
+                        size_t cap)
+{
+    double var;
+    mb_status st;
+
+    if (cap == 0)
+        return MB_ELIMIT;
+    out[0] = '\0';
+    if (k == MB_AGG_COUNT || k == MB_AGG_COUNT_STAR) {
+        int len = snprintf(out, cap, "%" PRId64, s->n);
+        return len >= 0 && (size_t)len < cap ? MB_OK : (out[0] = '\0', MB_ELIMIT);
+    }
+    if (s->n == 0 || ((k == MB_AGG_VAR || k == MB_AGG_STDDEV) && s->n < 2))
+        return MB_OK;
+    switch (k) {
+    case MB_AGG_SUM: return format_value(&s->sum, s->scale, 1, int_column, out, cap);
+    case MB_AGG_MIN: return format_value(&s->min, s->scale, 1, int_column, out, cap);
+    case MB_AGG_MAX: return format_value(&s->max, s->scale, 1, int_column, out, cap);
+    case MB_AGG_MEAN:
+        return format_value(&s->sum, s->scale, (uint64_t)s->n, 0, out, cap);
+    case MB_AGG_VAR:
+    case MB_AGG_STDDEV:
+        if ((st = variance(s, &var)) != MB_OK)
+            return st;
+        return put_double(k == MB_AGG_VAR ? var : sqrt(var), out, cap);
+    case MB_AGG_COUNT:
+    case MB_AGG_COUNT_STAR: break;
+    }
+    return MB_EINTERNAL;
+}

@@ -1,0 +1,53 @@
+# tap.sh - TAP helpers and fixtures shared by the shell tests (sourced).
+# Each test gets a fresh temporary directory $T, removed on exit.
+set -u
+MB_BUILD=${MB_BUILD:-$(pwd)/build}
+MB="$MB_BUILD/mpibatch"
+GEN="$MB_BUILD/mpibatch-gen"
+ORACLE="python3 $(pwd)/tests/oracle.py"
+MPIRUN="mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none"
+T=$(mktemp -d /tmp/mbtest.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+tap_n=0
+tap_failed=0
+
+# ok STATUS DESCRIPTION: status 0 passes.
+ok() {
+    tap_n=$((tap_n + 1))
+    if [ "$1" -eq 0 ]; then
+        echo "ok $tap_n - $2"
+    else
+        echo "not ok $tap_n - $2"
+        tap_failed=$((tap_failed + 1))
+    fi
+}
+
+# is GOT WANT DESCRIPTION
+is() {
+    if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$1'"; echo "#   expected: '$2'"; fi
+}
+
+# same_file A B DESCRIPTION: byte-identical files.
+same_file() {
+    if cmp -s "$1" "$2"; then ok 0 "$3"; else
+        ok 1 "$3"
+        diff "$1" "$2" 2>&1 | head -10 | sed 's/^/#   /'
+    fi
+}
+
+# contains FILE PATTERN DESCRIPTION (grep -E)
+contains() {
+    if grep -qE -- "$2" "$1"; then ok 0 "$3"; else ok 1 "$3"; sed 's/^/#   /' "$1" | head -20; fi
+}
+
+done_testing() {
+    echo "1..$tap_n"
+    [ "$tap_failed" -eq 0 ]
+}
+
+# mb_run NP QUEUE OUT [ARGS...]: mpibatch run under mpirun; stderr is
+# appended to ${LOG:-$T/log}.
+mb_run() {
+    np=$1; q=$2; out=$3; shift 3
+    $MPIRUN -np "$np" "$MB" run --queue "$q" --out "$out" "$@" 2>>"${LOG:-$T/log}"
+}
