@@ -73,9 +73,11 @@ demo: deps
 	$(MAKE) all
 	sh jobs/demo.sh
 
+# The suite, then the same suite built with ASan+UBSan.
 check: deps
 	$(MAKE) all
 	sh tests/run.sh $(BUILD)
+	$(MAKE) check-asan
 
 check-asan: deps
 	$(MAKE) BUILD=build-asan SAN=1 all

@@ -315,18 +315,53 @@ static const char *scan_exp(const char *s, const char *end, int64_t *exp)
     return s;
 }
 
+/* How much of a bad number to quote in a message, and whether it was cut. */
+static int shown(size_t len)
+{
+    return (int)(len > 40 ? 40 : len);
+}
+
+static const char *cut(size_t len)
+{
+    return len > 40 ? "..." : "";
+}
+
 static mb_status not_a_number(const char *p, size_t len, mb_err *err)
 {
-    return mb_err_set(err, MB_EDATA, "'%.*s%s' is not a number", (int)(len > 40 ? 40 : len), p,
-                      len > 40 ? "..." : "");
+    return mb_err_set(err, MB_EDATA, "'%.*s%s' is not a number", shown(len), p, cut(len));
+}
+
+/* out := d.m * 10^e10 with its sign, or MB_ERANGE outside 38 digits and
+ * 38 decimal places. Trailing zeros were left out of d.m, so the scale is
+ * the smallest that represents the value exactly. */
+static mb_status dec_build(digits *d, int neg, int64_t exp, mb_dec *out, const char *p,
+                           size_t len, mb_err *err)
+{
+    int64_t e10;
+
+    if (d->toolong || d->zeros > 1000000000u || d->frac > 1000000000u)
+        return mb_err_set(err, MB_ERANGE, "'%.*s%s' has more than 38 significant digits",
+                          shown(len), p, cut(len));
+    e10 = d->sig == 0 ? 0 : (int64_t)d->zeros - (int64_t)d->frac + exp;
+    if (e10 < -MB_DEC_MAX_SCALE || (e10 > 0 && d->sig + (uint64_t)e10 > 38))
+        return mb_err_set(err, MB_ERANGE, "'%.*s%s' is outside the exact range (38 digits, "
+                          "38 decimal places)", shown(len), p, cut(len));
+    if (d->sig <= 19)
+        d->m = d->m64;
+    out->m = (mb_i128)(e10 > 0 ? d->m * pow10_128((unsigned)e10) : d->m);
+    if (neg)
+        out->m = -out->m;
+    out->scale = e10 < 0 ? (int32_t)-e10 : 0;
+    return MB_OK;
 }
 
 mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
 {
-    const char *s = p, *end = p + len;
+    const char *s = p, *end = p + len, *q;
     int neg = 0, hasexp = 0;
-    int64_t exp = 0, e10;
+    int64_t exp = 0;
     digits d;
+    mb_status st;
 
     while (s < end && (*s == ' ' || *s == '\t'))
         s++;
@@ -334,10 +369,8 @@ mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
         end--;
     if (s < end && (*s == '+' || *s == '-'))
         neg = *s++ == '-';
-    {
-        const char *q = scan_digits_fast(s, end, &d);
-        s = q ? q : scan_digits(s, end, &d);
-    }
+    q = scan_digits_fast(s, end, &d);
+    s = q ? q : scan_digits(s, end, &d);
     if (d.ndig == 0)
         return not_a_number(p, len, err);
     if (s < end && (*s == 'e' || *s == 'E')) {
@@ -347,20 +380,8 @@ mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
     }
     if (s != end)
         return not_a_number(p, len, err);
-    if (d.toolong || d.zeros > 1000000000u || d.frac > 1000000000u)
-        return mb_err_set(err, MB_ERANGE, "'%.*s%s' has more than 38 significant digits",
-                          (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
-    e10 = d.sig == 0 ? 0 : (int64_t)d.zeros - (int64_t)d.frac + exp;
-    if (e10 < -MB_DEC_MAX_SCALE || (e10 > 0 && d.sig + (uint64_t)e10 > 38))
-        return mb_err_set(err, MB_ERANGE, "'%.*s%s' is outside the exact range (38 digits, "
-                          "38 decimal places)", (int)(len > 40 ? 40 : len), p,
-                          len > 40 ? "..." : "");
-    if (d.sig <= 19)
-        d.m = d.m64;
-    out->m = (mb_i128)(e10 > 0 ? d.m * pow10_128((unsigned)e10) : d.m);
-    if (neg)
-        out->m = -out->m;
-    out->scale = e10 < 0 ? (int32_t)-e10 : 0;
+    if ((st = dec_build(&d, neg, exp, out, p, len, err)) != MB_OK)
+        return st;
     out->nonint = d.dot || hasexp;
     return MB_OK;
 }
@@ -569,6 +590,22 @@ static int cmp_i256_i128(const mb_i256 *a, mb_i128 v)
     return (x > v) - (x < v);
 }
 
+/* Adds 2^128 to the (non-negative) sum of squares; -1 if it would pass
+ * 2^511 - 1, with s unchanged. Only the fast path needs it. */
+static int carry_sumsq(mb_numstate *s)
+{
+    size_t i = 2;
+
+    while (i < 8 && s->sumsq.w[i] == UINT64_MAX)
+        i++;
+    if (i == 8 || (i == 7 && s->sumsq.w[7] == INT64_MAX))
+        return -1;
+    s->sumsq.w[i]++;
+    while (i-- > 2)
+        s->sumsq.w[i] = 0;
+    return 0;
+}
+
 /* The hot case: x (at s's scale) has |x| = mag < 2^64, so x^2 fits 128 bits
  * and the sum and sum of squares need one 128-bit add each plus a rare carry. */
 static mb_status add_fast(mb_numstate *s, mb_i128 x, uint64_t mag, int nonint, unsigned need,
@@ -585,16 +622,8 @@ static mb_status add_fast(mb_numstate *s, mb_i128 x, uint64_t mag, int nonint, u
         return mb_err_set(err, MB_ERANGE, "more than %" PRId64 " values", INT64_MAX);
     if (((hi ^ nhi) & (ext ^ nhi)) >> 127)
         return too_big(err, "sum");
-    if ((need & MB_NEED_SUMSQ) && nsqlo < sqlo) {
-        size_t i = 2;
-        while (i < 8 && s->sumsq.w[i] == UINT64_MAX)
-            i++;
-        if (i >= 7 && (i == 8 || s->sumsq.w[7] == INT64_MAX))
-            return too_big(err, "sum of squares");
-        s->sumsq.w[i]++;
-        while (i-- > 2)
-            s->sumsq.w[i] = 0;
-    }
+    if ((need & MB_NEED_SUMSQ) && nsqlo < sqlo && carry_sumsq(s) != 0)
+        return too_big(err, "sum of squares");
     if (need & MB_NEED_MINMAX) {
         if (s->n == 0) {
             s->min = s->max = i256_from_i128(x);
@@ -634,12 +663,23 @@ mb_status mb_num_add(mb_numstate *s, const mb_dec *v, unsigned need, mb_err *err
     return add_slow(s, v, need, err);
 }
 
+/* Whether a state (possibly read back from a checkpoint) is consistent
+ * enough to merge or format without tripping an assertion. */
+static int state_ok(const mb_numstate *s)
+{
+    return s->n >= 0 && s->scale >= 0 && s->scale <= MB_DEC_MAX_SCALE &&
+           !(s->sumsq.w[7] >> 63);
+}
+
 mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, mb_err *err)
 {
     mb_numstate a = *dst, b = *src;
     int32_t to = a.scale > b.scale ? a.scale : b.scale;
     mb_status st;
 
+    if (!state_ok(dst) || !state_ok(src))
+        return mb_err_set(err, MB_EINTERNAL, "corrupt aggregate state (n, scale or sum of "
+                          "squares out of range)");
     if (src->n == 0)
         return MB_OK;
     if (dst->n == 0) {
@@ -682,16 +722,21 @@ static int magnitude(mb_bigint *b, const uint64_t *w, size_t n)
     return neg;
 }
 
-static mb_status put_double(double d, char *out, size_t cap)
+/* The status of an snprintf into out[0..cap); a cut result is emptied. */
+static mb_status fitted(int len, char *out, size_t cap)
 {
-    int len = snprintf(out, cap, "%.17g", d);
-
     if (len < 0 || (size_t)len >= cap) {
         out[0] = '\0';
         return MB_ELIMIT;
     }
     return MB_OK;
 }
+
+static mb_status put_double(double d, char *out, size_t cap)
+{
+    return fitted(snprintf(out, cap, "%.17g", d), out, cap);
+}
+
 
 /* v / (div * 10^scale) as text: exact integer or correctly rounded double. */
 static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int exact,
@@ -737,10 +782,10 @@ mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, cha
     if (cap == 0)
         return MB_ELIMIT;
     out[0] = '\0';
-    if (k == MB_AGG_COUNT || k == MB_AGG_COUNT_STAR) {
-        int len = snprintf(out, cap, "%" PRId64, s->n);
-        return len >= 0 && (size_t)len < cap ? MB_OK : (out[0] = '\0', MB_ELIMIT);
-    }
+    if (!state_ok(s))
+        return MB_EINTERNAL;
+    if (k == MB_AGG_COUNT || k == MB_AGG_COUNT_STAR)
+        return fitted(snprintf(out, cap, "%" PRId64, s->n), out, cap);
     if (s->n == 0 || ((k == MB_AGG_VAR || k == MB_AGG_STDDEV) && s->n < 2))
         return MB_OK;
     switch (k) {

@@ -46,8 +46,10 @@ done_testing() {
 }
 
 # mb_run NP QUEUE OUT [ARGS...]: mpibatch run under mpirun; stderr is
-# appended to ${LOG:-$T/log}.
+# appended to ${LOG:-$T/log}. MPIBATCH_FAULT, when set, reaches every rank.
 mb_run() {
     np=$1; q=$2; out=$3; shift 3
-    $MPIRUN -np "$np" "$MB" run --queue "$q" --out "$out" "$@" 2>>"${LOG:-$T/log}"
+    xs=""
+    [ -n "${MPIBATCH_FAULT:-}" ] && xs="-x MPIBATCH_FAULT"
+    $MPIRUN $xs -np "$np" "$MB" run --queue "$q" --out "$out" "$@" 2>>"${LOG:-$T/log}"
 }

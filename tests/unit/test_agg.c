@@ -353,6 +353,31 @@ static void test_nulls(void)
     is_str(fmt(&s, MB_AGG_COUNT, 0), "2", "mb_num_count counts");
 }
 
+/* A state read back from a damaged checkpoint must not crash or loop. */
+static void test_corrupt_state(void)
+{
+    mb_numstate good, bad;
+    static const char *const v[] = {"1.5", "2"};
+    mb_err err;
+
+    build(&good, v, 2);
+    bad = good;
+    bad.scale = 1000;
+    mb_err_clear(&err);
+    ok(mb_num_merge(&good, &bad, ALL_NEEDS, &err) == MB_EINTERNAL && err.msg[0] != '\0',
+       "merging a state with scale 1000 is MB_EINTERNAL");
+    ok(mb_num_format(&bad, MB_AGG_MEAN, 0, fmtbuf, sizeof fmtbuf) == MB_EINTERNAL &&
+           fmtbuf[0] == '\0',
+       "formatting it is MB_EINTERNAL with an empty result");
+    bad = good;
+    bad.n = -3;
+    ok(mb_num_merge(&bad, &good, ALL_NEEDS, NULL) == MB_EINTERNAL, "negative n is rejected");
+    bad = good;
+    memset(bad.sumsq.w, 0, sizeof bad.sumsq.w);
+    ok(mb_num_format(&bad, MB_AGG_VAR, 0, fmtbuf, sizeof fmtbuf) == MB_EINTERNAL,
+       "a sum of squares below sum^2/n is MB_EINTERNAL, not a negative variance");
+}
+
 /* ---- overflow -------------------------------------------------------- */
 
 #define NINES38 "99999999999999999999999999999999999999"
@@ -764,6 +789,7 @@ int main(int argc, char **argv)
     test_dec_parse_errors();
     test_known_answers();
     test_nulls();
+    test_corrupt_state();
     test_overflow();
     test_carries();
     test_overflow_edge();
