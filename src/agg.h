@@ -12,6 +12,8 @@
 
 #include "mb.h"
 
+#include <mpibatch/state.h>
+
 __extension__ typedef __int128 mb_i128;
 __extension__ typedef unsigned __int128 mb_u128;
 
@@ -55,9 +57,7 @@ typedef struct mb_dec {
  * MB_ERANGE for a number outside the exact range, with a message in err. */
 mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err);
 
-/* Signed two's-complement integers, little-endian 64-bit limbs. */
-typedef struct mb_i256 { uint64_t w[4]; } mb_i256;
-typedef struct mb_i512 { uint64_t w[8]; } mb_i512;
+
 
 /* What the aggregates of one column need maintained. */
 enum {
@@ -70,16 +70,7 @@ enum {
 /* Needs of one aggregate kind (0 for counts). */
 unsigned mb_agg_needs(mb_agg_kind k);
 
-/* The exact state of one (group, column). Plain old data with fixed-width
- * fields: it can be copied between ranks and stored in HDF5 as it is. */
-typedef struct mb_numstate {
-    int64_t n;           /* non-NULL values */
-    int32_t scale;       /* decimal scale of sum, min, max (sumsq: 2*scale) */
-    uint32_t nonint;     /* some value had a fraction or an exponent */
-    mb_i256 sum;         /* sum of x * 10^scale */
-    mb_i512 sumsq;       /* sum of (x * 10^scale)^2 */
-    mb_i256 min, max;    /* x * 10^scale, valid when n > 0 */
-} mb_numstate;
+
 
 void mb_num_init(mb_numstate *s);
 

@@ -66,7 +66,7 @@ mb_status mb_err_prefix(mb_err *e, const char *fmt, ...)
     va_list ap;
 
     if (!e)
-        return MB_OK;
+        return MB_EINTERNAL;   /* no report to prefix: callers always pass one */
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);

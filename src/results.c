@@ -289,7 +289,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
     for (size_t a = 0; a < p->nagg; a++)
         texts[a] = p->aggs[a].text;
     ts = str_type();
-    if (put_attr(f, "format", "mpibatch-result-1") < 0 ||
+    if (put_attr(f, "format", MPIBATCH_RESULT_FORMAT) < 0 ||
         put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
         put_attr(f, "fingerprint", p->fingerprint) < 0 ||
         put_data(f, "group_by", ts, 1, p->ngroup, 0, p->group) < 0 ||
