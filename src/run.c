@@ -329,8 +329,7 @@ static mb_status add_values(runner *r, const desc *t, const mb_cell *cells, mb_n
             st = mb_num_add(&s[c], &v, r->plan.needs[c], &e2);
         if (st != MB_OK) {
             char what[MB_ERR_MAX];
-            snprintf(what, sizeof what, "column '%s': '%.*s': %s", r->plan.cols[c],
-                     (int)(cell->len > 40 ? 40 : cell->len), cell->p, e2.msg);
+            snprintf(what, sizeof what, "column '%s': %s", r->plan.cols[c], e2.msg);
             return data_error(t->input, base + (uint64_t)(cell->p - buf),
                               st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
         }
