@@ -68,6 +68,13 @@ static const opt options[] = {
      GIB, "longest record accepted (default 16M)"},
     {"max-groups-mb", 0, "MB", T_U64, F(max_groups_mb), C(MB_CMD_RUN), "run.max_groups_mb", 1,
      1u << 20, "memory cap of one rank's group table, in MiB (default 4096)"},
+    {"checkpoint-dir", 0, "DIR", T_STR, F(checkpoint_dir), C(MB_CMD_RUN), "run.checkpoint_dir", 0,
+     0, "checkpoint the in-flight task here (shared storage); a rerun resumes from it"},
+    {"checkpoint-interval", 0, "SECONDS", T_SECONDS, F(checkpoint_interval), C(MB_CMD_RUN),
+     "run.checkpoint_interval", 0, 31536000,
+     "time between checkpoints, fractions allowed (default 60)"},
+    {"fresh", 0, NULL, T_FLAG, F(fresh), C(MB_CMD_RUN), NULL, 0, 0,
+     "discard checkpoints in --checkpoint-dir instead of resuming from them"},
     {"idle-exit", 0, "SECONDS", T_SECONDS, F(idle_exit), C(MB_CMD_RUN), "run.idle_exit", 0,
      31536000, "exit after the queue has been empty this long; 0 = at once (default 0)"},
     {"visibility-timeout", 0, "SECONDS", T_U64, F(visibility_timeout), C(MB_CMD_RUN),
@@ -103,6 +110,9 @@ static const struct {
      "69 queue unreachable, 70 internal error, 74 I/O error, 75 stopped: requeue."},
     {MB_CMD_RESULTS, "results", "DIR [--merge] [--format csv|json]",
      "Print the committed per-task results in DIR, or with --merge their exact total."},
+    {MB_CMD_INSPECT, "inspect", "CHECKPOINT",
+     "Validate a checkpoint file and print what it holds: job fingerprint, task,\n"
+     "input, chunks done of the total, sequence number, parts, validity."},
     {MB_CMD_QUEUE, "queue", "stats|peek|purge --queue URL",
      "stats: approximate message counts (visible, leased, poison); peek: show the\n"
      "next visible messages without claiming them; purge: delete every message."},

@@ -147,6 +147,23 @@ mb_status mb_dist_sum_u64(mb_dist *d, uint64_t local, uint64_t *total)
                : MB_EINTERNAL;
 }
 
+mb_status mb_dist_scan_u64(mb_dist *d, const uint64_t *local, uint64_t *before,
+                           uint64_t *total, size_t n, mb_err *err)
+{
+    int rc;
+
+    if (n == 0 || n > INT_MAX)
+        return mb_err_set(err, MB_EINTERNAL, "scan of %zu counters", n);
+    rc = MPI_Exscan(local, before, (int)n, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, "MPI_Exscan", rc);
+    /* MPI leaves rank 0's result of an exclusive scan undefined. */
+    if (d->rank == 0)
+        memset(before, 0, n * sizeof *before);
+    rc = MPI_Allreduce(local, total, (int)n, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Allreduce", rc);
+}
+
 /* Packs each group of `g` into the send buffer of its owner rank. */
 static mb_status pack_by_owner(const mb_groups *g, int size, mb_buf *parts)
 {
@@ -321,4 +338,31 @@ mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, const unsigned *needs, si
     }
     st = gather(d, &own, needs, out, err);
     return mb_dist_agree(d, st, err);
+}
+
+int mb_dist_node_leader(mb_dist *d)
+{
+    MPI_Comm node;
+    int lr = 0;
+
+    (void)d;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
+        MPI_SUCCESS)
+        return 0;
+    MPI_Comm_rank(node, &lr);
+    MPI_Comm_free(&node);
+    return lr == 0;
+}
+
+mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_tick_fn tick,
+                           void *ctx, mb_err *err)
+{
+    MPI_Request req;
+    int rc;
+
+    (void)d;
+    rc = MPI_Iallreduce(&local, all, 1, MPI_UNSIGNED, MPI_BOR, MPI_COMM_WORLD, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_polling(&req, tick, ctx);
+    return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Allreduce (flags)", rc);
 }

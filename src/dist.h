@@ -44,6 +44,23 @@ mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, const unsigned *needs, si
 /* Sum of a counter over all ranks (for progress figures). */
 mb_status mb_dist_sum_u64(mb_dist *d, uint64_t local, uint64_t *total);
 
+/* Exclusive prefix sums, in rank order, of n counters: before[i] gets the
+ * sum of local[i] over the lower ranks (0 on rank 0) and total[i] the sum
+ * over all ranks. Used to place each rank's part in a shared file. The
+ * caller keeps the sums far from 2^64 (they count bytes in memory). */
+mb_status mb_dist_scan_u64(mb_dist *d, const uint64_t *local, uint64_t *before,
+                           uint64_t *total, size_t n, mb_err *err);
+
 double mb_dist_wtime(void);
+
+/* 1 if this rank is the lowest rank on its node (shared-memory domain). */
+int mb_dist_node_leader(mb_dist *d);
+
+/* Bitwise OR of every rank's flags, waiting without spinning and calling
+ * tick(ctx) about every 50 ms meanwhile (tick may be NULL). This is the
+ * per-round agreement of the run loop: failure, stop and checkpoint
+ * requests travel as bits. */
+mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_tick_fn tick,
+                           void *ctx, mb_err *err);
 
 #endif

@@ -1,7 +1,9 @@
 /* main.c - the mpibatch command: dispatches subcommands and maps statuses
  * to exit codes. The only file allowed to call MPI_Abort. */
+#include "ckpt.h"
 #include "cli.h"
 #include "dist.h"
+#include "http.h"
 #include "job.h"
 #include "log.h"
 #include "queue.h"
@@ -109,7 +111,9 @@ static mb_status cmd_run(mb_opts *o, int *argc, char ***argv, mb_err *err)
         st = mb_job_load(o, err);
     if (st == MB_OK)
         st = mb_run(o, &d, err);
-    if (st != MB_OK && (d.rank == 0 || st == MB_EINTERNAL))
+    if (st == MB_ESTOP && d.rank == 0)
+        mb_warn("%s", err->msg);
+    else if (st != MB_OK && st != MB_ESTOP && (d.rank == 0 || st == MB_EINTERNAL))
         mb_error("%s", err->msg);
     if (st == MB_EINTERNAL && d.size > 1)
         MPI_Abort(MPI_COMM_WORLD, mb_status_exit(st));
@@ -135,6 +139,10 @@ int main(int argc, char **argv)
         return mb_status_exit(st);
     }
     mb_log_init(-1, o.quiet ? MB_LOG_WARN : o.verbose ? MB_LOG_DEBUG : MB_LOG_INFO);
+    if (mb_http_global_init() != MB_OK) {
+        mb_error("cannot initialise libcurl");
+        return mb_status_exit(MB_EINTERNAL);
+    }
     if (o.version) {
         printf("mpibatch %s\n", MB_VERSION);
         st = MB_OK;
@@ -148,6 +156,9 @@ int main(int argc, char **argv)
         st = cmd_enqueue(&o, &err);
     } else if (o.cmd == MB_CMD_QUEUE) {
         st = cmd_queue(&o, &err);
+    } else if (o.cmd == MB_CMD_INSPECT) {
+        st = o.nargs == 1 ? mb_ckpt_inspect(o.args[0], stdout, &err)
+                          : mb_err_set(&err, MB_EUSAGE, "inspect: name one CHECKPOINT file");
     } else if (o.cmd == MB_CMD_RESULTS) {
         st = o.nargs == 1 ? mb_results_print(o.args[0], o.merge, o.format, stdout, &err)
                           : mb_err_set(&err, MB_EUSAGE, "results: name one result DIR");

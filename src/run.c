@@ -1,6 +1,12 @@
-/* run.c - the drain loop: claim, describe, scatter, aggregate, reduce,
- * commit, delete. Rank 0 talks to the queue and writes results; all ranks
- * read and aggregate their chunks of the input from shared storage.
+/* run.c - the drain loop: claim, describe, scatter, aggregate in rounds,
+ * checkpoint, reduce, commit, delete. Rank 0 talks to the queue and writes
+ * results; all ranks read and aggregate their chunks from shared storage.
+ *
+ * Rounds. In round k rank r works on the (k*size + r)-th chunk still to do,
+ * then all ranks OR together their flags (failure, stop request, checkpoint
+ * due): that one small collective per round is where ranks agree to fail,
+ * to checkpoint, or to stop, so a stop takes effect at most one chunk later
+ * and no rank waits in a collective another rank will not enter.
  *
  * Failure semantics. A task is committed (results + ledger entry) before
  * its message is deleted, so a crash anywhere leaves the message to be
@@ -8,15 +14,21 @@
  * acknowledged without reprocessing. Bad data is deterministic, so such a
  * message goes straight to the poison area with the error; a transient
  * failure (input missing or unreadable) releases the message with a delay
- * and the poison rule of the queue ends the retries. */
+ * and the poison rule of the queue ends the retries. With --checkpoint-dir,
+ * the states of the in-flight task are checkpointed collectively (ckpt.c)
+ * and a rerun resumes from them on any number of ranks. */
 #include "run.h"
 
+#include "chunk.h"
+#include "digest.h"
 #include "fault.h"
 #include "job.h"
 #include "log.h"
 #include "partition.h"
+#include "preempt.h"
 #include "queue.h"
 #include "results.h"
+#include "resume.h"
 #include "task.h"
 
 #include <errno.h>
@@ -27,7 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ACT_EXIT = 0, ACT_TASK = 1 };
+enum { ACT_EXIT = 0, ACT_TASK = 1, ACT_IDLE = 2 };
+enum { F_FAIL = 1, F_STOP = 2, F_CKPT = 4 };
 
 /* What every rank needs to work on one task (broadcast by rank 0). */
 typedef struct desc {
@@ -35,6 +48,10 @@ typedef struct desc {
     char *task_id, *input, *msg_id;
     mb_grid grid;                 /* bounds only on ranks other than 0 */
     mb_binding bind;
+    uint64_t nremain;
+    uint64_t *remain;             /* chunks still to do, ascending */
+    int resumed;                  /* rank 0: states come from a checkpoint */
+    char grid_digest[MB_SHA256_HEX];
 } desc;
 
 typedef struct runner {
@@ -43,22 +60,40 @@ typedef struct runner {
     mb_plan plan;
     mb_queue *q;                  /* rank 0 only */
     mb_msg msg;                   /* rank 0: the claimed message */
+    mb_resume res;                /* rank 0: checkpoints and lease found at start */
     double lease_renewed;
     int lease_lost;
     uint64_t tasks_done, tasks_failed, bytes_done;
-    double t0;
-    char *chunk;                  /* read buffer */
-    size_t chunk_cap;
-    mb_buf key;
-    mb_cell *cells;
-    size_t max_cells;
+    double t0, last_ckpt, idle_since;
+    pid_t ppid;                   /* the launcher, when started by one */
+    int first_chunk_logged;
 } runner;
+
+typedef struct u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec;
+
+static int vec_push(u64vec *a, uint64_t x)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        uint64_t *p = realloc(a->v, cap * sizeof *p);
+        if (!p)
+            return -1;
+        a->v = p;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
 
 static void desc_fini(desc *t)
 {
     free(t->task_id);
     free(t->input);
     free(t->msg_id);
+    free(t->remain);
     mb_grid_fini(&t->grid);
     mb_binding_fini(&t->bind);
     memset(t, 0, sizeof *t);
@@ -88,6 +123,8 @@ static void renew_tick(void *ctx)
     if (mb_queue_renew(r->q, &r->msg, (unsigned)r->o->visibility_timeout, &err) == MB_OK) {
         r->lease_renewed = t;
         mb_debug("message %s: lease renewed", r->msg.id);
+        if (mb_resume_save_lease(&r->res, &r->msg, &err) != MB_OK)
+            mb_warn("cannot record the lease: %s", err.msg);
     } else {
         r->lease_lost = 1;
         mb_warn("message %s: lease lost (%s); the result will still count once", r->msg.id,
@@ -100,13 +137,16 @@ static void finish_message(runner *r, const char *verb, mb_status st, mb_err *er
     if (st != MB_OK)
         mb_warn("message %s: %s failed: %s", r->msg.id, verb, err->msg);
     mb_msg_fini(&r->msg);
+    mb_resume_forget_lease(&r->res);
 }
 
-static void poison(runner *r, const char *reason)
+static void poison(runner *r, const char *task_id, const char *reason)
 {
     mb_err err;
     r->tasks_failed++;
     mb_error("message %s: %s", r->msg.id, reason);
+    if (task_id)
+        mb_resume_finish_task(&r->res, task_id);
     finish_message(r, "moving to the poison area",
                    mb_queue_poison(r->q, &r->msg, reason, &err), &err);
 }
@@ -122,9 +162,41 @@ static void release_later(runner *r, const char *why)
     finish_message(r, "release", mb_queue_release(r->q, &r->msg, delay, &err), &err);
 }
 
+/* Decides which chunks remain: all of them, or those a checkpoint of this
+ * task does not cover (when the checkpoint matches the grid). */
+static mb_status plan_chunks(runner *r, desc *t)
+{
+    mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
+    size_t i, n = t->grid.nchunks;
+
+    if (mb_sha256_hex(t->grid.bounds, (n + 1) * sizeof *t->grid.bounds, t->grid_digest) !=
+        MB_OK)
+        return MB_EINTERNAL;
+    if (c && (c->meta.nchunks != n || c->meta.file_size != t->grid.file_size ||
+              c->meta.chunk_size != r->o->chunk_size ||
+              strcmp(c->meta.grid_digest, t->grid_digest) != 0)) {
+        mb_warn("checkpoint %s no longer matches %s (file or chunk size changed); task %s "
+                "starts over", c->path, t->input, t->task_id);
+        mb_resume_finish_task(&r->res, t->task_id);
+        c = NULL;
+    }
+    t->remain = malloc((n + 1) * sizeof *t->remain);
+    if (!t->remain)
+        return MB_ENOMEM;
+    for (i = 0; i < n; i++)
+        if (!c || !c->done[i])
+            t->remain[t->nremain++] = i;
+    t->resumed = c != NULL;
+    if (c)
+        mb_info("task %s: resuming from %s: %llu of %zu chunks already done", t->task_id,
+                c->path, (unsigned long long)c->ndone, n);
+    return MB_OK;
+}
+
 /* Prepares the task of the claimed message: parse, ledger check, grid,
- * binding. Returns 1 with t filled when there is work for all ranks, 0 when
- * the message was dealt with here (acknowledged, poisoned, released). */
+ * binding, chunks to do. Returns 1 with t filled when there is work for all
+ * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
+ * released). */
 static int prepare_task(runner *r, desc *t)
 {
     mb_task task;
@@ -134,12 +206,13 @@ static int prepare_task(runner *r, desc *t)
     int fd;
 
     if (mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task, &err) != MB_OK) {
-        poison(r, err.msg);
+        poison(r, NULL, err.msg);
         return 0;
     }
     if (mb_results_committed(r->o->out, task.id)) {
         mb_info("task %s: already committed; acknowledging the redelivered message %s",
                 task.id, r->msg.id);
+        mb_resume_finish_task(&r->res, task.id);
         finish_message(r, "delete", mb_queue_remove(r->q, &r->msg, &err), &err);
         mb_task_fini(&task);
         return 0;
@@ -163,51 +236,69 @@ static int prepare_task(runner *r, desc *t)
     if (st == MB_EDATA || st == MB_ELIMIT) {
         if (strncmp(err.msg, task.input, strlen(task.input)) != 0)
             mb_err_prefix(&err, "%s: ", task.input);
-        poison(r, err.msg);
+        poison(r, task.id, err.msg);
     } else if (st != MB_OK) {
         release_later(r, err.msg);
-    }
-    if (st != MB_OK) {
-        mb_grid_fini(&t->grid);
-        mb_task_fini(&task);
-        return 0;
     }
     t->action = ACT_TASK;
     t->task_id = strdup(task.id);
     t->input = task.input;
     t->msg_id = strdup(r->msg.id);
-    return t->task_id && t->msg_id;
+    if (st == MB_OK && (!t->task_id || !t->msg_id || plan_chunks(r, t) != MB_OK)) {
+        mb_error("task %s: out of memory", task.id);
+        release_later(r, "out of memory");
+        st = MB_ENOMEM;
+    }
+    if (st != MB_OK) {
+        desc_fini(t);
+        return 0;
+    }
+    return 1;
 }
 
-/* Waits for the next task. Returns 1 with t filled, 0 when the run should
- * end (idle long enough), or -1 on a queue failure (err set). */
-static int next_task(runner *r, desc *t, mb_err *err)
+/* Rank 0: the next message to work on, or MB_EAGAIN. A lease recorded by
+ * the previous run is reclaimed first, with its lease handle. */
+static mb_status claim(runner *r, mb_err *err)
 {
-    double idle_since = now_s();
+    mb_status st;
 
+    if (r->res.lease.body) {
+        r->msg = r->res.lease;
+        memset(&r->res.lease, 0, sizeof r->res.lease);
+        if (mb_queue_renew(r->q, &r->msg, (unsigned)r->o->visibility_timeout, err) == MB_OK) {
+            mb_info("message %s: reclaimed from the previous run with its lease", r->msg.id);
+            return MB_OK;
+        }
+        mb_info("message %s: the previous run's lease is gone (%s); claiming anew", r->msg.id,
+                err->msg);
+        mb_msg_fini(&r->msg);
+        mb_resume_forget_lease(&r->res);
+    }
+    st = mb_queue_claim(r->q, (unsigned)r->o->visibility_timeout, &r->msg, err);
+    if (st == MB_OK && mb_resume_save_lease(&r->res, &r->msg, err) != MB_OK)
+        mb_warn("cannot record the lease: %s", err->msg);
+    return st;
+}
+
+/* Rank 0: what all ranks do next. ACT_TASK with t filled, ACT_IDLE (the
+ * queue is empty for now), ACT_EXIT (empty long enough), or -1 on a queue
+ * failure (err set). */
+static int next_action(runner *r, desc *t, mb_err *err)
+{
     for (;;) {
-        mb_status st = mb_queue_claim(r->q, (unsigned)r->o->visibility_timeout, &r->msg, err);
+        mb_status st = claim(r, err);
         if (st == MB_OK) {
             r->lease_renewed = now_s();
             r->lease_lost = 0;
             if (prepare_task(r, t))
-                return 1;
-            idle_since = now_s();
+                return ACT_TASK;
             continue;
         }
         if (st != MB_EAGAIN)
             return -1;
-        if (now_s() - idle_since >= r->o->idle_exit)
-            return 0;
-        {
-            double left = r->o->idle_exit - (now_s() - idle_since);
-            struct timespec ts = {0, 0};
-            if (left > 1)
-                left = 1;
-            ts.tv_sec = (time_t)left;
-            ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-            nanosleep(&ts, NULL);
-        }
+        if (r->idle_since == 0)
+            r->idle_since = now_s();
+        return now_s() - r->idle_since >= r->o->idle_exit ? ACT_EXIT : ACT_IDLE;
     }
 }
 
@@ -225,10 +316,12 @@ static mb_status desc_pack(const runner *r, const desc *t, mb_buf *b)
     if (st == MB_OK) st = mb_buf_put_str(b, t->msg_id);
     if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.ncols);
     if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.nchunks);
-    if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.max_chunk);
     if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.file_size);
-    if (st == MB_OK && t->grid.bounds)
+    if (st == MB_OK)
         st = mb_buf_put(b, t->grid.bounds, (t->grid.nchunks + 1) * sizeof *t->grid.bounds);
+    if (st == MB_OK) st = mb_buf_put_u64(b, t->nremain);
+    if (st == MB_OK && t->nremain)
+        st = mb_buf_put(b, t->remain, t->nremain * sizeof *t->remain);
     for (i = 0; i < r->plan.ngroup && st == MB_OK; i++)
         st = mb_buf_put_u64(b, t->bind.group_idx[i]);
     for (i = 0; i < r->plan.ncol && st == MB_OK; i++)
@@ -251,17 +344,21 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     t->msg_id = mb_rd_str(&rd, 65536);
     t->grid.ncols = t->bind.ncols = (size_t)mb_rd_u64(&rd);
     t->grid.nchunks = (size_t)mb_rd_u64(&rd);
-    t->grid.max_chunk = (size_t)mb_rd_u64(&rd);
     t->grid.file_size = mb_rd_u64(&rd);
     if (rd.bad || t->grid.nchunks > (SIZE_MAX / 8) - 1)
         return MB_EINTERNAL;
     nb = t->grid.nchunks + 1;
     t->grid.bounds = malloc(nb * sizeof *t->grid.bounds);
+    t->remain = malloc(nb * sizeof *t->remain);
     t->bind.group_idx = malloc((r->plan.ngroup + 1) * sizeof(size_t));
     t->bind.col_idx = malloc((r->plan.ncol + 1) * sizeof(size_t));
-    if (!t->grid.bounds || !t->bind.group_idx || !t->bind.col_idx)
+    if (!t->grid.bounds || !t->remain || !t->bind.group_idx || !t->bind.col_idx)
         return MB_ENOMEM;
     mb_rd_get(&rd, t->grid.bounds, nb * sizeof *t->grid.bounds);
+    t->nremain = mb_rd_u64(&rd);
+    if (rd.bad || t->nremain > t->grid.nchunks)
+        return MB_EINTERNAL;
+    mb_rd_get(&rd, t->remain, t->nremain * sizeof *t->remain);
     for (i = 0; i < r->plan.ngroup; i++)
         t->bind.group_idx[i] = (size_t)mb_rd_u64(&rd);
     for (i = 0; i < r->plan.ncol; i++)
@@ -269,178 +366,68 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     return rd.bad ? MB_EINTERNAL : MB_OK;
 }
 
-/* ---- every rank: aggregation --------------------------------------- */
+/* ---- checkpoints ----------------------------------------------------- */
 
-/* An error at file offset `off`, reported as path:line:column. */
-static mb_status data_error(const char *path, uint64_t off, mb_status code, mb_err *err,
-                            const char *what)
-{
-    unsigned long line = 0, col = 0;
-    char msg[MB_ERR_MAX];
-
-    snprintf(msg, sizeof msg, "%s", what);
-    if (mb_csv_locate_file(path, off, &line, &col) == MB_OK)
-        return mb_err_set(err, code, "%s:%lu:%lu: %s", path, line, col, msg);
-    return mb_err_set(err, code, "%s: at byte %llu: %s", path, (unsigned long long)off, msg);
-}
-
-/* Appends one key field (unescaped when needed) to the key buffer. */
-static mb_status key_add(mb_buf *k, const mb_cell *c)
-{
-    uint32_t len = (uint32_t)c->len;
-    size_t at;
-    mb_status st;
-
-    if (c->len > UINT32_MAX)
-        return MB_ELIMIT;
-    if ((st = mb_buf_reserve(k, sizeof len + c->len)) != MB_OK)
-        return st;
-    at = k->len;
-    k->len += sizeof len;
-    if (c->escaped) {
-        len = (uint32_t)mb_csv_cell_unescape(c, k->p + k->len, c->len);
-    } else {
-        memcpy(k->p + k->len, c->p, c->len);
-    }
-    memcpy(k->p + at, &len, sizeof len);
-    k->len += len;
-    return MB_OK;
-}
-
-static mb_status add_values(runner *r, const desc *t, const mb_cell *cells, mb_numstate *s,
-                            uint64_t base, const char *buf, mb_err *err)
-{
-    size_t c;
-
-    for (c = 0; c < r->plan.ncol; c++) {
-        const mb_cell *cell = &cells[t->bind.col_idx[c]];
-        mb_dec v;
-        mb_err e2;
-        mb_status st;
-
-        if (cell->len == 0)
-            continue;                      /* NULL */
-        if (r->plan.needs[c] == MB_NEED_COUNT) {
-            mb_num_count(&s[c]);
-            continue;
-        }
-        st = mb_dec_parse(cell->p, cell->len, &v, &e2);
-        if (st == MB_OK)
-            st = mb_num_add(&s[c], &v, r->plan.needs[c], &e2);
-        if (st != MB_OK) {
-            char what[MB_ERR_MAX];
-            snprintf(what, sizeof what, "column '%s': %s", r->plan.cols[c], e2.msg);
-            return data_error(t->input, base + (uint64_t)(cell->p - buf),
-                              st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
-        }
-    }
-    return MB_OK;
-}
-
-static mb_status read_chunk(runner *r, int fd, const desc *t, size_t i, size_t *len,
+/* Collective: writes this rank's states and covered chunks. */
+static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const u64vec *mine,
                             mb_err *err)
 {
-    uint64_t a = t->grid.bounds[i], b = t->grid.bounds[i + 1];
-    size_t n = (size_t)(b - a), got = 0;
-
-    if (n > r->chunk_cap) {
-        char *p = realloc(r->chunk, n);
-        if (!p)
-            return mb_err_set(err, MB_ENOMEM, "out of memory for a %zu-byte chunk", n);
-        r->chunk = p;
-        r->chunk_cap = n;
-    }
-    while (got < n) {
-        ssize_t k = pread(fd, r->chunk + got, n - got, (off_t)(a + got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return mb_err_set(err, MB_EIO, "%s: read at byte %llu: %s", t->input,
-                              (unsigned long long)(a + got),
-                              k == 0 ? "file shrank while being processed" : strerror(errno));
-        got += (size_t)k;
-    }
-    *len = n;
-    return MB_OK;
-}
-
-static mb_status process_chunk(runner *r, int fd, const desc *t, size_t i, mb_groups *g,
-                               uint64_t *rows, mb_err *err)
-{
-    uint64_t base = t->grid.bounds[i];
-    size_t len = 0, n = 0, k, gi = 0;
-    mb_csv csv;
-    mb_status st;
-    mb_err e2;
-
-    if ((st = read_chunk(r, fd, t, i, &len, err)) != MB_OK)
-        return st;
-    mb_csv_init(&csv, &r->plan.dialect, r->chunk, len, base);
-    for (;;) {
-        st = mb_csv_next(&csv, r->cells, r->max_cells, &n, t->grid.ncols, &e2);
-        if (st == MB_EAGAIN)
-            return MB_OK;
-        if (st != MB_OK)
-            return data_error(t->input, csv.err_off, MB_EDATA, err, e2.msg);
-        r->key.len = 0;
-        for (k = 0; k < r->plan.ngroup && st == MB_OK; k++)
-            st = key_add(&r->key, &r->cells[t->bind.group_idx[k]]);
-        if (st != MB_OK)
-            return mb_err_set(err, MB_ELIMIT, "%s: group key too long", t->input);
-        st = mb_groups_get(g, r->key.p, r->key.len, mb_groups_hash(r->key.p, r->key.len), &gi,
-                           err);
-        if (st != MB_OK)
-            return st;
-        g->rows[gi]++;
-        (*rows)++;
-        st = add_values(r, t, r->cells, mb_groups_state(g, gi), base, r->chunk, err);
-        if (st != MB_OK)
-            return st;
-    }
-}
-
-/* This rank's share of the task: chunks i with i % size == rank. */
-static mb_status aggregate(runner *r, const desc *t, mb_groups *g, uint64_t *rows, mb_err *err)
-{
+    char dir[4200];
+    mb_ckpt_meta meta;
+    mb_ckpt_part part;
+    mb_buf b;
     mb_status st = MB_OK;
-    size_t i, mine = 0, total = t->grid.nchunks;
-    double last = now_s();
-    int fd;
+    double secs = 0;
+    size_t i;
 
-    if (t->grid.ncols + 1 > r->max_cells) {
-        mb_cell *c = realloc(r->cells, (t->grid.ncols + 1) * sizeof *c);
-        if (!c)
-            return mb_err_set(err, MB_ENOMEM, "out of memory");
-        r->cells = c;
-        r->max_cells = t->grid.ncols + 1;
+    mb_buf_init(&b, SIZE_MAX / 2);
+    for (i = 0; i < g->n && st == MB_OK; i++)
+        st = mb_groups_pack(g, i, &b);
+    if (st != MB_OK)
+        mb_err_set(err, st, "cannot pack the states for a checkpoint");
+    memset(&meta, 0, sizeof meta);
+    if (r->d->rank == 0) {
+        snprintf(meta.fingerprint, sizeof meta.fingerprint, "%s", r->plan.fingerprint);
+        snprintf(meta.task_id, sizeof meta.task_id, "%s", t->task_id);
+        snprintf(meta.input, sizeof meta.input, "%s", t->input);
+        snprintf(meta.msg_id, sizeof meta.msg_id, "%s", r->msg.id);
+        snprintf(meta.receipt, sizeof meta.receipt, "%s", r->msg.receipt);
+        snprintf(meta.grid_digest, sizeof meta.grid_digest, "%s", t->grid_digest);
+        meta.file_size = t->grid.file_size;
+        meta.chunk_size = r->o->chunk_size;
+        meta.nchunks = t->grid.nchunks;
+        meta.nstate = r->plan.ncol;
     }
-    if ((fd = open(t->input, O_RDONLY)) < 0)
-        return mb_err_set(err, MB_EIO, "%s: %s", t->input, strerror(errno));
-    for (i = (size_t)r->d->rank; i < total && st == MB_OK; i += (size_t)r->d->size) {
-        st = process_chunk(r, fd, t, i, g, rows, err);
-        mine++;
-        if (r->d->rank == 0) {
-            renew_tick(r);
-            if (now_s() - last > 5) {
-                last = now_s();
-                mb_info("task %s: chunk %zu of %zu", t->task_id, i + 1, total);
-            }
-        }
-    }
-    close(fd);
-    (void)mine;
+    snprintf(dir, sizeof dir, "%s/%s", r->o->checkpoint_dir, t->task_id);
+    if (r->d->rank == 0)
+        meta.seq = mb_ckpt_last_seq(dir) + 1;
+    part.states = b.p;
+    part.states_len = b.len;
+    part.chunks = mine->v;
+    part.nchunks = mine->n;
+    st = mb_dist_agree(r->d, st, err);
+    if (st == MB_OK)
+        st = mb_ckpt_write(r->d, dir, &meta, &part, &secs, err);
+    mb_buf_fini(&b);
+    if (st == MB_OK && r->d->rank == 0)
+        mb_info("task %s: checkpoint %llu written (%llu chunks done, %.3f s)", t->task_id,
+                (unsigned long long)meta.seq, (unsigned long long)0, secs);
+    r->last_ckpt = now_s();
     return st;
 }
 
 /* ---- rank 0: commit ------------------------------------------------- */
 
-static mb_status commit(runner *r, const desc *t, mb_groups *result, uint64_t rows,
-                        double t_start, mb_err *err)
+static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_start,
+                        mb_err *err)
 {
     mb_task_info info;
     mb_status st;
     double secs = now_s() - t_start;
+    uint64_t rows = 0;
 
+    for (size_t i = 0; i < result->n; i++)
+        rows += (uint64_t)result->rows[i];
     memset(&info, 0, sizeof info);
     info.task_id = t->task_id;
     info.input = t->input;
@@ -458,6 +445,8 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, uint64_t ro
         mb_warn("message %s: delete failed after commit (%s); the redelivery will be "
                 "acknowledged without reprocessing", r->msg.id, err->msg);
     mb_msg_fini(&r->msg);
+    mb_resume_forget_lease(&r->res);
+    mb_resume_finish_task(&r->res, t->task_id);
     r->tasks_done++;
     r->bytes_done += t->grid.file_size;
     mb_info("task %s: committed %llu rows, %zu groups, %.1f MB in %.2f s (%.0f MB/s); "
@@ -480,7 +469,7 @@ static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err
     case MB_EDATA:
     case MB_ERANGE:
     case MB_ELIMIT:
-        poison(r, err->msg);
+        poison(r, t->task_id, err->msg);
         return MB_OK;
     case MB_EIO:
         release_later(r, err->msg);
@@ -492,25 +481,140 @@ static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err
     }
 }
 
-static mb_status run_task(runner *r, const desc *t, mb_err *err)
+/* Rank 0 after the stop checkpoint: the message becomes visible again at
+ * once, and an Azure eviction notice is approved. */
+static void stop_task(runner *r, const desc *t)
+{
+    char why[256];
+    mb_err err;
+
+    mb_info("task %s: stopping on request (%s)", t->task_id,
+            mb_preempt_reason(why, sizeof why));
+    finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
+}
+
+/* Flags this rank contributes to a round. */
+static unsigned round_flags(runner *r, mb_status st, mb_err *err, mb_status *stp)
+{
+    unsigned f = 0;
+
+    if (r->ppid > 1 && getppid() != r->ppid && st == MB_OK) {
+        *stp = mb_err_set(err, MB_EINTERNAL, "the launcher (mpirun or srun) is gone; "
+                          "stopping without committing");
+        st = *stp;
+    }
+    if (st != MB_OK)
+        f |= F_FAIL;
+    if (mb_preempt_requested())
+        f |= F_STOP;
+    if (r->d->rank == 0 && r->o->checkpoint_dir &&
+        now_s() - r->last_ckpt >= r->o->checkpoint_interval)
+        f |= F_CKPT;
+    return f;
+}
+
+static void note_first_chunk(runner *r, const desc *t)
+{
+    if (r->d->rank != 0 || r->first_chunk_logged)
+        return;
+    r->first_chunk_logged = 1;
+    if (t->resumed)
+        mb_info("task %s: first new chunk done %.3f s after start", t->task_id,
+                now_s() - r->t0);
+}
+
+/* The aggregation rounds of one task on this rank. On success `local`
+ * holds this rank's states. */
+static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_err *err)
+{
+    size_t size = (size_t)r->d->size, rank = (size_t)r->d->rank, k, nround;
+    mb_chunker ck;
+    mb_status st;
+    uint64_t rows = 0;
+    double last_log = now_s();
+
+    nround = (size_t)(t->nremain + size - 1) / size;
+    st = mb_chunker_open(&ck, &r->plan, &t->bind, t->input, t->grid.ncols,
+                         (size_t)r->o->max_record, err);
+    for (k = 0; k < nround || (k == 0 && nround == 0); k++) {
+        size_t i = k * size + rank;
+        unsigned all = 0;
+        if (st == MB_OK && i < t->nremain) {
+            uint64_t c = t->remain[i];
+            st = mb_chunker_run(&ck, t->grid.bounds[c], t->grid.bounds[c + 1], local, &rows,
+                                err);
+            if (st == MB_OK && vec_push(mine, c) != 0)
+                st = mb_err_set(err, MB_ENOMEM, "out of memory");
+            if (st == MB_OK)
+                note_first_chunk(r, t);
+            mb_fault_point("after-chunk");
+            mb_fault_sleep();
+        }
+        if (rank == 0 && now_s() - last_log > 5) {
+            last_log = now_s();
+            mb_info("task %s: %zu of %llu chunks to do", t->task_id, (k + 1) * size,
+                    (unsigned long long)t->nremain);
+        }
+        if (mb_dist_or_flags(r->d, round_flags(r, st, err, &st), &all,
+                             rank == 0 ? renew_tick : NULL, r, err) != MB_OK)
+            st = MB_EINTERNAL;
+        if (all & F_FAIL) {
+            st = mb_dist_agree(r->d, st, err);
+            break;
+        }
+        if ((all & (F_CKPT | F_STOP)) && r->o->checkpoint_dir) {
+            st = checkpoint(r, t, local, mine, err);
+            if (st != MB_OK) {
+                if (rank == 0)
+                    mb_error("task %s: checkpoint failed: %s", t->task_id, err->msg);
+                if (!(all & F_STOP))
+                    st = MB_OK;     /* the next one may succeed; the work goes on */
+            }
+        }
+        if (all & F_STOP) {
+            st = st == MB_OK ? mb_err_set(err, MB_ESTOP, "stopped on request") : st;
+            break;
+        }
+    }
+    mb_chunker_close(&ck);
+    return st;
+}
+
+static mb_status run_task(runner *r, desc *t, mb_err *err)
 {
     mb_groups local, result;
-    mb_status st;
-    uint64_t rows = 0, all_rows = 0;
+    mb_status st = MB_OK;
+    u64vec mine = {NULL, 0, 0};
     double t_start = now_s();
     size_t cap = (size_t)r->o->max_groups_mb << 20;
 
+    memset(&result, 0, sizeof result);
     if (mb_groups_init(&local, r->plan.ncol, cap) != MB_OK)
-        st = mb_err_set(err, MB_ENOMEM, "out of memory");
-    else
-        st = aggregate(r, t, &local, &rows, err);
-    st = mb_dist_agree_poll(r->d, st, err, r->d->rank == 0 ? renew_tick : NULL, r);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (r->d->rank == 0 && t->resumed) {
+        mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
+        st = mb_groups_unpack_merge(&local, c->states, c->states_len, r->plan.needs, err);
+        for (size_t i = 0; st == MB_OK && i < c->meta.nchunks; i++)
+            if (c->done[i] && vec_push(&mine, i) != 0)
+                st = mb_err_set(err, MB_ENOMEM, "out of memory");
+        mb_resume_drop(&r->res, t->task_id);
+    }
+    r->last_ckpt = now_s();
+    r->first_chunk_logged = 0;
+    st = mb_dist_agree(r->d, st, err);
+    if (st == MB_OK)
+        st = rounds(r, t, &local, &mine, err);
+    free(mine.v);
+    if (st == MB_ESTOP) {
+        if (r->d->rank == 0)
+            stop_task(r, t);
+        mb_groups_fini(&local);
+        return st;
+    }
     if (st != MB_OK) {
         mb_groups_fini(&local);
         return task_failed(r, t, st, err);
     }
-    if (mb_dist_sum_u64(r->d, rows, &all_rows) != MB_OK)
-        return mb_err_set(err, MB_EINTERNAL, "row count reduction failed");
     st = mb_dist_reduce(r->d, &local, r->plan.needs, cap, &result, err);
     mb_groups_fini(&local);
     if (st != MB_OK) {
@@ -519,7 +623,7 @@ static mb_status run_task(runner *r, const desc *t, mb_err *err)
     }
     if (r->d->rank == 0) {
         renew_tick(r);
-        st = commit(r, t, &result, all_rows, t_start, err);
+        st = commit(r, t, &result, t_start, err);
         if (st == MB_EDATA) {
             st = task_failed(r, t, st, err);
         } else if (st != MB_OK) {
@@ -536,19 +640,81 @@ static mb_status run_task(runner *r, const desc *t, mb_err *err)
 
 static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
 {
+    mb_preempt_opts po;
     mb_status st;
 
     memset(r, 0, sizeof *r);
     r->o = o;
     r->d = d;
     r->t0 = now_s();
-    mb_buf_init(&r->key, (size_t)o->max_record);
+    /* Under a launcher, a changed parent means the launcher died: orphaned
+     * ranks must not go on working beside a rerun. */
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_STEP_ID"))
+        r->ppid = getppid();
+    memset(&po, 0, sizeof po);
+    po.watch_events = mb_dist_node_leader(d);
     st = mb_plan_build(&r->plan, o, err);
+    if (st == MB_OK)
+        st = mb_preempt_init(&po, err);
     if (st == MB_OK && d->rank == 0) {
         st = mb_results_prepare(o->out, err);
+        if (st == MB_OK)
+            st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->fresh, err);
         if (st == MB_OK && (st = mb_queue_open(&r->q, o->queue, 0, err)) == MB_OK)
             r->q->max_dequeue = (unsigned)o->max_dequeue;
     }
+    return st;
+}
+
+/* One turn of the loop on every rank. Returns MB_OK to go on, MB_EAGAIN
+ * when the run is over, or the status that ends it. */
+static mb_status turn(runner *r, mb_buf *b, mb_err *err)
+{
+    unsigned all = 0;
+    mb_status st = MB_OK;
+    desc t;
+    int act = ACT_EXIT;
+
+    if (mb_dist_or_flags(r->d, round_flags(r, MB_OK, err, &st), &all, NULL, NULL, err) !=
+        MB_OK)
+        return MB_EINTERNAL;
+    if (all & F_FAIL)
+        return mb_dist_agree(r->d, st, err);
+    if (all & F_STOP)
+        return mb_err_set(err, MB_ESTOP, "stopped on request");
+    memset(&t, 0, sizeof t);
+    b->len = 0;
+    if (r->d->rank == 0) {
+        act = next_action(r, &t, err);
+        t.action = act < 0 ? ACT_EXIT : (uint64_t)act;
+        if (act < 0)
+            st = err->code ? err->code : MB_EQUEUE;
+        else if ((st = desc_pack(r, &t, b)) != MB_OK)
+            mb_err_set(err, st, "task descriptor too large");
+        if (st != MB_OK) {
+            b->len = 0;
+            mb_buf_put_u64(b, ACT_EXIT);
+        }
+    }
+    if (mb_dist_bcast(r->d, b, err) != MB_OK) {
+        desc_fini(&t);
+        return MB_EINTERNAL;
+    }
+    if (r->d->rank != 0) {
+        if (desc_unpack(r, b, &t) != MB_OK)
+            st = mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
+        act = (int)t.action;
+    }
+    if (st == MB_OK && act == ACT_TASK) {
+        r->idle_since = 0;
+        st = run_task(r, &t, err);
+    } else if (st == MB_OK && act == ACT_IDLE && r->d->rank == 0) {
+        struct timespec ts = {0, 250000000};
+        nanosleep(&ts, NULL);
+    }
+    desc_fini(&t);
+    if (st == MB_OK && act == ACT_EXIT)
+        return MB_EAGAIN;
     return st;
 }
 
@@ -557,59 +723,39 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
     runner r;
     mb_status st = setup(&r, o, d, err);
     mb_buf b;
+    char why[256];
 
     st = mb_dist_agree(d, st, err);
     mb_buf_init(&b, (size_t)1 << 30);
     if (st == MB_OK && d->rank == 0)
-        mb_info("run: queue %s, %d ranks, out %s, job %s", o->queue, d->size, o->out,
-                o->name ? o->name : (o->job ? o->job : "(command line)"));
-    while (st == MB_OK) {
-        desc t;
-        int got = 0;
-        memset(&t, 0, sizeof t);
-        b.len = 0;
-        if (d->rank == 0) {
-            got = next_task(&r, &t, err);
-            if (got < 0)
-                st = err->code ? err->code : MB_EQUEUE;
-            else if ((st = desc_pack(&r, &t, &b)) != MB_OK)
-                mb_err_set(err, st, "task descriptor too large");
-        }
-        /* Rank 0's failure (or the end of the run) travels in the descriptor. */
-        if (d->rank == 0 && st != MB_OK) {
-            b.len = 0;
-            mb_buf_put_u64(&b, ACT_EXIT);
-        }
-        if (mb_dist_bcast(d, &b, err) != MB_OK) {
-            st = MB_EINTERNAL;
-            desc_fini(&t);
-            break;
-        }
-        if (d->rank != 0 && desc_unpack(&r, &b, &t) != MB_OK)
-            st = mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
-        if (d->rank != 0)
-            got = t.action == ACT_TASK;
-        if (st == MB_OK && got)
-            st = run_task(&r, &t, err);
-        desc_fini(&t);
-        if (!got)
-            break;
-    }
+        mb_info("run: queue %s, %d ranks, out %s, job %s%s%s", o->queue, d->size, o->out,
+                o->name ? o->name : (o->job ? o->job : "(command line)"),
+                o->checkpoint_dir ? ", checkpoints in " : "",
+                o->checkpoint_dir ? o->checkpoint_dir : "");
+    while (st == MB_OK)
+        st = turn(&r, &b, err);
+    if (st == MB_EAGAIN)
+        st = MB_OK;
     if (d->rank == 0) {
-        if (st == MB_OK)
-            mb_info("run: done: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
-                    (unsigned long long)r.tasks_done, (unsigned long long)r.tasks_failed,
-                    (double)r.bytes_done / 1e6, now_s() - r.t0);
+        if (st == MB_OK || st == MB_ESTOP)
+            mb_info("run: %s: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
+                    st == MB_OK ? "done" : "stopped", (unsigned long long)r.tasks_done,
+                    (unsigned long long)r.tasks_failed, (double)r.bytes_done / 1e6,
+                    now_s() - r.t0);
+        if (st == MB_ESTOP)
+            mb_err_set(err, MB_ESTOP, "stopped on request (%s); exit 75: requeue me",
+                       mb_preempt_reason(why, sizeof why));
         if (st == MB_OK && r.tasks_failed)
             st = mb_err_set(err, MB_EDATA, "%llu task(s) rejected for bad data; see the poison "
                             "area of %s", (unsigned long long)r.tasks_failed, o->queue);
     }
+    if (st == MB_ESTOP)
+        mb_preempt_approve();
+    mb_preempt_fini();
     mb_buf_fini(&b);
-    mb_buf_fini(&r.key);
     mb_msg_fini(&r.msg);
+    mb_resume_fini(&r.res);
     mb_queue_free(r.q);
     mb_plan_fini(&r.plan);
-    free(r.chunk);
-    free(r.cells);
     return st;
 }

@@ -53,3 +53,31 @@ mb_run() {
     [ -n "${MPIBATCH_FAULT:-}" ] && xs="-x MPIBATCH_FAULT"
     $MPIRUN $xs -np "$np" "$MB" run --queue "$q" --out "$out" "$@" 2>>"${LOG:-$T/log}"
 }
+
+# now: seconds since the epoch with fractions.
+now() { date +%s.%N; }
+
+# elapsed T0 T1: T1 - T0 in seconds (two decimals).
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# rank_pid N: pid of MPI rank N among this test's processes.
+rank_pid() {
+    for p in $(pgrep -f "$MB run"); do
+        if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# wait_for_log FILE PATTERN SECONDS: waits until FILE matches PATTERN.
+wait_for_log() {
+    i=0
+    while [ $i -lt $(($3 * 10)) ]; do
+        grep -qE -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}

@@ -1,0 +1,169 @@
+/* chunk.c - read, parse and aggregate one chunk of a CSV file. The hot
+ * path of the program: one pread per chunk, zero-copy cells, one hash
+ * lookup per record, exact accumulation per value. */
+#include "chunk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
+                          const char *path, size_t ncols, size_t max_record, mb_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->plan = p;
+    c->bind = b;
+    c->path = path;
+    c->ncols = ncols;
+    c->fd = -1;
+    mb_buf_init(&c->key, max_record);
+    c->cells = calloc(ncols + 1, sizeof *c->cells);
+    if (!c->cells)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if ((c->fd = open(path, O_RDONLY)) < 0)
+        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
+    return MB_OK;
+}
+
+void mb_chunker_close(mb_chunker *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    free(c->cells);
+    mb_buf_fini(&c->key);
+    c->buf = NULL;
+    c->cells = NULL;
+    c->cap = 0;
+}
+
+/* An error at file offset `off`, reported as path:line:column. */
+static mb_status data_error(const char *path, uint64_t off, mb_status code, mb_err *err,
+                            const char *what)
+{
+    unsigned long line = 0, col = 0;
+    char msg[MB_ERR_MAX];
+
+    snprintf(msg, sizeof msg, "%s", what);
+    if (mb_csv_locate_file(path, off, &line, &col) == MB_OK)
+        return mb_err_set(err, code, "%s:%lu:%lu: %s", path, line, col, msg);
+    return mb_err_set(err, code, "%s: at byte %llu: %s", path, (unsigned long long)off, msg);
+}
+
+/* Appends one key field (unescaped when needed) to the key buffer. */
+static mb_status key_add(mb_buf *k, const mb_cell *c)
+{
+    uint32_t len = (uint32_t)c->len;
+    size_t at;
+    mb_status st;
+
+    if (c->len > UINT32_MAX)
+        return MB_ELIMIT;
+    if ((st = mb_buf_reserve(k, sizeof len + c->len)) != MB_OK)
+        return st;
+    at = k->len;
+    k->len += sizeof len;
+    if (c->escaped)
+        len = (uint32_t)mb_csv_cell_unescape(c, k->p + k->len, c->len);
+    else
+        memcpy(k->p + k->len, c->p, c->len);
+    memcpy(k->p + at, &len, sizeof len);
+    k->len += len;
+    return MB_OK;
+}
+
+static mb_status add_values(mb_chunker *c, mb_numstate *s, uint64_t base, mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    size_t k;
+
+    for (k = 0; k < p->ncol; k++) {
+        const mb_cell *cell = &c->cells[c->bind->col_idx[k]];
+        mb_dec v;
+        mb_err e2;
+        mb_status st;
+
+        if (cell->len == 0)
+            continue;                      /* NULL */
+        if (p->needs[k] == MB_NEED_COUNT) {
+            mb_num_count(&s[k]);
+            continue;
+        }
+        st = mb_dec_parse(cell->p, cell->len, &v, &e2);
+        if (st == MB_OK)
+            st = mb_num_add(&s[k], &v, p->needs[k], &e2);
+        if (st != MB_OK) {
+            char what[MB_ERR_MAX];
+            snprintf(what, sizeof what, "column '%s': %s", p->cols[k], e2.msg);
+            return data_error(c->path, base + (uint64_t)(cell->p - c->buf),
+                              st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
+        }
+    }
+    return MB_OK;
+}
+
+static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
+{
+    size_t got = 0;
+
+    if (n > c->cap) {
+        char *p = realloc(c->buf, n);
+        if (!p)
+            return mb_err_set(err, MB_ENOMEM, "out of memory for a %zu-byte chunk", n);
+        c->buf = p;
+        c->cap = n;
+    }
+    while (got < n) {
+        ssize_t k = pread(c->fd, c->buf + got, n - got, (off_t)(a + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return mb_err_set(err, MB_EIO, "%s: read at byte %llu: %s", c->path,
+                              (unsigned long long)(a + got),
+                              k == 0 ? "file shrank while being processed" : strerror(errno));
+        got += (size_t)k;
+    }
+    return MB_OK;
+}
+
+mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, uint64_t *rows,
+                         mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    size_t n = 0, k, gi = 0;
+    mb_csv csv;
+    mb_status st;
+    mb_err e2;
+
+    if (b < a || b - a > SIZE_MAX)
+        return mb_err_set(err, MB_EINTERNAL, "bad chunk range");
+    if ((st = read_range(c, a, (size_t)(b - a), err)) != MB_OK)
+        return st;
+    mb_csv_init(&csv, &p->dialect, c->buf, (size_t)(b - a), a);
+    for (;;) {
+        st = mb_csv_next(&csv, c->cells, c->ncols + 1, &n, c->ncols, &e2);
+        if (st == MB_EAGAIN)
+            return MB_OK;
+        if (st != MB_OK)
+            return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
+        c->key.len = 0;
+        for (k = 0; k < p->ngroup && st == MB_OK; k++)
+            st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
+        if (st != MB_OK)
+            return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
+        st = mb_groups_get(g, c->key.p, c->key.len, mb_groups_hash(c->key.p, c->key.len), &gi,
+                           err);
+        if (st != MB_OK)
+            return st;
+        g->rows[gi]++;
+        (*rows)++;
+        if ((st = add_values(c, mb_groups_state(g, gi), a, err)) != MB_OK)
+            return st;
+    }
+}
