@@ -33,7 +33,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
 
-.PHONY: all deps demo check check-unit check-int check-asan bench install clean
+.PHONY: all deps demo check check-asan bench bench-ckpt install clean
 
 all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(TESTS)
 
@@ -86,6 +86,11 @@ check-asan: deps
 bench: deps
 	$(MAKE) all
 	sh tests/bench/run.sh $(BUILD)
+
+# Cost of checkpointing on a >= 1 GB input (not part of check).
+bench-ckpt: deps
+	$(MAKE) all
+	sh tests/bench/ckpt.sh $(BUILD)
 
 install: $(BUILD)/mpibatch
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mpibatch

@@ -378,6 +378,7 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
     mb_buf b;
     mb_status st = MB_OK;
     double secs = 0;
+    uint64_t done = 0, total_bytes = 0;
     size_t i;
 
     mb_buf_init(&b, SIZE_MAX / 2);
@@ -406,12 +407,16 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
     part.chunks = mine->v;
     part.nchunks = mine->n;
     st = mb_dist_agree(r->d, st, err);
+    if (st == MB_OK && (mb_dist_sum_u64(r->d, mine->n, &done) != MB_OK ||
+                        mb_dist_sum_u64(r->d, b.len, &total_bytes) != MB_OK))
+        st = mb_err_set(err, MB_EINTERNAL, "checkpoint size reduction failed");
     if (st == MB_OK)
         st = mb_ckpt_write(r->d, dir, &meta, &part, &secs, err);
     mb_buf_fini(&b);
     if (st == MB_OK && r->d->rank == 0)
-        mb_info("task %s: checkpoint %llu written (%llu chunks done, %.3f s)", t->task_id,
-                (unsigned long long)meta.seq, (unsigned long long)0, secs);
+        mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
+                t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
+                t->grid.nchunks, (double)total_bytes / 1e3, secs);
     r->last_ckpt = now_s();
     return st;
 }

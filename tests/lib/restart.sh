@@ -7,7 +7,7 @@ for s in 1 2 3; do
     "$GEN" --profile flights --rows 40000 --seed $s > "$T/data/f$s.csv"
 done
 OPTS="--job jobs/flights.job --chunk-size 64K --visibility-timeout 2"
-MPIBATCH_FAULT_SLEEP_MS=${MPIBATCH_FAULT_SLEEP_MS:-12}
+MPIBATCH_FAULT_SLEEP_MS=${MPIBATCH_FAULT_SLEEP_MS:-40}
 export MPIBATCH_FAULT_SLEEP_MS
 MPIRUN="$MPIRUN -x MPIBATCH_FAULT_SLEEP_MS"
 

@@ -9,8 +9,8 @@
 
 stop_with() { # DIR SIGNAL: starts a job, signals it mid-task, sets rc and took
     start_job "$1" 2
-    wait_for_log "$1/first.log" "committed" 20
-    sleep 0.2
+    wait_for_log "$1/first.log" "run: queue" 20
+    sleep 0.3
     t0=$(now)
     kill -"$2" "$pid"
     wait "$pid"
