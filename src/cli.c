@@ -84,6 +84,15 @@ static const opt options[] = {
      "deliveries before a message goes to the poison area (default 5)"},
     {"data-root", 0, "DIR", T_STR, F(data_root), C(MB_CMD_RUN), "run.data_root", 0, 0,
      "directory that relative input paths in messages are resolved against"},
+    {"message-encoding", 0, "ENC", T_STR, F(encoding),
+     C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE), "queue.message_encoding", 0, 0,
+     "Azure queues: send message bodies as base64 (default, the Azure Functions and SDK "
+     "convention) or text; both are accepted on receive"},
+    {"ca-file", 0, "FILE", T_STR, F(ca_file), C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE),
+     "queue.ca_file", 0, 0, "extra CA certificates (PEM) for a private TLS endpoint"},
+    {"retry-deadline", 0, "SECONDS", T_SECONDS, F(retry_deadline),
+     C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE), "queue.retry_deadline", 0, 86400,
+     "how long a failing queue request is retried before giving up with exit 69 (default 120)"},
     {"merge", 0, NULL, T_FLAG, F(merge), C(MB_CMD_RESULTS), NULL, 0, 0,
      "print the exact total over all committed tasks instead of each task"},
     {"format", 0, "FMT", T_STR, F(format), C(MB_CMD_RESULTS), NULL, 0, 0,
@@ -123,6 +132,7 @@ void mb_opts_init(mb_opts *o)
     memset(o, 0, sizeof *o);
     o->idle_exit = 0;
     o->checkpoint_interval = 60;
+    o->retry_deadline = 120;
     o->visibility_timeout = 300;
     o->max_dequeue = 5;
     o->chunk_size = 4 * MIB;
@@ -135,7 +145,8 @@ void mb_opts_init(mb_opts *o)
 void mb_opts_fini(mb_opts *o)
 {
     char **strs[] = {&o->queue, &o->out, &o->job, &o->name, &o->group_by, &o->agg,
-                     &o->checkpoint_dir, &o->data_root, &o->id, &o->format};
+                     &o->checkpoint_dir, &o->data_root, &o->id, &o->format,
+                     &o->encoding, &o->ca_file};
     size_t i;
 
     if (!o)
@@ -400,20 +411,18 @@ static void print_wrapped(const char *text, int indent)
 
     while (*p) {
         size_t w = strcspn(p, " ");
-        if (col > indent && col + (int)w > 78) {
+        if (col > indent && col + 1 + (int)w > 78) {
             printf("\n%*s", indent, "");
             col = indent;
+        } else if (col > indent) {
+            putchar(' ');
+            col++;
         }
         printf("%.*s", (int)w, p);
         col += (int)w;
         p += w;
-        if (*p == ' ') {
+        while (*p == ' ')
             p++;
-            if (*p && col < 78) {
-                putchar(' ');
-                col++;
-            }
-        }
     }
     putchar('\n');
 }
@@ -453,4 +462,20 @@ void mb_cli_help(mb_cmd cmd)
             printf("%33s(job file: [%.*s] %s)\n", "", (int)strcspn(op->job_key, "."),
                    op->job_key, strchr(op->job_key, '.') + 1);
     }
+}
+
+mb_status mb_cli_queue_config(const mb_opts *o, mb_queue_config *c, mb_err *err)
+{
+    mb_queue_config_init(c);
+    c->max_dequeue = (unsigned)o->max_dequeue;
+    c->ca_file = o->ca_file;
+    c->retry_deadline = o->retry_deadline;
+    if (!o->encoding || strcmp(o->encoding, "base64") == 0)
+        c->encoding = MB_MSG_BASE64;
+    else if (strcmp(o->encoding, "text") == 0)
+        c->encoding = MB_MSG_TEXT;
+    else
+        return mb_err_set(err, MB_EUSAGE, "--message-encoding: '%s' is not base64 or text",
+                          o->encoding);
+    return MB_OK;
 }

@@ -6,6 +6,7 @@
 #define MB_CLI_H
 
 #include "mb.h"
+#include "queue.h"
 
 typedef enum mb_cmd {
     MB_CMD_NONE = 0,
@@ -22,8 +23,8 @@ typedef struct mb_opts {
     mb_cmd cmd;
     /* strings are owned (mb_opts_fini) */
     char *queue, *out, *job, *name, *group_by, *agg, *checkpoint_dir, *data_root;
-    char *id, *format;
-    double checkpoint_interval, idle_exit;
+    char *id, *format, *encoding, *ca_file;
+    double checkpoint_interval, idle_exit, retry_deadline;
     uint64_t visibility_timeout, max_dequeue, chunk_size, max_record, max_groups_mb;
     char delimiter;
     int header, merge, fresh, verbose, quiet, help, version;
@@ -50,5 +51,9 @@ mb_status mb_cli_set(mb_opts *o, const char *key, const char *value, mb_err *err
 void mb_cli_help(mb_cmd cmd);
 
 const char *mb_cli_cmd_name(mb_cmd cmd);
+
+/* The queue settings the options ask for. MB_EUSAGE for an unknown
+ * --message-encoding. */
+mb_status mb_cli_queue_config(const mb_opts *o, mb_queue_config *c, mb_err *err);
 
 #endif

@@ -28,6 +28,14 @@ static mb_status need_queue(mb_opts *o, mb_err *err)
                       mb_cli_cmd_name(o->cmd));
 }
 
+static mb_status open_queue(const mb_opts *o, mb_queue **q, int create, mb_err *err)
+{
+    mb_queue_config cfg;
+    mb_status st = mb_cli_queue_config(o, &cfg, err);
+
+    return st != MB_OK ? st : mb_queue_open(q, o->queue, create, &cfg, err);
+}
+
 static mb_status cmd_enqueue(mb_opts *o, mb_err *err)
 {
     mb_queue *q = NULL;
@@ -40,7 +48,7 @@ static mb_status cmd_enqueue(mb_opts *o, mb_err *err)
         return mb_err_set(err, MB_EUSAGE, "enqueue: name at least one FILE");
     if (o->id && o->nargs != 1)
         return mb_err_set(err, MB_EUSAGE, "enqueue: --id goes with exactly one FILE");
-    if ((st = mb_queue_open(&q, o->queue, 1, err)) != MB_OK)
+    if ((st = open_queue(o, &q, 1, err)) != MB_OK)
         return st;
     for (i = 0; i < o->nargs && st == MB_OK; i++) {
         char *body = NULL;
@@ -69,7 +77,7 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
     if (o->nargs != 1 || (strcmp(action, "stats") && strcmp(action, "peek") &&
                           strcmp(action, "purge")))
         return mb_err_set(err, MB_EUSAGE, "queue: say stats, peek or purge");
-    if ((st = mb_queue_open(&q, o->queue, 0, err)) != MB_OK)
+    if ((st = open_queue(o, &q, 0, err)) != MB_OK)
         return st;
     if (strcmp(action, "stats") == 0) {
         int64_t vis = 0, leased = 0, poisoned = 0;

@@ -41,7 +41,16 @@ static const char *shown_url(const char *url, char *buf, size_t cap)
     return buf;
 }
 
-mb_status mb_queue_open(mb_queue **out, const char *url, int create, mb_err *err)
+void mb_queue_config_init(mb_queue_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->max_dequeue = 5;
+    c->encoding = MB_MSG_BASE64;
+    c->retry_deadline = 120;
+}
+
+mb_status mb_queue_open(mb_queue **out, const char *url, int create,
+                        const mb_queue_config *cfg, mb_err *err)
 {
     char shown[URL_SHOWN_MAX];
     mb_queue *q;
@@ -64,7 +73,11 @@ mb_status mb_queue_open(mb_queue **out, const char *url, int create, mb_err *err
         return mb_err_set(err, MB_ENOMEM, "out of memory opening a queue");
     }
     q->ops = mb_queue_backends[i];
-    q->max_dequeue = 5;
+    if (cfg)
+        q->cfg = *cfg;
+    else
+        mb_queue_config_init(&q->cfg);
+    q->max_dequeue = q->cfg.max_dequeue;
     st = q->ops->open(q, url, create, err);
     if (st != MB_OK) {
         free(q->url);

@@ -30,6 +30,23 @@ void mb_msg_fini(mb_msg *m);          /* frees body, zeroes *m; NULL-safe */
 
 typedef struct mb_queue mb_queue;
 
+/* Settings a back end may use; mb_queue_config_init gives the defaults. */
+typedef enum mb_msg_encoding {
+    MB_MSG_BASE64 = 0,               /* body sent base64-encoded (default: the
+                                        Azure Functions and SDK convention) */
+    MB_MSG_TEXT                      /* body sent as XML-escaped text */
+} mb_msg_encoding;
+
+typedef struct mb_queue_config {
+    unsigned max_dequeue;            /* default 5 */
+    mb_msg_encoding encoding;        /* how network back ends send bodies;
+                                        on receive they accept both */
+    const char *ca_file;             /* extra CA bundle for TLS, or NULL */
+    double retry_deadline;           /* seconds a request may be retried, default 120 */
+} mb_queue_config;
+
+void mb_queue_config_init(mb_queue_config *c);
+
 typedef struct mb_queue_ops {
     const char *name;                 /* "dir", "mem", ... */
     /* Does this back end serve `url`? (pure string test) */
@@ -73,15 +90,20 @@ struct mb_queue {
     const mb_queue_ops *ops;
     void *impl;
     char *url;
-    unsigned max_dequeue;             /* default 5; 0 turns the poison rule off */
+    unsigned max_dequeue;             /* default 5; 0 turns the poison rule off
+                                         (copied from the config) */
+    mb_queue_config cfg;              /* as given to mb_queue_open; ca_file is
+                                         borrowed from the caller */
 };
 
 /* NULL-terminated registry of back ends, in the order they are tried. */
 extern const mb_queue_ops *const mb_queue_backends[];
 
-/* Opens the queue named by `url` ("dir:PATH", an absolute path, ...).
- * MB_EUSAGE when no back end accepts the URL. */
-mb_status mb_queue_open(mb_queue **out, const char *url, int create, mb_err *err);
+/* Opens the queue named by `url` ("dir:PATH", an absolute path, ...) with
+ * settings `cfg` (NULL: the defaults). MB_EUSAGE when no back end accepts
+ * the URL. */
+mb_status mb_queue_open(mb_queue **out, const char *url, int create,
+                        const mb_queue_config *cfg, mb_err *err);
 void mb_queue_free(mb_queue *q);      /* closes; NULL-safe */
 
 /* Enqueues one message; a body over MB_MSG_BODY_MAX bytes is MB_ELIMIT. */

@@ -665,8 +665,12 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
         st = mb_results_prepare(o->out, err);
         if (st == MB_OK)
             st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->fresh, err);
-        if (st == MB_OK && (st = mb_queue_open(&r->q, o->queue, 0, err)) == MB_OK)
-            r->q->max_dequeue = (unsigned)o->max_dequeue;
+        if (st == MB_OK) {
+            mb_queue_config cfg;
+            st = mb_cli_queue_config(o, &cfg, err);
+            if (st == MB_OK)
+                st = mb_queue_open(&r->q, o->queue, 0, &cfg, err);
+        }
     }
     return st;
 }

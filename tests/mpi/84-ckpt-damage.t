@@ -36,4 +36,15 @@ for damage in truncated bitflip halfwritten; do
     contains "$d/rerun.log" "resuming from .*ckpt-" "$damage: the rerun resumed from the previous one"
     same_as_ref "$d"; ok $? "$damage: results byte-identical"
 done
+
+# A checkpoint made for another job is refused unless --fresh.
+cp -a "$T/base" "$T/other"
+$MPIRUN -np 2 "$MB" run --queue "dir:$T/other/q" --out "$T/other/out2" \
+    --group-by carrier --agg 'count(*)' --chunk-size 64K --checkpoint-dir "$T/other/ck" 2> "$T/other/log"
+is $? 65 "a checkpoint of another job is refused (exit 65)"
+contains "$T/other/log" "was made for a different job .* --fresh" "the refusal explains --fresh"
+$MPIRUN -np 2 "$MB" run --queue "dir:$T/other/q" --out "$T/other/out2" \
+    --group-by carrier --agg 'count(*)' --chunk-size 64K --checkpoint-dir "$T/other/ck" --fresh 2> "$T/other/log2"
+ok $? "--fresh discards it and the run completes"
+n=$(ls "$T/other/out2/.ledger" | wc -l); is "$n" 2 "the two tasks left in the queue are committed after --fresh"
 done_testing

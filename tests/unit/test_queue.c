@@ -44,7 +44,7 @@ static mb_queue *open_new(const backend *b, const char *test)
     mb_err err;
 
     queue_url(b, test, url, sizeof url);
-    if (mb_queue_open(&q, url, 1, &err) != MB_OK) {
+    if (mb_queue_open(&q, url, 1, NULL, &err) != MB_OK) {
         printf("Bail out! cannot open %s: %s\n", url, err.msg);
         exit(1);
     }
@@ -177,7 +177,7 @@ static void t_open_missing(const backend *b)
     mb_status st;
 
     queue_url(b, "missing", url, sizeof url);
-    st = mb_queue_open(&q, url, 0, &err);
+    st = mb_queue_open(&q, url, 0, NULL, &err);
     ok(st == MB_ENOENT && q == NULL, "%s: open of a missing queue without create is MB_ENOENT",
        b->name);
     ok(strstr(err.msg, b->is_dir ? root : "missing") != NULL,
@@ -481,7 +481,7 @@ static void t_dir_layout(void)
 
     put_str(q, "x");
     snprintf(url, sizeof url, "%s/layout", root);
-    ok(mb_queue_open(&q2, url, 0, &err) == MB_OK, "dir: a bare absolute path opens a dir: queue");
+    ok(mb_queue_open(&q2, url, 0, NULL, &err) == MB_OK, "dir: a bare absolute path opens a dir: queue");
     ok(q2 && mb_queue_count(q2, &v, NULL, NULL, &err) == MB_OK && v == 1,
        "dir: and sees the same messages");
     mb_queue_free(q2);
@@ -489,9 +489,9 @@ static void t_dir_layout(void)
     mkdir(path, 0755);
     snprintf(url, sizeof url, "dir:%s/notaqueue", root);
     q2 = NULL;
-    ok(mb_queue_open(&q2, url, 0, &err) == MB_ENOENT && strstr(err.msg, "not a queue"),
+    ok(mb_queue_open(&q2, url, 0, NULL, &err) == MB_ENOENT && strstr(err.msg, "not a queue"),
        "dir: a directory without the queue layout is MB_ENOENT (%s)", err.msg);
-    ok(mb_queue_open(&q2, "dir:", 1, &err) == MB_EUSAGE, "dir: an empty path is a usage error");
+    ok(mb_queue_open(&q2, "dir:", 1, NULL, &err) == MB_EUSAGE, "dir: an empty path is a usage error");
     mb_queue_free(q);
 }
 
@@ -599,7 +599,7 @@ static void conc_child(int wfd)
     mb_status st;
 
     queue_url(&DIR_BE, "conc", url, sizeof url);
-    if (mb_queue_open(&q, url, 0, &err) != MB_OK)
+    if (mb_queue_open(&q, url, 0, NULL, &err) != MB_OK)
         _exit(2);
     while ((st = mb_queue_claim(q, 30, &m, &err)) == MB_OK) {
         int len = snprintf(line, sizeof line, "%.40s\n", m.body);
@@ -681,11 +681,11 @@ static void t_registry(void)
        "registry lists dir first");
     ok(mb_queue_backends[1] && strcmp(mb_queue_backends[1]->name, "mem") == 0,
        "registry lists mem second");
-    st = mb_queue_open(&q, "ftp://example.org/q?sv=2020&sig=SECRET", 0, &err);
+    st = mb_queue_open(&q, "ftp://example.org/q?sv=2020&sig=SECRET", 0, NULL, &err);
     ok(st == MB_EUSAGE && q == NULL, "an unknown URL scheme is a usage error");
     ok(strstr(err.msg, "SECRET") == NULL && strstr(err.msg, "ftp://example.org/q") != NULL,
        "the error shows the URL without its query string (%s)", err.msg);
-    ok(mb_queue_open(&q, "mem:bad/name", 1, &err) == MB_EUSAGE, "mem: names are checked");
+    ok(mb_queue_open(&q, "mem:bad/name", 1, NULL, &err) == MB_EUSAGE, "mem: names are checked");
 }
 
 int main(void)
