@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh - the whole suite through prove: the unit tests (C, TAP), then the
-# integration tests (shell, TAP) that drive build/mpibatch under mpirun.
+# integration tests (shell, TAP) that drive build/mpibatch under mpirun,
+# against Azurite, and on a local Slurm cluster.
 # Usage: tests/run.sh [BUILD_DIR]
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -10,8 +11,14 @@ MB_TESTDATA=$(pwd)/tests/data
 export MB_BUILD MB_TESTDATA
 # Open MPI refuses to run as root without these; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+set -- "$BUILD"/tests/test_* tests/mpi/*.t
+[ -n "$(ls tests/azure/*.t 2>/dev/null)" ] && set -- "$@" tests/azure/*.t
 if [ -n "${MB_SANITIZE:-}" ]; then
     # Open MPI keeps memory until exit on purpose; leaks there are not ours.
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+else
+    # Templates and the Slurm daemons test deployment, not memory safety:
+    # once is enough.
+    [ -n "$(ls tests/slurm/*.t 2>/dev/null)" ] && set -- "$@" tests/slurm/*.t
 fi
-exec prove --timer "$BUILD"/tests/test_* tests/mpi/*.t
+exec prove --timer "$@"

@@ -52,12 +52,14 @@ netns_up() {
     done
     ip -n "$NS_A" link set "$NS_VETH_A" up || return 1
     ip -n "$NS_B" link set "$NS_VETH_B" up || return 1
-    # A fresh link may drop the first packets: wait until B answers A.
+    # Both ends must report carrier before the first packet (no ping here:
+    # it is not always installed).
     i=0
-    while ! ip netns exec "$NS_A" ping -c1 -W1 "$NS_ADDR_B" >/dev/null 2>&1; do
+    until ip -n "$NS_A" link show dev "$NS_VETH_A" | grep -q LOWER_UP &&
+        ip -n "$NS_B" link show dev "$NS_VETH_B" | grep -q LOWER_UP; do
         i=$((i + 1))
-        [ $i -ge 20 ] && return 1
-        sleep 0.2
+        [ $i -ge 50 ] && return 1
+        sleep 0.1
     done
     return 0
 }
