@@ -215,13 +215,13 @@ static mb_status set_key(mb_az_cred *c, const char *b64, const char *what, mb_er
     mb_status st;
 
     if (len / 4 * 3 > sizeof buf)
-        return mb_err_set(err, MB_EUSAGE, "%s is too long for an account key (the value is not shown)",
-                          what);
+        return mb_err_set(err, MB_EUSAGE,
+                          "%s is too long for an account key (the value is not shown)", what);
     st = mb_b64_decode(b64, len, buf, sizeof buf, &n);
     if (st != MB_OK || n == 0 || n > MB_AZ_KEY_MAX) {
         OPENSSL_cleanse(buf, sizeof buf);
-        return mb_err_set(err, MB_EUSAGE, "%s is not a valid base64 account key (the value is not shown)",
-                          what);
+        return mb_err_set(err, MB_EUSAGE,
+                          "%s is not a valid base64 account key (the value is not shown)", what);
     }
     memcpy(c->key, buf, n);
     c->key_len = n;
@@ -249,12 +249,13 @@ static mb_status set_sas(mb_az_cred *c, const char *s, const char *what, mb_err 
 static mb_status dup_endpoint(const char *s, const char *what, char **out, mb_err *err)
 {
     size_t n = strlen(s);
+    int web = strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
 
     while (n > 0 && s[n - 1] == '/')
         n--;
-    if (n >= ENDPOINT_MAX || (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0) ||
-        strcspn(s, " \t\r\n?#") < n)
-        return mb_err_set(err, MB_EUSAGE, "%s must be an http:// or https:// URL without query", what);
+    if (n >= ENDPOINT_MAX || !web || strcspn(s, " \t\r\n?#") < n)
+        return mb_err_set(err, MB_EUSAGE, "%s must be an http:// or https:// URL without query",
+                          what);
     if (!(*out = dup_n(s, n)))
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     return MB_OK;
@@ -286,7 +287,7 @@ static mb_status cs_segment(char *seg, size_t idx, const char *f[F_COUNT], mb_er
     value = trim(eq + 1, &vlen);
     if (nlen == 0 || nlen > CS_NAME_MAX)
         return mb_err_set(err, MB_EUSAGE, "segment %zu has no key name", idx);
-    ((char *)value)[vlen] = '\0';
+    ((char *)value)[vlen] = '\0';   /* value points into seg, our own copy */
     for (i = 0; i < F_COUNT; i++) {
         if (strlen(CS_FIELDS[i]) != nlen || strncasecmp(name, CS_FIELDS[i], nlen) != 0)
             continue;
@@ -1038,9 +1039,11 @@ static mb_status take_token(mb_az_cred *c, const mb_http_resp *r, mb_err *err)
     char *copy = NULL;
 
     if (!t || !valid_token(t, n) || strlen(t) != n)
-        st = mb_err_set(err, MB_EQUEUE, "managed identity: the token response has no usable access_token");
+        st = mb_err_set(err, MB_EQUEUE,
+                        "managed identity: the token response has no usable access_token");
     else if (token_expiry(doc, now, &exp) != 0)
-        st = mb_err_set(err, MB_EQUEUE, "managed identity: the token response has no usable expires_on or expires_in");
+        st = mb_err_set(err, MB_EQUEUE, "managed identity: the token response has no usable "
+                                        "expires_on or expires_in");
     else if (!(copy = dup_n(t, n)))
         st = mb_err_set(err, MB_ENOMEM, "out of memory");
     if (st == MB_OK) {
@@ -1096,7 +1099,10 @@ static mb_status token_get(const char *url, const backoff *b, mb_http_resp *resp
     req.url = url;
     req.headers = headers;
     req.connect_timeout_ms = IMDS_CONNECT_MS;
-    req.timeout_ms = left_ms < (double)IMDS_TIMEOUT_MS ? (long)left_ms + 1 : IMDS_TIMEOUT_MS;
+    /* 0 would mean http.c's 30 s default: never let the trim reach it. */
+    if (left_ms < 100.0)
+        left_ms = 100.0;
+    req.timeout_ms = left_ms < (double)IMDS_TIMEOUT_MS ? (long)left_ms : IMDS_TIMEOUT_MS;
     req.max_response = IMDS_RESPONSE_MAX;
     return mb_http_do(&req, resp, err);
 }
@@ -1146,9 +1152,10 @@ static mb_status token_fetch(mb_az_cred *c, mb_err *err)
         mb_err e = {MB_OK, ""};
 
         st = token_get(url, &b, &r, &e);
-        if (st == MB_OK && r.status == 200)
+        if (st == MB_OK && r.status == 200) {
             st = take_token(c, &r, err);
-        else
+            OPENSSL_cleanse(r.body, r.body_len);   /* the response holds the token */
+        } else
             st = token_retry(c, &b, attempt, st, &e, &r, err);
         mb_http_resp_fini(&r);
         if (st != MB_EAGAIN)

@@ -1,23 +1,38 @@
 #!/usr/bin/env python3
 """imds_mock.py - a tiny local stand-in for the Azure instance metadata
-service: the VM name and Scheduled Events (GET, and POST approvals). Not a
-full IMDS: no other paths, no throttling, no DocumentIncarnation logic.
+service: the VM name, Scheduled Events (GET, and POST approvals) and the
+managed-identity token endpoint. Not a full IMDS: no other paths, no
+DocumentIncarnation logic, no real tokens.
 
 Usage: imds_mock.py --port-file F --vm-name NAME [--events FILE]
                     [--approvals FILE] [--timeout SECONDS]
+                    [--token TOKEN] [--token-fail N] [--token-expires-in S]
+                    [--token-numeric] [--client-id ID]
+                    [--token-count FILE] [--token-log FILE]
 The events document is re-read at every request, so a test changes it by
 renaming a new file over the old one.
+
+Token endpoint (GET /metadata/identity/oauth2/token): without --token it
+answers 400 "Identity not found", as on a VM without a managed identity.
+The first N requests (--token-fail) fail with 500, 429 and 410 in turn.
+--client-id makes requests without that client_id fail with 400.
+--token-count holds the number of token requests so far (rewritten after
+each); --token-log gets one line per request with its query string.
 """
 import argparse
 import http.server
 import os
 import sys
 import threading
+import json
 import time
 from urllib.parse import urlsplit, parse_qs
 
 EMPTY = b'{"DocumentIncarnation":0,"Events":[]}'
 MAX_BODY = 64 * 1024
+TOKEN_PATH = "/metadata/identity/oauth2/token"
+STORAGE = "https://storage.azure.com/"
+FAIL_CYCLE = (500, 429, 410)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,8 +68,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(200, self.server.opts.vm_name.encode())
         elif path == "/metadata/scheduledevents":
             self.reply(200, read_events(self.server.opts.events), "application/json")
+        elif path == TOKEN_PATH:
+            self.token()
         else:
             self.reply(404, b"Not found")
+
+    def token(self):
+        opts = self.server.opts
+        query = urlsplit(self.path).query
+        n = count_token_request(self.server, query)
+        args = parse_qs(query)
+        if n <= opts.token_fail:
+            status = FAIL_CYCLE[(n - 1) % len(FAIL_CYCLE)]
+            self.reply(status, json_bytes({"error": "temporarily_unavailable",
+                                           "error_description": "mock failure %d" % n}),
+                       "application/json")
+        elif args.get("resource") != [STORAGE]:
+            self.reply(400, json_bytes({"error": "invalid_resource",
+                                        "error_description": "bad resource"}), "application/json")
+        elif not opts.token or (opts.client_id and args.get("client_id") != [opts.client_id]):
+            self.reply(400, json_bytes({"error": "invalid_request",
+                                        "error_description": "Identity not found"}),
+                       "application/json")
+        else:
+            self.reply(200, token_body(opts), "application/json")
 
     def do_POST(self):
         path = self.checked_path()
@@ -88,6 +125,38 @@ def read_events(path):
         return EMPTY
 
 
+def json_bytes(obj):
+    return json.dumps(obj).encode()
+
+
+def token_body(opts):
+    exp_in = opts.token_expires_in
+    exp_on = int(time.time()) + exp_in
+    if not opts.token_numeric:
+        exp_in, exp_on = str(exp_in), str(exp_on)
+    return json_bytes({"access_token": opts.token, "client_id": opts.client_id or "mock",
+                       "expires_in": exp_in, "expires_on": exp_on,
+                       "ext_expires_in": exp_in, "not_before": str(int(time.time())),
+                       "resource": STORAGE, "token_type": "Bearer"})
+
+
+def count_token_request(server, query):
+    """Counts a token request (1 for the first) and records it."""
+    with server.token_lock:
+        server.token_requests += 1
+        n = server.token_requests
+        opts = server.opts
+        if opts.token_log:
+            with open(opts.token_log, "a") as f:
+                f.write(query + "\n")
+        if opts.token_count:
+            tmp = opts.token_count + ".tmp"
+            with open(tmp, "w") as f:
+                f.write("%d\n" % n)
+            os.rename(tmp, opts.token_count)
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser(description="mock Azure instance metadata service")
     ap.add_argument("--port-file", required=True)
@@ -95,11 +164,20 @@ def main():
     ap.add_argument("--events")
     ap.add_argument("--approvals")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--token")
+    ap.add_argument("--token-fail", type=int, default=0)
+    ap.add_argument("--token-expires-in", type=int, default=3600)
+    ap.add_argument("--token-numeric", action="store_true")
+    ap.add_argument("--client-id")
+    ap.add_argument("--token-count")
+    ap.add_argument("--token-log")
     opts = ap.parse_args()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.opts = opts
+    server.token_lock = threading.Lock()
+    server.token_requests = 0
     tmp = opts.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % server.server_address[1])

@@ -6,9 +6,11 @@
 # No route leaves the namespaces: nothing here can reach another machine.
 #
 #   netns_check            prints why namespaces are unusable, returns 1 then
+#   netns_reap             deletes namespaces left by killed runs of this test
 #   netns_up               creates both hosts (teardown is left to netns_down)
 #   netns_down             deletes both namespaces (and with them the veth)
 #   netns_on HOST CMD...   runs the command line CMD on HOST (address, A or B)
+#   netns_ns HOST          the namespace of HOST
 #   netns_agent FILE       writes an Open MPI launch agent (plm_rsh_agent)
 #
 # Names are unique per test run: namespaces mbA$$ and mbB$$ (also the
@@ -40,6 +42,20 @@ netns_check() {
     return 0
 }
 
+# A run killed with SIGKILL cannot delete its namespaces: whichever run
+# comes next deletes those whose creator (the pid in the name) is gone.
+netns_reap() {
+    for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+        case $ns in
+            mbA[0-9]* | mbB[0-9]* | mbprobe[0-9]*) pid=${ns#mbprobe} pid=${pid#mb[AB]} ;;
+            *) continue ;;
+        esac
+        case $pid in *[!0-9]*) continue ;; esac
+        kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+    done
+    return 0
+}
+
 netns_up() {
     ip netns add "$NS_A" || return 1
     ip netns add "$NS_B" || return 1
@@ -65,9 +81,12 @@ netns_up() {
 }
 
 # Deleting a namespace destroys the veth end inside it, and with it the pair.
+# Open MPI names its session directories after the hostname, ours alone:
+# those a failed run left behind go too.
 netns_down() {
     ip netns del "$NS_A" 2>/dev/null
     ip netns del "$NS_B" 2>/dev/null
+    rm -rf "${TMPDIR:-/tmp}/ompi.$NS_A".* "${TMPDIR:-/tmp}/ompi.$NS_B".*
     return 0
 }
 
@@ -97,11 +116,13 @@ EOF
 }
 
 # netns_on HOST CMD...: runs the command line CMD... on HOST, as ssh would
-# (the words joined by spaces, run by sh).
+# (the words joined by spaces, run by sh), for at most NETNS_TIMEOUT seconds
+# (default 600; then SIGTERM, SIGKILL 30 s later).
 netns_on() {
     ns=$(netns_ns "$1") || { echo "netns_on: unknown host '$1'" >&2; return 2; }
     shift
-    ip netns exec "$ns" unshare --uts sh -c "$(netns_inner)" "$ns" "$@"
+    timeout -k 30 "${NETNS_TIMEOUT:-600}" \
+        ip netns exec "$ns" unshare --uts sh -c "$(netns_inner)" "$ns" "$@"
 }
 
 # netns_agent FILE: writes the launch agent with which mpirun starts its
