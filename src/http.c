@@ -12,6 +12,7 @@
 #define DEFAULT_CONNECT_MS 5000L
 #define DEFAULT_TIMEOUT_MS 30000L
 #define DEFAULT_MAX_RESPONSE ((size_t)1 << 20)
+#define MAX_HEADERS ((size_t)64 << 10)
 #define SAFE_URL_MAX 512
 
 /* Metadata and emulator endpoints must never go through a proxy: a proxy
@@ -87,6 +88,18 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ctx)
     return n;
 }
 
+/* Header lines go to their own sink. A status line starts a new response
+ * (after "100 Continue", say), so only the final response's headers stay. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    sink *s = ctx;
+    size_t n;
+
+    if (mb_size_mul(size, nmemb, &n) == 0 && n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        s->len = 0;
+    return on_write(data, size, nmemb, ctx);
+}
+
 /* ---- error text ----------------------------------------------------------- */
 
 /* Copies the URL without user info, query string and fragment: a SAS
@@ -108,7 +121,7 @@ static void safe_url(const char *url, char *out, size_t cap)
 }
 
 static mb_status curl_fail(mb_err *err, const mb_http_req *req, CURLcode rc,
-                           const char *detail, const sink *s)
+                           const char *detail, const sink *s, const sink *hs)
 {
     char where[SAFE_URL_MAX];
     const char *text = detail[0] ? detail : curl_easy_strerror(rc);
@@ -118,7 +131,10 @@ static mb_status curl_fail(mb_err *err, const mb_http_req *req, CURLcode rc,
     if (s->over)
         return mb_err_set(err, MB_ELIMIT, "%s %s: response larger than %zu bytes",
                           req->method, where, s->max);
-    if (s->nomem || rc == CURLE_OUT_OF_MEMORY)
+    if (hs->over)
+        return mb_err_set(err, MB_ELIMIT, "%s %s: response headers larger than %zu bytes",
+                          req->method, where, hs->max);
+    if (s->nomem || hs->nomem || rc == CURLE_OUT_OF_MEMORY)
         st = MB_ENOMEM;
     else if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
         st = MB_EUSAGE;
@@ -225,7 +241,7 @@ static CURLcode set_limits(CURL *c, const mb_http_req *req, const char *no_proxy
 }
 
 static CURLcode set_all(CURL *c, const mb_http_req *req, struct curl_slist *hdrs,
-                        const char *no_proxy, sink *s, char *errbuf)
+                        const char *no_proxy, sink *s, sink *hs, char *errbuf)
 {
     CURLcode rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 
@@ -235,6 +251,10 @@ static CURLcode set_all(CURL *c, const mb_http_req *req, struct curl_slist *hdrs
     if (rc == CURLE_OK) rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     if (rc == CURLE_OK) rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     if (rc == CURLE_OK) rc = curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    if (rc == CURLE_OK && req->resp_headers)
+        rc = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    if (rc == CURLE_OK && req->resp_headers)
+        rc = curl_easy_setopt(c, CURLOPT_HEADERDATA, hs);
     return rc;
 }
 
@@ -246,30 +266,37 @@ static mb_status perform(CURL *c, const mb_http_req *req, mb_http_resp *resp, mb
     struct curl_slist *hdrs = NULL;
     char *no_proxy = NULL;
     sink s = {NULL, 0, 0, req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE, 0, 0};
+    sink hs = {NULL, 0, 0, MAX_HEADERS, 0, 0};
     mb_status st = MB_OK;
     CURLcode rc;
     int nomem = 0;
 
     hdrs = build_headers(req, &nomem);
     no_proxy = no_proxy_list();
-    if (nomem || !no_proxy || sink_reserve(&s, 0) != 0) {
+    if (nomem || !no_proxy || sink_reserve(&s, 0) != 0 || sink_reserve(&hs, 0) != 0) {
         st = mb_err_set(err, MB_ENOMEM, "%s: out of memory", req->method);
         goto out;
     }
     s.buf[0] = '\0';
-    rc = set_all(c, req, hdrs, no_proxy, &s, errbuf);
+    hs.buf[0] = '\0';
+    rc = set_all(c, req, hdrs, no_proxy, &s, &hs, errbuf);
     if (rc == CURLE_OK)
         rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
-        st = curl_fail(err, req, rc, errbuf, &s);
+        st = curl_fail(err, req, rc, errbuf, &s, &hs);
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->body = s.buf;
     resp->body_len = s.len;
     s.buf = NULL;
+    if (req->resp_headers) {
+        *req->resp_headers = hs.buf;
+        hs.buf = NULL;
+    }
 out:
     free(s.buf);
+    free(hs.buf);
     free(no_proxy);
     curl_slist_free_all(hdrs);
     return st;
@@ -283,6 +310,8 @@ mb_status mb_http_do(const mb_http_req *req, mb_http_resp *resp, mb_err *err)
     if (!req || !req->url || !req->method || !resp)
         return mb_err_set(err, MB_EINTERNAL, "mb_http_do: missing request or response");
     memset(resp, 0, sizeof *resp);
+    if (req->resp_headers)
+        *req->resp_headers = NULL;
     if ((req->body_len > 0 && !req->body) || (uint64_t)req->body_len > (uint64_t)INT64_MAX)
         return mb_err_set(err, MB_EINTERNAL, "mb_http_do: bad request body");
     if (mb_http_global_init() != MB_OK)
@@ -300,4 +329,30 @@ void mb_http_resp_fini(mb_http_resp *r)
         return;
     free(r->body);
     memset(r, 0, sizeof *r);
+}
+
+int mb_http_header(const char *headers, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name), len;
+    const char *p = headers, *next, *v, *end;
+
+    for (; p && *p; p = next) {
+        next = p + strcspn(p, "\n");
+        if (*next)
+            next++;
+        if (strncasecmp(p, name, n) != 0 || p[n] != ':')
+            continue;
+        v = p + n + 1;
+        v += strspn(v, " \t");
+        end = v + strcspn(v, "\r\n");
+        while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        len = (size_t)(end - v);
+        if (len >= cap)
+            return 0;
+        memcpy(out, v, len);
+        out[len] = '\0';
+        return 1;
+    }
+    return 0;
 }

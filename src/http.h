@@ -16,6 +16,10 @@ typedef struct mb_http_req {
     long timeout_ms;             /* whole transfer; 0: 30000 */
     size_t max_response;         /* cap on the response body; 0: 1 MiB */
     const char *ca_file;         /* extra CA bundle, or NULL */
+    char **resp_headers;         /* if not NULL: receives the final response's
+                                    header lines ("Name: value\r\n"...), NUL-
+                                    terminated, at most 64 KiB, owned by the
+                                    caller; NULL when no response arrived */
 } mb_http_req;
 
 typedef struct mb_http_resp {
@@ -33,5 +37,10 @@ mb_status mb_http_global_init(void);
  * larger than max_response. */
 mb_status mb_http_do(const mb_http_req *req, mb_http_resp *resp, mb_err *err);
 void mb_http_resp_fini(mb_http_resp *r);
+
+/* Copies the value of the first header called `name` (case-insensitive) in
+ * a header block from resp_headers, without surrounding blanks, into out.
+ * Returns 1 when present and the value fits in cap - 1 bytes, else 0. */
+int mb_http_header(const char *headers, const char *name, char *out, size_t cap);
 
 #endif

@@ -8,11 +8,13 @@
 
 /* Each back end exports exactly one const table; see queue_dir.c. */
 extern const mb_queue_ops mb_queue_dir_ops;
+extern const mb_queue_ops mb_queue_azure_ops;
 
 /* Tried in order: the first back end whose accepts() says yes serves the
  * URL. To add a back end, declare its table above and list it here. */
 const mb_queue_ops *const mb_queue_backends[] = {
     &mb_queue_dir_ops,
+    &mb_queue_azure_ops,
     &mb_queue_mem_ops,
     NULL,
 };

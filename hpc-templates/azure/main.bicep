@@ -15,7 +15,7 @@
 // symbolic names (languageVersion 2.0). tests/lib/check_templates.py checks
 // that they agree. Deploy either one:
 //   az deployment group create -g RG -f hpc-templates/azure/main.bicep \
-//       -p sshPublicKey=@~/.ssh/id_ed25519.pub sshSourcePrefix=203.0.113.7/32
+//       -p sshPublicKey="$(cat ~/.ssh/id_ed25519.pub)" sshSourcePrefix=203.0.113.7/32
 // docs/running-on-azure.md walks through the whole path.
 //
 // Choices (and why):

@@ -102,7 +102,7 @@ token() {
         "$TA" token "$2" > "$T/$1.out" 2> "$T/$1.err"
 }
 
-requests() { cat "$T/$1.count" 2>/dev/null | tr -d '\n' || echo 0; }
+requests() { tr -d '\n' < "$T/$1.count" 2>/dev/null || echo 0; }
 
 start_mock retry --token "$TOK" --token-fail 3
 [ -s "$T/retry.port" ]; ok $? "the mock metadata service started"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086 # MPIRUN and JOB split into words on purpose
 # ckpt.sh - cost of checkpointing (a benchmark, not a test): a >= 1 GB input
 # drained by 2 ranks with no checkpoints, checkpoints every 60 s and every
 # 1 s; checkpoint size and write time; time from restart to the first new

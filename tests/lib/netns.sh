@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # netns.sh - two "hosts" on one machine for the multi-host tests (sourced
 # after tap.sh). Each host is a network namespace with its own address on a
 # private /24 that exists only between the two namespaces (a veth pair), and

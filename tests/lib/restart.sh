@@ -1,3 +1,5 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2086,SC2034 # OPTS and MPIRUN split on purpose; pid is for the caller
 # restart.sh - fixture for the checkpoint/restart tests (sourced after
 # tap.sh): three seeded flight files, chunks slowed down so that a signal or
 # a kill lands in the middle of a task, an uninterrupted reference result,

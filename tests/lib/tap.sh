@@ -1,3 +1,5 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2034 # GEN, ORACLE, ... are used by the scripts that source this
 # tap.sh - TAP helpers and fixtures shared by the shell tests (sourced).
 # Each test gets a fresh temporary directory $T, removed on exit.
 set -u
@@ -51,6 +53,7 @@ mb_run() {
     np=$1; q=$2; out=$3; shift 3
     xs=""
     [ -n "${MPIBATCH_FAULT:-}" ] && xs="-x MPIBATCH_FAULT"
+    # shellcheck disable=SC2086 # MPIRUN and xs are word lists
     $MPIRUN $xs -np "$np" "$MB" run --queue "$q" --out "$out" "$@" 2>>"${LOG:-$T/log}"
 }
 
@@ -63,7 +66,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # rank_pid N: pid of MPI rank N among this test's processes.
 rank_pid() {
     for p in $(pgrep -f "$MB run"); do
-        if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+        if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
             echo "$p"
             return 0
         fi

@@ -28,7 +28,7 @@ $ORACLE --group-by k --agg 'count(*), sum(v)' "$T/data/good1.csv" "$T/data/good2
 same_file "$T/merged.csv" "$T/oracle.csv" "good results are intact and equal the oracle"
 
 cat "$T"/q/poison/*.reason > "$T/reasons" 2>/dev/null
-n=$(ls "$T"/q/poison/ | grep -vc '\.reason$'); is "$n" 4 "four messages in the poison area"
+n=$(find "$T/q/poison" -type f ! -name '*.reason' | wc -l); is "$n" 4 "four messages in the poison area"
 contains "$T/reasons" "unterminated.csv:3:3" "poison reason names the position"
 contains "$T/reasons" "dequeued 3 times, more than max-dequeue 2" "missing file poisoned after retries"
 st=$("$MB" queue stats --queue "dir:$T/q" | sed -n 's/^poison //p'); is "$st" 4 "queue stats counts the poison area"

@@ -38,7 +38,7 @@ MPIBATCH_FAULT=ckpt-before-valid $MPIRUN -x MPIBATCH_FAULT -np 2 "$TC" write "$T
 r=$?
 [ "$r" -ne 0 ]; ok $? "a write killed before its valid flags fails (exit $r)"
 [ ! -e "$(name "$T/x" 6)" ]; ok $? "and publishes nothing"
-tmp=$(ls -a "$T/x" | grep '^\.ckpt-.*6\.h5\.tmp$')
+tmp=$(find "$T/x" -maxdepth 1 -name '.ckpt-*6.h5.tmp' -exec basename {} \;)
 [ -n "$tmp" ]; ok $? "it leaves its temporary behind ($tmp)"
 "$TC" read "$T/x" 5 3 2>"$T/k.err"
 ok $? "load ignores the temporary and gives checkpoint 5"
@@ -60,7 +60,7 @@ ok $? "a write killed before its rename fails and publishes nothing (exit $r)"
 ok $? "checkpoint 5 is still the newest valid one"
 $MPIRUN -np 3 "$TC" write "$T/x" 7 2>/dev/null && "$TC" read "$T/x" 7 3 2>/dev/null
 ok $? "rewriting checkpoint 7 succeeds over the stale temporary"
-n=$(ls -a "$T/x" | grep -c 'ckpt-')
+n=$(find "$T/x" -maxdepth 1 -name '*ckpt-*' | wc -l)
 is "$n" 2 "two checkpoints kept, no temporaries"
 
 # Every byte of a real 3-rank checkpoint flipped in turn.

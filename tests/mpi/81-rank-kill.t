@@ -19,7 +19,7 @@ wait "$pid" 2>/dev/null
 sleep 1
 left=$(ps -s "$pid" -o pid=,stat= | awk '$2 !~ /^Z/ { printf "%s ", $1 }')
 [ -z "$left" ]; ok $? "no rank is left behind ($left)"
-[ -n "$left" ] && ps -o pid,ppid,stat,cmd -p $left | sed 's/^/# /'
+[ -n "$left" ] && ps -o pid,ppid,stat,cmd -p "${left% }" | sed 's/^/# /'
 pkill -9 -s "$pid" 2>/dev/null
 drain "$T/a" 2; ok $? "reruns drain the queue"
 same_as_ref "$T/a"; ok $? "results byte-identical to the uninterrupted run"

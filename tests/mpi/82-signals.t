@@ -43,6 +43,7 @@ same_as_ref "$T/term"; ok $? "SIGTERM: results byte-identical"
 # The wrapper turns SIGTERM into the graceful stop and keeps exit 75.
 mkdir -p "$T/wrap"
 "$MB" enqueue --queue "dir:$T/wrap/q" "$T"/data/*.csv > /dev/null
+# shellcheck disable=SC2086 # OPTS is a word list
 hpc-templates/launch/mpibatch-mpirun --allow-run-as-root --oversubscribe -x MPIBATCH_FAULT_SLEEP_MS \
     -np 2 "$MB" run --queue "dir:$T/wrap/q" --out "$T/wrap/out" $OPTS --checkpoint-dir "$T/wrap/ck" \
     2> "$T/wrap/first.log" &

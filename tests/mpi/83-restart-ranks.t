@@ -6,6 +6,7 @@
 . tests/lib/restart.sh
 
 for case in "2 3" "4 1"; do
+    # shellcheck disable=SC2086 # split "FROM TO"
     set -- $case
     d="$T/r$1to$2"
     start_job "$d" "$1"

@@ -25,7 +25,7 @@ for damage in truncated bitflip halfwritten; do
     bitflip)
         off=$((size * 3 / 5))
         b=$(od -An -tu1 -j "$off" -N1 "$ck" | tr -d ' ')
-        printf "$(printf '\\%03o' $(((b + 1) % 256)))" | dd of="$ck" bs=1 seek="$off" conv=notrunc 2>/dev/null
+        printf '%b' "$(printf '\\%03o' $(((b + 1) % 256)))" | dd of="$ck" bs=1 seek="$off" conv=notrunc 2>/dev/null
         ;;
     esac
     : > "$(dirname "$ck")/.ckpt-999.h5.tmp"

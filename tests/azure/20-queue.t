@@ -1,0 +1,107 @@
+#!/bin/sh
+# The Azure queue back end against Azurite: enqueue, peek, stats and purge;
+# both message encodings on the wire, each read back by a consumer set to
+# the other; bodies over 64 KiB refused before sending; lease expiry and
+# redelivery; renewal keeping a task longer than three visibility timeouts
+# hidden (never redelivered); a wrong key is a clear 403 without secrets.
+. tests/lib/tap.sh
+. tests/lib/azurite.sh
+
+TQA="$MB_BUILD/tests/test_queue_azure"
+azurite_start
+Q="$AZ_URL/jobs"
+
+mkdir -p "$T/data"
+printf 'k,v\na,1\n' > "$T/data/one.csv"
+printf 'k,v\nb,2\n' > "$T/data/two.csv"
+
+# --- enqueue, stats, peek, purge ---------------------------------------------
+"$MB" enqueue --queue "$Q" "$T/data/one.csv" "$T/data/two.csv" > "$T/enq.out" 2> "$T/enq.err"
+ok $? "enqueue two files (the queue is created)"
+"$MB" queue stats --queue "$Q" > "$T/stats"
+is "$(sed -n 's/^approximate_messages //p' "$T/stats")" 2 "stats: two messages"
+is "$(sed -n 's/^poison //p' "$T/stats")" 0 "stats: no poison queue yet counts 0"
+"$MB" queue peek --queue "$Q" > "$T/peek"
+is "$(cut -f3 "$T/peek" | sort | tr '\n' ' ')" "$T/data/one.csv $T/data/two.csv " \
+    "peek shows both bodies (decoded from base64)"
+is "$(cut -f2 "$T/peek" | sort -u)" 0 "peek does not dequeue"
+"$MB" queue purge --queue "$Q"; ok $? "purge"
+is "$("$MB" queue stats --queue "$Q" | sed -n 's/^approximate_messages //p')" 0 \
+    "stats: empty after purge"
+"$MB" queue stats --queue "$AZ_URL/nosuchqueue" > /dev/null 2> "$T/nq.err"
+is $? 66 "stats of a missing queue exits 66"
+contains "$T/nq.err" "queue nosuchqueue: Get Queue Metadata: 404 QueueNotFound" \
+    "and says which queue and operation"
+
+# --- encodings on the wire and on receive ------------------------------------
+proxy_start --log-bodies
+"$MB" enqueue --queue "$PROXY_URL/enc" --message-encoding text "$T/data/one.csv" > /dev/null
+ok $? "enqueue as text"
+"$MB" enqueue --queue "$PROXY_URL/enc" "$T/data/two.csv" > /dev/null
+ok $? "enqueue as base64 (the default)"
+b64=$(printf %s "$T/data/two.csv" | base64 -w0)
+contains "$PROXY_LOG" "POST.*<MessageText>$T/data/one.csv</MessageText>" "text went over the wire as text"
+contains "$PROXY_LOG" "POST.*<MessageText>$b64</MessageText>" "base64 went over the wire as base64"
+"$MB" queue peek --queue "$Q" --message-encoding base64 > /dev/null
+"$MB" queue peek --queue "$AZ_URL/enc" --message-encoding base64 > "$T/peek64"
+"$MB" queue peek --queue "$AZ_URL/enc" --message-encoding text > "$T/peektext"
+want="$T/data/one.csv $T/data/two.csv "
+is "$(cut -f3 "$T/peek64" | sort | tr '\n' ' ')" "$want" "a base64 consumer reads both encodings"
+is "$(cut -f3 "$T/peektext" | sort | tr '\n' ' ')" "$want" "a text consumer reads both encodings"
+
+# --- size limit: refused before sending --------------------------------------
+: > "$PROXY_LOG"
+MB_AZ_QUEUE_URL="$PROXY_URL/limit" "$TQA" limit > "$T/limit.tap" 2>&1
+ok $? "limit driver: $(grep -c '^ok' "$T/limit.tap") checks pass"
+grep '^not ok' "$T/limit.tap" | sed 's/^/# /'
+is "$(grep -c 'POST' "$PROXY_LOG")" 2 "only the two bodies within the limit were sent"
+proxy_stop
+
+# --- lease expiry and redelivery; renewal (C driver) -------------------------
+MB_AZ_QUEUE_URL="$AZ_URL/lease" "$TQA" lease > "$T/lease.tap" 2>&1
+ok $? "lease expiry: claim (1 s), wait 2 s, claim again: same message, dequeue count 2"
+grep '^not ok' "$T/lease.tap" | sed 's/^/# /'
+MB_AZ_QUEUE_URL="$AZ_URL/renew" "$TQA" renew > "$T/renew.tap" 2>&1
+ok $? "renewal: a 2 s lease renewed every second stays hidden from a second consumer for 6 s"
+grep '^not ok' "$T/renew.tap" | sed 's/^/# /'
+
+# --- renewal in a real run: a task longer than three visibility timeouts ------
+"$GEN" --profile stress --rows 4000 --seed 7 --groups 5 > "$T/data/slow.csv"
+"$MB" enqueue --queue "$AZ_URL/slow" "$T/data/slow.csv" > /dev/null
+export MPIBATCH_FAULT_SLEEP_MS=400
+t0=$(now)
+$MPIRUN -x MPIBATCH_FAULT_SLEEP_MS -x AZURE_STORAGE_CONNECTION_STRING -np 1 "$MB" run \
+    --queue "$AZ_URL/slow" --out "$T/out" --group-by k2 --agg 'count(*)' --chunk-size 16K \
+    --visibility-timeout 1 --idle-exit 1 --verbose 2> "$T/slow.log" &
+run_pid=$!
+seen=0
+while kill -0 $run_pid 2>/dev/null; do
+    "$MB" queue peek --queue "$AZ_URL/slow" > "$T/slowpeek" 2>/dev/null
+    [ -s "$T/slowpeek" ] && seen=$((seen + 1))
+    sleep 0.2
+done
+wait $run_pid; rc=$?
+t1=$(now)
+unset MPIBATCH_FAULT_SLEEP_MS
+ok $rc "slow run exits 0"
+task_s=$(sed -n 's/.*committed .* in \([0-9.]*\) s.*/\1/p' "$T/slow.log" | head -1)
+echo "# task took ${task_s:-?} s, run $(elapsed "$t0" "$t1") s"
+ok "$(awk -v s="${task_s:-0}" 'BEGIN { print (s > 3 ? 0 : 1) }')" "the task ran longer than three visibility timeouts"
+is "$seen" 0 "a polling consumer never saw the message while the task ran"
+n=$(grep -c 'lease renewed' "$T/slow.log"); echo "# $n renewals"
+ok "$([ "$n" -ge 3 ] && echo 0 || echo 1)" "the lease was renewed at least three times"
+ok "$(grep -q 'lease lost' "$T/slow.log" && echo 1 || echo 0)" "the lease was never lost"
+is "$(ls "$T/out/.ledger" | wc -l)" 1 "the task is in the ledger once"
+is "$(grep -c ': committed ' "$T/slow.log")" 1 "and was committed once"
+
+# --- wrong key ------------------------------------------------------------------
+BADKEY=$(openssl rand -base64 64 | tr -d '\n')
+AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=$AZ_ACCOUNT;AccountKey=$BADKEY;QueueEndpoint=$AZ_URL;" \
+    "$MB" queue stats --queue "$Q" > "$T/bad.out" 2> "$T/bad.err"
+is $? 69 "a wrong key exits 69"
+contains "$T/bad.err" "queue jobs: Get Queue Metadata: 403 AuthenticationFailed: the account key or SAS is wrong" \
+    "with a clear 403 message"
+ok "$(grep -qF -e "$BADKEY" -e "SharedKey" "$T/bad.err" "$T/bad.out" && echo 1 || echo 0)" \
+    "the message shows neither the key nor the signature"
+is "$(grep -c 'retry' "$T/bad.err")" 0 "a 403 is not retried"
+done_testing
