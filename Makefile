@@ -64,7 +64,8 @@ $(BUILD)/obj $(BUILD)/tests:
 # Debian packages the project needs; installed only when missing.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
             libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev \
-            libinih-dev pkg-config make gcc python3 perl time procps
+            libinih-dev pkg-config make gcc python3 perl time procps \
+            iproute2 shellcheck python3-yaml node=nodejs npm=npm
 
 deps:
 	@sh tests/lib/deps.sh $(DEB_PKGS)

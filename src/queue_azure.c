@@ -86,6 +86,7 @@
 #define BACKOFF_FIRST_MS 250.0
 #define BACKOFF_CAP_MS 8000.0
 #define HINT_CAP_MS 60000.0
+#define LAST_MARGIN_S 0.1         /* no last attempt with less time than this */
 #define XML_DEPTH_MAX 8
 #define CODE_MAX 64
 #define DETAIL_MAX 200
@@ -955,8 +956,10 @@ static const char *code_hint(long status, const char *code)
 {
     static const struct { const char *code; const char *hint; } hints[] = {
         {"AuthenticationFailed", "the account key or SAS is wrong"},
-        {"AuthorizationFailure", "the credentials may not do this (SAS permissions, network rules)"},
-        {"AuthorizationPermissionMismatch", "the identity lacks a role such as Storage Queue Data Contributor"},
+        {"AuthorizationFailure",
+         "the credentials may not do this (SAS permissions, network rules)"},
+        {"AuthorizationPermissionMismatch",
+         "the identity lacks a role such as Storage Queue Data Contributor"},
         {"QueueNotFound", "the queue does not exist (enqueue creates it)"},
         {"InvalidHeaderValue", "the server does not accept x-ms-version " API_VERSION},
         {"MessageTooLarge", "the message is larger than 64 KiB"},
@@ -1004,24 +1007,44 @@ static void attempt_text(mb_status st, const mb_err *e, const reply *r, char *ou
     snprintf(out, cap, "%ld %s", r->http.status, code[0] ? code : "(no error code)");
 }
 
+/* Each attempt gets what is left of the deadline, between 1 s and 30 s. */
+static long attempt_ms(double left_s)
+{
+    double ms = left_s * 1000;
+
+    return ms < ATTEMPT_MIN_MS ? ATTEMPT_MIN_MS : ms > ATTEMPT_MS ? ATTEMPT_MS : (long)ms;
+}
+
+/* Seconds to wait before attempt n + 1, or -1 when the deadline allows
+ * none. A server that asks for more time than is left will not be ready
+ * sooner; our own backoff is cut to end at the deadline with a last try. */
+static double next_delay(const reply *r, int n, double left)
+{
+    double hint = r ? server_hint_ms(r) / 1000 : 0, delay;
+
+    if (hint > 0)
+        return hint < left ? hint : -1;
+    delay = backoff_ms(n) / 1000;
+    if (delay > left - LAST_MARGIN_S)
+        delay = left - LAST_MARGIN_S;
+    return delay < 0 ? -1 : delay;
+}
+
 /* Sends c until a response that is not retryable arrives (MB_OK, the
  * caller judges the status) or the retry deadline passes (MB_EQUEUE).
  * *attempts says how many requests went out. */
 static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_err *err)
 {
     char reqid[37], last[MB_ERR_MAX / 2];
-    double start = mono_now(), deadline = start + a->cfg->retry_deadline, left, delay, hint;
+    double start = mono_now(), deadline = start + a->cfg->retry_deadline, delay;
     mb_status st;
     mb_err e;
     int n, sent;
 
     new_uuid(reqid);
     for (n = 1;; n++) {
-        left = deadline - mono_now();
         mb_err_clear(&e);
-        st = send_once(a, c, reqid, left * 1000 < ATTEMPT_MIN_MS ? ATTEMPT_MIN_MS
-                                    : left * 1000 > ATTEMPT_MS ? ATTEMPT_MS : (long)(left * 1000),
-                       resp, &sent, &e);
+        st = send_once(a, c, reqid, attempt_ms(deadline - mono_now()), resp, &sent, &e);
         *attempts = n;
         if (st == MB_OK && !retryable(resp->http.status))
             return MB_OK;
@@ -1031,11 +1054,9 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
             return st;
         }
         attempt_text(st, &e, resp, last, sizeof last);
-        hint = st == MB_OK ? server_hint_ms(resp) : 0;
-        delay = (hint > 0 ? hint : backoff_ms(n)) / 1000;
+        delay = next_delay(st == MB_OK ? resp : NULL, n, deadline - mono_now());
         reply_fini(resp);
-        left = deadline - mono_now();
-        if (delay >= left)
+        if (delay < 0)
             return fail(err, MB_EQUEUE,
                         "queue %s: %s: gave up after %d attempt%s in %.1f s (retry deadline "
                         "%.0f s): %s",

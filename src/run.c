@@ -554,6 +554,8 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
                 note_first_chunk(r, t);
             mb_fault_point("after-chunk");
             mb_fault_sleep();
+            if (rank == 0)
+                renew_tick(r);   /* a busy rank 0 must not let its lease lapse */
         }
         if (rank == 0 && now_s() - last_log > 5) {
             last_log = now_s();

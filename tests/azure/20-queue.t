@@ -3,7 +3,9 @@
 # both message encodings on the wire, each read back by a consumer set to
 # the other; bodies over 64 KiB refused before sending; lease expiry and
 # redelivery; renewal keeping a task longer than three visibility timeouts
-# hidden (never redelivered); a wrong key is a clear 403 without secrets.
+# hidden (never redelivered); a SAS token works; no secret appears in any
+# output at maximum verbosity; a wrong key or SAS is a clear 403 without
+# secrets.
 . tests/lib/tap.sh
 . tests/lib/azurite.sh
 
@@ -66,33 +68,92 @@ ok $? "renewal: a 2 s lease renewed every second stays hidden from a second cons
 grep '^not ok' "$T/renew.tap" | sed 's/^/# /'
 
 # --- renewal in a real run: a task longer than three visibility timeouts ------
-"$GEN" --profile stress --rows 4000 --seed 7 --groups 5 > "$T/data/slow.csv"
-"$MB" enqueue --queue "$AZ_URL/slow" "$T/data/slow.csv" > /dev/null
-export MPIBATCH_FAULT_SLEEP_MS=400
-t0=$(now)
-$MPIRUN -x MPIBATCH_FAULT_SLEEP_MS -x AZURE_STORAGE_CONNECTION_STRING -np 1 "$MB" run \
-    --queue "$AZ_URL/slow" --out "$T/out" --group-by k2 --agg 'count(*)' --chunk-size 16K \
-    --visibility-timeout 1 --idle-exit 1 --verbose 2> "$T/slow.log" &
-run_pid=$!
-seen=0
-while kill -0 $run_pid 2>/dev/null; do
-    "$MB" queue peek --queue "$AZ_URL/slow" > "$T/slowpeek" 2>/dev/null
-    [ -s "$T/slowpeek" ] && seen=$((seen + 1))
-    sleep 0.2
-done
-wait $run_pid; rc=$?
-t1=$(now)
-unset MPIBATCH_FAULT_SLEEP_MS
-ok $rc "slow run exits 0"
-task_s=$(sed -n 's/.*committed .* in \([0-9.]*\) s.*/\1/p' "$T/slow.log" | head -1)
-echo "# task took ${task_s:-?} s, run $(elapsed "$t0" "$t1") s"
+# slow_run NAME NP SLEEP_RANK0 SLEEP_OTHERS: a --visibility-timeout 1 run of
+# one task made slow per chunk, while a consumer polls the queue with peek
+# (which sees visible messages only); $T/NAME.log, $seen, $task_s,
+# $renewals.
+"$GEN" --profile stress --rows 6000 --seed 7 --groups 5 > "$T/data/slow.csv"
+slow_run() {
+    name=$1 np=$2 s0=$3 s1=${4:-0}
+    "$MB" enqueue --queue "$AZ_URL/$name" "$T/data/slow.csv" > /dev/null
+    set -- run --queue "$AZ_URL/$name" --out "$T/out-$name" --group-by k2 --agg 'count(*)' \
+        --chunk-size 16K --visibility-timeout 1 --idle-exit 1 --verbose
+    # shellcheck disable=SC2086 # MPIRUN is a word list
+    if [ "$np" -eq 1 ]; then
+        $MPIRUN -np 1 env MPIBATCH_FAULT_SLEEP_MS="$s0" "$MB" "$@" 2> "$T/$name.log" &
+    else
+        $MPIRUN -np 1 env MPIBATCH_FAULT_SLEEP_MS="$s0" "$MB" "$@" : \
+            -np $((np - 1)) env MPIBATCH_FAULT_SLEEP_MS="$s1" "$MB" "$@" 2> "$T/$name.log" &
+    fi
+    run_pid=$!
+    seen=0 claimed=0
+    while kill -0 $run_pid 2>/dev/null; do
+        "$MB" queue peek --queue "$AZ_URL/$name" > "$T/$name.peek" 2>/dev/null
+        # Visible before the run claims it (mpirun takes a moment to start);
+        # from the first empty peek on, any sighting is a lapsed lease.
+        if [ -s "$T/$name.peek" ]; then
+            [ $claimed -eq 1 ] && seen=$((seen + 1))
+        else
+            claimed=1
+        fi
+        sleep 0.2
+    done
+    wait $run_pid; rc=$?
+    task_s=$(sed -n 's/.*committed .* in \([0-9.]*\) s.*/\1/p' "$T/$name.log" | head -1)
+    renewals=$(grep -c 'lease renewed' "$T/$name.log")
+    echo "# $name: task took ${task_s:-?} s, $renewals renewals, message seen $seen times"
+}
+
+# Two ranks, rank 1 slow: rank 0 renews while it waits for rank 1.
+slow_run slow 2 0 400
+ok $rc "slow two-rank run exits 0"
 ok "$(awk -v s="${task_s:-0}" 'BEGIN { print (s > 3 ? 0 : 1) }')" "the task ran longer than three visibility timeouts"
 is "$seen" 0 "a polling consumer never saw the message while the task ran"
-n=$(grep -c 'lease renewed' "$T/slow.log"); echo "# $n renewals"
-ok "$([ "$n" -ge 3 ] && echo 0 || echo 1)" "the lease was renewed at least three times"
+ok "$([ "$renewals" -ge 3 ] && echo 0 || echo 1)" "the lease was renewed at least three times"
 ok "$(grep -q 'lease lost' "$T/slow.log" && echo 1 || echo 0)" "the lease was never lost"
-is "$(ls "$T/out/.ledger" | wc -l)" 1 "the task is in the ledger once"
+is "$(ls "$T/out-slow/.ledger" | wc -l)" 1 "the task is in the ledger once"
 is "$(grep -c ': committed ' "$T/slow.log")" 1 "and was committed once"
+
+# One rank, slow itself: rank 0 renews between its own chunks too.
+slow_run slow1 1 400
+[ "$seen" -eq 0 ] && [ "$renewals" -ge 3 ]; ok $? "single busy rank: message stays hidden, lease renewed"
+is "$(ls "$T/out-slow1/.ledger" | wc -l)" 1 "single rank: the task is in the ledger once all the same"
+
+# --- SAS token; no secret in any output at maximum verbosity ----------------------
+# An account SAS for the queue service, signed here with Azurite's key.
+SAS=$(python3 - "$AZ_ACCOUNT" "$AZ_KEY" <<'EOF'
+import base64, hashlib, hmac, sys, urllib.parse
+f = dict(sv="2019-12-12", ss="q", srt="sco", sp="rwdlacup", se="2099-01-01T00:00:00Z",
+         spr="https,http")
+sts = "\n".join([sys.argv[1], f["sp"], f["ss"], f["srt"], "", f["se"], "", f["spr"], f["sv"], ""])
+key = base64.b64decode(sys.argv[2])
+f["sig"] = base64.b64encode(hmac.new(key, sts.encode(), hashlib.sha256).digest()).decode()
+print(urllib.parse.urlencode(f))
+EOF
+)
+SIG=${SAS#*sig=}
+SIG_RAW=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$SIG")
+sas() { env -u AZURE_STORAGE_CONNECTION_STRING AZURE_STORAGE_SAS_TOKEN="$SAS" "$@"; }
+sas "$MB" enqueue --verbose --queue "$AZ_URL/sas" "$T/data/one.csv" > "$T/sas.out" 2> "$T/sas.err"
+ok $? "enqueue with a SAS token"
+sas "$MB" queue stats --verbose --queue "$AZ_URL/sas" > "$T/sas.stats" 2>> "$T/sas.err"
+is "$(sed -n 's/^approximate_messages //p' "$T/sas.stats")" 1 "stats with a SAS token"
+(
+    unset AZURE_STORAGE_CONNECTION_STRING
+    AZURE_STORAGE_SAS_TOKEN=$SAS; export AZURE_STORAGE_SAS_TOKEN
+    LOG=$T/sas.log mb_run 1 "$AZ_URL/sas" "$T/out-sas" --group-by k --agg 'count(*)' --verbose
+)
+ok $? "a verbose run with a SAS token"
+"$MB" enqueue --verbose --queue "$AZ_URL/skey" "$T/data/two.csv" > "$T/sk.out" 2> "$T/sk.err"
+LOG=$T/sk.log mb_run 1 "$AZ_URL/skey" "$T/out-sk" --group-by k --agg 'count(*)' --verbose
+ok $? "a verbose run with SharedKey"
+env -u AZURE_STORAGE_CONNECTION_STRING AZURE_STORAGE_SAS_TOKEN="${SAS%%sig=*}sig=AAAA$SIG" \
+    "$MB" queue stats --verbose --queue "$AZ_URL/sas" > "$T/sasbad.out" 2> "$T/sasbad.err"
+is $? 69 "a wrong SAS signature exits 69"
+contains "$T/sasbad.err" "403 AuthenticationFailed: the account key or SAS is wrong" "with a clear 403"
+cat "$T"/sas.* "$T"/sk.* "$T"/sasbad.* "$T"/out-sas/* "$T"/out-sk/* > "$T/all-output" 2>/dev/null
+ok "$(grep -qF -e "$AZ_KEY" -e "$SIG" -e "$SIG_RAW" -e "SharedKey $AZ_ACCOUNT:" "$T/all-output" && echo 1 || echo 0)" \
+    "no key, SAS signature or Authorization header in any output, log or result ($(wc -l < "$T/all-output") lines)"
 
 # --- wrong key ------------------------------------------------------------------
 BADKEY=$(openssl rand -base64 64 | tr -d '\n')

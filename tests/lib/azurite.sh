@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # azurite.sh - Azurite's queue service for one test, and the fault proxy in front of it (sourced after tap.sh); never talks to real Azure.
 #
 # azurite_start    installs Azurite from npm once (into $MB_NODE_DIR), starts

@@ -24,6 +24,8 @@ re-read when it changes, with fresh counts):
                reset      close it with a TCP reset
                delay MS   wait MS milliseconds, then forward
                hang       never answer (until --hang-max seconds)
+               lose       forward, then close without passing the answer on
+                          (the server acted; the client cannot know)
 
 Example: --rule 'GET /jobs?comp=metadata 3 status 503'
          --rule '* * 1 status 429 Retry-After:1'
@@ -62,7 +64,7 @@ class Rule:
             self.every = int(count[6:])
         elif count != "*":
             self.left = int(count)
-        if self.action not in ("status", "drop", "reset", "delay", "hang"):
+        if self.action not in ("status", "drop", "reset", "delay", "hang", "lose"):
             raise ValueError("unknown action %r" % self.action)
         if self.action in ("status", "delay") and not self.args:
             raise ValueError("%s needs an argument" % self.action)
@@ -169,13 +171,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
 
-    def forward(self, body):
+    def forward(self, body, answer=True):
         conn = http.client.HTTPConnection(self.server.target, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
         conn.request(self.command, self.path, body=body if body or self.command in
                      ("POST", "PUT") else None, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        conn.close()
+        if not answer:
+            return resp.status
         self.send_response(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
@@ -183,7 +188,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        conn.close()
         return resp.status
 
     def handle_any(self):
@@ -206,6 +210,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if action == "delay":
             time.sleep(int(rule.args[0]) / 1000.0)
+        if action == "lose":
+            try:
+                status = self.forward(body, answer=False)
+                self.record("lose (server said %d)" % status)
+            except OSError as e:
+                self.record("forward failed: %s" % e)
+            self.close_connection = True
+            return
         try:
             status = self.forward(body)
             self.record(("delay %s, " % rule.args[0] if rule else "") + "forward %d" % status)

@@ -679,8 +679,10 @@ static void t_registry(void)
 
     ok(mb_queue_backends[0] && strcmp(mb_queue_backends[0]->name, "dir") == 0,
        "registry lists dir first");
-    ok(mb_queue_backends[1] && strcmp(mb_queue_backends[1]->name, "mem") == 0,
-       "registry lists mem second");
+    ok(mb_queue_backends[1] && strcmp(mb_queue_backends[1]->name, "azure") == 0,
+       "registry lists azure second");
+    ok(mb_queue_backends[2] && strcmp(mb_queue_backends[2]->name, "mem") == 0,
+       "registry lists mem third");
     st = mb_queue_open(&q, "ftp://example.org/q?sv=2020&sig=SECRET", 0, NULL, &err);
     ok(st == MB_EUSAGE && q == NULL, "an unknown URL scheme is a usage error");
     ok(strstr(err.msg, "SECRET") == NULL && strstr(err.msg, "ftp://example.org/q") != NULL,

@@ -1,4 +1,4 @@
-/* test_queue_azure.c - TAP tests of the Azure back end's helpers; with an argument, a live driver. */
+/* test_queue_azure.c - TAP tests of queue_azure.c's helpers; with an argument, a live driver. */
 /*
  * The back end's helpers are static, so this file includes the source
  * itself; the library copy of queue_azure.o is then never linked (nothing
@@ -251,6 +251,15 @@ static void test_retry_policy(void)
             in_range = 0;
     }
     ok(in_range, "full-jitter delays stay within [0, min(cap, first * 2^n)]");
+    r.headers = hdrs;
+    ok(next_delay(&r, 1, 1.5) == -1, "a server wait (2 s) beyond the deadline: give up");
+    ok(next_delay(&r, 1, 5) == 2, "a server wait within the deadline is taken as is");
+    d = next_delay(NULL, 6, 0.5);
+    ok(d >= 0 && d <= 0.5 - LAST_MARGIN_S + 1e-9, "backoff cut to end at the deadline (%.3f)", d);
+    ok(next_delay(NULL, 1, 0.05) == -1, "no last attempt with less than the margin left");
+    ok(attempt_ms(0.2) == ATTEMPT_MIN_MS && attempt_ms(100) == ATTEMPT_MS &&
+           attempt_ms(3) == 3000,
+       "attempt timeouts: what is left of the deadline, within 1..30 s");
     ok(retryable(503) && retryable(429) && retryable(408) && !retryable(400) &&
            !retryable(403) && !retryable(404) && !retryable(409),
        "retryable statuses");
