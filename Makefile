@@ -33,7 +33,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
 
-.PHONY: all deps demo check check-asan bench-ckpt install clean
+.PHONY: all deps demo check check-asan bench bench-ckpt install clean
 
 all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(TESTS)
 
@@ -83,6 +83,11 @@ check: deps
 check-asan: deps
 	$(MAKE) BUILD=build-asan SAN=1 all
 	MB_SANITIZE=1 sh tests/run.sh build-asan
+
+# mpibatch against DuckDB, Polars, pandas and datamash (not part of check).
+bench: deps
+	$(MAKE) all
+	sh tests/bench/run.sh $(BUILD)
 
 # Cost of checkpointing on a >= 1 GB input (not part of check).
 bench-ckpt: deps

@@ -10,7 +10,11 @@
  *   stress   edge cases for exactness: text keys with commas, quotes and
  *            newlines, many integer keys, NULLs, negative and huge integers
  *            (sums past 64 bits), decimals of mixed scale and exponents
- *   groupby  a db-benchmark-like table: id1..id6 keys, v1..v3 values */
+ *   groupby  a db-benchmark-like table: id1..id6 keys, v1..v3 values
+ *   groupby-quoted  the same keys and values, some keys quoted, plus a
+ *            quoted note column holding commas, doubled quotes and newlines
+ *   groupby-wide  a 40-column table: id1, id2, id3, v1, v3 as in groupby,
+ *            scattered among 35 filler columns (integers, decimals, text) */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,26 +124,130 @@ static void gen_stress(uint64_t rows, uint64_t groups)
     }
 }
 
+/* Cardinality of id3 and id6: --high N, else rows / K as in db-benchmark. */
+static uint64_t high_card;
+
+static uint64_t high_of(uint64_t rows, uint64_t k)
+{
+    if (high_card)
+        return high_card;
+    return rows / k ? rows / k : 1;
+}
+
 static void gen_groupby(uint64_t rows, uint64_t k)
 {
-    uint64_t i;
+    uint64_t i, n3 = high_of(rows, k);
     puts("id1,id2,id3,id4,id5,id6,v1,v2,v3");
     for (i = 0; i < rows; i++) {
         uint64_t v3 = below(10000000);
         printf("id%03" PRIu64 ",id%03" PRIu64 ",id%010" PRIu64 ",%" PRIu64 ",%" PRIu64
                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ".%06" PRIu64 "\n",
-               1 + below(k), 1 + below(k), 1 + below(rows / k ? rows / k : 1), 1 + below(k),
-               1 + below(k), 1 + below(rows / k ? rows / k : 1), 1 + below(5), 1 + below(15),
+               1 + below(k), 1 + below(k), 1 + below(n3), 1 + below(k),
+               1 + below(k), 1 + below(n3), 1 + below(5), 1 + below(15),
                v3 / 100000, (v3 % 100000) * 10);
+    }
+}
+
+static const char *const notes[] = {
+    "plain", "\"late, then early\"", "\"two\nlines, one comma\"", "\"say \"\"hi\"\", twice\"",
+    "\"crlf\r\ninside, too\"", "\"a,b,c\nd,e\"", "\"\"", "short"};
+
+/* One key field "id%0*u", quoted in about half the rows (same value). */
+static void put_key(unsigned width, uint64_t v, const char *sep)
+{
+    if (below(2))
+        printf("\"id%0*" PRIu64 "\"%s", (int)width, v, sep);
+    else
+        printf("id%0*" PRIu64 "%s", (int)width, v, sep);
+}
+
+/* groupby's columns and value distributions, with quoting that a parser
+ * splitting on commas and newlines gets wrong. */
+static void gen_groupby_quoted(uint64_t rows, uint64_t k)
+{
+    uint64_t i, n3 = high_of(rows, k);
+    puts("id1,id2,id3,id4,id5,id6,note,v1,v2,v3");
+    for (i = 0; i < rows; i++) {
+        uint64_t v3 = below(10000000);
+        put_key(3, 1 + below(k), ",");
+        put_key(3, 1 + below(k), ",");
+        put_key(10, 1 + below(n3), ",");
+        printf("%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64
+               ".%06" PRIu64 "\n",
+               1 + below(k), 1 + below(k), 1 + below(n3), notes[below(LEN(notes))],
+               1 + below(5), 1 + below(15), v3 / 100000, (v3 % 100000) * 10);
+    }
+}
+
+#define WIDE_COLS 40
+
+/* Column numbers (1-based) of the columns the benchmark queries use. */
+enum { WIDE_ID1 = 3, WIDE_ID2 = 11, WIDE_ID3 = 17, WIDE_V1 = 24, WIDE_V3 = 35 };
+
+static void put_wide_filler(unsigned c)
+{
+    switch (c % 4) {
+    case 0:
+        printf("%" PRIu64, below(100000));
+        break;
+    case 1:
+        printf("%" PRIu64 ".%02" PRIu64, below(1000), below(100));
+        break;
+    case 2:
+        printf("%s", airports[below(LEN(airports))]);
+        break;
+    default:
+        printf("%" PRId64, (int64_t)below(2001) - 1000);
+        break;
+    }
+}
+
+static void gen_groupby_wide(uint64_t rows, uint64_t k)
+{
+    uint64_t i, n3 = high_of(rows, k);
+    unsigned c;
+    for (c = 1; c <= WIDE_COLS; c++) {
+        const char *name = c == WIDE_ID1 ? "id1" : c == WIDE_ID2 ? "id2" : c == WIDE_ID3 ? "id3"
+                         : c == WIDE_V1  ? "v1"  : c == WIDE_V3  ? "v3"  : NULL;
+        if (name)
+            printf("%s%s", name, c < WIDE_COLS ? "," : "\n");
+        else
+            printf("c%02u%s", c, c < WIDE_COLS ? "," : "\n");
+    }
+    for (i = 0; i < rows; i++) {
+        for (c = 1; c <= WIDE_COLS; c++) {
+            uint64_t v3;
+            switch (c) {
+            case WIDE_ID1:
+            case WIDE_ID2:
+                printf("id%03" PRIu64, 1 + below(k));
+                break;
+            case WIDE_ID3:
+                printf("id%010" PRIu64, 1 + below(n3));
+                break;
+            case WIDE_V1:
+                printf("%" PRIu64, 1 + below(5));
+                break;
+            case WIDE_V3:
+                v3 = below(10000000);
+                printf("%" PRIu64 ".%06" PRIu64, v3 / 100000, (v3 % 100000) * 10);
+                break;
+            default:
+                put_wide_filler(c);
+                break;
+            }
+            putchar(c < WIDE_COLS ? ',' : '\n');
+        }
     }
 }
 
 static int usage(void)
 {
-    fputs("usage: mpibatch-gen [--profile flights|stress|groupby] [--rows N] [--seed S]\n"
-          "                    [--groups K] [--bytes N]\n"
-          "Writes seeded CSV data to stdout. --bytes N (groupby) sets rows from a target\n"
-          "size (about 45 bytes a row); --groups sets the key cardinality.\n",
+    fputs("usage: mpibatch-gen [--profile flights|stress|groupby|groupby-quoted|groupby-wide]\n"
+          "                    [--rows N] [--seed S] [--groups K] [--bytes N] [--high N]\n"
+          "Writes seeded CSV data to stdout. --bytes N (groupby*) sets rows from a target\n"
+          "size (about 45, 66 and 223 bytes a row); --groups sets the key cardinality;\n"
+          "--high N (groupby*) the cardinality of id3 and id6 (default rows / K).\n",
           stderr);
     return 64;
 }
@@ -175,6 +283,8 @@ int main(int argc, char **argv)
             ;
         else if (!strcmp(argv[i], "--bytes") && num_arg(v, &bytes) == 0)
             ;
+        else if (!strcmp(argv[i], "--high") && num_arg(v, &high_card) == 0 && high_card > 0)
+            ;
         else
             return usage();
         i++;
@@ -186,6 +296,10 @@ int main(int argc, char **argv)
         gen_stress(rows, groups);
     else if (!strcmp(profile, "groupby"))
         gen_groupby(bytes ? bytes / 45 : rows, groups);
+    else if (!strcmp(profile, "groupby-quoted"))
+        gen_groupby_quoted(bytes ? bytes / 66 : rows, groups);
+    else if (!strcmp(profile, "groupby-wide"))
+        gen_groupby_wide(bytes ? bytes / 223 : rows, groups);
     else
         return usage();
     return fflush(stdout) == 0 ? 0 : 74;

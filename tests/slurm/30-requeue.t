@@ -36,7 +36,7 @@ MPIBATCH_JOB=$(pwd)/jobs/flights.job
 MPIBATCH_CHECKPOINT_DIR=$D/ck
 MPIBATCH_BIN=$MB
 MPIBATCH_ARGS="--chunk-size 64K --visibility-timeout 2 --checkpoint-interval 0.2"
-MPIBATCH_MPIRUN_ARGS="--mca btl_vader_single_copy_mechanism none ${XARGS:-}"
+MPIBATCH_MPIRUN_ARGS="--mca btl_vader_single_copy_mechanism none"
 export MPIBATCH_QUEUE MPIBATCH_OUT MPIBATCH_JOB MPIBATCH_CHECKPOINT_DIR MPIBATCH_BIN \
     MPIBATCH_ARGS MPIBATCH_MPIRUN_ARGS
 

@@ -1,0 +1,278 @@
+#!/bin/sh
+# run.sh - `make bench`: mpibatch against DuckDB, Polars, pandas and GNU
+# datamash on seeded CSV group-by data, side by side in one run (a benchmark,
+# never part of `make check`'s pass/fail). Installs the peers when missing,
+# generates the data sets, runs every query on every tool BENCH_REPS times
+# (median wall time, end to end: process start-up included), checks that
+# every answer agrees with mpibatch's, and prints one table. Exits non-zero
+# only when an answer disagrees (or mpibatch itself fails); a peer that
+# cannot be installed or run is shown as n/a with a loud warning.
+#
+# Usage: tests/bench/run.sh [BUILD_DIR]
+# Environment (defaults in brackets):
+#   BENCH_BYTES    size of data set (a) [1000000000]; (b) is a quarter of it,
+#                  (c) a half (BENCH_BYTES_B, BENCH_BYTES_C override)
+#   BENCH_REPS     repetitions of each run [3]
+#   BENCH_SLOW     a run slower than this many seconds is not repeated [20]
+#   BENCH_TIMEOUT  bound of any single step, in seconds [900]
+#   BENCH_DIR      work directory [/tmp/mpibatch-bench], removed at the end
+#                  unless BENCH_KEEP=1
+#   MB_NODE_DIR    where the npm peers are installed
+#                  [$HOME/.cache/mpibatch/bench-node]
+set -eu
+cd "$(dirname "$0")/../.."
+B=$(cd "${1:-build}" && pwd)
+P=$(pwd)/tests/bench/peers
+W=${BENCH_DIR:-/tmp/mpibatch-bench}
+BYTES=${BENCH_BYTES:-1000000000}
+BYTES_B=${BENCH_BYTES_B:-$((BYTES / 4))}
+BYTES_C=${BENCH_BYTES_C:-$((BYTES / 2))}
+REPS=${BENCH_REPS:-3}
+SLOW=${BENCH_SLOW:-20}
+TMO=${BENCH_TIMEOUT:-900}
+MB_NODE_DIR=${MB_NODE_DIR:-$HOME/.cache/mpibatch/bench-node}
+export MB_NODE_DIR
+PY=/usr/bin/python3 # Debian's, where python3-pandas lives
+ROOT=""
+[ "$(id -u)" -eq 0 ] && ROOT="--allow-run-as-root"
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+loud() { printf '\nbench: *** %s ***\n\n' "$*" >&2; }
+
+# --- peers ----------------------------------------------------------------
+# Each NA_<peer> is empty when the peer can run, else the reason it cannot.
+# shellcheck disable=SC2034 # read through eval in run_tool
+NA_mpibatch="" NA_duckdb="" NA_polars="" NA_pandas="" NA_datamash=""
+
+npm_peers() {
+    if ! command -v node > /dev/null 2>&1 || ! command -v npm > /dev/null 2>&1; then
+        NA_duckdb="node/npm missing" NA_polars="node/npm missing"
+        return
+    fi
+    mkdir -p "$MB_NODE_DIR"
+    if ! cmp -s "$P/package.json" "$MB_NODE_DIR/package.json" ||
+        [ ! -d "$MB_NODE_DIR/node_modules" ]; then
+        say "installing the npm peers into $MB_NODE_DIR"
+        cp "$P/package.json" "$MB_NODE_DIR/package.json"
+        if ! timeout 600 npm install --no-audit --no-fund --prefix "$MB_NODE_DIR" \
+            > "$MB_NODE_DIR/install.log" 2>&1; then
+            rm -f "$MB_NODE_DIR/package.json" # retry next time
+            loud "npm install failed (see $MB_NODE_DIR/install.log)"
+        fi
+    fi
+    timeout 120 node -e "require('module').createRequire('$MB_NODE_DIR/')('@duckdb/node-api')" \
+        > /dev/null 2>&1 || NA_duckdb="@duckdb/node-api does not load"
+    timeout 120 node -e "require('module').createRequire('$MB_NODE_DIR/')('nodejs-polars')" \
+        > /dev/null 2>&1 || NA_polars="nodejs-polars does not load"
+}
+
+deb_peers() {
+    missing=""
+    "$PY" -c "import pandas" > /dev/null 2>&1 || missing="python3-pandas"
+    command -v datamash > /dev/null 2>&1 || missing="$missing datamash"
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" -eq 0 ]; then
+            say "installing$missing with apt-get"
+            # shellcheck disable=SC2086 # a list of package names
+            { timeout 600 apt-get update -qq &&
+                DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq \
+                    --no-install-recommends $missing; } > "$W/apt.log" 2>&1 ||
+                loud "apt-get install$missing failed (see $W/apt.log)"
+        else
+            loud "not root: cannot install$missing"
+        fi
+    fi
+    "$PY" -c "import pandas" > /dev/null 2>&1 || NA_pandas="python3-pandas missing"
+    command -v datamash > /dev/null 2>&1 || NA_datamash="datamash missing"
+}
+
+peer_version() { # the versions of the peers, for the table's heading
+    node -e "const r = require('module').createRequire('$MB_NODE_DIR/');
+             for (const p of ['@duckdb/node-api', 'nodejs-polars'])
+               try { console.log(p + ' ' + r(p + '/package.json').version) } catch (e) {}" \
+        2> /dev/null || true
+    "$PY" -c "import pandas; print('pandas', pandas.__version__)" 2> /dev/null || true
+    datamash --version 2> /dev/null | head -n 1 || true
+}
+
+# --- data -----------------------------------------------------------------
+rm -rf "$W"
+mkdir -p "$W"
+npm_peers
+deb_peers
+for p in duckdb polars pandas datamash; do
+    eval "na=\$NA_$p"
+    # shellcheck disable=SC2154 # na is set by the eval
+    [ -z "$na" ] || loud "peer $p is not available: $na; its rows show n/a"
+done
+
+# ~1M groups in id3 at 1 GB, whatever the size (db-benchmark's N/K would
+# give 220k); id1 and id2 keep 100 values.
+gen() { # NAME PROFILE BYTES
+    say "generating $1: $2, $3 bytes"
+    timeout "$TMO" "$B/mpibatch-gen" --profile "$2" --bytes "$3" --groups 100 \
+        --high "$(($3 / 1000 > 0 ? $3 / 1000 : 1))" > "$W/$1.csv"
+}
+gen a groupby "$BYTES"
+gen b groupby-quoted "$BYTES_B"
+gen c groupby-wide "$BYTES_C"
+
+# --- running --------------------------------------------------------------
+TIMES=$W/times.tsv  # data set, query, tool, cores, seconds or a word
+BAD=$W/mismatch.txt # the first disagreement
+: > "$TIMES"
+: > "$W/groups.tsv"
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# One bounded run of a tool; appends its time (or why not) to TIMES and
+# leaves its answer in $W/res/DATA.QUERY.TOOL.csv.
+run_tool() { # DATA QUERY TOOL KEYS AGGS
+    d=$1 q=$2 t=$3 keys=$4 aggs=$5
+    in=$W/$d.csv res=$W/res/$d.$q.$t.csv log=$W/log/$d.$q.$t.log
+    cores=1
+    case "$t" in *-2) cores=2 ;; esac
+    eval "na=\$NA_${t%-[12]}"
+    [ "$d" = b ] && [ "$t" = datamash ] && na="no CSV quoting"
+    if [ -n "${na:-}" ]; then
+        printf '%s\t%s\t%s\t%s\tn/a (%s)\n' "$d" "$q" "$t" "$cores" "$na" >> "$TIMES"
+        return 0
+    fi
+    case "$t" in
+    mpibatch-*)
+        rm -rf "$W/q" "$W/out"
+        "$B/mpibatch" enqueue --queue "dir:$W/q" "$in" > /dev/null
+        set -- mpirun $ROOT -np "$cores" "$B/mpibatch" run --queue "dir:$W/q" --out "$W/out" \
+            --group-by "$keys" --agg "$aggs"
+        ;;
+    duckdb-*) set -- node "$P/duckdb.mjs" "$in" "$res" "$cores" "$keys" "$aggs" v1 ;;
+    polars-*) set -- env POLARS_MAX_THREADS="$cores" node "$P/polars.mjs" "$in" "$res" \
+        "$cores" "$keys" "$aggs" v1 ;;
+    pandas) set -- "$PY" "$P/pandas_peer.py" "$in" "$res" 1 "$keys" "$aggs" v1 ;;
+    datamash) set -- sh "$P/datamash.sh" "$in" "$res" 1 "$keys" "$aggs" v1 ;;
+    esac
+    t0=$(now)
+    if timeout "$TMO" "$@" > "$log" 2>&1; then
+        s=$(since "$t0")
+    else
+        rc=$?
+        s="failed"
+        [ "$rc" -eq 124 ] && s="timeout"
+        loud "$t on $d/$q: $s (exit $rc), see $log"
+    fi
+    case "$t" in
+    mpibatch-*)
+        if [ "$s" = failed ] || [ "$s" = timeout ]; then
+            echo "mpibatch $t failed on $d/$q" >> "$BAD"
+        else
+            timeout "$TMO" "$B/mpibatch" results "$W/out" --merge > "$res"
+        fi
+        ;;
+    esac
+    printf '%s\t%s\t%s\t%s\t%s\n' "$d" "$q" "$t" "$cores" "$s" >> "$TIMES"
+}
+
+# Compares every peer's first answer with mpibatch's one-rank answer.
+check() { # DATA QUERY
+    ref=$W/res/$1.$2.mpibatch-1.csv
+    [ -f "$ref" ] && printf '%s\t%s\t%s\n' "$1" "$2" "$(($(wc -l < "$ref") - 1))" >> "$W/groups.tsv"
+    for f in "$W/res/$1.$2".*.csv; do
+        [ "$f" = "$ref" ] && continue
+        [ -f "$ref" ] || break
+        if ! msg=$(timeout "$TMO" python3 "$P/compare.py" "$ref" "$f"); then
+            t=${f#"$W/res/$1.$2."}
+            loud "MISMATCH $1/$2 ${t%.csv}: $msg"
+            [ -s "$BAD" ] || echo "$1/$2 ${t%.csv}: $msg" > "$BAD"
+        fi
+    done
+}
+
+TOOLS="mpibatch-1 mpibatch-2 duckdb-1 duckdb-2 polars-1 polars-2 pandas datamash"
+QUERIES="few:id1:count(*),sum(v1),mean(v3)
+many:id3:count(*),sum(v1),mean(v3)
+two:id1,id2:count(*),sum(v1),mean(v3)
+all:id1:count(*),sum(v1),mean(v1),min(v1),max(v1),stddev(v1),sum(v3),mean(v3),min(v3),max(v3),stddev(v3)"
+
+bench() { # DATA QUERY-NAMES: every query on every tool, reps interleaved
+    d=$1
+    mkdir -p "$W/res" "$W/log"
+    timeout "$TMO" cat "$W/$d.csv" > /dev/null # into the page cache
+    for qn in $2; do
+        line=$(printf '%s\n' "$QUERIES" | grep "^$qn:")
+        keys=$(echo "$line" | cut -d: -f2)
+        aggs=$(echo "$line" | cut -d: -f3)
+        say "data set $d, query $qn: group by $keys: $aggs"
+        r=1
+        while [ "$r" -le "$REPS" ]; do
+            for t in $TOOLS; do
+                # a slow tool runs once: its first time is its median
+                if [ "$r" -gt 1 ] && awk -F'\t' -v d="$d" -v q="$qn" -v t="$t" -v s="$SLOW" \
+                    '$1 == d && $2 == q && $3 == t && ($5 !~ /^[0-9.]+$/ || $5 > s) { f = 1 }
+                     END { exit !f }' "$TIMES"; then
+                    continue
+                fi
+                run_tool "$d" "$qn" "$t" "$keys" "$aggs"
+            done
+            [ "$r" -eq 1 ] && check "$d" "$qn"
+            r=$((r + 1))
+        done
+    done
+}
+
+say "peers: duckdb ${NA_duckdb:-ok}, polars ${NA_polars:-ok}, pandas ${NA_pandas:-ok}, datamash ${NA_datamash:-ok}"
+bench a "few many two all"
+bench b "few many"
+bench c "few many"
+
+# --- the machine's ceiling ------------------------------------------------
+cc -O2 -o "$W/membw" "$P/membw.c" 2> "$W/log/membw.log" || loud "cc membw.c failed"
+r=1
+while [ "$r" -le "$REPS" ]; do
+    t0=$(now)
+    timeout "$TMO" cat "$W/a.csv" > /dev/null
+    printf 'ceiling\tcat\tcat\t1\t%s\n' "$(since "$t0")" >> "$TIMES"
+    r=$((r + 1))
+done
+mbw=n/a
+[ -x "$W/membw" ] && mbw=$(timeout "$TMO" "$W/membw" 5 2>> "$W/log/membw.log" || echo n/a)
+
+# --- peak RSS per rank, the largest query ---------------------------------
+rss() { # NP: peak RSS of every rank on a/many, in MB
+    rm -rf "$W/q" "$W/out"
+    "$B/mpibatch" enqueue --queue "dir:$W/q" "$W/a.csv" > /dev/null
+    timeout "$TMO" mpirun $ROOT -np "$1" /usr/bin/time -f 'peak-rss-kb %M' "$B/mpibatch" run \
+        --queue "dir:$W/q" --out "$W/out" --group-by id3 \
+        --agg 'count(*),sum(v1),mean(v3)' 2>&1 |
+        awk '/^peak-rss-kb/ { printf "%s%.0f MB", n++ ? ", " : "", $2 / 1024 }'
+}
+rss1=$(rss 1 || echo n/a)
+rss2=$(rss 2 || echo n/a)
+
+# --- the table ------------------------------------------------------------
+{
+    echo "$("$B/mpibatch" --version 2>&1 | head -n 1) on $(nproc) cores," \
+        "$(date -u +%Y-%m-%dT%H:%MZ), median of $REPS run(s) (a run slower than ${SLOW} s is not repeated)"
+    peer_version | paste -sd, - | sed 's/,/, /g; s/^/peers: /'
+} > "$W/head.txt"
+for d in a b c; do
+    printf '%s\t%s\n' "$d" "$(stat -c %s "$W/$d.csv")"
+done > "$W/sizes.tsv"
+printf 'ceiling\t%s\n' "$(stat -c %s "$W/a.csv")" >> "$W/sizes.tsv"
+python3 "$P/table.py" "$W/times.tsv" "$W/sizes.tsv" "$W/groups.tsv" "$mbw" < "$W/head.txt"
+echo "peak RSS per rank, a/many (group by id3): 1 rank: $rss1; 2 ranks: $rss2"
+echo "ceiling: cat FILE > /dev/null with the file in the page cache; memory: $P/membw.c (one core sums a 512 MiB buffer, best of 5)"
+
+status=0
+if [ -s "$BAD" ]; then
+    echo "ANSWERS DISAGREE: $(head -n 1 "$BAD")"
+    status=1
+else
+    echo "answers agree"
+fi
+if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    say "kept $W"
+else
+    rm -rf "$W"
+fi
+exit "$status"
