@@ -65,7 +65,8 @@ $(BUILD)/obj $(BUILD)/tests:
 DEB_PKGS := openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
             libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev \
             libinih-dev pkg-config make gcc python3 perl time procps \
-            iproute2 shellcheck python3-yaml node=nodejs npm=npm
+            iproute2 shellcheck python3-yaml slurmctld slurmd slurm-client munge \
+            node=nodejs npm=npm
 
 deps:
 	@sh tests/lib/deps.sh $(DEB_PKGS)

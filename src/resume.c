@@ -86,6 +86,16 @@ static mb_status load_task(mb_resume *r, const char *name, const char *fingerpri
     return MB_OK;
 }
 
+/* Task checkpoints live in subdirectories; lease.json and strays do not. */
+static int is_dir(const char *dir, const char *name)
+{
+    char p[4200];
+    struct stat sb;
+
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint, int fresh,
                          mb_err *err)
 {
@@ -103,7 +113,7 @@ mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint,
     if (!(d = opendir(dir)))
         return mb_err_set(err, MB_EIO, "%s: %s", dir, strerror(errno));
     while (st == MB_OK && (e = readdir(d)) != NULL)
-        if (mb_task_id_valid(e->d_name))
+        if (mb_task_id_valid(e->d_name) && is_dir(dir, e->d_name))
             st = load_task(r, e->d_name, fingerprint, fresh, err);
     closedir(d);
     if (st == MB_OK && fresh)

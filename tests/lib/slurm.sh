@@ -133,7 +133,7 @@ slurm_own_pids() {
 slurm_stop() {
     [ -f "$SLURM_CONF" ] || return 0
     if [ -n "$slurm_pids" ]; then
-        scancel --quiet --full --partition=debug 2>/dev/null
+        scancel --quiet --partition=debug 2>/dev/null
         i=0
         while [ $i -lt 20 ] && [ -n "$(squeue -h -o %i 2>/dev/null)" ]; do
             sleep 0.5
