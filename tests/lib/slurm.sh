@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # slurm.sh - a private one-node Slurm cluster for the tests (sourced after
 # tap.sh): munged, slurmctld and slurmd from Debian's packages, with their
 # key, config, state, spool, sockets and logs in $SL (inside $T), on ports
