@@ -150,7 +150,10 @@ run_tool() { # DATA QUERY TOOL KEYS AGGS
     polars-*) set -- env POLARS_MAX_THREADS="$cores" node "$P/polars.mjs" "$in" "$res" \
         "$cores" "$keys" "$aggs" v1 ;;
     pandas) set -- "$PY" "$P/pandas_peer.py" "$in" "$res" 1 "$keys" "$aggs" v1 ;;
-    datamash) set -- sh "$P/datamash.sh" "$in" "$res" 1 "$keys" "$aggs" v1 ;;
+    datamash) # its `sort` would use every core: held to one, as labelled
+        set -- sh "$P/datamash.sh" "$in" "$res" 1 "$keys" "$aggs" v1
+        command -v taskset > /dev/null 2>&1 && set -- taskset -c 0 "$@"
+        ;;
     esac
     t0=$(now)
     if timeout "$TMO" "$@" > "$log" 2>&1; then
@@ -180,7 +183,7 @@ check() { # DATA QUERY
     for f in "$W/res/$1.$2".*.csv; do
         [ "$f" = "$ref" ] && continue
         [ -f "$ref" ] || break
-        if ! msg=$(timeout "$TMO" python3 "$P/compare.py" "$ref" "$f"); then
+        if ! msg=$(timeout "$TMO" "$PY" "$P/compare.py" "$ref" "$f"); then
             t=${f#"$W/res/$1.$2."}
             loud "MISMATCH $1/$2 ${t%.csv}: $msg"
             [ -s "$BAD" ] || echo "$1/$2 ${t%.csv}: $msg" > "$BAD"
@@ -259,9 +262,11 @@ for d in a b c; do
     printf '%s\t%s\n' "$d" "$(stat -c %s "$W/$d.csv")"
 done > "$W/sizes.tsv"
 printf 'ceiling\t%s\n' "$(stat -c %s "$W/a.csv")" >> "$W/sizes.tsv"
-python3 "$P/table.py" "$W/times.tsv" "$W/sizes.tsv" "$W/groups.tsv" "$mbw" < "$W/head.txt"
+"$PY" "$P/table.py" "$W/times.tsv" "$W/sizes.tsv" "$W/groups.tsv" "$mbw" < "$W/head.txt"
 echo "peak RSS per rank, a/many (group by id3): 1 rank: $rss1; 2 ranks: $rss2"
-echo "ceiling: cat FILE > /dev/null with the file in the page cache; memory: $P/membw.c (one core sums a 512 MiB buffer, best of 5)"
+echo "vs mpibatch: peer median / mpibatch median on as many cores (> 1: mpibatch is faster)."
+echo "ceiling: \`cat a.csv > /dev/null\` from the page cache; memory loop: tests/bench/peers/membw.c"
+echo "(one core sums a 512 MiB buffer, best of 5). datamash runs under taskset -c 0 (one core)."
 
 status=0
 if [ -s "$BAD" ]; then
