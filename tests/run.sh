@@ -9,6 +9,9 @@ BUILD=${1:-build}
 MB_BUILD=$(cd "$BUILD" && pwd)
 MB_TESTDATA=$(pwd)/tests/data
 export MB_BUILD MB_TESTDATA
+# npm caches and Azurite live under $HOME; a CI shell may come without it.
+HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+export HOME
 # Open MPI refuses to run as root without these; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 set -- "$BUILD"/tests/test_* tests/mpi/*.t
