@@ -1,6 +1,10 @@
 /* log.c - formats one line per message and writes it to stderr with a
- * single write(2), so lines from several ranks do not interleave. */
+ * single write(2), so lines from several ranks do not interleave. Every line
+ * passes through the secret scrubber as a last line of defence: modules
+ * already keep keys, signatures and tokens out of their messages. */
 #include "log.h"
+
+#include "azure_auth.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +50,9 @@ void mb_log(mb_log_level lvl, const char *fmt, ...)
     len += (size_t)n;
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    line[len] = '\0';
+    mb_az_redact(line);
+    len = strlen(line);
     line[len++] = '\n';
     if (write(STDERR_FILENO, line, len) < 0)
         return;   /* nowhere left to report it */
