@@ -57,13 +57,18 @@ static size_t bytes_used(const mb_groups *g, size_t gcap, size_t nslots, size_t 
 {
     size_t per = sizeof(uint64_t) * 2 + sizeof(uint32_t) + sizeof(int64_t) +
                  g->nstate * sizeof(mb_numstate);
-    return nslots * sizeof(uint32_t) + gcap * per + arena;
+    return nslots * sizeof(uint64_t) + gcap * per + arena;
+}
+
+static uint64_t slot_of(uint64_t h, size_t i)
+{
+    return (h & 0xffffffff00000000ull) | (uint64_t)(i + 1);
 }
 
 static mb_status grow_slots(mb_groups *g)
 {
     size_t n = g->nslots * 2, i;
-    uint32_t *s;
+    uint64_t *s;
 
     if (bytes_used(g, g->gcap, n, g->arena_cap) > g->max_bytes)
         return MB_ELIMIT;
@@ -74,7 +79,7 @@ static mb_status grow_slots(mb_groups *g)
         size_t j = (size_t)g->hash[i] & (n - 1);
         while (s[j])
             j = (j + 1) & (n - 1);
-        s[j] = (uint32_t)(i + 1);
+        s[j] = slot_of(g->hash[i], i);
     }
     free(g->slots);
     g->slots = s;
@@ -154,7 +159,7 @@ static mb_status add_group(mb_groups *g, const char *key, size_t len, uint64_t h
     g->rows[i] = 0;
     for (k = 0; k < g->nstate; k++)
         mb_num_init(&g->st[i * g->nstate + k]);
-    g->slots[slot] = (uint32_t)(i + 1);
+    g->slots[slot] = slot_of(h, i);
     *gi = i;
     if (g->n * 2 > g->nslots)
         return grow_slots(g);
@@ -168,10 +173,13 @@ mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, s
     mb_status st;
 
     for (;; j = (j + 1) & mask) {
-        uint32_t s = g->slots[j];
-        if (!s)
+        uint64_t v = g->slots[j];
+        size_t s;
+        if (!v)
             break;
-        s--;
+        if ((v ^ h) >> 32)
+            continue;                  /* another hash: no need to look further */
+        s = (size_t)(v & 0xffffffffu) - 1;
         if (g->hash[s] == h && g->klen[s] == len && memcmp(g->arena + g->koff[s], key, len) == 0) {
             *gi = s;
             return MB_OK;

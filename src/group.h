@@ -18,7 +18,9 @@ typedef struct mb_groups {
     size_t n;                /* groups */
     size_t gcap;             /* capacity of the per-group arrays */
     size_t nslots;           /* power of two */
-    uint32_t *slots;         /* 0 empty, else group index + 1 */
+    uint64_t *slots;         /* 0 empty, else (high 32 bits of the hash << 32) |
+                                (group index + 1): most misses end at the slot
+                                without touching the group's arrays */
     uint64_t *hash;          /* per group */
     uint64_t *koff;          /* per group: key offset in arena */
     uint32_t *klen;          /* per group: key length */

@@ -99,19 +99,17 @@ static mb_status agg_cell(const mb_plan *p, const mb_groups *g, size_t gi, size_
     return mb_num_format(&mb_groups_state(g, gi)[c], p->aggs[a].kind, ic[c], out, cap);
 }
 
-mb_status mb_results_write_csv(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
-                               int header, mb_err *err)
+/* The table of g in the order idx (sorted by key). */
+static mb_status write_csv_sorted(FILE *f, const mb_plan *p, const mb_groups *g,
+                                  const size_t *idx, const char *task, int header, mb_err *err)
 {
-    size_t *idx = mb_groups_sorted(g), i, a;
+    size_t i, a;
     int *ic = int_columns(p, g);
     char cell[CELL_CAP];
     mb_status st = MB_OK;
 
-    if (!idx || !ic) {
-        free(idx);
-        free(ic);
+    if (!ic)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
-    }
     if (header) {
         if (task)
             fputs("task,", f);
@@ -140,11 +138,23 @@ mb_status mb_results_write_csv(FILE *f, const mb_plan *p, const mb_groups *g, co
         }
         fputc('\n', f);
     }
-    free(idx);
     free(ic);
     if (st != MB_OK)
         return mb_err_set(err, st, "cannot format a result value");
     return ferror(f) ? mb_err_set(err, MB_EIO, "write error: %s", strerror(errno)) : MB_OK;
+}
+
+mb_status mb_results_write_csv(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
+                               int header, mb_err *err)
+{
+    size_t *idx = mb_groups_sorted(g);
+    mb_status st;
+
+    if (!idx)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = write_csv_sorted(f, p, g, idx, task, header, err);
+    free(idx);
+    return st;
 }
 
 /* ---- HDF5 ----------------------------------------------------------- */
@@ -228,10 +238,10 @@ static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
 }
 
 /* The states and keys of g in sorted order, as HDF5 wants them. */
-static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g, mb_err *err)
+static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
+                                 const size_t *idx, mb_err *err)
 {
     size_t G = g->n, i, nk = 0, ns = 0;
-    size_t *idx = mb_groups_sorted(g);
     char **keys = NULL;
     int64_t *rows = malloc((G ? G : 1) * sizeof *rows);
     mb_numstate *st = NULL;
@@ -265,14 +275,13 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g, 
     free(keys);
     free(rows);
     free(st);
-    free(idx);
     H5Tclose(ts);
     H5Tclose(tn);
     return rc;
 }
 
 static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
-                          const mb_task_info *t, mb_err *err)
+                          const size_t *idx, const mb_task_info *t, mb_err *err)
 {
     hid_t f, ts;
     mb_status rc = MB_OK;
@@ -297,7 +306,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
     if (rc == MB_OK)
-        rc = h5_write_tables(f, p, g, err);
+        rc = h5_write_tables(f, p, g, idx, err);
     H5Tclose(ts);
     free(texts);
     if (H5Fclose(f) < 0 && rc == MB_OK)
@@ -317,7 +326,7 @@ static mb_status sync_path(const char *path, mb_err *err)
 }
 
 static mb_status write_csv_file(const char *path, const mb_plan *p, const mb_groups *g,
-                                mb_err *err)
+                                const size_t *idx, mb_err *err)
 {
     char tmp[PATH_CAP + 64];
     mb_status st;
@@ -327,7 +336,7 @@ static mb_status write_csv_file(const char *path, const mb_plan *p, const mb_gro
         return st;
     if (!(f = fopen(tmp, "w")))
         return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
-    st = mb_results_write_csv(f, p, g, NULL, 1, err);
+    st = write_csv_sorted(f, p, g, idx, NULL, 1, err);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
     if (fclose(f) != 0 && st == MB_OK)
@@ -380,24 +389,26 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
                             const mb_task_info *t, mb_err *err)
 {
     char path[PATH_CAP], tmp[PATH_CAP + 64];
+    size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
     mb_status st;
 
+    if (!idx)
+        return mb_err_set(err, MB_ENOMEM, "out of memory sorting the result");
     snprintf(path, sizeof path, "%s/%s.h5", out, t->task_id);
-    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
-        return st;
-    st = h5_write(tmp, p, g, t, err);
+    st = mb_fs_tmpname(path, tmp, sizeof tmp, err);
+    if (st == MB_OK)
+        st = h5_write(tmp, p, g, idx, t, err);
     if (st == MB_OK)
         st = sync_path(tmp, err);
-    if (st != MB_OK) {
+    if (st != MB_OK)
         unlink(tmp);
-        return st;
-    }
-    if ((st = mb_fs_publish(tmp, path, err)) != MB_OK)
-        return st;
+    if (st == MB_OK)
+        st = mb_fs_publish(tmp, path, err);
     snprintf(path, sizeof path, "%s/%s.csv", out, t->task_id);
-    if ((st = write_csv_file(path, p, g, err)) != MB_OK)
-        return st;
-    return write_ledger(out, p, g, t, err);
+    if (st == MB_OK)
+        st = write_csv_file(path, p, g, idx, err);
+    free(idx);
+    return st == MB_OK ? write_ledger(out, p, g, t, err) : st;
 }
 
 /* ---- reading results back ------------------------------------------ */
