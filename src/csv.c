@@ -51,18 +51,6 @@ static void fail(mb_csv *r, mb_status *st, mb_err *err, size_t at, mb_status cod
     *st = mb_err_set(err, code, "%s", msg);
 }
 
-static size_t skip_blank(const char *b, size_t i, size_t len)
-{
-    for (;;) {
-        if (i < len && b[i] == '\n')
-            i++;
-        else if (i + 1 < len && b[i] == '\r' && b[i + 1] == '\n')
-            i += 2;
-        else
-            return i;
-    }
-}
-
 /* Index of the delimiter or LF that ends an unquoted field, or len. */
 static size_t plain_end(const char *b, size_t i, size_t len, char delim)
 {
@@ -124,7 +112,7 @@ mb_status mb_csv_next(mb_csv *r, mb_cell *cells, size_t max_cells, size_t *ncell
                       size_t expect, mb_err *err)
 {
     const char *b = r->buf;
-    size_t len = r->len, i = skip_blank(b, r->pos, len), rec = i, n = 0;
+    size_t len = r->len, i = mb_csv_skip_blank(b, r->pos, len), rec = i, n = 0;
     mb_status st = MB_OK;
 
     *ncells = 0;

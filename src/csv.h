@@ -75,6 +75,21 @@ size_t mb_csv_bom_len(const char *buf, size_t len);
 mb_status mb_csv_next(mb_csv *r, mb_cell *cells, size_t max_cells, size_t *ncells,
                       size_t expect, mb_err *err);
 
+/* Index of the first byte at or after i in b[0..len) that does not start a
+ * blank line (LF or CRLF alone). Both readers skip blank lines this way;
+ * inline because it runs once per record on the hot path. */
+static inline size_t mb_csv_skip_blank(const char *b, size_t i, size_t len)
+{
+    for (;;) {
+        if (i < len && b[i] == '\n')
+            i++;
+        else if (i + 1 < len && b[i] == '\r' && b[i + 1] == '\n')
+            i += 2;
+        else
+            return i;
+    }
+}
+
 /* Copies the cell's text into out[0..cap) with doubled quotes undone (no NUL
  * is added). Returns the unescaped length, or (size_t)-1 if cap is too small.
  * The quote character is read from c->p[-1], the opening quote, so a quoted

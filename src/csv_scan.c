@@ -167,18 +167,6 @@ static void fail(mb_csv_scan *s, mb_status *st, mb_err *err, size_t at, mb_statu
     *st = mb_err_set(err, code, "%s", msg);
 }
 
-static size_t skip_blank(const char *b, size_t i, size_t len)
-{
-    for (;;) {
-        if (i < len && b[i] == '\n')
-            i++;
-        else if (i + 1 < len && b[i] == '\r' && b[i + 1] == '\n')
-            i += 2;
-        else
-            return i;
-    }
-}
-
 /* Scans the quoted field opening at b[i]; returns the index of the byte that
  * ends it (delimiter, LF, or len). Quotes come from the block masks, so a
  * long quoted field costs one ctz per quote, not one test per byte. After a
@@ -252,7 +240,7 @@ mb_status mb_csv_scan_next(mb_csv_scan *s, mb_cell *cells, size_t max_cells, siz
     const char *b = s->buf;
     const char quote = s->d.quote, delim = s->d.delim;
     const size_t len = s->len;
-    size_t i = skip_blank(b, s->pos, len), rec = i, n = 0, blk = s->blk;
+    size_t i = mb_csv_skip_blank(b, s->pos, len), rec = i, n = 0, blk = s->blk;
     uint64_t ends = s->ends;
     mb_status st = MB_OK;
 

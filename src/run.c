@@ -467,23 +467,23 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
  * Returns the status that should end the run, or MB_OK to go on. */
 static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err)
 {
+    /* Bad data is deterministic: poison. An I/O error may pass: retry
+     * later. Either way the run goes on; anything else ends it. */
+    int bad_data = st == MB_EDATA || st == MB_ERANGE || st == MB_ELIMIT;
+
     if (r->d->rank != 0)
-        return st == MB_EDATA || st == MB_ERANGE || st == MB_ELIMIT || st == MB_EIO ? MB_OK
-                                                                                     : st;
-    switch (st) {
-    case MB_EDATA:
-    case MB_ERANGE:
-    case MB_ELIMIT:
+        return bad_data || st == MB_EIO ? MB_OK : st;
+    if (bad_data) {
         poison(r, t->task_id, err->msg);
         return MB_OK;
-    case MB_EIO:
+    }
+    if (st == MB_EIO) {
         release_later(r, err->msg);
         return MB_OK;
-    default:
-        mb_error("task %s: %s", t->task_id, err->msg);
-        release_later(r, "internal error");
-        return st;
     }
+    mb_error("task %s: %s", t->task_id, err->msg);
+    release_later(r, "internal error");
+    return st;
 }
 
 /* Rank 0 after the stop checkpoint: the message becomes visible again at

@@ -188,3 +188,17 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 141' PIPE
+
+# slurm_start_or_bail: starts the cluster as a TAP test; on failure shows
+# the daemons' logs and ends the test script.
+slurm_start_or_bail() {
+    t0=$(now)
+    slurm_start
+    st=$?
+    ok $st "a one-node Slurm cluster is up ($(elapsed "$t0" "$(now)") s)"
+    if [ $st -ne 0 ]; then
+        slurm_dump_logs
+        done_testing
+        exit 1
+    fi
+}

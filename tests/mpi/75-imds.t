@@ -8,17 +8,9 @@
 . tests/lib/tap.sh
 
 VM=mbtest-vm_1
-mock_pid=""
-trap '[ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$T"' EXIT
+. tests/lib/imds.sh
 trap 'exit 1' INT TERM
-
-python3 tests/lib/imds_mock.py --port-file "$T/port" --vm-name "$VM" \
-    --events "$T/events.json" --approvals "$T/approvals" --timeout 120 &
-mock_pid=$!
-i=0
-while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$T/port" ]; ok $? "the mock metadata service started"
-MB_IMDS_MOCK="http://127.0.0.1:$(cat "$T/port")"
+MB_IMDS_MOCK=$IMDS_URL
 export MB_IMDS_MOCK MB_IMDS_APPROVALS="$T/approvals"
 
 # event ID TYPE RESOURCE NOTBEFORE: one event object as Azure writes it.

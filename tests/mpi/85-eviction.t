@@ -8,15 +8,8 @@
 . tests/lib/restart.sh
 
 VM=mbtest-vm_1
-mock_pid=""
-trap '[ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$T"' EXIT
-python3 tests/lib/imds_mock.py --port-file "$T/port" --vm-name "$VM" \
-    --events "$T/events.json" --approvals "$T/approvals" --timeout 300 &
-mock_pid=$!
-i=0
-while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$T/port" ]; ok $? "the mock metadata service started"
-MPIBATCH_IMDS_ENDPOINT="http://127.0.0.1:$(cat "$T/port")"
+. tests/lib/imds.sh
+MPIBATCH_IMDS_ENDPOINT=$IMDS_URL
 export MPIBATCH_IMDS_ENDPOINT
 MPIRUN="$MPIRUN -x MPIBATCH_IMDS_ENDPOINT"
 

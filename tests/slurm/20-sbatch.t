@@ -10,11 +10,7 @@
 . tests/lib/slurm.sh
 slurm_skip_unless_usable
 
-t0=$(now)
-slurm_start
-st=$?
-ok $st "a one-node Slurm cluster is up ($(elapsed "$t0" "$(now)") s)"
-if [ $st -ne 0 ]; then slurm_dump_logs; done_testing; exit 1; fi
+slurm_start_or_bail
 
 mkdir -p "$T/data"
 for s in 1 2 3 4; do

@@ -14,11 +14,7 @@
 . tests/lib/slurm.sh
 slurm_skip_unless_usable
 
-t0=$(now)
-slurm_start
-st=$?
-ok $st "a one-node Slurm cluster is up ($(elapsed "$t0" "$(now)") s)"
-if [ $st -ne 0 ]; then slurm_dump_logs; done_testing; exit 1; fi
+slurm_start_or_bail
 
 # Three flight files, chunks slowed to 40 ms, and the uninterrupted
 # reference run under plain mpirun ($T/ref, $T/ref.csv).
