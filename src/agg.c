@@ -706,6 +706,240 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
     return MB_OK;
 }
 
+/* ---- compact accumulators ------------------------------------------- */
+
+#define SUMS (MB_NEED_SUM | MB_NEED_SUMSQ)
+
+/* Positions of the fields in mb_acc.v for `need`. */
+static unsigned acc_nfields(unsigned need)
+{
+    return ((need & SUMS) ? 1u : 0u) + ((need & MB_NEED_SUMSQ) ? 1u : 0u) +
+           ((need & MB_NEED_MINMAX) ? 2u : 0u);
+}
+
+static unsigned acc_mm(unsigned need)
+{
+    return ((need & SUMS) ? 1u : 0u) + ((need & MB_NEED_SUMSQ) ? 1u : 0u);
+}
+
+size_t mb_acc_size(unsigned need)
+{
+    return sizeof(mb_acc) + acc_nfields(need) * sizeof(mb_i128);
+}
+
+static size_t spill_index(const mb_acc *a)
+{
+    return (size_t)(uint64_t)a->v[0];
+}
+
+/* Whether the 256-bit w is a sign-extended 128-bit value. */
+static int fits_i128(const uint64_t *w, size_t n)
+{
+    uint64_t ext = (w[1] >> 63) ? UINT64_MAX : 0;
+    for (size_t i = 2; i < n; i++)
+        if (w[i] != ext)
+            return 0;
+    return 1;
+}
+
+static mb_i128 to_i128(const uint64_t *w)
+{
+    return (mb_i128)(((mb_u128)w[1] << 64) | w[0]);
+}
+
+static void from_i128(uint64_t *w, size_t n, mb_i128 v)
+{
+    uint64_t ext = v < 0 ? UINT64_MAX : 0;
+    w[0] = (uint64_t)(mb_u128)v;
+    w[1] = (uint64_t)((mb_u128)v >> 64);
+    for (size_t i = 2; i < n; i++)
+        w[i] = ext;
+}
+
+void mb_acc_get(const mb_acc *a, unsigned need, const mb_spill *sp, mb_numstate *out)
+{
+    unsigned mm = acc_mm(need);
+
+    if (a->flags & MB_ACC_SPILLED) {
+        *out = sp->v[spill_index(a)];
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    out->n = a->n;
+    out->scale = a->scale;
+    out->nonint = a->flags & MB_ACC_NONINT;
+    if (need & SUMS)
+        from_i128(out->sum.w, 4, a->v[0]);
+    if (need & MB_NEED_SUMSQ) {
+        /* the sum of squares is held unsigned: zero-extended */
+        from_i128(out->sumsq.w, 8, 0);
+        out->sumsq.w[0] = (uint64_t)(mb_u128)a->v[1];
+        out->sumsq.w[1] = (uint64_t)((mb_u128)a->v[1] >> 64);
+    }
+    if (need & MB_NEED_MINMAX) {
+        from_i128(out->min.w, 4, a->v[mm]);
+        from_i128(out->max.w, 4, a->v[mm + 1]);
+    }
+}
+
+/* a := t, compact when every needed field fits 128 bits, else spilled. */
+static mb_status acc_put(mb_acc *a, const mb_numstate *t, unsigned need, mb_spill *sp,
+                         mb_err *err)
+{
+    unsigned mm = acc_mm(need);
+    int fits = 1;
+
+    if (need & SUMS)
+        fits &= fits_i128(t->sum.w, 4);
+    if (need & MB_NEED_SUMSQ)
+        for (size_t i = 2; i < 8; i++)
+            fits &= t->sumsq.w[i] == 0;
+    if (need & MB_NEED_MINMAX)
+        fits &= fits_i128(t->min.w, 4) && fits_i128(t->max.w, 4);
+    if (a->flags & MB_ACC_SPILLED) {
+        sp->v[spill_index(a)] = *t;    /* once spilled, always spilled */
+        return MB_OK;
+    }
+    if (!fits) {
+        if (sp->n == sp->cap) {
+            size_t cap = sp->cap ? sp->cap * 2 : 16;
+            mb_numstate *nv = realloc(sp->v, cap * sizeof *nv);
+            if (!nv)
+                return mb_err_set(err, MB_ENOMEM, "out of memory for a wide aggregate state");
+            sp->v = nv;
+            sp->cap = cap;
+        }
+        sp->v[sp->n] = *t;
+        a->n = t->n;
+        a->flags |= MB_ACC_SPILLED;
+        a->v[0] = (mb_i128)sp->n++;
+        return MB_OK;
+    }
+    a->n = t->n;
+    a->scale = t->scale;
+    a->flags = t->nonint ? MB_ACC_NONINT : 0;
+    if (need & SUMS)
+        a->v[0] = to_i128(t->sum.w);
+    if (need & MB_NEED_SUMSQ)
+        a->v[1] = (mb_i128)(((mb_u128)t->sumsq.w[1] << 64) | t->sumsq.w[0]);
+    if (need & MB_NEED_MINMAX) {
+        a->v[mm] = to_i128(t->min.w);
+        a->v[mm + 1] = to_i128(t->max.w);
+    }
+    return MB_OK;
+}
+
+/* Everything the fast path does not take: through a full state. */
+NOINLINE static mb_status acc_add_slow(mb_acc *a, const mb_dec *v, unsigned need,
+                                       mb_spill *sp, mb_err *err)
+{
+    mb_numstate t;
+    mb_status st;
+
+    if (a->flags & MB_ACC_SPILLED)
+        return mb_num_add(&sp->v[spill_index(a)], v, need, err);
+    mb_acc_get(a, need, sp, &t);
+    if ((st = mb_num_add(&t, v, need, err)) != MB_OK)
+        return st;
+    return acc_put(a, &t, need, sp, err);
+}
+
+mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb_err *err)
+{
+    mb_u128 sign = (mb_u128)(v->m >> 127), mag = ((mb_u128)v->m ^ sign) - sign, t;
+    mb_i128 x, sum = 0;
+    mb_u128 sq = 0;
+    unsigned k, mm;
+
+    if ((a->flags & MB_ACC_SPILLED) || a->n == INT64_MAX)
+        return acc_add_slow(a, v, need, sp, err);
+    if (a->n == 0 && v->scale > a->scale)
+        a->scale = v->scale;           /* as mb_num_add: an empty state rescales for free */
+    k = (unsigned)(a->scale - v->scale);
+    if (v->scale > a->scale || (mag >> 64) != 0 || k > 19)
+        return acc_add_slow(a, v, need, sp, err);
+    t = mag * pow10_64[k];
+    if ((t >> 64) != 0)
+        return acc_add_slow(a, v, need, sp, err);
+    x = (mb_i128)((t ^ sign) - sign);
+    if ((need & SUMS) && __builtin_add_overflow(a->v[0], x, &sum))
+        return acc_add_slow(a, v, need, sp, err);
+    if (need & MB_NEED_SUMSQ) {
+        sq = (mb_u128)a->v[1] + t * t;
+        if (sq < (mb_u128)a->v[1])
+            return acc_add_slow(a, v, need, sp, err);
+    }
+    if (need & SUMS)
+        a->v[0] = sum;
+    if (need & MB_NEED_SUMSQ)
+        a->v[1] = (mb_i128)sq;
+    if (need & MB_NEED_MINMAX) {
+        mm = acc_mm(need);
+        if (a->n == 0 || x < a->v[mm])
+            a->v[mm] = x;
+        if (a->n == 0 || x > a->v[mm + 1])
+            a->v[mm + 1] = x;
+    }
+    a->flags |= v->nonint ? MB_ACC_NONINT : 0;
+    a->n++;
+    return MB_OK;
+}
+
+mb_status mb_acc_merge(mb_acc *a, const mb_numstate *src, unsigned need, mb_spill *sp,
+                       mb_err *err)
+{
+    mb_numstate t;
+    mb_status st;
+
+    if (a->flags & MB_ACC_SPILLED)
+        return mb_num_merge(&sp->v[spill_index(a)], src, need, err);
+    mb_acc_get(a, need, sp, &t);
+    if ((st = mb_num_merge(&t, src, need, err)) != MB_OK)
+        return st;
+    return acc_put(a, &t, need, sp, err);
+}
+
+mb_status mb_acc_merge_acc(mb_acc *a, const mb_acc *src, unsigned need, mb_spill *sp,
+                           mb_err *err)
+{
+    unsigned mm = acc_mm(need);
+    mb_i128 sum = 0;
+    mb_u128 sq = 0;
+    mb_numstate t;
+
+    if (src->n < 0 || src->scale < 0 || src->scale > MB_DEC_MAX_SCALE ||
+        (src->flags & ~(uint32_t)MB_ACC_NONINT) != 0)
+        return mb_err_set(err, MB_EDATA, "corrupt aggregate state (n, scale or flags out of "
+                          "range)");
+    if (src->n == 0)
+        return MB_OK;
+    if (!(a->flags & MB_ACC_SPILLED) && a->n == 0) {
+        memcpy(a, src, mb_acc_size(need));
+        return MB_OK;
+    }
+    /* The common case: same scale, no overflow. */
+    if (!(a->flags & MB_ACC_SPILLED) && a->scale == src->scale && a->n <= INT64_MAX - src->n &&
+        !((need & SUMS) && __builtin_add_overflow(a->v[0], src->v[0], &sum)) &&
+        !((need & MB_NEED_SUMSQ) &&
+          (sq = (mb_u128)a->v[1] + (mb_u128)src->v[1]) < (mb_u128)a->v[1])) {
+        if (need & SUMS)
+            a->v[0] = sum;
+        if (need & MB_NEED_SUMSQ)
+            a->v[1] = (mb_i128)sq;
+        if (need & MB_NEED_MINMAX) {
+            if (src->v[mm] < a->v[mm])
+                a->v[mm] = src->v[mm];
+            if (src->v[mm + 1] > a->v[mm + 1])
+                a->v[mm + 1] = src->v[mm + 1];
+        }
+        a->n += src->n;
+        a->flags |= src->flags & MB_ACC_NONINT;
+        return MB_OK;
+    }
+    mb_acc_get(src, need, NULL, &t);
+    return mb_acc_merge(a, &t, need, sp, err);
+}
+
 /* ---- formatting ------------------------------------------------------ */
 
 /* |v| as a bigint; returns whether v is negative. */
@@ -743,9 +977,24 @@ static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int
                               char *out, size_t cap)
 {
     mb_bigint num, den;
-    int neg = magnitude(&num, v->w, 4);
+    int neg;
     double d;
 
+    if (fits_i128(v->w, 4)) {
+        /* Fast paths, same text: an integer that fits 64 bits prints as
+         * itself; a quotient of two integers below 2^53 is exact in doubles
+         * and IEEE division rounds it correctly, as mb_bigint_ratio does. */
+        mb_i128 x = to_i128(v->w);
+        uint64_t den64 = div;
+        if (exact && scale == 0 && div == 1 && x >= INT64_MIN && x <= INT64_MAX)
+            return fitted(snprintf(out, cap, "%" PRId64, (int64_t)x), out, cap);
+        if (x > -((mb_i128)1 << 53) && x < ((mb_i128)1 << 53) && !(exact && scale == 0 &&
+                                                                   div == 1) &&
+            scale <= 19 && !__builtin_mul_overflow(den64, pow10_64[scale], &den64) &&
+            den64 <= ((uint64_t)1 << 53))
+            return put_double((double)x / (double)den64, out, cap);
+    }
+    neg = magnitude(&num, v->w, 4);
     if (exact && scale == 0 && div == 1)
         return mb_bigint_format(&num, neg, out, cap) == 0 ? MB_OK : MB_ELIMIT;
     mb_bigint_set_u64(&den, div);

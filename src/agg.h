@@ -94,4 +94,52 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
 mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, char *out,
                         size_t cap);
 
+/* ---- compact accumulators: the in-memory form of a state ------------
+ *
+ * A group table holds one accumulator per (group, column) instead of a
+ * 176-byte mb_numstate: a 16-byte header and, as `need` asks, a 128-bit sum,
+ * sum of squares, min and max. Nearly every state fits; one that outgrows
+ * 128 bits moves, whole and exact, to a full mb_numstate in a spill array,
+ * and its accumulator then holds only the index. Reading an accumulator
+ * back (mb_acc_get) gives exactly the state mb_num_add and mb_num_merge
+ * would have built, so files, messages and results do not see the
+ * difference. */
+typedef struct mb_acc {
+    int64_t n;           /* non-NULL values */
+    int32_t scale;
+    uint32_t flags;      /* MB_ACC_* */
+    mb_i128 v[];         /* sum (SUM or SUMSQ), sumsq, min, max, as needed;
+                            when spilled, v[0] is the spill index */
+} mb_acc;
+
+enum { MB_ACC_NONINT = 1, MB_ACC_SPILLED = 2 };
+
+typedef struct mb_spill {
+    mb_numstate *v;
+    size_t n, cap;
+} mb_spill;
+
+/* Bytes of an accumulator for `need` (a multiple of 16). */
+size_t mb_acc_size(unsigned need);
+
+/* Adds one non-NULL value; as mb_num_add (MB_ERANGE leaves it unchanged),
+ * plus MB_ENOMEM when a state must spill and memory is out. */
+mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb_err *err);
+
+/* Counts one value of a column that needs only n. */
+static inline void mb_acc_count(mb_acc *a) { a->n++; }
+
+/* The full state an accumulator holds. */
+void mb_acc_get(const mb_acc *a, unsigned need, const mb_spill *sp, mb_numstate *out);
+
+/* a := a (+) src, as mb_num_merge. */
+mb_status mb_acc_merge(mb_acc *a, const mb_numstate *src, unsigned need, mb_spill *sp,
+                       mb_err *err);
+
+/* a := a (+) src for a src that is not spilled (its bytes as packed by
+ * mb_groups_pack, so checked: MB_EDATA when n, scale or flags are out of
+ * range). */
+mb_status mb_acc_merge_acc(mb_acc *a, const mb_acc *src, unsigned need, mb_spill *sp,
+                           mb_err *err);
+
 #endif

@@ -21,9 +21,13 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
     c->path = path;
     c->ncols = ncols;
     c->fd = -1;
-    mb_buf_init(&c->key, max_record);
+    mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
     c->cells = calloc(ncols + 1, sizeof *c->cells);
-    if (!c->cells)
+    c->koff = calloc(MB_BATCH + 1, sizeof *c->koff);
+    c->hash = calloc(MB_BATCH, sizeof *c->hash);
+    c->gi = calloc(MB_BATCH, sizeof *c->gi);
+    c->vals = calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
+    if (!c->cells || !c->koff || !c->hash || !c->gi || !c->vals)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     if ((c->fd = open(path, O_RDONLY)) < 0)
         return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
@@ -39,9 +43,17 @@ void mb_chunker_close(mb_chunker *c)
     c->fd = -1;
     free(c->buf);
     free(c->cells);
+    free(c->koff);
+    free(c->hash);
+    free(c->gi);
+    free(c->vals);
     mb_buf_fini(&c->key);
     c->buf = NULL;
     c->cells = NULL;
+    c->koff = NULL;
+    c->hash = NULL;
+    c->gi = NULL;
+    c->vals = NULL;
     c->cap = 0;
 }
 
@@ -80,13 +92,14 @@ static mb_status key_add(mb_buf *k, const mb_cell *c)
     return MB_OK;
 }
 
-static mb_status add_values(mb_chunker *c, mb_numstate *s, uint64_t base, mb_err *err)
+static mb_status add_values(mb_chunker *c, const mb_cell *vals, mb_groups *g, size_t gi,
+                            uint64_t base, mb_err *err)
 {
     const mb_plan *p = c->plan;
     size_t k;
 
     for (k = 0; k < p->ncol; k++) {
-        const mb_cell *cell = &c->cells[c->bind->col_idx[k]];
+        const mb_cell *cell = &vals[k];
         mb_dec v;
         mb_err e2;
         mb_status st;
@@ -94,12 +107,12 @@ static mb_status add_values(mb_chunker *c, mb_numstate *s, uint64_t base, mb_err
         if (cell->len == 0)
             continue;                      /* NULL */
         if (p->needs[k] == MB_NEED_COUNT) {
-            mb_num_count(&s[k]);
+            mb_acc_count(mb_groups_acc(g, gi, k));
             continue;
         }
         st = mb_dec_parse(cell->p, cell->len, &v, &e2);
         if (st == MB_OK)
-            st = mb_num_add(&s[k], &v, p->needs[k], &e2);
+            st = mb_groups_add(g, gi, k, &v, &e2);
         if (st != MB_OK) {
             char what[MB_ERR_MAX];
             snprintf(what, sizeof what, "column '%s': %s", p->cols[k], e2.msg);
@@ -134,13 +147,65 @@ static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
     return MB_OK;
 }
 
+/* Adds the current record (c->cells) to the batch. */
+static mb_status batch_add(mb_chunker *c, const mb_groups *g)
+{
+    const mb_plan *p = c->plan;
+    size_t k, i = c->nb;
+    mb_status st = MB_OK;
+
+    c->koff[i] = c->key.len;
+    for (k = 0; k < p->ngroup && st == MB_OK; k++)
+        st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
+    if (st != MB_OK)
+        return st;
+    for (k = 0; k < p->ncol; k++)
+        c->vals[i * p->ncol + k] = c->cells[c->bind->col_idx[k]];
+    c->hash[i] = mb_groups_hash(c->key.p + c->koff[i], c->key.len - c->koff[i]);
+    __builtin_prefetch(&g->slots[c->hash[i] & (g->nslots - 1)]);
+    c->koff[++c->nb] = c->key.len;
+    return MB_OK;
+}
+
+/* Folds the batch into g: first the slots (prefetched by batch_add) lead to
+ * the candidate records, which are prefetched; then every record is looked
+ * up for good and its values added, in input order. */
+static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, uint64_t *rows,
+                             mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    size_t i, n = c->nb;
+    mb_status st = MB_OK;
+
+    for (i = 0; i < n; i++) {
+        uint64_t v = g->slots[c->hash[i] & (g->nslots - 1)];
+        if (v && !((v ^ c->hash[i]) >> 32)) {
+            const char *r = (const char *)mb_groups_rec(g, (size_t)(v & 0xffffffffu) - 1);
+            __builtin_prefetch(r);
+            __builtin_prefetch(r + 64);
+        }
+    }
+    for (i = 0; i < n && st == MB_OK; i++) {
+        st = mb_groups_get(g, c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], c->hash[i],
+                           &c->gi[i], err);
+        if (st != MB_OK)
+            break;
+        mb_groups_rec(g, c->gi[i])->rows++;
+        (*rows)++;
+        st = add_values(c, c->vals + i * p->ncol, g, c->gi[i], base, err);
+    }
+    c->nb = 0;
+    c->key.len = 0;
+    return st;
+}
+
 mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, uint64_t *rows,
                          mb_err *err)
 {
     const mb_plan *p = c->plan;
-    size_t n = 0, k, gi = 0;
+    size_t n = 0;
     mb_csv_scan csv;           /* the fast reader, tested against csv.c */
-    mb_status st;
+    mb_status st, fst;
     mb_err e2;
 
     if (b < a || b - a > SIZE_MAX)
@@ -148,24 +213,25 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
     if ((st = read_range(c, a, (size_t)(b - a), err)) != MB_OK)
         return st;
     mb_csv_scan_init(&csv, &p->dialect, c->buf, (size_t)(b - a), a);
+    c->nb = 0;
+    c->key.len = 0;
     for (;;) {
         st = mb_csv_scan_next(&csv, c->cells, c->ncols + 1, &n, c->ncols, &e2);
-        if (st == MB_EAGAIN)
-            return MB_OK;
-        if (st != MB_OK)
+        if (st != MB_OK) {
+            /* the records before an error are folded first, so that their
+             * own errors are reported in file order */
+            if ((fst = batch_flush(c, g, a, rows, err)) != MB_OK)
+                return fst;
+            if (st == MB_EAGAIN)
+                return MB_OK;
             return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
-        c->key.len = 0;
-        for (k = 0; k < p->ngroup && st == MB_OK; k++)
-            st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
-        if (st != MB_OK)
+        }
+        if (batch_add(c, g) != MB_OK) {
+            if ((fst = batch_flush(c, g, a, rows, err)) != MB_OK)
+                return fst;
             return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
-        st = mb_groups_get(g, c->key.p, c->key.len, mb_groups_hash(c->key.p, c->key.len), &gi,
-                           err);
-        if (st != MB_OK)
-            return st;
-        g->rows[gi]++;
-        (*rows)++;
-        if ((st = add_values(c, mb_groups_state(g, gi), a, err)) != MB_OK)
+        }
+        if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, rows, err)) != MB_OK)
             return st;
     }
 }

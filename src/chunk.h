@@ -16,8 +16,18 @@ typedef struct mb_chunker {
     char *buf;                /* the current chunk */
     size_t cap;
     mb_cell *cells;
-    mb_buf key;               /* encoded group key of the current record */
+    /* A batch of parsed records waiting for their groups: the group table
+     * is probed for a whole batch at once, with prefetches, so that its
+     * cache misses overlap instead of following one another. */
+    mb_buf key;               /* the batch's encoded group keys, back to back */
+    size_t nb;                /* records in the batch */
+    size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
+    uint64_t *hash;           /* MB_BATCH key hashes */
+    size_t *gi;               /* MB_BATCH group indices, once found */
+    mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
 } mb_chunker;
+
+#define MB_BATCH 32
 
 /* Opens `path` for reading chunks with `ncols` fields per record. */
 mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,

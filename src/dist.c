@@ -171,7 +171,7 @@ static mb_status pack_by_owner(const mb_groups *g, int size, mb_buf *parts)
     size_t i;
 
     for (i = 0; i < g->n && st == MB_OK; i++)
-        st = mb_groups_pack(g, i, &parts[g->hash[i] % (uint64_t)size]);
+        st = mb_groups_pack(g, i, &parts[mb_groups_rec(g, i)->hash % (uint64_t)size]);
     return st;
 }
 
@@ -209,7 +209,7 @@ static mb_status displs_of(const int *counts, int size, int *displs, size_t *tot
 }
 
 /* Stage 1: every rank sends each group to its owner; owners merge. */
-static mb_status shuffle(mb_dist *d, mb_groups *local, const unsigned *needs, mb_groups *own,
+static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
                          mb_err *err)
 {
     int n = d->size, rc;
@@ -252,7 +252,7 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, const unsigned *needs, mb
         goto out;
     }
     mb_buf_fini(&all);
-    st = mb_groups_unpack_merge(own, in.p, total, needs, err);
+    st = mb_groups_unpack_merge(own, in.p, total, err);
 out:
     mb_buf_fini(&all);
     mb_buf_fini(&in);
@@ -262,7 +262,7 @@ out:
 }
 
 /* Stage 2: owners send their (disjoint) groups to rank 0. */
-static mb_status gather(mb_dist *d, mb_groups *own, const unsigned *needs, mb_groups *out,
+static mb_status gather(mb_dist *d, mb_groups *own, mb_groups *out,
                         mb_err *err)
 {
     int n = d->size, rc, mine;
@@ -304,7 +304,7 @@ static mb_status gather(mb_dist *d, mb_groups *own, const unsigned *needs, mb_gr
     if (rc != MPI_SUCCESS && st == MB_OK)
         st = mpi_fail(err, "MPI_Gatherv", rc);
     if (st == MB_OK && d->rank == 0)
-        st = mb_groups_unpack_merge(out, recv.p, total, needs, err);
+        st = mb_groups_unpack_merge(out, recv.p, total, err);
 out:
     mb_buf_fini(&send);
     mb_buf_fini(&recv);
@@ -312,15 +312,15 @@ out:
     return st;
 }
 
-mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, const unsigned *needs, size_t max_bytes,
+mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
                          mb_groups *out, mb_err *err)
 {
     mb_groups own;
     mb_status st;
     size_t nstate = local->nstate;
 
-    if ((st = mb_groups_init(out, nstate, max_bytes)) != MB_OK ||
-        (st = mb_groups_init(&own, nstate, max_bytes)) != MB_OK)
+    if ((st = mb_groups_init(out, local->needs, nstate, max_bytes)) != MB_OK ||
+        (st = mb_groups_init(&own, local->needs, nstate, max_bytes)) != MB_OK)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     if (d->size == 1) {
         /* One rank: the local table is the result. */
@@ -330,13 +330,13 @@ mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, const unsigned *needs, si
         memset(local, 0, sizeof *local);
         return MB_OK;
     }
-    st = shuffle(d, local, needs, &own, err);
+    st = shuffle(d, local, &own, err);
     st = mb_dist_agree(d, st, err);   /* merge errors (overflow, memory cap) */
     if (st != MB_OK) {
         mb_groups_fini(&own);
         return st;
     }
-    st = gather(d, &own, needs, out, err);
+    st = gather(d, &own, out, err);
     return mb_dist_agree(d, st, err);
 }
 

@@ -38,7 +38,7 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err);
  * rank 0 (other ranks get an empty table): groups are shuffled to an owner
  * rank by key hash (MPI_Alltoallv), merged there, then gathered to rank 0.
  * Exact merging makes the result independent of how groups were spread. */
-mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, const unsigned *needs, size_t max_bytes,
+mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
                          mb_groups *out, mb_err *err);
 
 /* Sum of a counter over all ranks (for progress figures). */

@@ -1,19 +1,34 @@
 /* group.c - open-addressing hash table of groups with exact states.
- * Grows by doubling (slots at 50% load); everything it holds counts
- * against max_bytes so that a rank fails cleanly instead of swapping. */
+ * Grows by doubling (slots at 50% load, records when full); everything it
+ * holds counts against max_bytes so that a rank fails cleanly instead of
+ * swapping. */
 #include "group.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-mb_status mb_groups_init(mb_groups *g, size_t nstate, size_t max_bytes)
+mb_status mb_groups_init(mb_groups *g, const unsigned *needs, size_t nstate, size_t max_bytes)
 {
+    size_t off = sizeof(mb_grec), k;
+
     memset(g, 0, sizeof *g);
     g->nstate = nstate;
     g->max_bytes = max_bytes;
     g->nslots = 1024;
     g->slots = calloc(g->nslots, sizeof *g->slots);
-    return g->slots ? MB_OK : MB_ENOMEM;
+    g->needs = malloc((nstate ? nstate : 1) * sizeof *g->needs);
+    g->acc_off = malloc((nstate ? nstate : 1) * sizeof *g->acc_off);
+    if (!g->slots || !g->needs || !g->acc_off) {
+        mb_groups_fini(g);
+        return MB_ENOMEM;
+    }
+    for (k = 0; k < nstate; k++) {
+        g->needs[k] = needs[k];
+        g->acc_off[k] = off;
+        off += mb_acc_size(needs[k]);
+    }
+    g->stride = off;
+    return MB_OK;
 }
 
 void mb_groups_fini(mb_groups *g)
@@ -21,43 +36,18 @@ void mb_groups_fini(mb_groups *g)
     if (!g)
         return;
     free(g->slots);
-    free(g->hash);
-    free(g->koff);
-    free(g->klen);
-    free(g->rows);
-    free(g->st);
+    free(g->needs);
+    free(g->acc_off);
+    free(g->rec);
     free(g->arena);
+    free(g->spill.v);
     memset(g, 0, sizeof *g);
-}
-
-uint64_t mb_groups_hash(const void *key, size_t len)
-{
-    const unsigned char *p = key;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
-    size_t i = 0;
-
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 31;
-    }
-    if (i < len) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, len - i);
-        h = (h ^ w) * 0x94d049bb133111ebull;
-    }
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 32;
-    return h;
 }
 
 static size_t bytes_used(const mb_groups *g, size_t gcap, size_t nslots, size_t arena)
 {
-    size_t per = sizeof(uint64_t) * 2 + sizeof(uint32_t) + sizeof(int64_t) +
-                 g->nstate * sizeof(mb_numstate);
-    return nslots * sizeof(uint64_t) + gcap * per + arena;
+    return nslots * sizeof(uint64_t) + gcap * g->stride + arena +
+           g->spill.cap * sizeof(mb_numstate);
 }
 
 static uint64_t slot_of(uint64_t h, size_t i)
@@ -76,10 +66,11 @@ static mb_status grow_slots(mb_groups *g)
     if (!s)
         return MB_ENOMEM;
     for (i = 0; i < g->n; i++) {
-        size_t j = (size_t)g->hash[i] & (n - 1);
+        uint64_t h = mb_groups_rec(g, i)->hash;
+        size_t j = (size_t)h & (n - 1);
         while (s[j])
             j = (j + 1) & (n - 1);
-        s[j] = slot_of(g->hash[i], i);
+        s[j] = slot_of(h, i);
     }
     free(g->slots);
     g->slots = s;
@@ -87,31 +78,17 @@ static mb_status grow_slots(mb_groups *g)
     return MB_OK;
 }
 
-#define GROW(ptr, cap)                                                   \
-    do {                                                                 \
-        void *np_ = realloc((ptr), (cap) * sizeof *(ptr));               \
-        if (!np_)                                                        \
-            return MB_ENOMEM;                                            \
-        (ptr) = np_;                                                     \
-    } while (0)
-
 static mb_status grow_groups(mb_groups *g)
 {
     size_t cap = g->gcap ? g->gcap * 2 : 256, total;
+    unsigned char *p;
 
-    if (cap > UINT32_MAX - 1 || mb_size_mul(cap, g->nstate, &total) != 0 ||
+    if (cap > UINT32_MAX - 1 || mb_size_mul(cap, g->stride, &total) != 0 ||
         bytes_used(g, cap, g->nslots, g->arena_cap) > g->max_bytes)
         return MB_ELIMIT;
-    GROW(g->hash, cap);
-    GROW(g->koff, cap);
-    GROW(g->klen, cap);
-    GROW(g->rows, cap);
-    if (g->nstate) {
-        void *np = realloc(g->st, total * sizeof *g->st);
-        if (!np)
-            return MB_ENOMEM;
-        g->st = np;
-    }
+    if (!(p = realloc(g->rec, total)))    /* malloc alignment suits the 128-bit fields */
+        return MB_ENOMEM;
+    g->rec = p;
     g->gcap = cap;
     return MB_OK;
 }
@@ -142,28 +119,40 @@ static mb_status add_group(mb_groups *g, const char *key, size_t len, uint64_t h
                            size_t *gi)
 {
     mb_status st;
-    size_t i, k;
+    mb_grec *r;
+    size_t i;
 
     if (len > UINT32_MAX)
         return MB_ELIMIT;
     if (g->n == g->gcap && (st = grow_groups(g)) != MB_OK)
         return st;
-    if ((st = grow_arena(g, len)) != MB_OK)
+    if (len > MB_KEY_INLINE && (st = grow_arena(g, len)) != MB_OK)
         return st;
     i = g->n++;
-    memcpy(g->arena + g->arena_len, key, len);
-    g->koff[i] = g->arena_len;
-    g->klen[i] = (uint32_t)len;
-    g->arena_len += len;
-    g->hash[i] = h;
-    g->rows[i] = 0;
-    for (k = 0; k < g->nstate; k++)
-        mb_num_init(&g->st[i * g->nstate + k]);
+    r = mb_groups_rec(g, i);
+    memset(r, 0, g->stride);        /* rows 0, every accumulator empty */
+    r->hash = h;
+    r->klen = (uint32_t)len;
+    memcpy(r->head, key, len < MB_KEY_INLINE ? len : MB_KEY_INLINE);
+    if (len > MB_KEY_INLINE) {
+        memcpy(g->arena + g->arena_len, key, len);
+        r->koff = g->arena_len;
+        g->arena_len += len;
+    }
     g->slots[slot] = slot_of(h, i);
     *gi = i;
     if (g->n * 2 > g->nslots)
         return grow_slots(g);
     return MB_OK;
+}
+
+static int key_eq(const mb_groups *g, const mb_grec *r, const char *key, size_t len)
+{
+    if (r->klen != len)
+        return 0;
+    if (len <= MB_KEY_INLINE)
+        return memcmp(r->head, key, len) == 0;
+    return memcmp(g->arena + r->koff, key, len) == 0;
 }
 
 mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, size_t *gi,
@@ -180,7 +169,7 @@ mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, s
         if ((v ^ h) >> 32)
             continue;                  /* another hash: no need to look further */
         s = (size_t)(v & 0xffffffffu) - 1;
-        if (g->hash[s] == h && g->klen[s] == len && memcmp(g->arena + g->koff[s], key, len) == 0) {
+        if (mb_groups_rec(g, s)->hash == h && key_eq(g, mb_groups_rec(g, s), key, len)) {
             *gi = s;
             return MB_OK;
         }
@@ -194,65 +183,101 @@ mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, s
     return MB_OK;
 }
 
+/* Packed form of a group: u32 klen, key, i64 rows, then per column the
+ * accumulator's own bytes (mb_acc_size(need)), or, for a spilled state, the
+ * 16-byte header (flags MB_ACC_SPILLED) followed by the full mb_numstate. */
 mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b)
 {
-    uint32_t kl = g->klen[gi];
+    const mb_grec *r = mb_groups_rec(g, gi);
+    uint32_t kl = r->klen;
     mb_status st;
+    size_t k;
 
-    if ((st = mb_buf_reserve(b, sizeof kl + kl + sizeof(int64_t) +
-                                    g->nstate * sizeof(mb_numstate))) != MB_OK)
+    if ((st = mb_buf_reserve(b, sizeof kl + kl + sizeof(int64_t) + g->stride)) != MB_OK)
         return st;
     mb_buf_put(b, &kl, sizeof kl);
     mb_buf_put(b, mb_groups_key(g, gi), kl);
-    mb_buf_put(b, &g->rows[gi], sizeof g->rows[gi]);
-    return mb_buf_put(b, mb_groups_state(g, gi), g->nstate * sizeof(mb_numstate));
+    mb_buf_put(b, &r->rows, sizeof r->rows);
+    for (k = 0; k < g->nstate && st == MB_OK; k++) {
+        const mb_acc *a = mb_groups_acc(g, gi, k);
+        if (a->flags & MB_ACC_SPILLED) {
+            mb_numstate s;
+            mb_groups_state(g, gi, k, &s);
+            if ((st = mb_buf_put(b, a, sizeof *a)) == MB_OK)
+                st = mb_buf_put(b, &s, sizeof s);
+        } else {
+            st = mb_buf_put(b, a, mb_acc_size(g->needs[k]));
+        }
+    }
+    return st;
 }
 
 mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
-                              const mb_numstate *src, const unsigned *needs, mb_err *err)
+                              const mb_numstate *src, mb_err *err)
 {
     size_t gi, k;
     mb_status st = mb_groups_get(g, key, len, mb_groups_hash(key, len), &gi, err);
 
     if (st != MB_OK)
         return st;
-    g->rows[gi] += rows;
+    mb_groups_rec(g, gi)->rows += rows;
     for (k = 0; k < g->nstate && st == MB_OK; k++)
-        st = mb_num_merge(mb_groups_state(g, gi) + k, src + k, needs[k], err);
+        st = mb_acc_merge(mb_groups_acc(g, gi, k), src + k, g->needs[k], &g->spill, err);
     return st;
 }
 
-mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len,
-                                 const unsigned *needs, mb_err *err)
+/* Merges the packed states at r into group gi. */
+static mb_status unpack_states(mb_groups *g, size_t gi, mb_rd *r, mb_err *err)
 {
-    size_t ssz = g->nstate * sizeof(mb_numstate);
-    mb_numstate *tmp = g->nstate ? malloc(ssz) : NULL;
+    /* room for the largest accumulator, aligned for its 128-bit fields */
+    union {
+        mb_acc a;
+        mb_i128 align[1 + 4];
+    } tmp;
+    mb_status st = MB_OK;
+
+    for (size_t k = 0; k < g->nstate && st == MB_OK; k++) {
+        mb_acc *dst = mb_groups_acc(g, gi, k);
+        mb_rd_get(r, &tmp.a, sizeof tmp.a);
+        if (!r->bad && (tmp.a.flags & MB_ACC_SPILLED)) {
+            mb_numstate s;
+            mb_rd_get(r, &s, sizeof s);
+            if (!r->bad)
+                st = mb_acc_merge(dst, &s, g->needs[k], &g->spill, err);
+        } else if (!r->bad) {
+            mb_rd_get(r, tmp.a.v, mb_acc_size(g->needs[k]) - sizeof tmp.a);
+            if (!r->bad)
+                st = mb_acc_merge_acc(dst, &tmp.a, g->needs[k], &g->spill, err);
+        }
+        if (r->bad)
+            return mb_err_set(err, MB_EDATA, "malformed group state data at byte %zu", r->pos);
+    }
+    return st;
+}
+
+mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_err *err)
+{
     mb_status st = MB_OK;
     mb_rd r;
 
-    if (g->nstate && !tmp)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
     mb_rd_init(&r, data, len);
     while (st == MB_OK && r.pos < r.len) {
         uint32_t kl = 0;
         int64_t rows = 0;
         const char *key;
+        size_t gi;
         mb_rd_get(&r, &kl, sizeof kl);
         key = mb_rd_ptr(&r, kl);
         mb_rd_get(&r, &rows, sizeof rows);
-        if (ssz)
-            mb_rd_get(&r, tmp, ssz);
-        if (r.bad || rows < 0) {
-            st = mb_err_set(err, MB_EDATA, "malformed group state data at byte %zu", r.pos);
-            break;
-        }
-        st = mb_groups_merge_one(g, key, kl, rows, tmp, needs, err);
+        if (r.bad || rows < 0)
+            return mb_err_set(err, MB_EDATA, "malformed group state data at byte %zu", r.pos);
+        if ((st = mb_groups_get(g, key, kl, mb_groups_hash(key, kl), &gi, err)) != MB_OK)
+            return st;
+        mb_groups_rec(g, gi)->rows += rows;
+        st = unpack_states(g, gi, &r, err);
     }
-    free(tmp);
     return st;
 }
-
-static const mb_groups *sort_g;
 
 /* Field-wise bytewise order of two encoded keys. */
 static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -277,24 +302,64 @@ static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return (alen - i > 0) - (blen - j > 0);
 }
 
-static int cmp_idx(const void *x, const void *y)
+/* A group to sort: the first 16 bytes of its first field, big-endian and
+ * zero-padded, decide most comparisons without touching the key. Zero is
+ * the smallest byte, so prefixes that differ order as the fields do. */
+typedef struct sort_ent {
+    uint64_t p0, p1;
+    size_t gi;
+} sort_ent;
+
+static const mb_groups *sort_g;
+
+static uint64_t load_be(const char *p, size_t len)
 {
-    size_t a = *(const size_t *)x, b = *(const size_t *)y;
-    return key_cmp(mb_groups_key(sort_g, a), sort_g->klen[a], mb_groups_key(sort_g, b),
-                   sort_g->klen[b]);
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | (i < len ? (unsigned char)p[i] : 0u);
+    return v;
+}
+
+static int cmp_ent(const void *x, const void *y)
+{
+    const sort_ent *a = x, *b = y;
+
+    if (a->p0 != b->p0)
+        return a->p0 < b->p0 ? -1 : 1;
+    if (a->p1 != b->p1)
+        return a->p1 < b->p1 ? -1 : 1;
+    return key_cmp(mb_groups_key(sort_g, a->gi), mb_groups_klen(sort_g, a->gi),
+                   mb_groups_key(sort_g, b->gi), mb_groups_klen(sort_g, b->gi));
 }
 
 size_t *mb_groups_sorted(const mb_groups *g)
 {
     size_t *idx = malloc((g->n ? g->n : 1) * sizeof *idx), i;
+    sort_ent *e = malloc((g->n ? g->n : 1) * sizeof *e);
 
-    if (!idx)
+    if (!idx || !e) {
+        free(idx);
+        free(e);
         return NULL;
-    for (i = 0; i < g->n; i++)
-        idx[i] = i;
+    }
+    for (i = 0; i < g->n; i++) {
+        const char *k = mb_groups_key(g, i);
+        size_t kl = mb_groups_klen(g, i), fl = 0;
+        uint32_t l32;
+        if (kl >= 4) {
+            memcpy(&l32, k, 4);
+            fl = l32 < kl - 4 ? l32 : kl - 4;
+        }
+        e[i].p0 = load_be(k + 4, fl);
+        e[i].p1 = fl > 8 ? load_be(k + 12, fl - 8) : 0;
+        e[i].gi = i;
+    }
     sort_g = g;     /* qsort has no context argument in C11 */
-    qsort(idx, g->n, sizeof *idx, cmp_idx);
+    qsort(e, g->n, sizeof *e, cmp_ent);
     sort_g = NULL;
+    for (i = 0; i < g->n; i++)
+        idx[i] = e[i].gi;
+    free(e);
     return idx;
 }
 

@@ -1,68 +1,128 @@
 /* group.h - the group-by hash table: group key -> row count and one exact
  * state per aggregated column.
  *
- * Open addressing with linear probing over a power-of-two slot array that
- * stores group indices; keys live in one arena, states in one array, so a
- * table is a handful of allocations however many groups it holds. A key is
- * the group's fields encoded as (u32 length, bytes) pairs, which makes keys
- * of different field splits distinct ("a,bc" != "ab,c"). The table has a
- * memory cap; it does not spill. No I/O, no MPI. */
+ * Open addressing with linear probing over a power-of-two slot array of
+ * (hash tag, group index) words. Each group is one fixed-size record: hash,
+ * row count, key (inline up to MB_KEY_INLINE bytes, else in an arena) and a
+ * compact accumulator per column (agg.h), so a lookup that hits touches the
+ * slot and one record. A key is the group's fields encoded as (u32 length,
+ * bytes) pairs, which makes keys of different field splits distinct
+ * ("a,bc" != "ab,c"). The table has a memory cap; it does not spill to
+ * disk. No I/O, no MPI. */
 #ifndef MB_GROUP_H
 #define MB_GROUP_H
 
 #include "agg.h"
 #include "pack.h"
 
+#include <string.h>
+
+#define MB_KEY_INLINE 32
+
+typedef struct mb_grec {
+    uint64_t hash;
+    uint64_t koff;                 /* arena offset when klen > MB_KEY_INLINE */
+    int64_t rows;                  /* count(*) */
+    uint32_t klen;
+    uint32_t spare;
+    char head[MB_KEY_INLINE];      /* the key, or its first bytes; zero-padded */
+} mb_grec;
+
 typedef struct mb_groups {
-    size_t nstate;           /* states per group */
+    size_t nstate;           /* accumulators per group */
+    unsigned *needs;         /* per accumulator: MB_NEED_* */
+    size_t *acc_off;         /* per accumulator: byte offset in a record */
+    size_t stride;           /* bytes per record, a multiple of 16 */
     size_t n;                /* groups */
-    size_t gcap;             /* capacity of the per-group arrays */
+    size_t gcap;             /* records allocated */
     size_t nslots;           /* power of two */
     uint64_t *slots;         /* 0 empty, else (high 32 bits of the hash << 32) |
-                                (group index + 1): most misses end at the slot
-                                without touching the group's arrays */
-    uint64_t *hash;          /* per group */
-    uint64_t *koff;          /* per group: key offset in arena */
-    uint32_t *klen;          /* per group: key length */
-    int64_t *rows;           /* per group: count(*) */
-    mb_numstate *st;         /* n * nstate */
-    char *arena;
+                                (group index + 1): most misses end at the slot */
+    unsigned char *rec;      /* n records of `stride` bytes */
+    char *arena;             /* keys longer than MB_KEY_INLINE */
     size_t arena_len, arena_cap;
+    mb_spill spill;          /* states that outgrew 128 bits */
     size_t max_bytes;        /* cap on the memory of the whole table */
 } mb_groups;
 
-/* MB_OK, or MB_ENOMEM. */
-mb_status mb_groups_init(mb_groups *g, size_t nstate, size_t max_bytes);
+/* MB_OK, or MB_ENOMEM. `needs` (nstate entries) is copied. */
+mb_status mb_groups_init(mb_groups *g, const unsigned *needs, size_t nstate, size_t max_bytes);
 void mb_groups_fini(mb_groups *g);
 
-uint64_t mb_groups_hash(const void *key, size_t len);
+/* Hash of an encoded key: a few multiplies for the short keys of group-by
+ * columns, inline because the hot loop calls it once per record. */
+static inline uint64_t mb_groups_hash(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
+    size_t i = 0;
 
-/* Finds the group with `key` (hash h), adding it (rows 0, states
- * initialized) when missing. MB_ELIMIT when the memory cap would be passed. */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, len - i);
+        h = (h ^ w) * 0x94d049bb133111ebull;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Finds the group with `key` (hash h), adding it (rows 0, states empty)
+ * when missing. MB_ELIMIT when the memory cap would be passed. */
 mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, size_t *gi,
                         mb_err *err);
 
-static inline mb_numstate *mb_groups_state(const mb_groups *g, size_t gi)
+static inline mb_grec *mb_groups_rec(const mb_groups *g, size_t gi)
 {
-    return g->st + gi * g->nstate;
+    return (mb_grec *)(void *)(g->rec + gi * g->stride);
+}
+
+static inline mb_acc *mb_groups_acc(const mb_groups *g, size_t gi, size_t k)
+{
+    return (mb_acc *)(void *)(g->rec + gi * g->stride + g->acc_off[k]);
 }
 
 static inline const char *mb_groups_key(const mb_groups *g, size_t gi)
 {
-    return g->arena + g->koff[gi];
+    const mb_grec *r = mb_groups_rec(g, gi);
+    return r->klen <= MB_KEY_INLINE ? r->head : g->arena + r->koff;
 }
 
-/* Appends group gi as (u32 klen, key, i64 rows, states) to b. */
+static inline size_t mb_groups_klen(const mb_groups *g, size_t gi)
+{
+    return mb_groups_rec(g, gi)->klen;
+}
+
+/* The full exact state of accumulator k of group gi. */
+static inline void mb_groups_state(const mb_groups *g, size_t gi, size_t k, mb_numstate *out)
+{
+    mb_acc_get(mb_groups_acc(g, gi, k), g->needs[k], &g->spill, out);
+}
+
+/* Adds value v to accumulator k of group gi (mb_acc_add). */
+static inline mb_status mb_groups_add(mb_groups *g, size_t gi, size_t k, const mb_dec *v,
+                                      mb_err *err)
+{
+    return mb_acc_add(mb_groups_acc(g, gi, k), v, g->needs[k], &g->spill, err);
+}
+
+/* Appends group gi as (u32 klen, key, i64 rows, nstate full states) to b. */
 mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b);
 
 /* Merges every packed group in data[0..len) into g. MB_EDATA when the data
  * is malformed, MB_ERANGE on exact-arithmetic overflow. */
-mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len,
-                                 const unsigned *needs, mb_err *err);
+mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_err *err);
 
-/* Merges state `src` of one group into g (adding the group if new). */
+/* Merges the states of one group into g (adding the group if new). */
 mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
-                              const mb_numstate *src, const unsigned *needs, mb_err *err);
+                              const mb_numstate *src, mb_err *err);
 
 /* Group indices ordered by key: field by field, bytewise, a shorter field
  * first when one is a prefix of the other. Caller frees. NULL on ENOMEM. */

@@ -2,7 +2,7 @@
  * the `results` command. Reads and writes files only from rank 0 or plain
  * processes; knows nothing of MPI or queues.
  *
- * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-1"):
+ * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-2"):
  *   attributes on /: format, task_id, input, fingerprint
  *   /group_by    string[ngroup]       group column names
  *   /aggregates  string[nagg]         aggregates as written in the job
@@ -10,13 +10,21 @@
  *   /keys        string[G][ngroup]    group key values, rows sorted by key
  *   /rows        int64[G]             count(*) per group
  *   /states      compound[G][ncol]    mb_numstate: n, scale, nonint, and
- *                                     the exact integers sum, sumsq, min,
- *                                     max as little-endian uint64 limbs
- *                                     (two's complement; value = integer /
- *                                     10^scale, sumsq / 10^(2*scale)). */
+ *                                     those of the exact integers sum,
+ *                                     sumsq, min, max that the aggregates
+ *                                     use (sum for sum/mean, sum and sumsq
+ *                                     for var/stddev, min and max for
+ *                                     min/max), as little-endian uint64
+ *                                     limbs (two's complement; value =
+ *                                     integer / 10^scale, sumsq /
+ *                                     10^(2*scale)). Absent members read
+ *                                     as zero.
+ * Tables are written in blocks of H5_BLOCK rows, so memory stays bounded
+ * whatever the number of groups. */
 #include "results.h"
 
 #include "fsutil.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -80,9 +88,12 @@ static int *int_columns(const mb_plan *p, const mb_groups *g)
         return NULL;
     for (size_t c = 0; c < p->ncol; c++) {
         ic[c] = 1;
-        for (size_t i = 0; i < g->n && ic[c]; i++)
-            if (mb_groups_state(g, i)[c].nonint)
+        for (size_t i = 0; i < g->n && ic[c]; i++) {
+            mb_numstate s;
+            mb_groups_state(g, i, c, &s);
+            if (s.nonint)
                 ic[c] = 0;
+        }
     }
     return ic;
 }
@@ -92,11 +103,14 @@ static mb_status agg_cell(const mb_plan *p, const mb_groups *g, size_t gi, size_
                           const int *ic, char *out, size_t cap)
 {
     size_t c = p->agg_col[a];
+    mb_numstate s;
+
     if (c == SIZE_MAX) {
-        snprintf(out, cap, "%lld", (long long)g->rows[gi]);
+        snprintf(out, cap, "%lld", (long long)mb_groups_rec(g, gi)->rows);
         return MB_OK;
     }
-    return mb_num_format(&mb_groups_state(g, gi)[c], p->aggs[a].kind, ic[c], out, cap);
+    mb_groups_state(g, gi, c, &s);
+    return mb_num_format(&s, p->aggs[a].kind, ic[c], out, cap);
 }
 
 /* The table of g in the order idx (sorted by key). */
@@ -130,7 +144,7 @@ static mb_status write_csv_sorted(FILE *f, const mb_plan *p, const mb_groups *g,
             put_field(f, task, strlen(task));
             fputc(',', f);
         }
-        mb_groups_key_fields(mb_groups_key(g, gi), g->klen[gi], key_field_csv, f);
+        mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_csv, f);
         for (a = 0; a < p->nagg && st == MB_OK; a++) {
             st = agg_cell(p, g, gi, a, ic, cell, sizeof cell);
             fputc(',', f);
@@ -167,7 +181,10 @@ static hid_t str_type(void)
     return t;
 }
 
-static hid_t state_type(void)
+/* The members of the states' compound type: the state's header, then the
+ * exact integers some column's aggregates use (`need`, the union of the
+ * columns' needs; all of them for reading). */
+static hid_t state_type(unsigned need)
 {
     hsize_t d4 = 4, d8 = 8;
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
@@ -177,13 +194,39 @@ static hid_t state_type(void)
     H5Tinsert(t, "n", HOFFSET(mb_numstate, n), H5T_NATIVE_INT64);
     H5Tinsert(t, "scale", HOFFSET(mb_numstate, scale), H5T_NATIVE_INT32);
     H5Tinsert(t, "nonint", HOFFSET(mb_numstate, nonint), H5T_NATIVE_UINT32);
-    H5Tinsert(t, "sum", HOFFSET(mb_numstate, sum), a4);
-    H5Tinsert(t, "sumsq", HOFFSET(mb_numstate, sumsq), a8);
-    H5Tinsert(t, "min", HOFFSET(mb_numstate, min), a4);
-    H5Tinsert(t, "max", HOFFSET(mb_numstate, max), a4);
+    if (need & (MB_NEED_SUM | MB_NEED_SUMSQ))
+        H5Tinsert(t, "sum", HOFFSET(mb_numstate, sum), a4);
+    if (need & MB_NEED_SUMSQ)
+        H5Tinsert(t, "sumsq", HOFFSET(mb_numstate, sumsq), a8);
+    if (need & MB_NEED_MINMAX) {
+        H5Tinsert(t, "min", HOFFSET(mb_numstate, min), a4);
+        H5Tinsert(t, "max", HOFFSET(mb_numstate, max), a4);
+    }
     H5Tclose(a4);
     H5Tclose(a8);
     return t;
+}
+
+/* The file type: the same members packed without padding. */
+static hid_t state_file_type(unsigned need)
+{
+    hid_t m = state_type(need), f = H5Tcopy(m);
+    H5Tpack(f);
+    H5Tclose(m);
+    return f;
+}
+
+/* What a stored state type holds, as MB_NEED_* bits. */
+static unsigned state_type_needs(hid_t t)
+{
+    unsigned need = 0;
+    if (H5Tget_member_index(t, "sum") >= 0)
+        need |= MB_NEED_SUM;
+    if (H5Tget_member_index(t, "sumsq") >= 0)
+        need |= MB_NEED_SUMSQ;
+    if (H5Tget_member_index(t, "min") >= 0 && H5Tget_member_index(t, "max") >= 0)
+        need |= MB_NEED_MINMAX;
+    return need;
 }
 
 static int put_attr(hid_t loc, const char *name, const char *value)
@@ -237,46 +280,98 @@ static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
         k->bad = 1;
 }
 
-/* The states and keys of g in sorted order, as HDF5 wants them. */
+/* A dataset of dims (d0[, d1]) of file type ft, to be written in blocks. */
+static hid_t make_data(hid_t loc, const char *name, hid_t ft, int rank, hsize_t d0, hsize_t d1)
+{
+    hsize_t dims[2] = {d0, d1};
+    hid_t sp = H5Screate_simple(rank, dims, NULL), ds, dcpl;
+
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    ds = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return ds;
+}
+
+/* Writes rows [r0, r0 + nr) of a dataset of `cols` columns (0: rank 1). */
+static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, const void *buf)
+{
+    hsize_t start[2] = {r0, 0}, count[2] = {nr, cols};
+    int rank = cols ? 2 : 1;
+    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(rank, count, NULL);
+    int rc;
+
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    rc = H5Dwrite(ds, mt, ms, fs, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc;
+}
+
+/* Rows per block: results of any size are written with bounded memory. */
+#define H5_BLOCK 65536
+
+/* The keys, rows and states of g in sorted order, block by block. */
 static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
                                  const size_t *idx, mb_err *err)
 {
-    size_t G = g->n, i, nk = 0, ns = 0;
-    char **keys = NULL;
-    int64_t *rows = malloc((G ? G : 1) * sizeof *rows);
-    mb_numstate *st = NULL;
-    hid_t ts = str_type(), tn = state_type();
+    size_t G = g->n, b0, i, nk = 0, ns = 0;
+    unsigned need = 0;
+    char **keys = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
+    int64_t *rows = malloc(H5_BLOCK * sizeof *rows);
+    mb_numstate *st = calloc(H5_BLOCK * (p->ncol ? p->ncol : 1), sizeof *st);
+    hid_t ts = str_type(), tn, tf, dk, dr, dst;
     mb_status rc = MB_OK;
 
+    for (i = 0; i < p->ncol; i++)
+        need |= p->needs[i];
+    tn = state_type(need);
+    tf = state_file_type(need);
+    dk = make_data(f, "keys", ts, 2, G, p->ngroup);
+    dr = make_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0);
+    dst = make_data(f, "states", tf, 2, G, p->ncol);
     if (mb_size_mul(G, p->ngroup, &nk) != 0 || mb_size_mul(G, p->ncol, &ns) != 0)
         rc = mb_err_set(err, MB_ELIMIT, "result too large");
-    if (rc == MB_OK) {
-        keys = calloc(nk ? nk : 1, sizeof *keys);
-        st = malloc((ns ? ns : 1) * sizeof *st);
-    }
     if (rc == MB_OK && (!idx || !keys || !rows || !st))
         rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
-    for (i = 0; rc == MB_OK && i < G; i++) {
-        key_split k = {keys + i * p->ngroup, 0};
-        mb_groups_key_fields(mb_groups_key(g, idx[i]), g->klen[idx[i]], key_field_dup, &k);
-        if (k.bad)
-            rc = mb_err_set(err, MB_EDATA, "a group key holds a NUL byte");
-        rows[i] = g->rows[idx[i]];
-        if (p->ncol)
-            memcpy(st + i * p->ncol, mb_groups_state(g, idx[i]), p->ncol * sizeof *st);
+    if (rc == MB_OK && (dk < 0 || dr < 0 || dst < 0))
+        rc = mb_err_set(err, MB_EIO, "HDF5: cannot create the result tables");
+    for (b0 = 0; rc == MB_OK && b0 < G; b0 += H5_BLOCK) {
+        size_t nb = G - b0 < H5_BLOCK ? G - b0 : H5_BLOCK;
+        for (i = 0; rc == MB_OK && i < nb; i++) {
+            size_t gi = idx[b0 + i];
+            key_split k = {keys + i * p->ngroup, 0};
+            mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_dup,
+                                 &k);
+            if (k.bad)
+                rc = mb_err_set(err, MB_EDATA, "a group key holds a NUL byte");
+            rows[i] = mb_groups_rec(g, gi)->rows;
+            for (size_t c = 0; c < p->ncol; c++)
+                mb_groups_state(g, gi, c, st + i * p->ncol + c);
+        }
+        if (rc == MB_OK &&
+            ((p->ngroup && put_rows(dk, ts, b0, nb, p->ngroup, keys) < 0) ||
+             put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0 ||
+             (p->ncol && put_rows(dst, tn, b0, nb, p->ncol, st) < 0)))
+            rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
+        for (i = 0; i < nb * p->ngroup; i++) {
+            free(keys[i]);
+            keys[i] = NULL;
+        }
     }
-    if (rc == MB_OK &&
-        (put_data(f, "keys", ts, 2, G, p->ngroup, keys) < 0 ||
-         put_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0, rows) < 0 ||
-         put_data(f, "states", tn, 2, G, p->ncol, st) < 0))
-        rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
-    for (i = 0; keys && i < nk; i++)
-        free(keys[i]);
+    if (dk >= 0)
+        H5Dclose(dk);
+    if (dr >= 0)
+        H5Dclose(dr);
+    if (dst >= 0)
+        H5Dclose(dst);
     free(keys);
     free(rows);
     free(st);
     H5Tclose(ts);
     H5Tclose(tn);
+    H5Tclose(tf);
     return rc;
 }
 
@@ -385,15 +480,24 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
     return st;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
                             const mb_task_info *t, mb_err *err)
 {
     char path[PATH_CAP], tmp[PATH_CAP + 64];
+    double t0 = mono_s(), t1, t2;
     size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
     mb_status st;
 
     if (!idx)
         return mb_err_set(err, MB_ENOMEM, "out of memory sorting the result");
+    t1 = mono_s();
     snprintf(path, sizeof path, "%s/%s.h5", out, t->task_id);
     st = mb_fs_tmpname(path, tmp, sizeof tmp, err);
     if (st == MB_OK)
@@ -404,10 +508,13 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
         unlink(tmp);
     if (st == MB_OK)
         st = mb_fs_publish(tmp, path, err);
+    t2 = mono_s();
     snprintf(path, sizeof path, "%s/%s.csv", out, t->task_id);
     if (st == MB_OK)
         st = write_csv_file(path, p, g, idx, err);
     free(idx);
+    mb_debug("task %s: commit of %zu groups: sort %.3f s, HDF5 %.3f s, CSV %.3f s", t->task_id,
+             g->n, t1 - t0, t2 - t1, mono_s() - t2);
     return st == MB_OK ? write_ledger(out, p, g, t, err) : st;
 }
 
@@ -480,6 +587,19 @@ static mb_status read_block(hid_t f, const char *name, hid_t t, void *buf, size_
     return rc < 0 ? MB_EDATA : MB_OK;
 }
 
+/* The exact integers the stored states hold (absent ones read as zero). */
+static unsigned stored_needs(hid_t f)
+{
+    hid_t ds = H5Dopen2(f, "states", H5P_DEFAULT), t = ds >= 0 ? H5Dget_type(ds) : -1;
+    unsigned need = t >= 0 ? state_type_needs(t) : 0;
+
+    if (t >= 0)
+        H5Tclose(t);
+    if (ds >= 0)
+        H5Dclose(ds);
+    return need;
+}
+
 static mb_status load_h5(const char *path, loaded *l, mb_err *err)
 {
     size_t ng = 0, na = 0, G = 0, nk = 0;
@@ -515,12 +635,12 @@ static mb_status load_h5(const char *path, loaded *l, mb_err *err)
         l->G = G;
         l->keys = calloc(nk ? nk : 1, sizeof *l->keys);
         l->rows = malloc((G ? G : 1) * sizeof *l->rows);
-        l->st = malloc((G * l->plan.ncol + 1) * sizeof *l->st);
+        l->st = calloc(G * l->plan.ncol + 1, sizeof *l->st);
         if (!l->keys || !l->rows || !l->st)
             st = mb_err_set(err, MB_ENOMEM, "out of memory");
     }
     ts = str_type();
-    tn = state_type();
+    tn = state_type(stored_needs(f));
     if (st == MB_OK && (read_block(f, "keys", ts, l->keys, nk) != MB_OK ||
                         read_block(f, "rows", H5T_NATIVE_INT64, l->rows, G) != MB_OK ||
                         read_block(f, "states", tn, l->st, G * l->plan.ncol) != MB_OK))
@@ -554,7 +674,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, mb_err *err)
         }
         if (st == MB_OK)
             st = mb_groups_merge_one(g, key.p, key.len, l->rows[i], l->st + i * l->plan.ncol,
-                                     l->plan.needs, err);
+                                     err);
     }
     mb_buf_fini(&key);
     return st;
@@ -666,7 +786,7 @@ static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const
             json_str(f, task, strlen(task));
             fputc(',', f);
         }
-        mb_groups_key_fields(mb_groups_key(g, idx[i]), g->klen[idx[i]], key_field_json, &kc);
+        mb_groups_key_fields(mb_groups_key(g, idx[i]), mb_groups_klen(g, idx[i]), key_field_json, &kc);
         for (a = 0; a < p->nagg && st == MB_OK; a++) {
             st = agg_cell(p, g, idx[i], a, ic, cell, sizeof cell);
             fputc(',', f);
@@ -686,7 +806,7 @@ static mb_status print_one(FILE *f, const loaded *l, const char *task, int json,
     mb_groups g;
     mb_status st;
 
-    if (mb_groups_init(&g, l->plan.ncol, SIZE_MAX) != MB_OK)
+    if (mb_groups_init(&g, l->plan.needs, l->plan.ncol, SIZE_MAX) != MB_OK)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     st = merge_loaded(&g, l, err);
     if (st == MB_OK)
@@ -728,7 +848,7 @@ mb_status mb_results_print(const char *out, int merge, const char *format, FILE 
         if (!have_ref) {
             ref = l;
             have_ref = 1;
-            if (mb_groups_init(&total, ref.plan.ncol, SIZE_MAX) != MB_OK)
+            if (mb_groups_init(&total, ref.plan.needs, ref.plan.ncol, SIZE_MAX) != MB_OK)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
         } else if (!same_plan(&ref.plan, &l.plan)) {
             st = mb_err_set(err, MB_EDATA, "%s: task %s has other group columns or aggregates "

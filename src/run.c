@@ -432,7 +432,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     uint64_t rows = 0;
 
     for (size_t i = 0; i < result->n; i++)
-        rows += (uint64_t)result->rows[i];
+        rows += (uint64_t)mb_groups_rec(result, i)->rows;
     memset(&info, 0, sizeof info);
     info.task_id = t->task_id;
     info.input = t->input;
@@ -596,11 +596,11 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     size_t cap = (size_t)r->o->max_groups_mb << 20;
 
     memset(&result, 0, sizeof result);
-    if (mb_groups_init(&local, r->plan.ncol, cap) != MB_OK)
+    if (mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap) != MB_OK)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     if (r->d->rank == 0 && t->resumed) {
         mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
-        st = mb_groups_unpack_merge(&local, c->states, c->states_len, r->plan.needs, err);
+        st = mb_groups_unpack_merge(&local, c->states, c->states_len, err);
         for (size_t i = 0; st == MB_OK && i < c->meta.nchunks; i++)
             if (c->done[i] && vec_push(&mine, i) != 0)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -622,7 +622,7 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
         mb_groups_fini(&local);
         return task_failed(r, t, st, err);
     }
-    st = mb_dist_reduce(r->d, &local, r->plan.needs, cap, &result, err);
+    st = mb_dist_reduce(r->d, &local, cap, &result, err);
     mb_groups_fini(&local);
     if (st != MB_OK) {
         mb_groups_fini(&result);
