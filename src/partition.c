@@ -75,6 +75,20 @@ static mb_status scan_plain(mb_snap *s, const char *b, size_t *i, size_t len,
             *i = p;
             return MB_OK;
         }
+        /* The records that end before the next nominal boundary lie wholly
+         * in this quote-free stretch, so none can be longer than max_record
+         * when the stretch is not: jump to the boundary, keeping rec_start
+         * (the start of the record the jump lands in) for later checks. */
+        if (p < end && s->want > s->off + p &&
+            (s->max_record == 0 || end - p <= s->max_record)) {
+            uint64_t w = s->want - 1 - s->off;    /* an LF here or later ends it */
+            size_t to = w < (uint64_t)end ? (size_t)w : end, k = to;
+            while (k > p && b[k - 1] != '\n')
+                k--;
+            if (k > p)
+                s->rec_start = s->off + k;
+            p = to;
+        }
     }
     if (end > *i)
         s->state = (b[end - 1] == s->d.delim || b[end - 1] == '\n') ? AT_FIELD : IN_PLAIN;

@@ -386,6 +386,43 @@ static int check_split_feed(const tc *t)
     return 1;
 }
 
+/* max_record: with a cap M the snapper fails exactly when some record
+ * (from one record start to the next, or to the end) is longer than M, at
+ * that record's start, and otherwise finds the same boundaries as with no
+ * cap. Record starts come from an uncapped feed that reports every one. */
+static int check_max_record(const tc *t, uint64_t m)
+{
+    mb_csv_dialect d = {t->delim, '"'};
+    uint64_t all[4096], capped[512], plain[512], prev = 0, bad_at = UINT64_MAX;
+    size_t na = 0, nc = 0, np = 0, used, i;
+    mb_snap s;
+    mb_status st;
+
+    mb_snap_init(&s, &d, 0, 1, 1, 0);
+    mb_snap_feed(&s, t->buf, t->len, &used, all, &na, MB_ARRAY_LEN(all));
+    if (na == MB_ARRAY_LEN(all))
+        return 1;                      /* too many records to judge: skip */
+    for (i = 0; i <= na && bad_at == UINT64_MAX; i++) {
+        uint64_t end = i < na ? all[i] : t->len;
+        if (end - prev > m)
+            bad_at = prev;
+        prev = end;
+    }
+    mb_snap_init(&s, &d, 0, 1, t->chunk, m);
+    st = mb_snap_feed(&s, t->buf, t->len, &used, capped, &nc, MB_ARRAY_LEN(capped));
+    if (nc == MB_ARRAY_LEN(capped))
+        return 1;
+    if ((st == MB_ELIMIT) != (bad_at != UINT64_MAX))
+        return fail(t, "max_record: error where no record is too long, or none where one is");
+    if (st == MB_ELIMIT)
+        return s.rec_start == bad_at ? 1 : fail(t, "max_record: error at the wrong record");
+    mb_snap_init(&s, &d, 0, 1, t->chunk, 0);
+    mb_snap_feed(&s, t->buf, t->len, &used, plain, &np, MB_ARRAY_LEN(plain));
+    if (np != nc || (np && memcmp(plain, capped, np * sizeof *plain) != 0))
+        return fail(t, "max_record: other boundaries than without a cap");
+    return 1;
+}
+
 static uint64_t pick_chunk(size_t len)
 {
     switch (below(4)) {
@@ -398,7 +435,7 @@ static uint64_t pick_chunk(size_t len)
 
 static void test_random(uint64_t seed)
 {
-    size_t i, nok = 0, nrej = 0, nsplit = 0, nraw = 0;
+    size_t i, nok = 0, nrej = 0, nsplit = 0, nraw = 0, nmax = 0;
     str s = {0};
 
     for (i = 0; i < NCASES; i++) {
@@ -431,6 +468,7 @@ static void test_random(uint64_t seed)
             }
         }
         nsplit += (size_t)check_split_feed(&t);
+        nmax += (size_t)check_max_record(&t, 1 + below(chance(50) ? 16 : t.len + 2));
     }
     ok(nok + nrej == 3 * NCASES, "%d random files x 3 chunk sizes: grid matches the reader",
        NCASES);
@@ -438,6 +476,8 @@ static void test_random(uint64_t seed)
        nok, nrej);
     ok(nsplit == NCASES, "snapper fed in random pieces agrees with one feed (%zu raw files)",
        nraw);
+    ok(nmax == NCASES, "with a random max_record the snapper fails exactly at the first record "
+       "that is too long, else finds the uncapped boundaries");
     free(s.p);
 }
 
