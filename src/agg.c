@@ -355,6 +355,45 @@ static mb_status dec_build(digits *d, int neg, int64_t exp, mb_dec *out, const c
     return MB_OK;
 }
 
+/* The common shape, [+-]digits[.digits] with at most 19 digits and nothing
+ * else, without the general scan: trailing zeros of the fraction are
+ * dropped from the text rather than divided out of the number. Gives what
+ * the general path gives (the smallest scale), or returns 0 to leave the
+ * text to it. */
+static int dec_parse_short(const char *p, size_t len, mb_dec *out)
+{
+    const char *s = p, *end = p + len, *dot = NULL;
+    uint64_t m = 0;
+    size_t nd = 0, frac;
+    int neg = 0;
+
+    if (len == 0 || len > 21)
+        return 0;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    for (const char *t = s; t < end; t++) {
+        if (*t == '.' && !dot)
+            dot = t;
+        else if ((unsigned)(unsigned char)*t - (unsigned)'0' > 9)
+            return 0;
+        else
+            nd++;
+    }
+    if (nd == 0 || nd > 19)
+        return 0;
+    if (dot)
+        while (end > dot + 1 && end[-1] == '0')
+            end--;
+    frac = dot ? (size_t)(end - dot - 1) : 0;
+    for (; s < end; s++)
+        if (s != dot)
+            m = m * 10 + (uint64_t)(*s - '0');
+    out->m = neg ? -(mb_i128)m : (mb_i128)m;
+    out->scale = m ? (int32_t)frac : 0;
+    out->nonint = dot != NULL;
+    return 1;
+}
+
 mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
 {
     const char *s = p, *end = p + len, *q;
@@ -363,6 +402,8 @@ mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
     digits d;
     mb_status st;
 
+    if (dec_parse_short(p, len, out))
+        return MB_OK;
     while (s < end && (*s == ' ' || *s == '\t'))
         s++;
     while (end > s && (end[-1] == ' ' || end[-1] == '\t'))

@@ -778,6 +778,40 @@ static int bench(void)
     return 0;
 }
 
+/* The short-number fast path of mb_dec_parse against the general path: a
+ * leading space keeps a text off the fast path, and the general path trims
+ * it, so both must give the same status, digits, scale and flag. */
+static void test_dec_fast_path(void)
+{
+    static const char alphabet[] = "0000123456789..-+e";
+    size_t bad = 0, parsed = 0;
+
+    for (int i = 0; i < 200000; i++) {
+        char t[32], sp[34];
+        size_t n = 1 + rnd_below(i % 4 ? 12 : 24);
+        mb_dec a, b;
+        mb_status sa, sb;
+
+        for (size_t k = 0; k < n; k++)
+            t[k] = alphabet[rnd_below(k == 0 ? sizeof alphabet - 1 : sizeof alphabet - 4)];
+        t[n] = '\0';
+        snprintf(sp, sizeof sp, " %s", t);
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        sa = mb_dec_parse(t, n, &a, NULL);
+        sb = mb_dec_parse(sp, n + 1, &b, NULL);
+        if (sa != sb || (sa == MB_OK && (a.m != b.m || a.scale != b.scale ||
+                                         (a.nonint != 0) != (b.nonint != 0)))) {
+            if (bad++ < 5)
+                printf("# '%s': %d (scale %d) vs %d (scale %d)\n", t, (int)sa, (int)a.scale,
+                       (int)sb, (int)b.scale);
+        }
+        parsed += sa == MB_OK;
+    }
+    ok(bad == 0 && parsed > 50000, "fast and general decimal parsing agree on 200000 random "
+       "texts (%zu numbers, %zu differ)", parsed, bad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
@@ -787,6 +821,7 @@ int main(int argc, char **argv)
     test_needs();
     test_dec_parse_ok();
     test_dec_parse_errors();
+    test_dec_fast_path();
     test_known_answers();
     test_nulls();
     test_corrupt_state();
