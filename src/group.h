@@ -54,18 +54,27 @@ void mb_groups_fini(mb_groups *g);
 static inline uint64_t mb_groups_hash(const void *key, size_t len)
 {
     const unsigned char *p = key;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull), w = 0;
     size_t i = 0;
 
     for (; i + 8 <= len; i += 8) {
-        uint64_t w;
         memcpy(&w, p + i, 8);
         h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 31;
     }
+    /* The tail as fixed-size loads (overlapping the bytes before it when
+     * needed): a variable-length copy would stall the load that follows. */
     if (i < len) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, len - i);
+        if (len >= 8) {
+            memcpy(&w, p + len - 8, 8);
+        } else if (len >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + len - 4, 4);
+            w = (uint64_t)a << 32 | b;
+        } else {
+            w = (uint64_t)p[0] << 16 | (uint64_t)p[len / 2] << 8 | p[len - 1];
+        }
         h = (h ^ w) * 0x94d049bb133111ebull;
     }
     h ^= h >> 29;
