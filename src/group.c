@@ -6,6 +6,44 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Large tables are probed at random, so every probe would also miss the
+ * TLB with 4 KiB pages: arrays of 4 MiB and more are 2 MiB-aligned and
+ * asked to be backed by transparent huge pages. */
+#define HUGE_MIN ((size_t)4 << 20)
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+static void *big_alloc(size_t bytes, int zero)
+{
+    void *p = NULL;
+
+    if (bytes < HUGE_MIN)
+        return zero ? calloc(1, bytes) : malloc(bytes);
+    if (posix_memalign(&p, HUGE_ALIGN, bytes) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);   /* a hint: fine if refused */
+#endif
+    if (zero)
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* realloc for big_alloc's blocks: keeps the first `used` bytes. */
+static void *big_realloc(void *old, size_t used, size_t bytes)
+{
+    void *p;
+
+    if (bytes < HUGE_MIN)
+        return realloc(old, bytes);
+    if (!(p = big_alloc(bytes, 0)))
+        return NULL;
+    if (used)
+        memcpy(p, old, used);
+    free(old);
+    return p;
+}
 
 mb_status mb_groups_init(mb_groups *g, const unsigned *needs, size_t nstate, size_t max_bytes)
 {
@@ -62,7 +100,7 @@ static mb_status grow_slots(mb_groups *g)
 
     if (bytes_used(g, g->gcap, n, g->arena_cap) > g->max_bytes)
         return MB_ELIMIT;
-    s = calloc(n, sizeof *s);
+    s = big_alloc(n * sizeof *s, 1);
     if (!s)
         return MB_ENOMEM;
     for (i = 0; i < g->n; i++) {
@@ -86,7 +124,7 @@ static mb_status grow_groups(mb_groups *g)
     if (cap > UINT32_MAX - 1 || mb_size_mul(cap, g->stride, &total) != 0 ||
         bytes_used(g, cap, g->nslots, g->arena_cap) > g->max_bytes)
         return MB_ELIMIT;
-    if (!(p = realloc(g->rec, total)))    /* malloc alignment suits the 128-bit fields */
+    if (!(p = big_realloc(g->rec, g->n * g->stride, total)))   /* aligned for 128-bit fields */
         return MB_ENOMEM;
     g->rec = p;
     g->gcap = cap;
