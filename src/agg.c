@@ -983,6 +983,29 @@ mb_status mb_acc_merge_acc(mb_acc *a, const mb_acc *src, unsigned need, mb_spill
 
 /* ---- formatting ------------------------------------------------------ */
 
+mb_status mb_format_i64(int64_t v, char *out, size_t cap)
+{
+    char tmp[24];
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, k = 0;
+
+    do {
+        tmp[n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    if (n + (v < 0) >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return MB_ELIMIT;
+    }
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+    return MB_OK;
+}
+
 /* |v| as a bigint; returns whether v is negative. */
 static int magnitude(mb_bigint *b, const uint64_t *w, size_t n)
 {
@@ -1028,7 +1051,7 @@ static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int
         mb_i128 x = to_i128(v->w);
         uint64_t den64 = div;
         if (exact && scale == 0 && div == 1 && x >= INT64_MIN && x <= INT64_MAX)
-            return fitted(snprintf(out, cap, "%" PRId64, (int64_t)x), out, cap);
+            return mb_format_i64((int64_t)x, out, cap);
         if (x > -((mb_i128)1 << 53) && x < ((mb_i128)1 << 53) && !(exact && scale == 0 &&
                                                                    div == 1) &&
             scale <= 19 && !__builtin_mul_overflow(den64, pow10_64[scale], &den64) &&
@@ -1075,7 +1098,7 @@ mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, cha
     if (!state_ok(s))
         return MB_EINTERNAL;
     if (k == MB_AGG_COUNT || k == MB_AGG_COUNT_STAR)
-        return fitted(snprintf(out, cap, "%" PRId64, s->n), out, cap);
+        return mb_format_i64(s->n, out, cap);
     if (s->n == 0 || ((k == MB_AGG_VAR || k == MB_AGG_STDDEV) && s->n < 2))
         return MB_OK;
     switch (k) {

@@ -94,6 +94,10 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
 mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, char *out,
                         size_t cap);
 
+/* Writes v in decimal into out[0..cap), NUL-terminated, as printf's
+ * "%" PRId64 would. MB_ELIMIT (out emptied) when it does not fit. */
+mb_status mb_format_i64(int64_t v, char *out, size_t cap);
+
 /* ---- compact accumulators: the in-memory form of a state ------------
  *
  * A group table holds one accumulator per (group, column) instead of a

@@ -115,6 +115,15 @@ static inline void mb_groups_state(const mb_groups *g, size_t gi, size_t k, mb_n
     mb_acc_get(mb_groups_acc(g, gi, k), g->needs[k], &g->spill, out);
 }
 
+/* Whether a value of accumulator k of group gi had a fraction or exponent. */
+static inline int mb_groups_nonint(const mb_groups *g, size_t gi, size_t k)
+{
+    const mb_acc *a = mb_groups_acc(g, gi, k);
+    if (a->flags & MB_ACC_SPILLED)
+        return g->spill.v[(size_t)(uint64_t)a->v[0]].nonint != 0;
+    return (a->flags & MB_ACC_NONINT) != 0;
+}
+
 /* Adds value v to accumulator k of group gi (mb_acc_add). */
 static inline mb_status mb_groups_add(mb_groups *g, size_t gi, size_t k, const mb_dec *v,
                                       mb_err *err)

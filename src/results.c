@@ -59,13 +59,13 @@ static void put_field(FILE *f, const char *p, size_t len)
 {
     if (len && (memchr(p, ',', len) || memchr(p, '"', len) || memchr(p, '\n', len) ||
                 memchr(p, '\r', len))) {
-        fputc('"', f);
+        putc_unlocked('"', f);
         for (size_t i = 0; i < len; i++) {
             if (p[i] == '"')
-                fputc('"', f);
-            fputc(p[i], f);
+                putc_unlocked('"', f);
+            putc_unlocked(p[i], f);
         }
-        fputc('"', f);
+        putc_unlocked('"', f);
     } else {
         fwrite(p, 1, len, f);
     }
@@ -75,7 +75,7 @@ static void key_field_csv(void *ctx, size_t i, const char *p, size_t len)
 {
     FILE *f = ctx;
     if (i)
-        fputc(',', f);
+        putc_unlocked(',', f);
     put_field(f, p, len);
 }
 
@@ -88,12 +88,9 @@ static int *int_columns(const mb_plan *p, const mb_groups *g)
         return NULL;
     for (size_t c = 0; c < p->ncol; c++) {
         ic[c] = 1;
-        for (size_t i = 0; i < g->n && ic[c]; i++) {
-            mb_numstate s;
-            mb_groups_state(g, i, c, &s);
-            if (s.nonint)
+        for (size_t i = 0; i < g->n && ic[c]; i++)
+            if (mb_groups_nonint(g, i, c))
                 ic[c] = 0;
-        }
     }
     return ic;
 }
@@ -105,10 +102,8 @@ static mb_status agg_cell(const mb_plan *p, const mb_groups *g, size_t gi, size_
     size_t c = p->agg_col[a];
     mb_numstate s;
 
-    if (c == SIZE_MAX) {
-        snprintf(out, cap, "%lld", (long long)mb_groups_rec(g, gi)->rows);
-        return MB_OK;
-    }
+    if (c == SIZE_MAX)
+        return mb_format_i64(mb_groups_rec(g, gi)->rows, out, cap);
     mb_groups_state(g, gi, c, &s);
     return mb_num_format(&s, p->aggs[a].kind, ic[c], out, cap);
 }
@@ -140,17 +135,19 @@ static mb_status write_csv_sorted(FILE *f, const mb_plan *p, const mb_groups *g,
     }
     for (i = 0; i < g->n && st == MB_OK; i++) {
         size_t gi = idx[i];
+        if (i + 8 < g->n)       /* sorted order visits records at random */
+            __builtin_prefetch(mb_groups_rec(g, idx[i + 8]));
         if (task) {
             put_field(f, task, strlen(task));
-            fputc(',', f);
+            putc_unlocked(',', f);
         }
         mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_csv, f);
         for (a = 0; a < p->nagg && st == MB_OK; a++) {
             st = agg_cell(p, g, gi, a, ic, cell, sizeof cell);
-            fputc(',', f);
-            fputs(cell, f);
+            putc_unlocked(',', f);
+            fwrite(cell, 1, strlen(cell), f);
         }
-        fputc('\n', f);
+        putc_unlocked('\n', f);
     }
     free(ic);
     if (st != MB_OK)
@@ -269,15 +266,42 @@ static int put_data(hid_t loc, const char *name, hid_t t, int rank, hsize_t d0, 
 }
 
 typedef struct key_split {
-    char **out;       /* ngroup slots for this row */
+    char **out;       /* ngroup slots for this row (variable-length strings) */
+    char *fixed;      /* or ngroup fields of `width` bytes, zero-padded */
+    size_t width;
     int bad;
 } key_split;
 
 static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
 {
     key_split *k = ctx;
-    if (memchr(p, '\0', len) || !(k->out[i] = strndup(p, len)))
+    if (memchr(p, '\0', len))
         k->bad = 1;
+    else if (k->fixed)
+        memcpy(k->fixed + i * k->width, p, len);
+    else if (!(k->out[i] = strndup(p, len)))
+        k->bad = 1;
+}
+
+static void key_field_max(void *ctx, size_t i, const char *p, size_t len)
+{
+    size_t *m = ctx;
+    (void)i;
+    (void)p;
+    if (len > *m)
+        *m = len;
+}
+
+/* Keys whose fields are all this short are stored fixed-length. */
+#define KEY_FIXED_MAX 64
+
+static hid_t fixed_str_type(size_t width)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, width);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
 }
 
 /* A dataset of dims (d0[, d1]) of file type ft, to be written in blocks. */
@@ -316,8 +340,9 @@ static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, co
 static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
                                  const size_t *idx, mb_err *err)
 {
-    size_t G = g->n, b0, i, nk = 0, ns = 0;
+    size_t G = g->n, b0, i, nk = 0, ns = 0, kmax = 0;
     unsigned need = 0;
+    char *kfix = NULL;
     char **keys = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
     int64_t *rows = malloc(H5_BLOCK * sizeof *rows);
     mb_numstate *st = calloc(H5_BLOCK * (p->ncol ? p->ncol : 1), sizeof *st);
@@ -328,6 +353,19 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
         need |= p->needs[i];
     tn = state_type(need);
     tf = state_file_type(need);
+    /* Short keys are stored as fixed-length strings: no heap object per
+     * key, which is most of the cost of writing a million of them. */
+    for (i = 0; i < G; i++)
+        mb_groups_key_fields(mb_groups_key(g, i), mb_groups_klen(g, i), key_field_max, &kmax);
+    if (kmax == 0)
+        kmax = 1;                   /* HDF5 strings have at least one byte */
+    if (kmax <= KEY_FIXED_MAX) {
+        H5Tclose(ts);
+        ts = fixed_str_type(kmax);
+        kfix = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), kmax);
+        if (!kfix)
+            rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
+    }
     dk = make_data(f, "keys", ts, 2, G, p->ngroup);
     dr = make_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0);
     dst = make_data(f, "states", tf, 2, G, p->ncol);
@@ -341,7 +379,10 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
         size_t nb = G - b0 < H5_BLOCK ? G - b0 : H5_BLOCK;
         for (i = 0; rc == MB_OK && i < nb; i++) {
             size_t gi = idx[b0 + i];
-            key_split k = {keys + i * p->ngroup, 0};
+            if (b0 + i + 8 < G)
+                __builtin_prefetch(mb_groups_rec(g, idx[b0 + i + 8]));
+            key_split k = {keys + i * p->ngroup, kfix ? kfix + i * p->ngroup * kmax : NULL,
+                           kmax, 0};
             mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_dup,
                                  &k);
             if (k.bad)
@@ -351,7 +392,8 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
                 mb_groups_state(g, gi, c, st + i * p->ncol + c);
         }
         if (rc == MB_OK &&
-            ((p->ngroup && put_rows(dk, ts, b0, nb, p->ngroup, keys) < 0) ||
+            ((p->ngroup && put_rows(dk, ts, b0, nb, p->ngroup, kfix ? (void *)kfix
+                                                                     : (void *)keys) < 0) ||
              put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0 ||
              (p->ncol && put_rows(dst, tn, b0, nb, p->ncol, st) < 0)))
             rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
@@ -359,6 +401,8 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
             free(keys[i]);
             keys[i] = NULL;
         }
+        if (kfix)
+            memset(kfix, 0, nb * p->ngroup * kmax);
     }
     if (dk >= 0)
         H5Dclose(dk);
@@ -367,6 +411,7 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     if (dst >= 0)
         H5Dclose(dst);
     free(keys);
+    free(kfix);
     free(rows);
     free(st);
     H5Tclose(ts);
@@ -431,6 +476,7 @@ static mb_status write_csv_file(const char *path, const mb_plan *p, const mb_gro
         return st;
     if (!(f = fopen(tmp, "w")))
         return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
     st = write_csv_sorted(f, p, g, idx, NULL, 1, err);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
@@ -557,14 +603,20 @@ static void free_h5_strings(char **v, size_t n)
 typedef struct loaded {
     mb_plan plan;
     size_t G;
-    char **keys;          /* G * ngroup, HDF5-allocated */
+    char **keys;          /* G * ngroup: HDF5-allocated, or into kbuf */
+    char *kbuf;           /* fixed-length keys, NUL-terminated */
     int64_t *rows;
     mb_numstate *st;
 } loaded;
 
 static void loaded_fini(loaded *l)
 {
-    free_h5_strings(l->keys, l->G * l->plan.ngroup);
+    if (l->kbuf) {
+        free(l->kbuf);
+        free(l->keys);
+    } else {
+        free_h5_strings(l->keys, l->G * l->plan.ngroup);
+    }
     free(l->rows);
     free(l->st);
     mb_plan_fini(&l->plan);
@@ -587,6 +639,41 @@ static mb_status read_block(hid_t f, const char *name, hid_t t, void *buf, size_
     return rc < 0 ? MB_EDATA : MB_OK;
 }
 
+/* The nk keys: variable-length strings, or fixed-length ones read as
+ * NUL-terminated strings of one byte more into l->kbuf. */
+static mb_status read_keys(hid_t f, loaded *l, size_t nk)
+{
+    hid_t ds = H5Dopen2(f, "keys", H5P_DEFAULT), ft = ds >= 0 ? H5Dget_type(ds) : -1, mt;
+    size_t w = 0, i;
+    mb_status st = MB_OK;
+
+    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) {
+        st = MB_EDATA;
+    } else if (H5Tis_variable_str(ft) > 0) {
+        mt = str_type();
+        st = read_block(f, "keys", mt, l->keys, nk);
+        H5Tclose(mt);
+    } else if ((w = H5Tget_size(ft)) == 0 || w > 65536) {
+        st = MB_EDATA;
+    } else if (!(l->kbuf = calloc(nk ? nk : 1, w + 1))) {
+        st = MB_ENOMEM;
+    } else {
+        mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, w + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        H5Tset_cset(mt, H5Tget_cset(ft));
+        st = read_block(f, "keys", mt, l->kbuf, nk);
+        H5Tclose(mt);
+        for (i = 0; i < nk; i++)
+            l->keys[i] = l->kbuf + i * (w + 1);
+    }
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (ds >= 0)
+        H5Dclose(ds);
+    return st;
+}
+
 /* The exact integers the stored states hold (absent ones read as zero). */
 static unsigned stored_needs(hid_t f)
 {
@@ -604,7 +691,7 @@ static mb_status load_h5(const char *path, loaded *l, mb_err *err)
 {
     size_t ng = 0, na = 0, G = 0, nk = 0;
     char **group = NULL, **aggs = NULL;
-    hid_t f, ts, tn;
+    hid_t f, tn;
     mb_status st = MB_OK;
     hsize_t dims[2];
 
@@ -639,13 +726,12 @@ static mb_status load_h5(const char *path, loaded *l, mb_err *err)
         if (!l->keys || !l->rows || !l->st)
             st = mb_err_set(err, MB_ENOMEM, "out of memory");
     }
-    ts = str_type();
     tn = state_type(stored_needs(f));
-    if (st == MB_OK && (read_block(f, "keys", ts, l->keys, nk) != MB_OK ||
-                        read_block(f, "rows", H5T_NATIVE_INT64, l->rows, G) != MB_OK ||
+    if (st == MB_OK && read_keys(f, l, nk) != MB_OK)
+        st = mb_err_set(err, MB_EDATA, "%s: keys do not match", path);
+    if (st == MB_OK && (read_block(f, "rows", H5T_NATIVE_INT64, l->rows, G) != MB_OK ||
                         read_block(f, "states", tn, l->st, G * l->plan.ncol) != MB_OK))
-        st = mb_err_set(err, MB_EDATA, "%s: keys/rows/states do not match", path);
-    H5Tclose(ts);
+        st = mb_err_set(err, MB_EDATA, "%s: rows/states do not match the keys", path);
     H5Tclose(tn);
     free_h5_strings(group, ng);
     free_h5_strings(aggs, na);
