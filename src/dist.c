@@ -312,6 +312,65 @@ out:
     return st;
 }
 
+/* Bytes of packed groups a rank sends per round of the direct gather. */
+#define PIECE ((size_t)32 << 20)
+
+/* Two ranks: rank 1 streams its packed groups to rank 0, which merges them
+ * straight into its own table, in rounds of at most PIECE bytes so that
+ * memory stays bounded. With two ranks a shuffle would move as much data,
+ * insert every group twice and leave half the merging serial anyway. */
+static mb_status gather_direct(mb_dist *d, mb_groups *local, mb_err *err)
+{
+    int n = d->size, rc, mine, any;
+    int *cnt = calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
+    mb_buf send, recv;
+    mb_status st = cnt ? MB_OK : mb_err_set(err, MB_ENOMEM, "out of memory in the gather");
+    size_t next = 0, total = 0;
+
+    mb_buf_init(&send, INT_MAX);
+    mb_buf_init(&recv, INT_MAX);
+    if ((st = mb_dist_agree(d, st, err)) != MB_OK)
+        goto out;
+    for (;;) {
+        send.len = 0;
+        while (d->rank != 0 && st == MB_OK && next < local->n && send.len < PIECE)
+            st = mb_groups_pack(local, next++, &send);
+        if (st != MB_OK)
+            st = mb_err_set(err, st, "out of memory packing group states");
+        if ((st = mb_dist_agree(d, st, err)) != MB_OK)
+            goto out;
+        mine = (int)send.len;
+        rc = MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) {
+            st = mpi_fail(err, "MPI_Allgather", rc);
+            goto out;
+        }
+        any = 0;
+        for (int r = 0; r < n; r++)
+            any |= cnt[r] != 0;
+        if (!any)
+            break;
+        if (d->rank == 0 && (displs_of(cnt, n, dis, &total) != MB_OK ||
+                             mb_buf_reserve(&recv, total ? total : 1) != MB_OK)) {
+            memset(cnt, 0, (size_t)n * sizeof *cnt);
+            memset(dis, 0, (size_t)n * sizeof *dis);
+            st = mb_err_set(err, MB_ENOMEM, "out of memory receiving group states");
+        }
+        rc = MPI_Gatherv(send.p, mine, MPI_BYTE, recv.p, cnt, dis, MPI_BYTE, 0, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS && st == MB_OK)
+            st = mpi_fail(err, "MPI_Gatherv", rc);
+        if (st == MB_OK && d->rank == 0)
+            st = mb_groups_unpack_merge(local, recv.p, total, err);
+        if ((st = mb_dist_agree(d, st, err)) != MB_OK)
+            goto out;
+    }
+out:
+    mb_buf_fini(&send);
+    mb_buf_fini(&recv);
+    free(cnt);
+    return st;
+}
+
 mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
                          mb_groups *out, mb_err *err)
 {
@@ -329,6 +388,17 @@ mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
         *out = *local;
         memset(local, 0, sizeof *local);
         return MB_OK;
+    }
+    if (d->size == 2) {
+        mb_groups_fini(&own);
+        st = gather_direct(d, local, err);
+        if (st == MB_OK && d->rank == 0) {
+            mb_groups_fini(out);
+            *out = *local;
+            memset(local, 0, sizeof *local);
+        }
+        mb_groups_fini(local);
+        return st;
     }
     st = shuffle(d, local, &own, err);
     st = mb_dist_agree(d, st, err);   /* merge errors (overflow, memory cap) */

@@ -35,9 +35,11 @@ mb_status mb_dist_agree_poll(mb_dist *d, mb_status local, mb_err *err, mb_dist_t
 mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err);
 
 /* Combines every rank's table `local` (consumed: emptied) into `*out` on
- * rank 0 (other ranks get an empty table): groups are shuffled to an owner
- * rank by key hash (MPI_Alltoallv), merged there, then gathered to rank 0.
- * Exact merging makes the result independent of how groups were spread. */
+ * rank 0 (other ranks get an empty table). From three ranks on, groups are
+ * shuffled to an owner rank by key hash (MPI_Alltoallv), merged there, then
+ * gathered to rank 0; with two, rank 1 streams its groups straight into
+ * rank 0's table in bounded rounds. Exact merging makes the result
+ * independent of how groups were spread. */
 mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
                          mb_groups *out, mb_err *err);
 

@@ -293,26 +293,73 @@ static mb_status unpack_states(mb_groups *g, size_t gi, mb_rd *r, mb_err *err)
     return st;
 }
 
+/* Skips the packed states at r (as unpack_states reads them). */
+static void skip_states(const mb_groups *g, mb_rd *r)
+{
+    for (size_t k = 0; k < g->nstate && !r->bad; k++) {
+        mb_acc h;
+        mb_rd_get(r, &h, sizeof h);
+        if (!r->bad)
+            (void)mb_rd_ptr(r, (h.flags & MB_ACC_SPILLED) ? sizeof(mb_numstate)
+                                                         : mb_acc_size(g->needs[k]) - sizeof h);
+    }
+}
+
+/* Packed groups are merged in batches, like the chunker's records: the
+ * slots of a batch's keys, then the records they point to, are prefetched
+ * before the lookups, so that their cache misses overlap. */
+#define UNPACK_BATCH 16
+
+typedef struct packed {
+    const char *key, *states;
+    uint32_t kl;
+    int64_t rows;
+    size_t slen;
+    uint64_t h;
+} packed;
+
 mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_err *err)
 {
+    packed b[UNPACK_BATCH];
     mb_status st = MB_OK;
     mb_rd r;
 
     mb_rd_init(&r, data, len);
     while (st == MB_OK && r.pos < r.len) {
-        uint32_t kl = 0;
-        int64_t rows = 0;
-        const char *key;
-        size_t gi;
-        mb_rd_get(&r, &kl, sizeof kl);
-        key = mb_rd_ptr(&r, kl);
-        mb_rd_get(&r, &rows, sizeof rows);
-        if (r.bad || rows < 0)
-            return mb_err_set(err, MB_EDATA, "malformed group state data at byte %zu", r.pos);
-        if ((st = mb_groups_get(g, key, kl, mb_groups_hash(key, kl), &gi, err)) != MB_OK)
-            return st;
-        mb_groups_rec(g, gi)->rows += rows;
-        st = unpack_states(g, gi, &r, err);
+        size_t n = 0, i;
+        for (; n < UNPACK_BATCH && r.pos < r.len; n++) {
+            packed *e = &b[n];
+            size_t at;
+            mb_rd_get(&r, &e->kl, sizeof e->kl);
+            e->key = mb_rd_ptr(&r, e->kl);
+            mb_rd_get(&r, &e->rows, sizeof e->rows);
+            at = r.pos;
+            skip_states(g, &r);
+            if (r.bad || e->rows < 0)
+                return mb_err_set(err, MB_EDATA, "malformed group state data at byte %zu",
+                                  r.pos);
+            e->states = r.p + at;
+            e->slen = r.pos - at;
+            e->h = mb_groups_hash(e->key, e->kl);
+            __builtin_prefetch(&g->slots[e->h & (g->nslots - 1)]);
+        }
+        for (i = 0; i < n; i++) {
+            uint64_t v = g->slots[b[i].h & (g->nslots - 1)];
+            if (v && !((v ^ b[i].h) >> 32)) {
+                const char *rec = (const char *)mb_groups_rec(g, (size_t)(v & 0xffffffffu) - 1);
+                __builtin_prefetch(rec);
+                __builtin_prefetch(rec + 64);
+            }
+        }
+        for (i = 0; i < n && st == MB_OK; i++) {
+            size_t gi;
+            mb_rd sr;
+            if ((st = mb_groups_get(g, b[i].key, b[i].kl, b[i].h, &gi, err)) != MB_OK)
+                return st;
+            mb_groups_rec(g, gi)->rows += b[i].rows;
+            mb_rd_init(&sr, b[i].states, b[i].slen);
+            st = unpack_states(g, gi, &sr, err);
+        }
     }
     return st;
 }

@@ -622,7 +622,10 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
         mb_groups_fini(&local);
         return task_failed(r, t, st, err);
     }
+    double t_red = now_s();
+    size_t nlocal = local.n;
     st = mb_dist_reduce(r->d, &local, cap, &result, err);
+    mb_debug("task %s: reduce of %zu local groups: %.3f s", t->task_id, nlocal, now_s() - t_red);
     mb_groups_fini(&local);
     if (st != MB_OK) {
         mb_groups_fini(&result);
