@@ -1030,9 +1030,107 @@ static mb_status fitted(int len, char *out, size_t cap)
     return MB_OK;
 }
 
-static mb_status put_double(double d, char *out, size_t cap)
+/* "%.17g" of d for 1e-4 <= |d| < 1e16, where it is plain positional
+ * notation, without printf: d = m * 2^e exactly, so d * 10^s with s = 16 - k
+ * (k the decimal exponent) is a rational whose numerator fits 128 bits;
+ * rounding it half-to-even to an integer gives the 17 significant digits
+ * printf gives. Returns the length, or 0 to leave d to printf. */
+static size_t g17_fast(double d, char *out)
 {
-    return fitted(snprintf(out, cap, "%.17g", d), out, cap);
+    static const uint64_t p10[21] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+        1000000000u, UINT64_C(10000000000), UINT64_C(100000000000),
+        UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
+        UINT64_C(1000000000000000), UINT64_C(10000000000000000),
+        UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
+        UINT64_C(10000000000000000000), 0};
+    const mb_u128 lo17 = p10[16], hi17 = p10[17];
+    uint64_t bits, m;
+    int e, k, s, neg, tries;
+    mb_u128 n = 0;
+    char dig[17];
+    size_t len = 0, i, intd;
+
+    memcpy(&bits, &d, sizeof bits);
+    neg = (int)(bits >> 63);
+    e = (int)((bits >> 52) & 0x7ff);
+    if (e == 0 || e == 0x7ff)
+        return 0;                           /* zero, subnormal, inf, nan */
+    m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    e -= 1075;                              /* |d| = m * 2^e */
+    if (e < -66 || e > 1)
+        return 0;
+    k = (int)floor(log10(fabs(d)));         /* an estimate, checked below */
+    for (tries = 0; tries < 3; tries++) {
+        s = 16 - k;
+        if (s < 1 || s > 20)
+            return 0;
+        n = (mb_u128)m * (s == 20 ? (mb_u128)p10[19] * 10u : (mb_u128)p10[s]);
+        if (e >= 0) {
+            n <<= e;
+        } else {
+            mb_u128 q = n >> -e, rem = n - (q << -e), half = (mb_u128)1 << (-e - 1);
+            n = q + (rem > half || (rem == half && (q & 1)));
+        }
+        if (n > hi17)                       /* 10^17 itself is a carry: below */
+            k++;
+        else if (n < lo17)
+            k--;
+        else
+            break;
+    }
+    if (tries == 3)
+        return 0;
+    if (n == hi17) {                        /* rounding carried into a digit */
+        n = lo17;
+        k++;
+        s--;
+        if (s < 1)
+            return 0;
+    }
+    for (i = 17; i-- > 0;) {
+        dig[i] = (char)('0' + (unsigned)(n % 10));
+        n /= 10;
+    }
+    if (neg)
+        out[len++] = '-';
+    intd = 17 - (size_t)s;                  /* digits before the point (k + 1) */
+    if (k >= 0) {
+        memcpy(out + len, dig, intd);
+        len += intd;
+    } else {
+        out[len++] = '0';
+        intd = 0;
+    }
+    {
+        size_t last = 17;                   /* drop trailing zeros, as %g does */
+        while (last > intd && dig[last - 1] == '0')
+            last--;
+        if (last > intd || k < 0) {
+            out[len++] = '.';
+            for (int z = -1; z > k; z--)
+                out[len++] = '0';
+            memcpy(out + len, dig + intd, last - intd);
+            len += last - intd;
+        }
+    }
+    out[len] = '\0';
+    return len;
+}
+
+mb_status mb_format_double(double d, char *out, size_t cap)
+{
+    char t[48];
+    size_t n = g17_fast(d, t);
+
+    if (n == 0)
+        return fitted(snprintf(out, cap, "%.17g", d), out, cap);
+    if (n >= cap) {
+        out[0] = '\0';
+        return MB_ELIMIT;
+    }
+    memcpy(out, t, n + 1);
+    return MB_OK;
 }
 
 
@@ -1056,7 +1154,7 @@ static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int
                                                                    div == 1) &&
             scale <= 19 && !__builtin_mul_overflow(den64, pow10_64[scale], &den64) &&
             den64 <= ((uint64_t)1 << 53))
-            return put_double((double)x / (double)den64, out, cap);
+            return mb_format_double((double)x / (double)den64, out, cap);
     }
     neg = magnitude(&num, v->w, 4);
     if (exact && scale == 0 && div == 1)
@@ -1065,7 +1163,7 @@ static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int
     if (mb_bigint_mul_pow10(&den, (unsigned)scale) != 0)
         return MB_EINTERNAL;
     d = mb_bigint_ratio(&num, &den);
-    return put_double(neg ? -d : d, out, cap);
+    return mb_format_double(neg ? -d : d, out, cap);
 }
 
 /* The correctly rounded sample variance (n*SS - S^2) / (n(n-1) 10^2scale). */
@@ -1111,7 +1209,7 @@ mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, cha
     case MB_AGG_STDDEV:
         if ((st = variance(s, &var)) != MB_OK)
             return st;
-        return put_double(k == MB_AGG_VAR ? var : sqrt(var), out, cap);
+        return mb_format_double(k == MB_AGG_VAR ? var : sqrt(var), out, cap);
     case MB_AGG_COUNT:
     case MB_AGG_COUNT_STAR: break;
     }

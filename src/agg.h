@@ -98,6 +98,11 @@ mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, cha
  * "%" PRId64 would. MB_ELIMIT (out emptied) when it does not fit. */
 mb_status mb_format_i64(int64_t v, char *out, size_t cap);
 
+/* Writes d into out[0..cap) exactly as printf's "%.17g" would (without
+ * printf where the number is in plain positional range). MB_ELIMIT (out
+ * emptied) when it does not fit. */
+mb_status mb_format_double(double d, char *out, size_t cap);
+
 /* ---- compact accumulators: the in-memory form of a state ------------
  *
  * A group table holds one accumulator per (group, column) instead of a

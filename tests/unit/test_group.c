@@ -10,6 +10,7 @@
 #include "tap.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -318,11 +319,66 @@ static void test_format(void)
        bad);
 }
 
+/* mb_format_double against printf's "%.17g": random bit patterns, values
+ * near powers of ten and the range edges, and short binary fractions whose
+ * decimal expansions end exactly half-way between two 17-digit results. */
+static void test_double_format(void)
+{
+    size_t bad = 0, n = 0;
+
+    for (int i = 0; i < 600000; i++) {
+        double d;
+        char got[64], want[64];
+        uint64_t b = rnd();
+        switch (i % 6) {
+        case 0:                               /* any finite double */
+            memcpy(&d, &b, sizeof d);
+            if (d != d || d - d != 0)
+                continue;
+            break;
+        case 1:                               /* the positional range */
+            d = ldexp((double)(b >> 11), (int)(rnd() % 120) - 80);
+            break;
+        case 2: {                             /* around powers of ten */
+            double p = pow(10.0, (double)((int)(rnd() % 24) - 6));
+            d = nextafter(p, (b & 1) ? 0.0 : 1e300);
+            if (b & 2)
+                d = p;
+            break;
+        }
+        case 3:                               /* exact ties: short binary fractions */
+            d = ldexp((double)(b % 1000003), -(int)(rnd() % 70));
+            break;
+        case 4:                               /* 17+ digit integers and their halves */
+            d = (double)(b >> (10 + rnd() % 20)) / ((b & 1) ? 2.0 : 1.0);
+            break;
+        default:                              /* what means look like */
+            d = (double)(int64_t)(b >> 12) / (double)(1 + rnd() % 100000) / 1e6;
+            break;
+        }
+        if (rnd() & 1)
+            d = -d;
+        snprintf(want, sizeof want, "%.17g", d);
+        if (mb_format_double(d, got, sizeof got) != MB_OK || strcmp(got, want) != 0) {
+            if (bad++ < 5)
+                printf("# %a: got '%s', printf '%s'\n", d, got, want);
+        }
+        n++;
+    }
+    ok(bad == 0, "%%.17g without printf agrees with printf on %zu doubles (%zu differ)", n, bad);
+    {
+        char small[4];
+        ok(mb_format_double(123.25, small, sizeof small) == MB_ELIMIT && small[0] == '\0',
+           "too small a buffer: MB_ELIMIT, emptied");
+    }
+}
+
 int main(void)
 {
     test_accumulators();
     test_sort();
     test_format();
+    test_double_format();
     printf("1..%d\n", tap_n);
     return tap_failed != 0;
 }
