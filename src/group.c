@@ -417,6 +417,52 @@ static int cmp_ent(const void *x, const void *y)
                    mb_groups_key(sort_g, b->gi), mb_groups_klen(sort_g, b->gi));
 }
 
+/* Byte `b` (0 = least significant) of the 128-bit prefix (p0, p1). */
+static unsigned prefix_byte(const sort_ent *x, unsigned b)
+{
+    return (unsigned)((b < 8 ? x->p1 >> (8 * b) : x->p0 >> (8 * (b - 8))) & 0xff);
+}
+
+/* Sorts by the 128-bit prefixes with a stable LSD radix sort (a byte that
+ * is the same everywhere costs one counting pass), then puts each run of
+ * equal prefixes in full key order. Returns 0 when out of memory. */
+static int radix_sort(sort_ent *e, size_t n)
+{
+    sort_ent *tmp = malloc((n ? n : 1) * sizeof *tmp), *src = e, *dst = tmp;
+    size_t cnt[256], i, j;
+
+    if (!tmp)
+        return 0;
+    for (unsigned b = 0; b < 16; b++) {
+        size_t sum = 0;
+        memset(cnt, 0, sizeof cnt);
+        for (i = 0; i < n; i++)
+            cnt[prefix_byte(&src[i], b)]++;
+        if (n == 0 || cnt[prefix_byte(&src[0], b)] == n)
+            continue;                       /* nothing to reorder on this byte */
+        for (i = 0; i < 256; i++) {
+            size_t c = cnt[i];
+            cnt[i] = sum;
+            sum += c;
+        }
+        for (i = 0; i < n; i++)
+            dst[cnt[prefix_byte(&src[i], b)]++] = src[i];
+        sort_ent *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != e)
+        memcpy(e, src, n * sizeof *e);
+    free(tmp);
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && e[j].p0 == e[i].p0 && e[j].p1 == e[i].p1; j++)
+            ;
+        if (j - i > 1)
+            qsort(e + i, j - i, sizeof *e, cmp_ent);
+    }
+    return 1;
+}
+
 size_t *mb_groups_sorted(const mb_groups *g)
 {
     size_t *idx = malloc((g->n ? g->n : 1) * sizeof *idx), i;
@@ -440,7 +486,8 @@ size_t *mb_groups_sorted(const mb_groups *g)
         e[i].gi = i;
     }
     sort_g = g;     /* qsort has no context argument in C11 */
-    qsort(e, g->n, sizeof *e, cmp_ent);
+    if (!radix_sort(e, g->n))
+        qsort(e, g->n, sizeof *e, cmp_ent);
     sort_g = NULL;
     for (i = 0; i < g->n; i++)
         idx[i] = e[i].gi;
