@@ -885,30 +885,32 @@ NOINLINE static mb_status acc_add_slow(mb_acc *a, const mb_dec *v, unsigned need
     return acc_put(a, &t, need, sp, err);
 }
 
-mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb_err *err)
+/* The fast path of both adds: the value is (-1)^neg * mag * 10^-scale with
+ * mag < 2^64. Returns 0, with a unchanged, when it does not apply (then the
+ * caller takes the general path). */
+static inline int acc_add_fast(mb_acc *a, uint64_t mag, int neg, int32_t scale, int nonint,
+                               unsigned need)
 {
-    mb_u128 sign = (mb_u128)(v->m >> 127), mag = ((mb_u128)v->m ^ sign) - sign, t;
+    mb_u128 t, sign = neg ? ~(mb_u128)0 : 0, sq = 0;
     mb_i128 x, sum = 0;
-    mb_u128 sq = 0;
     unsigned k, mm;
 
     if ((a->flags & MB_ACC_SPILLED) || a->n == INT64_MAX)
-        return acc_add_slow(a, v, need, sp, err);
-    if (a->n == 0 && v->scale > a->scale)
-        a->scale = v->scale;           /* as mb_num_add: an empty state rescales for free */
-    k = (unsigned)(a->scale - v->scale);
-    if (v->scale > a->scale || (mag >> 64) != 0 || k > 19)
-        return acc_add_slow(a, v, need, sp, err);
-    t = mag * pow10_64[k];
+        return 0;
+    if (a->n == 0 && scale > a->scale)
+        a->scale = scale;              /* as mb_num_add: an empty state rescales for free */
+    if (scale > a->scale || (k = (unsigned)(a->scale - scale)) > 19)
+        return 0;
+    t = (mb_u128)mag * pow10_64[k];
     if ((t >> 64) != 0)
-        return acc_add_slow(a, v, need, sp, err);
+        return 0;
     x = (mb_i128)((t ^ sign) - sign);
     if ((need & SUMS) && __builtin_add_overflow(a->v[0], x, &sum))
-        return acc_add_slow(a, v, need, sp, err);
+        return 0;
     if (need & MB_NEED_SUMSQ) {
         sq = (mb_u128)a->v[1] + t * t;
         if (sq < (mb_u128)a->v[1])
-            return acc_add_slow(a, v, need, sp, err);
+            return 0;
     }
     if (need & SUMS)
         a->v[0] = sum;
@@ -921,9 +923,67 @@ mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb
         if (a->n == 0 || x > a->v[mm + 1])
             a->v[mm + 1] = x;
     }
-    a->flags |= v->nonint ? MB_ACC_NONINT : 0;
+    a->flags |= nonint ? MB_ACC_NONINT : 0;
     a->n++;
-    return MB_OK;
+    return 1;
+}
+
+mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb_err *err)
+{
+    mb_u128 sign = (mb_u128)(v->m >> 127), mag = ((mb_u128)v->m ^ sign) - sign;
+
+    if ((mag >> 64) == 0 &&
+        acc_add_fast(a, (uint64_t)mag, v->m < 0, v->scale, v->nonint != 0, need))
+        return MB_OK;
+    return acc_add_slow(a, v, need, sp, err);
+}
+
+mb_status mb_acc_add_text(mb_acc *a, const char *p, size_t len, unsigned need, mb_spill *sp,
+                          mb_err *err)
+{
+    const char *s = p, *end = p + len, *dot = NULL;
+    uint64_t m = 0;
+    unsigned nd = 0, frac = 0, tz = 0;
+    int neg = 0;
+    mb_dec v;
+    mb_status st;
+
+    /* [+-]digits[.digits], at most 19 digits: one pass, no division. The
+     * value's own scale leaves out the fraction's trailing zeros (tz), as
+     * mb_dec_parse does; the digits are then at scale `frac`, which must not
+     * pass the state's. */
+    if (len > 0 && len <= 21) {
+        if (*s == '-' || *s == '+')
+            neg = *s++ == '-';
+        for (; s < end; s++) {
+            unsigned c = (unsigned)(unsigned char)*s - (unsigned)'0';
+            if (c <= 9) {
+                m = m * 10 + c;
+                nd++;
+                if (dot) {
+                    frac++;
+                    tz = c ? 0 : tz + 1;
+                }
+            } else if (*s == '.' && !dot) {
+                dot = s;
+            } else {
+                break;
+            }
+        }
+        if (s == end && nd > 0 && nd <= 19) {
+            int32_t vs = m ? (int32_t)(frac - tz) : 0;
+            if (a->n == 0 && vs > a->scale)
+                a->scale = vs;         /* as mb_num_add: an empty state rescales for free */
+            /* m at scale frac is the value at the state's scale times
+             * 10^-(scale - frac): no division when frac <= scale */
+            if ((int32_t)frac <= a->scale &&
+                acc_add_fast(a, m, neg, (int32_t)frac, dot != NULL, need))
+                return MB_OK;
+        }
+    }
+    if ((st = mb_dec_parse(p, len, &v, err)) != MB_OK)
+        return st;
+    return mb_acc_add(a, &v, need, sp, err);
 }
 
 mb_status mb_acc_merge(mb_acc *a, const mb_numstate *src, unsigned need, mb_spill *sp,

@@ -135,6 +135,11 @@ size_t mb_acc_size(unsigned need);
  * plus MB_ENOMEM when a state must spill and memory is out. */
 mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb_err *err);
 
+/* Parses text[0..len) as mb_dec_parse does and adds it: the same result
+ * and errors, with short plain numbers taken without building an mb_dec. */
+mb_status mb_acc_add_text(mb_acc *a, const char *text, size_t len, unsigned need,
+                          mb_spill *sp, mb_err *err);
+
 /* Counts one value of a column that needs only n. */
 static inline void mb_acc_count(mb_acc *a) { a->n++; }
 

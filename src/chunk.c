@@ -100,7 +100,6 @@ static mb_status add_values(mb_chunker *c, const mb_cell *vals, mb_groups *g, si
 
     for (k = 0; k < p->ncol; k++) {
         const mb_cell *cell = &vals[k];
-        mb_dec v;
         mb_err e2;
         mb_status st;
 
@@ -110,9 +109,7 @@ static mb_status add_values(mb_chunker *c, const mb_cell *vals, mb_groups *g, si
             mb_acc_count(mb_groups_acc(g, gi, k));
             continue;
         }
-        st = mb_dec_parse(cell->p, cell->len, &v, &e2);
-        if (st == MB_OK)
-            st = mb_groups_add(g, gi, k, &v, &e2);
+        st = mb_groups_add_text(g, gi, k, cell->p, cell->len, &e2);
         if (st != MB_OK) {
             char what[MB_ERR_MAX];
             snprintf(what, sizeof what, "column '%s': %s", p->cols[k], e2.msg);

@@ -124,6 +124,13 @@ static inline int mb_groups_nonint(const mb_groups *g, size_t gi, size_t k)
     return (a->flags & MB_ACC_NONINT) != 0;
 }
 
+/* Parses and adds a value to accumulator k of group gi (mb_acc_add_text). */
+static inline mb_status mb_groups_add_text(mb_groups *g, size_t gi, size_t k, const char *p,
+                                           size_t len, mb_err *err)
+{
+    return mb_acc_add_text(mb_groups_acc(g, gi, k), p, len, g->needs[k], &g->spill, err);
+}
+
 /* Adds value v to accumulator k of group gi (mb_acc_add). */
 static inline mb_status mb_groups_add(mb_groups *g, size_t gi, size_t k, const mb_dec *v,
                                       mb_err *err)
