@@ -891,8 +891,8 @@ NOINLINE static mb_status acc_add_slow(mb_acc *a, const mb_dec *v, unsigned need
 static inline int acc_add_fast(mb_acc *a, uint64_t mag, int neg, int32_t scale, int nonint,
                                unsigned need)
 {
-    mb_u128 t, sign = neg ? ~(mb_u128)0 : 0, sq = 0;
-    mb_i128 x, sum = 0;
+    mb_u128 t, sign = neg ? ~(mb_u128)0 : 0, sq = 0, sum = 0;
+    mb_i128 x;
     unsigned k, mm;
 
     if ((a->flags & MB_ACC_SPILLED) || a->n == INT64_MAX)
@@ -905,15 +905,22 @@ static inline int acc_add_fast(mb_acc *a, uint64_t mag, int neg, int32_t scale, 
     if ((t >> 64) != 0)
         return 0;
     x = (mb_i128)((t ^ sign) - sign);
-    if ((need & SUMS) && __builtin_add_overflow(a->v[0], x, &sum))
-        return 0;
+    if (need & SUMS) {
+        /* two's-complement add, overflow when the operands' signs agree and
+         * the result's differs (no address-taken temporary: it would go
+         * through the stack and stall the store) */
+        mb_u128 o = (mb_u128)a->v[0];
+        sum = o + (mb_u128)x;
+        if ((((o ^ sum) & ((mb_u128)x ^ sum)) >> 127) != 0)
+            return 0;
+    }
     if (need & MB_NEED_SUMSQ) {
         sq = (mb_u128)a->v[1] + t * t;
         if (sq < (mb_u128)a->v[1])
             return 0;
     }
     if (need & SUMS)
-        a->v[0] = sum;
+        a->v[0] = (mb_i128)sum;
     if (need & MB_NEED_SUMSQ)
         a->v[1] = (mb_i128)sq;
     if (need & MB_NEED_MINMAX) {
@@ -942,16 +949,16 @@ mb_status mb_acc_add_text(mb_acc *a, const char *p, size_t len, unsigned need, m
                           mb_err *err)
 {
     const char *s = p, *end = p + len, *dot = NULL;
-    uint64_t m = 0;
+    uint64_t m = 0, mnz = 0;
     unsigned nd = 0, frac = 0, tz = 0;
     int neg = 0;
     mb_dec v;
     mb_status st;
 
-    /* [+-]digits[.digits], at most 19 digits: one pass, no division. The
-     * value's own scale leaves out the fraction's trailing zeros (tz), as
-     * mb_dec_parse does; the digits are then at scale `frac`, which must not
-     * pass the state's. */
+    /* [+-]digits[.digits], at most 19 digits, in one pass: as mb_dec_parse,
+     * the value's scale leaves out the fraction's trailing zeros (tz), and
+     * mnz is the number without them (m as it was at the last nonzero
+     * fraction digit), so no division is needed. */
     if (len > 0 && len <= 21) {
         if (*s == '-' || *s == '+')
             neg = *s++ == '-';
@@ -960,26 +967,22 @@ mb_status mb_acc_add_text(mb_acc *a, const char *p, size_t len, unsigned need, m
             if (c <= 9) {
                 m = m * 10 + c;
                 nd++;
-                if (dot) {
-                    frac++;
-                    tz = c ? 0 : tz + 1;
+                if (!dot || c) {
+                    mnz = m;
+                    tz = 0;
+                } else {
+                    tz++;
                 }
+                frac += dot != NULL;
             } else if (*s == '.' && !dot) {
                 dot = s;
             } else {
                 break;
             }
         }
-        if (s == end && nd > 0 && nd <= 19) {
-            int32_t vs = m ? (int32_t)(frac - tz) : 0;
-            if (a->n == 0 && vs > a->scale)
-                a->scale = vs;         /* as mb_num_add: an empty state rescales for free */
-            /* m at scale frac is the value at the state's scale times
-             * 10^-(scale - frac): no division when frac <= scale */
-            if ((int32_t)frac <= a->scale &&
-                acc_add_fast(a, m, neg, (int32_t)frac, dot != NULL, need))
-                return MB_OK;
-        }
+        if (s == end && nd > 0 && nd <= 19 &&
+            acc_add_fast(a, mnz, neg, mnz ? (int32_t)(frac - tz) : 0, dot != NULL, need))
+            return MB_OK;
     }
     if ((st = mb_dec_parse(p, len, &v, err)) != MB_OK)
         return st;
