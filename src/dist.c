@@ -28,7 +28,11 @@ mb_status mb_dist_init(mb_dist *d, int *argc, char ***argv, mb_err *err)
 
 void mb_dist_fini(mb_dist *d)
 {
-    if (d && d->initialized) {
+    if (!d)
+        return;
+    free(d->round);     /* never left pending: every post is waited for */
+    d->round = NULL;
+    if (d->initialized) {
         MPI_Finalize();
         d->initialized = 0;
     }
@@ -422,6 +426,49 @@ int mb_dist_node_leader(mb_dist *d)
     MPI_Comm_rank(node, &lr);
     MPI_Comm_free(&node);
     return lr == 0;
+}
+
+struct mb_dist_round {
+    MPI_Request req;
+    unsigned local, all;
+    int pending;
+};
+
+mb_status mb_dist_flags_post(mb_dist *d, unsigned local, mb_err *err)
+{
+    int rc;
+
+    if (!d->round && !(d->round = calloc(1, sizeof *d->round)))
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (d->round->pending)
+        return mb_err_set(err, MB_EINTERNAL, "round flags posted twice");
+    d->round->local = local;
+    rc = MPI_Iallreduce(&d->round->local, &d->round->all, 1, MPI_UNSIGNED, MPI_BOR,
+                        MPI_COMM_WORLD, &d->round->req);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, "MPI_Iallreduce (flags)", rc);
+    d->round->pending = 1;
+    return MB_OK;
+}
+
+mb_status mb_dist_flags_wait(mb_dist *d, unsigned *all, mb_dist_tick_fn tick, void *ctx,
+                             mb_err *err)
+{
+    int rc;
+
+    if (!mb_dist_flags_pending(d))
+        return mb_err_set(err, MB_EINTERNAL, "no round flags in flight");
+    rc = wait_polling(&d->round->req, tick, ctx);
+    d->round->pending = 0;
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, "MPI_Allreduce (flags)", rc);
+    *all = d->round->all;
+    return MB_OK;
+}
+
+int mb_dist_flags_pending(const mb_dist *d)
+{
+    return d->round && d->round->pending;
 }
 
 mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_tick_fn tick,

@@ -10,9 +10,12 @@
 
 #include "group.h"
 
+struct mb_dist_round;
+
 typedef struct mb_dist {
     int rank, size;
     int initialized;     /* MPI_Init was called by us */
+    struct mb_dist_round *round;   /* round flags in flight, if any */
 } mb_dist;
 
 mb_status mb_dist_init(mb_dist *d, int *argc, char ***argv, mb_err *err);
@@ -64,5 +67,14 @@ int mb_dist_node_leader(mb_dist *d);
  * requests travel as bits. */
 mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_tick_fn tick,
                            void *ctx, mb_err *err);
+
+/* The same agreement in two halves, so that a rank can work on while the
+ * flags of the round before travel: post this round's flags, then wait for
+ * their OR. One round may be in flight at a time; every rank must post and
+ * wait in the same order. */
+mb_status mb_dist_flags_post(mb_dist *d, unsigned local, mb_err *err);
+mb_status mb_dist_flags_wait(mb_dist *d, unsigned *all, mb_dist_tick_fn tick, void *ctx,
+                             mb_err *err);
+int mb_dist_flags_pending(const mb_dist *d);
 
 #endif

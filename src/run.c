@@ -530,6 +530,36 @@ static void note_first_chunk(runner *r, const desc *t)
 
 /* The aggregation rounds of one task on this rank. On success `local`
  * holds this rank's states. */
+/* Acts on the flags every rank sent for a round: failure, checkpoint,
+ * stop. Returns 1 when the rounds end here (same answer on every rank). */
+static int round_end(runner *r, desc *t, mb_groups *local, u64vec *mine, unsigned all,
+                     mb_status *st, mb_err *err)
+{
+    if (all & F_FAIL) {
+        *st = mb_dist_agree(r->d, *st, err);
+        return 1;
+    }
+    if ((all & (F_CKPT | F_STOP)) && r->o->checkpoint_dir) {
+        mb_status cs = checkpoint(r, t, local, mine, err);
+        if (cs != MB_OK) {
+            if (r->d->rank == 0)
+                mb_error("task %s: checkpoint failed: %s", t->task_id, err->msg);
+            if (all & F_STOP)
+                *st = cs;       /* else the next one may succeed; the work goes on */
+        }
+    }
+    if (all & F_STOP) {
+        *st = *st == MB_OK ? mb_err_set(err, MB_ESTOP, "stopped on request") : *st;
+        return 1;
+    }
+    return 0;
+}
+
+/* Round k: every rank does chunk k*size + rank of the remaining ones. The
+ * flags of round k travel while round k+1's chunk is worked on, and are
+ * acted on after it, so a slow chunk on one rank does not stall the other
+ * every round; a stop or failure still takes effect within two chunks, at
+ * the same round on every rank. */
 static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_err *err)
 {
     size_t size = (size_t)r->d->size, rank = (size_t)r->d->rank, k, nround;
@@ -537,13 +567,15 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
     mb_status st;
     uint64_t rows = 0;
     double last_log = now_s();
+    unsigned all = 0;
+    int done = 0;
 
     nround = (size_t)(t->nremain + size - 1) / size;
     st = mb_chunker_open(&ck, &r->plan, &t->bind, t->input, t->grid.ncols,
                          (size_t)r->o->max_record, err);
-    for (k = 0; k < nround || (k == 0 && nround == 0); k++) {
+    for (k = 0; !done && (k < nround || (k == 0 && nround == 0)); k++) {
         size_t i = k * size + rank;
-        unsigned all = 0;
+        unsigned flags;
         if (st == MB_OK && i < t->nremain) {
             uint64_t c = t->remain[i];
             st = mb_chunker_run(&ck, t->grid.bounds[c], t->grid.bounds[c + 1], local, &rows,
@@ -562,26 +594,20 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
             mb_info("task %s: %zu of %llu chunks to do", t->task_id, (k + 1) * size,
                     (unsigned long long)t->nremain);
         }
-        if (mb_dist_or_flags(r->d, round_flags(r, st, err, &st), &all,
-                             rank == 0 ? renew_tick : NULL, r, err) != MB_OK)
+        flags = round_flags(r, st, err, &st);
+        if (mb_dist_flags_pending(r->d)) {
+            if (mb_dist_flags_wait(r->d, &all, rank == 0 ? renew_tick : NULL, r, err) != MB_OK)
+                st = MB_EINTERNAL;
+            if ((done = round_end(r, t, local, mine, all, &st, err)) != 0)
+                break;
+        }
+        if (mb_dist_flags_post(r->d, flags, err) != MB_OK)
             st = MB_EINTERNAL;
-        if (all & F_FAIL) {
-            st = mb_dist_agree(r->d, st, err);
-            break;
-        }
-        if ((all & (F_CKPT | F_STOP)) && r->o->checkpoint_dir) {
-            st = checkpoint(r, t, local, mine, err);
-            if (st != MB_OK) {
-                if (rank == 0)
-                    mb_error("task %s: checkpoint failed: %s", t->task_id, err->msg);
-                if (!(all & F_STOP))
-                    st = MB_OK;     /* the next one may succeed; the work goes on */
-            }
-        }
-        if (all & F_STOP) {
-            st = st == MB_OK ? mb_err_set(err, MB_ESTOP, "stopped on request") : st;
-            break;
-        }
+    }
+    if (!done && mb_dist_flags_pending(r->d)) {
+        if (mb_dist_flags_wait(r->d, &all, rank == 0 ? renew_tick : NULL, r, err) != MB_OK)
+            st = MB_EINTERNAL;
+        (void)round_end(r, t, local, mine, all, &st, err);
     }
     mb_chunker_close(&ck);
     return st;
