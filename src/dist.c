@@ -56,10 +56,18 @@ static mb_status mpi_fail(mb_err *err, const char *what, int rc)
  * about every 50 ms. */
 static int wait_polling(MPI_Request *req, mb_dist_tick_fn tick, void *ctx)
 {
-    struct timespec ts = {0, 200000};
-    double last = MPI_Wtime();
+    struct timespec ts = {0, 50000};
+    double last = MPI_Wtime(), spin_until = last + 200e-6;
     int done = 0, rc;
 
+    /* Nonblocking collectives progress only inside MPI calls, and the
+     * partner is usually a few microseconds away at the end of a round:
+     * test in a tight loop for a moment before backing off to sleeps. */
+    while (MPI_Wtime() < spin_until) {
+        rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+    }
     for (;;) {
         rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS || done)
