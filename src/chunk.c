@@ -23,6 +23,10 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
     c->fd = -1;
     mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
     c->cells = calloc(ncols + 1, sizeof *c->cells);
+    for (size_t k = 0; k < p->ngroup; k++)
+        c->keep |= b->group_idx[k] < 64 ? (uint64_t)1 << b->group_idx[k] : 0;
+    for (size_t k = 0; k < p->ncol; k++)
+        c->keep |= b->col_idx[k] < 64 ? (uint64_t)1 << b->col_idx[k] : 0;
     c->koff = calloc(MB_BATCH + 1, sizeof *c->koff);
     c->hash = calloc(MB_BATCH, sizeof *c->hash);
     c->gi = calloc(MB_BATCH, sizeof *c->gi);
@@ -213,7 +217,7 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
     c->nb = 0;
     c->key.len = 0;
     for (;;) {
-        st = mb_csv_scan_next(&csv, c->cells, c->ncols + 1, &n, c->ncols, &e2);
+        st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
         if (st != MB_OK) {
             /* the records before an error are folded first, so that their
              * own errors are reported in file order */

@@ -16,6 +16,7 @@ typedef struct mb_chunker {
     char *buf;                /* the current chunk */
     size_t cap;
     mb_cell *cells;
+    uint64_t keep;            /* the fields the plan reads (bit i: field i) */
     /* A batch of parsed records waiting for their groups: the group table
      * is probed for a whole batch at once, with prefetches, so that its
      * cache misses overlap instead of following one another. */

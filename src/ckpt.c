@@ -6,12 +6,12 @@
  *
  * Files: DIR/ckpt-<seq>.h5 with seq as 20 zero-padded digits, so that names
  * sort by sequence; written as DIR/.ckpt-<seq>.h5.tmp and renamed once every
- * rank has written its part. Layout (format "mpibatch-checkpoint-1"; HDF5
+ * rank has written its part. Layout (format "mpibatch-checkpoint-2"; HDF5
  * 1.8+ file format, whose superblock and object headers carry checksums of
  * their own; readable with h5dump, h5py, or any HDF5 1.8+ library):
  *
  *   attributes on / (scalars; strings are fixed-length, NUL-terminated):
- *     format       string  "mpibatch-checkpoint-1"
+ *     format       string  "mpibatch-checkpoint-2"
  *     fingerprint  string  job plan fingerprint (SHA-256 hex)
  *     task_id      string
  *     input        string  input path of the task
@@ -64,7 +64,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT "mpibatch-checkpoint-1"
+#define FORMAT "mpibatch-checkpoint-2"
 #define PATH_CAP 4096
 #define NAME_CAP 64
 #define MAX_PARTS ((uint64_t)1 << 24)     /* ranks; far above any real job */

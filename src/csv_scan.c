@@ -33,35 +33,42 @@ static inline unsigned first_bit(uint64_t m)
 #if defined(__SSE2__)
 /* One compare per byte class and 16 bytes; the masks of the four vectors
  * are packed into one 64-bit word so that a field's end is one ctz away. */
-static void classify(const char *p, char delim, char quote, uint64_t *ends, uint64_t *quotes)
+static void classify(const char *p, char delim, char quote, uint64_t *ends, uint64_t *quotes,
+                     uint64_t *lfs)
 {
     const __m128i vd = _mm_set1_epi8(delim), vn = _mm_set1_epi8('\n'),
                   vq = _mm_set1_epi8(quote);
-    uint64_t e = 0, q = 0;
+    uint64_t e = 0, q = 0, l = 0;
     unsigned k;
 
     for (k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-        __m128i de = _mm_or_si128(_mm_cmpeq_epi8(v, vd), _mm_cmpeq_epi8(v, vn));
+        __m128i n = _mm_cmpeq_epi8(v, vn);
+        __m128i de = _mm_or_si128(_mm_cmpeq_epi8(v, vd), n);
         e |= (uint64_t)(unsigned)_mm_movemask_epi8(de) << (16 * k);
         q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq)) << (16 * k);
+        l |= (uint64_t)(unsigned)_mm_movemask_epi8(n) << (16 * k);
     }
     *ends = e;
     *quotes = q;
+    *lfs = l;
 }
 #else
 /* Portable fallback with the same output; slower, but still branch-light. */
-static void classify(const char *p, char delim, char quote, uint64_t *ends, uint64_t *quotes)
+static void classify(const char *p, char delim, char quote, uint64_t *ends, uint64_t *quotes,
+                     uint64_t *lfs)
 {
-    uint64_t e = 0, q = 0;
+    uint64_t e = 0, q = 0, l = 0;
     size_t k;
 
     for (k = 0; k < BLOCK; k++) {
         e |= (uint64_t)(p[k] == delim || p[k] == '\n') << k;
         q |= (uint64_t)(p[k] == quote) << k;
+        l |= (uint64_t)(p[k] == '\n') << k;
     }
     *ends = e;
     *quotes = q;
+    *lfs = l;
 }
 #endif
 
@@ -74,7 +81,7 @@ static void load_block(mb_csv_scan *s, size_t blk)
 
     s->blk = blk;
     if (have >= BLOCK) {
-        classify(s->buf + blk, s->d.delim, s->d.quote, &s->ends, &s->quotes);
+        classify(s->buf + blk, s->d.delim, s->d.quote, &s->ends, &s->quotes, &s->lfs);
         return;
     }
     /* The last partial block is copied: a 16-byte load there could cross
@@ -82,10 +89,11 @@ static void load_block(mb_csv_scan *s, size_t blk)
      * masked off, so the pad byte's value does not matter. */
     memset(tail, 0, sizeof tail);
     memcpy(tail, s->buf + blk, have);
-    classify(tail, s->d.delim, s->d.quote, &s->ends, &s->quotes);
+    classify(tail, s->d.delim, s->d.quote, &s->ends, &s->quotes, &s->lfs);
     keep = ((uint64_t)1 << have) - 1;
     s->ends &= keep;
     s->quotes &= keep;
+    s->lfs &= keep;
 }
 
 /* Smallest j >= i whose byte is in the class (`quote` picks which), or len:
@@ -153,6 +161,7 @@ void mb_csv_scan_init(mb_csv_scan *s, const mb_csv_dialect *d, const char *buf, 
     s->blk = 0;
     s->ends = 0;
     s->quotes = 0;
+    s->lfs = 0;
     if (len > 0)
         load_block(s, 0);
 }
@@ -276,4 +285,61 @@ mb_status mb_csv_scan_next(mb_csv_scan *s, mb_cell *cells, size_t max_cells, siz
         st = mb_err_set(err, MB_EDATA, "expected %zu fields, found %zu", expect, n);
     }
     return st;
+}
+
+mb_status mb_csv_scan_next_cols(mb_csv_scan *s, mb_cell *cells, size_t max_cells,
+                                size_t *ncells, size_t expect, uint64_t keep, mb_err *err)
+{
+    const char *b = s->buf;
+    const size_t len = s->len;
+    size_t i = mb_csv_skip_blank(b, s->pos, len), f = i, j = 0, blk, lf = 0;
+    uint64_t lo, e, q, l;
+    int last_kept = 0;
+
+    if (i >= len)
+        return mb_csv_scan_next(s, cells, max_cells, ncells, expect, err);
+    blk = i - i % BLOCK;
+    if (blk != s->blk)
+        load_block(s, blk);
+    lo = ~(uint64_t)0 << (i - blk);
+    e = s->ends & lo;
+    q = s->quotes & lo;
+    l = s->lfs & lo;
+    for (;;) {
+        /* the bits up to and including this record's LF, if it is here */
+        uint64_t upto = l ? (l ^ (l - 1)) : ~(uint64_t)0, em;
+        if (q & upto)
+            goto general;                  /* a quote: the full grammar */
+        for (em = e & upto; em; em &= em - 1) {
+            size_t end = blk + first_bit(em);
+            if (j >= max_cells)
+                goto general;              /* "too many fields" is reported there */
+            last_kept = j >= 64 || ((keep >> j) & 1);
+            if (last_kept)
+                cells[j] = (mb_cell){b + f, end - f, 0, 0};
+            j++;
+            f = end + 1;
+        }
+        if (l) {
+            lf = blk + first_bit(l);
+            break;
+        }
+        blk += BLOCK;
+        if (blk >= len)
+            goto general;                  /* no LF before the end of the buffer */
+        load_block(s, blk);
+        e = s->ends;
+        q = s->quotes;
+        l = s->lfs;
+    }
+    if (expect != 0 && j != expect)
+        goto general;                      /* the field-count error, reported there */
+    /* The CR of a CRLF belongs to the line ending, as in plain_field. */
+    if (last_kept && cells[j - 1].len > 0 && b[lf - 1] == '\r')
+        cells[j - 1].len--;
+    s->pos = lf + 1;
+    *ncells = j;
+    return MB_OK;
+general:
+    return mb_csv_scan_next(s, cells, max_cells, ncells, expect, err);
 }

@@ -22,6 +22,15 @@
 #define MB_CSV_SCAN_SIMD 1
 #else
 #define MB_CSV_SCAN_SIMD 0
+/* As mb_csv_scan_next, but fills only the cells whose index i has bit i of
+ * `keep` set (indices from 64 on count as kept); the others are left
+ * untouched. Status, *ncells, positions and errors are mb_csv_scan_next's.
+ * A record without quotes that ends in LF is cut with bit tricks alone, no
+ * byte loads and no stores for cells nobody reads; anything else takes
+ * mb_csv_scan_next. */
+mb_status mb_csv_scan_next_cols(mb_csv_scan *s, mb_cell *cells, size_t max_cells,
+                                size_t *ncells, size_t expect, uint64_t keep, mb_err *err);
+
 #endif
 
 /* Bytes classified per step: four 16-byte SSE2 vectors. */
@@ -40,6 +49,7 @@ typedef struct mb_csv_scan {
     size_t blk;
     uint64_t ends;
     uint64_t quotes;
+    uint64_t lfs;          /* bit k: buf[blk + k] is LF */
 } mb_csv_scan;
 
 /* Prepares `s` to read records from buf[0..len), exactly as mb_csv_init
@@ -53,5 +63,14 @@ void mb_csv_scan_init(mb_csv_scan *s, const mb_csv_dialect *d, const char *buf, 
  * reader then positioned after the bad record. */
 mb_status mb_csv_scan_next(mb_csv_scan *s, mb_cell *cells, size_t max_cells, size_t *ncells,
                            size_t expect, mb_err *err);
+
+/* As mb_csv_scan_next, but fills only the cells whose index i has bit i of
+ * `keep` set (indices from 64 on count as kept); the others are left
+ * untouched. Status, *ncells, positions and errors are mb_csv_scan_next's.
+ * A record without quotes that ends in LF is cut with bit tricks alone, no
+ * byte loads and no stores for cells nobody reads; anything else takes
+ * mb_csv_scan_next. */
+mb_status mb_csv_scan_next_cols(mb_csv_scan *s, mb_cell *cells, size_t max_cells,
+                                size_t *ncells, size_t expect, uint64_t keep, mb_err *err);
 
 #endif

@@ -107,6 +107,7 @@ typedef struct params {
     size_t max, expect;
     uint64_t base;
     int no_err;          /* pass err = NULL to both readers */
+    uint64_t keep;       /* the cells mb_csv_scan_next_cols fills */
 } params;
 
 static void dump(const char *buf, size_t len)
@@ -140,21 +141,26 @@ static int same_cell(const mb_cell *a, const mb_cell *b)
  * records compared, or -1 (after printing the first difference). */
 static long diff_read(const char *buf, size_t len, const params *pr)
 {
-    mb_cell rc[MAXC], fc[MAXC];
+    mb_cell rc[MAXC], fc[MAXC], pc[MAXC];
     mb_csv r;
-    mb_csv_scan f;
-    mb_err re, fe;
-    size_t rn, fn, k, step;
-    mb_status rs, fs;
+    mb_csv_scan f, pf;
+    mb_err re, fe, pe;
+    size_t rn, fn, pn, k, step;
+    mb_status rs, fs, ps;
     long recs = 0;
 
     mb_csv_init(&r, &pr->d, buf, len, pr->base);
     mb_csv_scan_init(&f, &pr->d, buf, len, pr->base);
+    mb_csv_scan_init(&pf, &pr->d, buf, len, pr->base);
     for (step = 0; step <= len + 2; step++) {
         memset(&re, 0, sizeof re);
         memset(&fe, 0, sizeof fe);
+        memset(&pe, 0, sizeof pe);
         rs = mb_csv_next(&r, rc, pr->max, &rn, pr->expect, pr->no_err ? NULL : &re);
         fs = mb_csv_scan_next(&f, fc, pr->max, &fn, pr->expect, pr->no_err ? NULL : &fe);
+        /* the projected reader: same answers, only the kept cells filled */
+        ps = mb_csv_scan_next_cols(&pf, pc, pr->max, &pn, pr->expect, pr->keep,
+                                   pr->no_err ? NULL : &pe);
         const char *why = rs != fs                                        ? "status"
                           : rn != fn                                      ? "cell count"
                           : r.pos != f.pos                                ? "position"
@@ -162,10 +168,18 @@ static long diff_read(const char *buf, size_t len, const params *pr)
                           : rs != MB_OK && rs != MB_EAGAIN && (re.code != fe.code ||
                                                                strcmp(re.msg, fe.msg))
                               ? "error message"
+                          : ps != rs || pn != rn || pf.pos != r.pos ? "projected: status/count/pos"
+                          : rs != MB_OK && rs != MB_EAGAIN &&
+                                  (pf.err_off != r.err_off || pe.code != re.code ||
+                                   strcmp(pe.msg, re.msg))
+                              ? "projected: error"
                               : NULL;
         for (k = 0; !why && k < rn; k++)
             if (!same_cell(&rc[k], &fc[k]))
                 why = "cell";
+        for (k = 0; !why && k < rn; k++)
+            if ((k >= 64 || ((pr->keep >> k) & 1)) && !same_cell(&rc[k], &pc[k]))
+                why = "projected: cell";
         if (why) {
             printf("#   record %ld differs in %s: ref st %d n %zu pos %zu off %" PRIu64
                    " '%s'; fast st %d n %zu pos %zu off %" PRIu64 " '%s'\n",
@@ -240,7 +254,8 @@ static void test_fixed(void)
 
     for (i = 0; i < MB_ARRAY_LEN(cases); i++) {
         for (k = 0; k < MB_ARRAY_LEN(shapes); k++) {
-            params pr = {{',', '"'}, shapes[k].max, shapes[k].expect, 1000, k == 6};
+            params pr = {{',', '"'}, shapes[k].max, shapes[k].expect, 1000, k == 6,
+                         k % 2 ? ~(uint64_t)0 : UINT64_C(0x5)};
             char dl;
             size_t j;
 
@@ -418,6 +433,7 @@ static params pick_params(void)
     pr.expect = 0;
     pr.base = chance(50) ? 0 : next_u64() >> 20;
     pr.no_err = chance(5);
+    pr.keep = chance(30) ? ~(uint64_t)0 : next_u64() >> below(64);
     return pr;
 }
 
@@ -498,7 +514,7 @@ static void gen_bulk(str *s, size_t bytes, int quoted)
 static void test_bulk(void)
 {
     str s = {0};
-    params pr = {{',', '"'}, MAXC, 0, 0, 0};
+    params pr = {{',', '"'}, MAXC, 0, 0, 0, UINT64_C(0x15)};
     long a, b;
 
     gen_bulk(&s, 1 << 18, 0);
