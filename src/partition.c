@@ -189,6 +189,72 @@ static mb_status scan_plain(mb_snap *s, finder *f, const char *b, size_t *i, siz
     return MB_OK;
 }
 
+/* Quote-dense data, 64 bytes at a time: if every quote simply toggles
+ * between inside and outside (a prefix XOR of the quote bits), the LFs
+ * outside are the record ends. That equals the state machine's reading
+ * exactly when every quote that opens stands at a field start (after a
+ * delimiter, an LF or, for "" inside a field, a closing quote); where one
+ * does not, the window is left to the state machine. Returns 1 when it took
+ * buf[*i, *i + 64) (or stopped after a record start with *nout == cap), 0 to
+ * leave it, -1 on a record over max_record. */
+static int snap_window(mb_snap *s, const char *buf, size_t *i, uint64_t *out, size_t *nout,
+                       size_t cap)
+{
+    uint64_t q = 0, n = 0, dl = 0, x, open, close, prev, ends;
+    const char *p = buf + *i;
+
+#if defined(__SSE2__)
+    const __m128i vq = _mm_set1_epi8(s->d.quote), vn = _mm_set1_epi8('\n'),
+                  vd = _mm_set1_epi8(s->d.delim);
+    for (unsigned k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq)) << (16 * k);
+        n |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vn)) << (16 * k);
+        dl |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd)) << (16 * k);
+    }
+#else
+    for (unsigned k = 0; k < WIN; k++) {
+        q |= (uint64_t)(p[k] == s->d.quote) << k;
+        n |= (uint64_t)(p[k] == '\n') << k;
+        dl |= (uint64_t)(p[k] == s->d.delim) << k;
+    }
+#endif
+    if (q == 0 && s->state != IN_QUOTED)
+        return 0;                      /* sparse quotes: scan_plain jumps further */
+    x = q;                             /* bit k: inside quotes after byte k */
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    if (s->state == IN_QUOTED)
+        x = ~x;
+    open = q & x;
+    close = q & ~x;
+    prev = ((dl | n | close) << 1) | (s->state == AT_FIELD ? 1u : 0u);
+    if (open & ~prev)
+        return 0;                      /* a quote inside an unquoted field */
+    for (ends = n & ~x; ends; ends &= ends - 1) {
+        size_t at = *i + (size_t)__builtin_ctzll(ends) + 1;
+        if (record_end(s, s->off + at, out, nout) != MB_OK)
+            return -1;
+        if (*nout == cap) {
+            s->state = AT_FIELD;
+            *i = at;
+            return 1;
+        }
+    }
+    if (x >> 63)
+        s->state = IN_QUOTED;
+    else if (q >> 63)
+        s->state = AFTER_QUOTE;
+    else
+        s->state = ((dl | n) >> 63) ? AT_FIELD : IN_PLAIN;
+    *i += WIN;
+    return 1;
+}
+
 /* The byte after a quote inside a quoted field: a doubled quote, the end of
  * the field, or (CR or junk) text the reader treats as unquoted. */
 static mb_status after_quote(mb_snap *s, char c, uint64_t end, uint64_t *out,
@@ -215,6 +281,13 @@ mb_status mb_snap_feed(mb_snap *s, const char *buf, size_t len, size_t *used,
 
     finder_init(&f, buf, len, s->d.quote);
     while (st == MB_OK && i < len && *nout < cap) {
+        if (s->state != AFTER_QUOTE && len - i >= WIN) {
+            int w = snap_window(s, buf, &i, out, nout, cap);
+            if (w < 0)
+                st = MB_ELIMIT;
+            if (w != 0)
+                continue;
+        }
         if (s->state == IN_QUOTED) {
             size_t q = find_next(&f, i, len, 0);
             i = q < len ? q + 1 : len;
