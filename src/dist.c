@@ -150,6 +150,57 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Bcast", rc);
 }
 
+mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t **all,
+                             size_t **counts, mb_err *err)
+{
+    int mine = n > INT_MAX ? 0 : (int)n, *cnt = NULL, *dis = NULL, rc;
+    size_t total = 0;
+    mb_status st = MB_OK;
+
+    *all = NULL;
+    *counts = NULL;
+    if (d->rank == 0) {
+        cnt = calloc((size_t)d->size * 2, sizeof *cnt);
+        dis = cnt ? cnt + d->size : NULL;
+    }
+    rc = MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+        free(cnt);
+        return mpi_fail(err, "MPI_Gather", rc);
+    }
+    if (d->rank == 0) {
+        if (!cnt)
+            st = mb_err_set(err, MB_ENOMEM, "out of memory gathering");
+        for (int r = 0; st == MB_OK && r < d->size; r++) {
+            if (total > (size_t)INT_MAX - (size_t)cnt[r])
+                st = mb_err_set(err, MB_ELIMIT, "gather of more than 2^31 values");
+            else
+                dis[r] = (int)total, total += (size_t)cnt[r];
+        }
+        if (st == MB_OK && (!(*all = malloc((total ? total : 1) * sizeof **all)) ||
+                            !(*counts = malloc((size_t)d->size * sizeof **counts))))
+            st = mb_err_set(err, MB_ENOMEM, "out of memory gathering");
+        if (st != MB_OK && cnt) {
+            /* still take part, receiving nothing */
+            memset(cnt, 0, (size_t)d->size * 2 * sizeof *cnt);
+        }
+    }
+    rc = MPI_Gatherv(v, mine, MPI_UINT64_T, *all, cnt, dis, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS && st == MB_OK)
+        st = mpi_fail(err, "MPI_Gatherv", rc);
+    if (st == MB_OK && d->rank == 0)
+        for (int r = 0; r < d->size; r++)
+            (*counts)[r] = (size_t)cnt[r];
+    if (st != MB_OK) {
+        free(*all);
+        free(*counts);
+        *all = NULL;
+        *counts = NULL;
+    }
+    free(cnt);
+    return st;
+}
+
 mb_status mb_dist_sum_u64(mb_dist *d, uint64_t local, uint64_t *total)
 {
     (void)d;

@@ -46,6 +46,12 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err);
 mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
                          mb_groups *out, mb_err *err);
 
+/* Every rank's array v[0..n) to rank 0: *all (rank order) and *counts (one
+ * length per rank) are allocated there, NULL elsewhere; the caller frees
+ * them. Every rank must call it, whatever its own status. */
+mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t **all,
+                             size_t **counts, mb_err *err);
+
 /* Sum of a counter over all ranks (for progress figures). */
 mb_status mb_dist_sum_u64(mb_dist *d, uint64_t local, uint64_t *total);
 

@@ -601,3 +601,139 @@ void mb_grid_fini(mb_grid *g)
     free(g->bounds);
     memset(g, 0, sizeof *g);
 }
+
+/* ---- the grid in parts ---- */
+
+mb_status mb_grid_head(mb_grid *g, const char *path, int fd, uint64_t size,
+                       const mb_csv_dialect *d, int header, size_t max_record, mb_err *err)
+{
+    static const mb_csv_dialect def = MB_CSV_DIALECT_DEFAULT;
+    build b = {path, fd, size, d ? *d : def, max_record, NULL, NULL, 0, 0, err};
+    mb_status st;
+
+    memset(g, 0, sizeof *g);
+    g->file_size = size;
+    if (!dialect_ok(&b.d))
+        return mb_err_set(err, MB_EUSAGE, "%s: invalid CSV dialect", path);
+    if (!(b.blk = malloc(BLOCK)))
+        return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
+    st = read_head(&b, g, header);
+    free(b.blk);
+    free(b.v);
+    if (st != MB_OK)
+        mb_grid_fini(g);
+    return st;
+}
+
+/* The offset just past the first LF at or after `from`, or the file size. */
+static mb_status after_lf(build *b, uint64_t from, uint64_t *out)
+{
+    while (from < b->size) {
+        size_t n = b->size - from < BLOCK ? (size_t)(b->size - from) : BLOCK;
+        const char *lf;
+        mb_status st = read_at(b, from, b->blk, n);
+        if (st != MB_OK)
+            return st;
+        if ((lf = memchr(b->blk, '\n', n)) != NULL) {
+            *out = from + (uint64_t)(lf - b->blk) + 1;
+            return MB_OK;
+        }
+        from += n;
+    }
+    *out = b->size;
+    return MB_OK;
+}
+
+mb_status mb_grid_part_scan(const mb_grid *g, const char *path, int fd, uint64_t chunk_size,
+                            const mb_csv_dialect *d, size_t max_record, size_t k,
+                            size_t nparts, mb_grid_part *out, mb_err *err)
+{
+    static const mb_csv_dialect def = MB_CSV_DIALECT_DEFAULT;
+    build b = {path, fd, g->file_size, d ? *d : def, max_record, NULL, NULL, 0, 0, err};
+    uint64_t ds = g->data_start, size = g->file_size, span = size > ds ? size - ds : 0;
+    mb_status st = MB_OK;
+    mb_snap s;
+
+    memset(out, 0, sizeof *out);
+    if (chunk_size == 0 || nparts == 0 || k >= nparts || !dialect_ok(&b.d))
+        return mb_err_set(err, MB_EUSAGE, "%s: bad grid part request", path);
+    if (!(b.blk = malloc(BLOCK)))
+        return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
+    /* span * k / nparts without overflow: nparts is a rank count */
+    out->start = ds;
+    if (k > 0)
+        st = after_lf(&b, ds + span / nparts * k + span % nparts * k / nparts, &out->start);
+    out->end = size;
+    if (st == MB_OK && k + 1 < nparts)
+        st = after_lf(&b, ds + span / nparts * (k + 1) + span % nparts * (k + 1) / nparts,
+                      &out->end);
+    if (st == MB_OK && out->start >= out->end) {
+        out->ok = 1;                   /* nothing here: the neighbours meet */
+    } else if (st == MB_OK) {
+        /* the first nominal boundary past start (for part 0: ds + chunk) */
+        uint64_t q = (out->start - ds) / chunk_size + 1, want;
+        want = q > (UINT64_MAX - ds) / chunk_size ? UINT64_MAX : ds + q * chunk_size;
+        mb_snap_init(&s, &b.d, out->start, want, chunk_size, max_record);
+        b.size = out->end;             /* snap up to where the next part starts */
+        st = snap_stream(&b, &s, SIZE_MAX);
+        out->ok = st == MB_OK && (k + 1 == nparts ||
+                                  (s.state == AT_FIELD && s.rec_start == out->end));
+        if (st == MB_ELIMIT)
+            st = MB_OK;                /* the serial build says where */
+        out->v = b.v;
+        out->n = b.nv;
+        b.v = NULL;
+    }
+    free(b.blk);
+    free(b.v);
+    if (st != MB_OK)
+        mb_grid_part_fini(out);
+    return st;
+}
+
+void mb_grid_part_fini(mb_grid_part *p)
+{
+    if (!p)
+        return;
+    free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+int mb_grid_join(mb_grid *g, const mb_grid_part *parts, size_t nparts)
+{
+    mb_err err;
+    build b = {"", -1, g->file_size, MB_CSV_DIALECT_DEFAULT, 0, NULL, NULL, 0, 0, &err};
+    size_t k, total = 0;
+    uint64_t last = g->data_start;
+
+    if (nparts == 0 || g->bounds || parts[0].start != g->data_start ||
+        parts[nparts - 1].end != g->file_size)
+        return 0;
+    for (k = 0; k < nparts; k++) {
+        if (!parts[k].ok || (k > 0 && parts[k].start != parts[k - 1].end))
+            return 0;
+        for (size_t i = 0; i < parts[k].n; i++) {
+            if (parts[k].v[i] <= last)
+                return 0;              /* not strictly increasing: not ours */
+            last = parts[k].v[i];
+        }
+        total += parts[k].n;
+    }
+    if (total && !(b.v = malloc(total * sizeof *b.v)))
+        return 0;
+    for (k = 0; k < nparts; k++) {
+        if (parts[k].n)
+            memcpy(b.v + b.nv, parts[k].v, parts[k].n * sizeof *b.v);
+        b.nv += parts[k].n;
+    }
+    if (set_bounds(&b, g) != MB_OK) {
+        free(g->bounds);
+        g->bounds = NULL;
+        g->nchunks = 0;
+        g->max_chunk = 0;
+        free(b.v);
+        return 0;
+    }
+    free(b.v);
+    return 1;
+}

@@ -75,4 +75,36 @@ mb_status mb_grid_build(mb_grid *g, const char *path, int fd, uint64_t size,
 
 void mb_grid_fini(mb_grid *g);
 
+/* ---- the same grid built in parts, one per rank ----
+ *
+ * The data bytes are split in nparts at guesses: part k starts just after
+ * the first LF at or past its share of the bytes (part 0 at data_start)
+ * and snaps, from a record start, up to where part k+1 starts. A guess is
+ * right when the previous part ends exactly there at a record start, which
+ * is all that can go wrong (an LF inside a quoted field); mb_grid_join
+ * checks it, and then the joined bounds are mb_grid_build's. */
+typedef struct mb_grid_part {
+    uint64_t start, end;   /* the part snapped [start, end) */
+    int ok;                /* no error, and `end` is a record start */
+    uint64_t *v;           /* record starts at nominal boundaries, in [start, end] */
+    size_t n;
+} mb_grid_part;
+
+/* mb_grid_build without the bounds: data_start, ncols and names. */
+mb_status mb_grid_head(mb_grid *g, const char *path, int fd, uint64_t size,
+                       const mb_csv_dialect *d, int header, size_t max_record, mb_err *err);
+
+/* Part k of nparts of the grid whose head is g (read through fd). A record
+ * over max_record is not an error here: the part is just not ok, and the
+ * serial build reports it. Errors are I/O and memory only. */
+mb_status mb_grid_part_scan(const mb_grid *g, const char *path, int fd, uint64_t chunk_size,
+                            const mb_csv_dialect *d, size_t max_record, size_t k,
+                            size_t nparts, mb_grid_part *out, mb_err *err);
+void mb_grid_part_fini(mb_grid_part *p);
+
+/* Sets g's bounds from parts 0..nparts-1 and returns 1; returns 0 (g
+ * unchanged) when a part is not ok or they do not follow one another, and
+ * the grid must be built serially. */
+int mb_grid_join(mb_grid *g, const mb_grid_part *parts, size_t nparts);
+
 #endif

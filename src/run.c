@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ACT_EXIT = 0, ACT_TASK = 1, ACT_IDLE = 2 };
+enum { ACT_EXIT = 0, ACT_TASK = 1, ACT_IDLE = 2, ACT_SCAN = 3 };
 enum { F_FAIL = 1, F_STOP = 2, F_CKPT = 4 };
 
 /* What every rank needs to work on one task (broadcast by rank 0). */
@@ -197,6 +197,141 @@ static mb_status plan_chunks(runner *r, desc *t)
  * binding, chunks to do. Returns 1 with t filled when there is work for all
  * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
  * released). */
+/* Files this large have their grid built by all ranks, one part each;
+ * MPIBATCH_PARALLEL_GRID_MIN (bytes) changes it, so tests can use small
+ * files. */
+static uint64_t par_grid_min(void)
+{
+    const char *e = getenv("MPIBATCH_PARALLEL_GRID_MIN");
+    char *end;
+    unsigned long long v;
+
+    if (e && *e) {
+        errno = 0;
+        v = strtoull(e, &end, 10);
+        if (errno == 0 && *end == '\0')
+            return (uint64_t)v;
+    }
+    return (uint64_t)32 << 20;
+}
+
+/* Every rank: part `rank` of the grid of the file in the scan request b
+ * (path, data_start, size), sent to rank 0 as (start, end, ok, n, v...).
+ * A rank that cannot read the file sends a part that is not ok. */
+static mb_status scan_part(runner *r, const mb_buf *b, uint64_t **all, size_t **counts,
+                           mb_err *err)
+{
+    mb_grid head;
+    mb_grid_part part;
+    mb_rd rd;
+    char *path;
+    uint64_t *msg = NULL;
+    mb_status st;
+    int fd;
+
+    memset(&head, 0, sizeof head);
+    memset(&part, 0, sizeof part);
+    mb_rd_init(&rd, b->p, b->len);
+    (void)mb_rd_u64(&rd);                       /* ACT_SCAN */
+    path = mb_rd_str(&rd, 65536);
+    head.data_start = mb_rd_u64(&rd);
+    head.file_size = mb_rd_u64(&rd);
+    if (!rd.bad && path && (fd = open(path, O_RDONLY)) >= 0) {
+        mb_err e2;
+        if (mb_grid_part_scan(&head, path, fd, r->o->chunk_size, &r->plan.dialect,
+                              (size_t)r->o->max_record, (size_t)r->d->rank,
+                              (size_t)r->d->size, &part, &e2) != MB_OK)
+            part.ok = 0;
+        close(fd);
+    }
+    free(path);
+    msg = malloc((part.n + 4) * sizeof *msg);
+    if (msg) {
+        msg[0] = part.start;
+        msg[1] = part.end;
+        msg[2] = (uint64_t)part.ok;
+        msg[3] = part.n;
+        if (part.n)
+            memcpy(msg + 4, part.v, part.n * sizeof *msg);
+    }
+    st = mb_dist_gather_u64(r->d, msg, msg ? part.n + 4 : 0, all, counts, err);
+    free(msg);
+    mb_grid_part_fini(&part);
+    return st;
+}
+
+static int is_scan(const mb_buf *b)
+{
+    mb_rd rd;
+    mb_rd_init(&rd, b->p, b->len);
+    return mb_rd_u64(&rd) == ACT_SCAN && !rd.bad;
+}
+
+/* Rank 0: the grid of a large file built by every rank in parts (the
+ * others are waiting for the turn's broadcast and take the request); 1
+ * when the parts joined into g, 0 when the serial build must do it. */
+static int grid_parallel(runner *r, const char *path, mb_grid *g)
+{
+    mb_buf b;
+    uint64_t *all = NULL;
+    size_t *counts = NULL, at = 0, k;
+    mb_grid_part *parts = calloc((size_t)r->d->size, sizeof *parts);
+    int joined = 0;
+    mb_err err;
+
+    mb_buf_init(&b, 65536 + 64);
+    if (mb_buf_put_u64(&b, ACT_SCAN) != MB_OK || mb_buf_put_str(&b, path) != MB_OK ||
+        mb_buf_put_u64(&b, g->data_start) != MB_OK || mb_buf_put_u64(&b, g->file_size) != MB_OK ||
+        !parts) {
+        mb_buf_fini(&b);
+        free(parts);
+        return 0;
+    }
+    if (mb_dist_bcast(r->d, &b, &err) == MB_OK && scan_part(r, &b, &all, &counts, &err) == MB_OK) {
+        joined = 1;
+        for (k = 0; k < (size_t)r->d->size && joined; k++) {
+            uint64_t *m = all + at;
+            if (counts[k] < 4 || m[3] != counts[k] - 4) {
+                joined = 0;
+                break;
+            }
+            parts[k].start = m[0];
+            parts[k].end = m[1];
+            parts[k].ok = m[2] == 1;
+            parts[k].n = (size_t)m[3];
+            parts[k].v = m + 4;
+            at += counts[k];
+        }
+        joined = joined && mb_grid_join(g, parts, (size_t)r->d->size);
+    }
+    mb_buf_fini(&b);
+    free(parts);       /* the parts point into `all` */
+    free(all);
+    free(counts);
+    return joined;
+}
+
+/* Rank 0: the chunk grid of the task's file. */
+static mb_status build_grid(runner *r, const char *path, int fd, uint64_t size, mb_grid *g,
+                            mb_err *err)
+{
+    if (r->d->size > 1 && size >= par_grid_min()) {
+        mb_status st = mb_grid_head(g, path, fd, size, &r->plan.dialect, r->plan.header,
+                                    (size_t)r->o->max_record, err);
+        if (st != MB_OK)
+            return st;
+        if (g->data_start < size && grid_parallel(r, path, g)) {
+            mb_debug("%s: chunk grid built in %d parts", path, r->d->size);
+            return MB_OK;
+        }
+        mb_debug("%s: chunk grid parts did not join (a part began inside a field or a "
+                 "record is too long); building it serially", path);
+        mb_grid_fini(g);
+    }
+    return mb_grid_build(g, path, fd, size, r->o->chunk_size, &r->plan.dialect, r->plan.header,
+                         (size_t)r->o->max_record, err);
+}
+
 static int prepare_task(runner *r, desc *t)
 {
     mb_task task;
@@ -228,8 +363,7 @@ static int prepare_task(runner *r, desc *t)
         mb_task_fini(&task);
         return 0;
     }
-    st = mb_grid_build(&t->grid, task.input, fd, (uint64_t)sb.st_size, r->o->chunk_size,
-                       &r->plan.dialect, r->plan.header, (size_t)r->o->max_record, &err);
+    st = build_grid(r, task.input, fd, (uint64_t)sb.st_size, &t->grid, &err);
     close(fd);
     if (st == MB_OK)
         st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, &err);
@@ -736,9 +870,19 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
             mb_buf_put_u64(b, ACT_EXIT);
         }
     }
-    if (mb_dist_bcast(r->d, b, err) != MB_OK) {
-        desc_fini(&t);
-        return MB_EINTERNAL;
+    for (;;) {
+        if (mb_dist_bcast(r->d, b, err) != MB_OK) {
+            desc_fini(&t);
+            return MB_EINTERNAL;
+        }
+        if (r->d->rank != 0 && is_scan(b)) {
+            uint64_t *gathered;
+            size_t *counts;
+            if (scan_part(r, b, &gathered, &counts, err) != MB_OK)
+                return MB_EINTERNAL;
+            continue;                  /* rank 0 goes on with the same turn */
+        }
+        break;
     }
     if (r->d->rank != 0) {
         if (desc_unpack(r, b, &t) != MB_OK)

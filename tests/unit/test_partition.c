@@ -423,6 +423,47 @@ static int check_max_record(const tc *t, uint64_t m)
     return 1;
 }
 
+/* The grid built in nparts parts and joined is mb_grid_build's grid, or the
+ * join says no (a part began inside a quoted field, or a record is over
+ * max_record) and the serial build is the answer. Returns 0 on a failure,
+ * 1 when joined, 2 when the join declined. */
+static int check_parts(const tc *t, size_t nparts, size_t maxrec)
+{
+    mb_csv_dialect d = {t->delim, '"'};
+    mb_grid serial, head;
+    mb_grid_part parts[8];
+    mb_err e;
+    int fd = write_file(t->buf, t->len), r = 1;
+    mb_status st = mb_grid_build(&serial, path, fd, t->len, t->chunk, &d, t->header, maxrec, &e);
+
+    if (mb_grid_head(&head, path, fd, t->len, &d, t->header, maxrec, &e) != MB_OK) {
+        close(fd);
+        if (st == MB_OK)
+            mb_grid_fini(&serial);
+        return st != MB_OK ? 2 : fail(t, "parts: head fails where the serial build does not");
+    }
+    for (size_t k = 0; k < nparts; k++)
+        if (mb_grid_part_scan(&head, path, fd, t->chunk, &d, maxrec, k, nparts, &parts[k], &e) !=
+            MB_OK)
+            r = fail(t, "parts: a part failed on a readable file");
+    close(fd);
+    if (r && head.data_start < (uint64_t)t->len && mb_grid_join(&head, parts, nparts)) {
+        if (st != MB_OK)
+            r = fail(t, "parts: joined where the serial build fails");
+        else if (head.nchunks != serial.nchunks || head.max_chunk != serial.max_chunk ||
+                 memcmp(head.bounds, serial.bounds, (serial.nchunks + 1) * sizeof *head.bounds))
+            r = fail(t, "parts: joined bounds differ from the serial grid");
+    } else if (r) {
+        r = 2;
+    }
+    for (size_t k = 0; k < nparts; k++)
+        mb_grid_part_fini(&parts[k]);
+    mb_grid_fini(&head);
+    if (st == MB_OK)
+        mb_grid_fini(&serial);
+    return r;
+}
+
 static uint64_t pick_chunk(size_t len)
 {
     switch (below(4)) {
@@ -435,7 +476,8 @@ static uint64_t pick_chunk(size_t len)
 
 static void test_random(uint64_t seed)
 {
-    size_t i, nok = 0, nrej = 0, nsplit = 0, nraw = 0, nmax = 0;
+    size_t i, nok = 0, nrej = 0, nsplit = 0, nraw = 0, nmax = 0, nparts_bad = 0,
+           nparts_joined = 0;
     str s = {0};
 
     for (i = 0; i < NCASES; i++) {
@@ -469,6 +511,11 @@ static void test_random(uint64_t seed)
         }
         nsplit += (size_t)check_split_feed(&t);
         nmax += (size_t)check_max_record(&t, 1 + below(chance(50) ? 16 : t.len + 2));
+        {
+            int pr = check_parts(&t, 2 + below(6), chance(30) ? 1 + below(40) : 0);
+            nparts_bad += pr == 0;
+            nparts_joined += pr == 1;
+        }
     }
     ok(nok + nrej == 3 * NCASES, "%d random files x 3 chunk sizes: grid matches the reader",
        NCASES);
@@ -476,6 +523,9 @@ static void test_random(uint64_t seed)
        nok, nrej);
     ok(nsplit == NCASES, "snapper fed in random pieces agrees with one feed (%zu raw files)",
        nraw);
+    ok(nparts_bad == 0 && nparts_joined > NCASES / 8,
+       "the grid built in 2..7 parts and joined equals the serial grid (%zu joined, the rest "
+       "declined)", nparts_joined);
     ok(nmax == NCASES, "with a random max_record the snapper fails exactly at the first record "
        "that is too long, else finds the uncapped boundaries");
     free(s.p);
