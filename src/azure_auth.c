@@ -897,14 +897,6 @@ mb_status mb_az_sharedkey_header(const mb_az_cred *c, const char *method, const 
 
 /* ---- managed identity ----------------------------------------------------- */
 
-static double mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (ms % 1000) * 1000000L};
@@ -949,7 +941,7 @@ static int retriable(long status)
  * or a pause that would end past the deadline. */
 static long next_delay(backoff *b, long status)
 {
-    double now = mono_now();
+    double now = mb_now_s();
     long d = b->base_ms;
     int i;
 
@@ -1091,7 +1083,7 @@ static mb_status token_refused(const mb_az_cred *c, const mb_http_resp *r, int a
 static mb_status token_get(const char *url, const backoff *b, mb_http_resp *resp, mb_err *err)
 {
     static const char *const headers[] = {"Metadata: true", NULL};
-    double left_ms = (b->deadline - mono_now()) * 1000.0;
+    double left_ms = (b->deadline - mb_now_s()) * 1000.0;
     mb_http_req req;
 
     memset(&req, 0, sizeof req);
@@ -1144,7 +1136,7 @@ static mb_status token_fetch(mb_az_cred *c, mb_err *err)
 
     if ((st = token_url(c, url, sizeof url, err)) != MB_OK)
         return st;
-    b.start = mono_now();
+    b.start = mb_now_s();
     b.deadline = b.start + IMDS_DEADLINE_S;
     b.base_ms = retry_base_ms();
     for (attempt = 1;; attempt++) {

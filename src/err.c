@@ -1,10 +1,12 @@
-/* err.c - status names, sysexits mapping and error-report formatting.
- * Deliberately knows nothing about logging or where messages go. */
+/* err.c - status names, sysexits mapping, error-report formatting and the
+ * other small helpers of mb.h. Deliberately knows nothing about logging or
+ * where messages go. */
 #include "mb.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 const char *mb_strerror(mb_status st)
 {
@@ -81,4 +83,12 @@ void mb_err_clear(mb_err *e)
         e->code = MB_OK;
         e->msg[0] = '\0';
     }
+}
+
+double mb_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -79,4 +79,7 @@ static inline int mb_size_mul(size_t a, size_t b, size_t *out)
 
 #define MB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Seconds on the monotonic clock, for timeouts, intervals and figures. */
+double mb_now_s(void);
+
 #endif

@@ -137,14 +137,6 @@ static void reply_fini(reply *r)
     r->headers = NULL;
 }
 
-static double mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void sleep_s(double s)
 {
     struct timespec ts;
@@ -172,7 +164,7 @@ static void random_bytes(unsigned char *p, size_t n)
             got += (size_t)r;
     }
     for (; got < n; got++)
-        p[got] = (unsigned char)(mono_now() * 1e9 + (double)got);
+        p[got] = (unsigned char)(mb_now_s() * 1e9 + (double)got);
 }
 
 static double random_unit(void)
@@ -1036,7 +1028,7 @@ static double next_delay(const reply *r, int n, double left)
 static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_err *err)
 {
     char reqid[37], last[MB_ERR_MAX / 2];
-    double start = mono_now(), deadline = start + a->cfg->retry_deadline, delay;
+    double start = mb_now_s(), deadline = start + a->cfg->retry_deadline, delay;
     mb_status st;
     mb_err e;
     int n, sent;
@@ -1044,7 +1036,7 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
     new_uuid(reqid);
     for (n = 1;; n++) {
         mb_err_clear(&e);
-        st = send_once(a, c, reqid, attempt_ms(deadline - mono_now()), resp, &sent, &e);
+        st = send_once(a, c, reqid, attempt_ms(deadline - mb_now_s()), resp, &sent, &e);
         *attempts = n;
         if (st == MB_OK && !retryable(resp->http.status))
             return MB_OK;
@@ -1054,13 +1046,13 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
             return st;
         }
         attempt_text(st, &e, resp, last, sizeof last);
-        delay = next_delay(st == MB_OK ? resp : NULL, n, deadline - mono_now());
+        delay = next_delay(st == MB_OK ? resp : NULL, n, deadline - mb_now_s());
         reply_fini(resp);
         if (delay < 0)
             return fail(err, MB_EQUEUE,
                         "queue %s: %s: gave up after %d attempt%s in %.1f s (retry deadline "
                         "%.0f s): %s",
-                        c->queue, c->op, n, n == 1 ? "" : "s", mono_now() - start,
+                        c->queue, c->op, n, n == 1 ? "" : "s", mb_now_s() - start,
                         a->cfg->retry_deadline, last);
         mb_warn("queue %s: %s: %s; retry %d in %.2f s (request id %s)", c->queue, c->op, last,
                 n, delay, reqid);

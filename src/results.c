@@ -526,24 +526,17 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
     return st;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
                             const mb_task_info *t, mb_err *err)
 {
     char path[PATH_CAP], tmp[PATH_CAP + 64];
-    double t0 = mono_s(), t1, t2;
+    double t0 = mb_now_s(), t1, t2;
     size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
     mb_status st;
 
     if (!idx)
         return mb_err_set(err, MB_ENOMEM, "out of memory sorting the result");
-    t1 = mono_s();
+    t1 = mb_now_s();
     snprintf(path, sizeof path, "%s/%s.h5", out, t->task_id);
     st = mb_fs_tmpname(path, tmp, sizeof tmp, err);
     if (st == MB_OK)
@@ -554,13 +547,13 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
         unlink(tmp);
     if (st == MB_OK)
         st = mb_fs_publish(tmp, path, err);
-    t2 = mono_s();
+    t2 = mb_now_s();
     snprintf(path, sizeof path, "%s/%s.csv", out, t->task_id);
     if (st == MB_OK)
         st = write_csv_file(path, p, g, idx, err);
     free(idx);
     mb_debug("task %s: commit of %zu groups: sort %.3f s, HDF5 %.3f s, CSV %.3f s", t->task_id,
-             g->n, t1 - t0, t2 - t1, mono_s() - t2);
+             g->n, t1 - t0, t2 - t1, mb_now_s() - t2);
     return st == MB_OK ? write_ledger(out, p, g, t, err) : st;
 }
 

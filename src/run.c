@@ -99,13 +99,6 @@ static void desc_fini(desc *t)
     memset(t, 0, sizeof *t);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- rank 0: the queue side ----------------------------------------- */
 
 /* Renews the lease when half the visibility timeout has passed. Called
@@ -114,7 +107,7 @@ static void renew_tick(void *ctx)
 {
     runner *r = ctx;
     mb_err err;
-    double t = now_s();
+    double t = mb_now_s();
 
     if (!r->q || r->lease_lost || !r->msg.body)
         return;
@@ -422,7 +415,7 @@ static int next_action(runner *r, desc *t, mb_err *err)
     for (;;) {
         mb_status st = claim(r, err);
         if (st == MB_OK) {
-            r->lease_renewed = now_s();
+            r->lease_renewed = mb_now_s();
             r->lease_lost = 0;
             if (prepare_task(r, t))
                 return ACT_TASK;
@@ -431,8 +424,8 @@ static int next_action(runner *r, desc *t, mb_err *err)
         if (st != MB_EAGAIN)
             return -1;
         if (r->idle_since == 0)
-            r->idle_since = now_s();
-        return now_s() - r->idle_since >= r->o->idle_exit ? ACT_EXIT : ACT_IDLE;
+            r->idle_since = mb_now_s();
+        return mb_now_s() - r->idle_since >= r->o->idle_exit ? ACT_EXIT : ACT_IDLE;
     }
 }
 
@@ -551,7 +544,7 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
         mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
                 t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
                 t->grid.nchunks, (double)total_bytes / 1e3, secs);
-    r->last_ckpt = now_s();
+    r->last_ckpt = mb_now_s();
     return st;
 }
 
@@ -562,7 +555,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
 {
     mb_task_info info;
     mb_status st;
-    double secs = now_s() - t_start;
+    double secs = mb_now_s() - t_start;
     uint64_t rows = 0;
 
     for (size_t i = 0; i < result->n; i++)
@@ -593,7 +586,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
             t->task_id, (unsigned long long)rows, result->n, (double)t->grid.file_size / 1e6,
             secs, secs > 0 ? (double)t->grid.file_size / 1e6 / secs : 0.0,
             (unsigned long long)r->tasks_done,
-            (double)r->bytes_done / 1e6 / (now_s() - r->t0 > 0 ? now_s() - r->t0 : 1));
+            (double)r->bytes_done / 1e6 / (mb_now_s() - r->t0 > 0 ? mb_now_s() - r->t0 : 1));
     return MB_OK;
 }
 
@@ -647,7 +640,7 @@ static unsigned round_flags(runner *r, mb_status st, mb_err *err, mb_status *stp
     if (mb_preempt_requested())
         f |= F_STOP;
     if (r->d->rank == 0 && r->o->checkpoint_dir &&
-        now_s() - r->last_ckpt >= r->o->checkpoint_interval)
+        mb_now_s() - r->last_ckpt >= r->o->checkpoint_interval)
         f |= F_CKPT;
     return f;
 }
@@ -659,7 +652,7 @@ static void note_first_chunk(runner *r, const desc *t)
     r->first_chunk_logged = 1;
     if (t->resumed)
         mb_info("task %s: first new chunk done %.3f s after start", t->task_id,
-                now_s() - r->t0);
+                mb_now_s() - r->t0);
 }
 
 /* The aggregation rounds of one task on this rank. On success `local`
@@ -700,7 +693,7 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
     mb_chunker ck;
     mb_status st;
     uint64_t rows = 0;
-    double last_log = now_s();
+    double last_log = mb_now_s();
     unsigned all = 0;
     int done = 0;
 
@@ -723,8 +716,8 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
             if (rank == 0)
                 renew_tick(r);   /* a busy rank 0 must not let its lease lapse */
         }
-        if (rank == 0 && now_s() - last_log > 5) {
-            last_log = now_s();
+        if (rank == 0 && mb_now_s() - last_log > 5) {
+            last_log = mb_now_s();
             mb_info("task %s: %zu of %llu chunks to do", t->task_id, (k + 1) * size,
                     (unsigned long long)t->nremain);
         }
@@ -752,7 +745,7 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     mb_groups local, result;
     mb_status st = MB_OK;
     u64vec mine = {NULL, 0, 0};
-    double t_start = now_s();
+    double t_start = mb_now_s();
     size_t cap = (size_t)r->o->max_groups_mb << 20;
 
     memset(&result, 0, sizeof result);
@@ -766,7 +759,7 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
         mb_resume_drop(&r->res, t->task_id);
     }
-    r->last_ckpt = now_s();
+    r->last_ckpt = mb_now_s();
     r->first_chunk_logged = 0;
     st = mb_dist_agree(r->d, st, err);
     if (st == MB_OK)
@@ -782,10 +775,10 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
         mb_groups_fini(&local);
         return task_failed(r, t, st, err);
     }
-    double t_red = now_s();
+    double t_red = mb_now_s();
     size_t nlocal = local.n;
     st = mb_dist_reduce(r->d, &local, cap, &result, err);
-    mb_debug("task %s: reduce of %zu local groups: %.3f s", t->task_id, nlocal, now_s() - t_red);
+    mb_debug("task %s: reduce of %zu local groups: %.3f s", t->task_id, nlocal, mb_now_s() - t_red);
     mb_groups_fini(&local);
     if (st != MB_OK) {
         mb_groups_fini(&result);
@@ -816,7 +809,7 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
     memset(r, 0, sizeof *r);
     r->o = o;
     r->d = d;
-    r->t0 = now_s();
+    r->t0 = mb_now_s();
     /* Under a launcher, a changed parent means the launcher died: orphaned
      * ranks must not go on working beside a rerun. */
     if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_STEP_ID"))
@@ -925,7 +918,7 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
             mb_info("run: %s: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
                     st == MB_OK ? "done" : "stopped", (unsigned long long)r.tasks_done,
                     (unsigned long long)r.tasks_failed, (double)r.bytes_done / 1e6,
-                    now_s() - r.t0);
+                    mb_now_s() - r.t0);
         if (st == MB_ESTOP)
             mb_err_set(err, MB_ESTOP, "stopped on request (%s); exit 75: requeue me",
                        mb_preempt_reason(why, sizeof why));
