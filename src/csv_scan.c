@@ -72,28 +72,34 @@ static void classify(const char *p, char delim, char quote, uint64_t *ends, uint
 }
 #endif
 
-/* Makes the block at offset `blk` (a multiple of BLOCK, below len) current. */
-static void load_block(mb_csv_scan *s, size_t blk)
+void mb_csv_classify(const char *p, size_t have, char delim, char quote, uint64_t *ends,
+                     uint64_t *quotes, uint64_t *lfs)
 {
-    size_t have = s->len - blk;
     char tail[MB_CSV_SCAN_BLOCK];
     uint64_t keep;
 
-    s->blk = blk;
     if (have >= BLOCK) {
-        classify(s->buf + blk, s->d.delim, s->d.quote, &s->ends, &s->quotes, &s->lfs);
+        classify(p, delim, quote, ends, quotes, lfs);
         return;
     }
-    /* The last partial block is copied: a 16-byte load there could cross
-     * into an unmapped page right after the buffer. Padding bits are
-     * masked off, so the pad byte's value does not matter. */
+    /* A partial block is copied: a 16-byte load there could cross into an
+     * unmapped page right after the buffer. Padding bits are masked off, so
+     * the pad byte's value does not matter. */
     memset(tail, 0, sizeof tail);
-    memcpy(tail, s->buf + blk, have);
-    classify(tail, s->d.delim, s->d.quote, &s->ends, &s->quotes, &s->lfs);
+    memcpy(tail, p, have);
+    classify(tail, delim, quote, ends, quotes, lfs);
     keep = ((uint64_t)1 << have) - 1;
-    s->ends &= keep;
-    s->quotes &= keep;
-    s->lfs &= keep;
+    *ends &= keep;
+    *quotes &= keep;
+    *lfs &= keep;
+}
+
+/* Makes the block at offset `blk` (a multiple of BLOCK, below len) current. */
+static void load_block(mb_csv_scan *s, size_t blk)
+{
+    s->blk = blk;
+    mb_csv_classify(s->buf + blk, s->len - blk, s->d.delim, s->d.quote, &s->ends, &s->quotes,
+                    &s->lfs);
 }
 
 /* Smallest j >= i whose byte is in the class (`quote` picks which), or len:

@@ -52,6 +52,12 @@ typedef struct mb_csv_scan {
     uint64_t lfs;          /* bit k: buf[blk + k] is LF */
 } mb_csv_scan;
 
+/* Bit k of *ends: p[k] is the delimiter or LF; of *quotes: the quote; of
+ * *lfs: LF; for the min(have, MB_CSV_SCAN_BLOCK) bytes at p (bits past
+ * `have` are 0). Never reads past p + have. Shared with the grid snapper. */
+void mb_csv_classify(const char *p, size_t have, char delim, char quote, uint64_t *ends,
+                     uint64_t *quotes, uint64_t *lfs);
+
 /* Prepares `s` to read records from buf[0..len), exactly as mb_csv_init
  * does for the reference reader (same dialect rules, `d` may be NULL). */
 void mb_csv_scan_init(mb_csv_scan *s, const mb_csv_dialect *d, const char *buf, size_t len,

@@ -4,11 +4,10 @@
  * records into fields, check field counts, or look at values. */
 #include "partition.h"
 
+#include "csv_scan.h"
+
 #include <errno.h>
 #include <inttypes.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,102 +59,23 @@ static mb_status record_end(mb_snap *s, uint64_t end, uint64_t *out, size_t *nou
     return MB_OK;
 }
 
-/* Finding the next quote or LF. Quoted data has them every few bytes, where
- * a memchr call per search costs more than the search: nearby ones come
- * from bitmasks of 64-byte windows (SSE2, or a byte loop), distant ones
- * from memchr. */
-#define WIN 64
+#define WIN MB_CSV_SCAN_BLOCK
 
-typedef struct finder {
-    const char *buf;
-    size_t len;
-    size_t win;            /* offset of the window the masks describe */
-    uint64_t q, n;         /* bit k: buf[win + k] is the quote / LF */
-    char quote;
-} finder;
-
-static void classify2(const char *p, char quote, uint64_t *q, uint64_t *n)
+/* The smallest j in [i, end) holding byte c, or end. */
+static size_t find_next(const char *b, size_t i, size_t end, char c)
 {
-#if defined(__SSE2__)
-    const __m128i vq = _mm_set1_epi8(quote), vn = _mm_set1_epi8('\n');
-    uint64_t a = 0, b = 0;
-    for (unsigned k = 0; k < 4; k++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-        a |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq)) << (16 * k);
-        b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vn)) << (16 * k);
-    }
-    *q = a;
-    *n = b;
-#else
-    uint64_t a = 0, b = 0;
-    for (unsigned k = 0; k < WIN; k++) {
-        a |= (uint64_t)(p[k] == quote) << k;
-        b |= (uint64_t)(p[k] == '\n') << k;
-    }
-    *q = a;
-    *n = b;
-#endif
-}
-
-static void finder_init(finder *f, const char *buf, size_t len, char quote)
-{
-    f->buf = buf;
-    f->len = len;
-    f->win = SIZE_MAX;
-    f->q = f->n = 0;
-    f->quote = quote;
-}
-
-static void finder_load(finder *f, size_t w)
-{
-    size_t have = f->len - w;
-
-    f->win = w;
-    if (have >= WIN) {
-        classify2(f->buf + w, f->quote, &f->q, &f->n);
-    } else {
-        /* the tail is copied: a load past buf + len could fault */
-        char tail[WIN];
-        uint64_t keep = ((uint64_t)1 << have) - 1;
-        memset(tail, 0, sizeof tail);
-        memcpy(tail, f->buf + w, have);
-        classify2(tail, f->quote, &f->q, &f->n);
-        f->q &= keep;
-        f->n &= keep;
-    }
-}
-
-/* The smallest j in [i, end) holding the quote (lf = 0) or an LF, or end. */
-static size_t find_next(finder *f, size_t i, size_t end, int lf)
-{
-    const char *p;
-
-    for (int tries = 0; i < end && tries < 2; tries++) {
-        size_t w = i - i % WIN;
-        uint64_t m;
-        if (w != f->win)
-            finder_load(f, w);
-        m = (lf ? f->n : f->q) & (~(uint64_t)0 << (i - w));
-        if (m) {
-            size_t j = w + (size_t)__builtin_ctzll(m);
-            return j < end ? j : end;
-        }
-        i = w + WIN;
-    }
-    if (i >= end)
-        return end;
-    p = memchr(f->buf + i, lf ? '\n' : f->quote, end - i);
-    return p ? (size_t)(p - f->buf) : end;
+    const char *p = i < end ? memchr(b + i, c, end - i) : NULL;
+    return p ? (size_t)(p - b) : end;
 }
 
 /* Outside quotes only a quote at a field start changes the state, so jump
  * from quote to quote and visit the LFs in between. */
-static mb_status scan_plain(mb_snap *s, finder *f, const char *b, size_t *i, size_t len,
+static mb_status scan_plain(mb_snap *s, const char *b, size_t *i, size_t len,
                             uint64_t *out, size_t *nout, size_t cap)
 {
-    size_t end = find_next(f, *i, len, 0), p = *i, lf;
+    size_t end = find_next(b, *i, len, s->d.quote), p = *i, lf;
 
-    while (p < end && (lf = find_next(f, p, end, 1)) < end) {
+    while (p < end && (lf = find_next(b, p, end, '\n')) < end) {
         p = lf + 1;
         if (record_end(s, s->off + p, out, nout) != MB_OK)
             return MB_ELIMIT;
@@ -200,25 +120,10 @@ static mb_status scan_plain(mb_snap *s, finder *f, const char *b, size_t *i, siz
 static int snap_window(mb_snap *s, const char *buf, size_t *i, uint64_t *out, size_t *nout,
                        size_t cap)
 {
-    uint64_t q = 0, n = 0, dl = 0, x, open, close, prev, ends;
-    const char *p = buf + *i;
+    uint64_t q, n, dl, x, open, close, prev, ends;
 
-#if defined(__SSE2__)
-    const __m128i vq = _mm_set1_epi8(s->d.quote), vn = _mm_set1_epi8('\n'),
-                  vd = _mm_set1_epi8(s->d.delim);
-    for (unsigned k = 0; k < 4; k++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-        q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq)) << (16 * k);
-        n |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vn)) << (16 * k);
-        dl |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd)) << (16 * k);
-    }
-#else
-    for (unsigned k = 0; k < WIN; k++) {
-        q |= (uint64_t)(p[k] == s->d.quote) << k;
-        n |= (uint64_t)(p[k] == '\n') << k;
-        dl |= (uint64_t)(p[k] == s->d.delim) << k;
-    }
-#endif
+    mb_csv_classify(buf + *i, WIN, s->d.delim, s->d.quote, &ends, &q, &n);
+    dl = ends & ~n;
     if (q == 0 && s->state != IN_QUOTED)
         return 0;                      /* sparse quotes: scan_plain jumps further */
     x = q;                             /* bit k: inside quotes after byte k */
@@ -277,9 +182,7 @@ mb_status mb_snap_feed(mb_snap *s, const char *buf, size_t len, size_t *used,
 {
     size_t i = 0;
     mb_status st = MB_OK;
-    finder f;
 
-    finder_init(&f, buf, len, s->d.quote);
     while (st == MB_OK && i < len && *nout < cap) {
         if (s->state != AFTER_QUOTE && len - i >= WIN) {
             int w = snap_window(s, buf, &i, out, nout, cap);
@@ -289,7 +192,7 @@ mb_status mb_snap_feed(mb_snap *s, const char *buf, size_t len, size_t *used,
                 continue;
         }
         if (s->state == IN_QUOTED) {
-            size_t q = find_next(&f, i, len, 0);
+            size_t q = find_next(buf, i, len, s->d.quote);
             i = q < len ? q + 1 : len;
             if (q < len)
                 s->state = AFTER_QUOTE;
@@ -297,7 +200,7 @@ mb_status mb_snap_feed(mb_snap *s, const char *buf, size_t len, size_t *used,
             i++;
             st = after_quote(s, buf[i - 1], s->off + i, out, nout);
         } else {
-            st = scan_plain(s, &f, buf, &i, len, out, nout, cap);
+            st = scan_plain(s, buf, &i, len, out, nout, cap);
         }
     }
     *used = i;
