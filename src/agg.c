@@ -355,42 +355,53 @@ static mb_status dec_build(digits *d, int neg, int64_t exp, mb_dec *out, const c
     return MB_OK;
 }
 
+/* A short plain number: (-1)^neg * mag * 10^-scale. */
+typedef struct short_num {
+    uint64_t mag;
+    int32_t scale;
+    int neg, nonint;
+} short_num;
+
 /* The common shape, [+-]digits[.digits] with at most 19 digits and nothing
- * else, without the general scan: trailing zeros of the fraction are
- * dropped from the text rather than divided out of the number. Gives what
- * the general path gives (the smallest scale), or returns 0 to leave the
- * text to it. */
-static int dec_parse_short(const char *p, size_t len, mb_dec *out)
+ * else, in one pass and without the general scan. As mb_dec_parse, the
+ * scale leaves out the fraction's trailing zeros: mag is the number as it
+ * was at the last digit that is not such a zero, so no division is needed.
+ * Returns 0, leaving the text to the general path, for any other shape. */
+static inline int parse_short(const char *p, size_t len, short_num *o)
 {
     const char *s = p, *end = p + len, *dot = NULL;
-    uint64_t m = 0;
-    size_t nd = 0, frac;
+    uint64_t m = 0, mnz = 0;
+    unsigned nd = 0, frac = 0, tz = 0;
     int neg = 0;
 
     if (len == 0 || len > 21)
         return 0;
     if (*s == '-' || *s == '+')
         neg = *s++ == '-';
-    for (const char *t = s; t < end; t++) {
-        if (*t == '.' && !dot)
-            dot = t;
-        else if ((unsigned)(unsigned char)*t - (unsigned)'0' > 9)
-            return 0;
-        else
+    for (; s < end; s++) {
+        unsigned c = (unsigned)(unsigned char)*s - (unsigned)'0';
+        if (c <= 9) {
+            m = m * 10 + c;         /* wraps past 19 digits, then refused */
             nd++;
+            if (!dot || c) {
+                mnz = m;
+                tz = 0;
+            } else {
+                tz++;
+            }
+            frac += dot != NULL;
+        } else if (*s == '.' && !dot) {
+            dot = s;
+        } else {
+            return 0;
+        }
     }
     if (nd == 0 || nd > 19)
         return 0;
-    if (dot)
-        while (end > dot + 1 && end[-1] == '0')
-            end--;
-    frac = dot ? (size_t)(end - dot - 1) : 0;
-    for (; s < end; s++)
-        if (s != dot)
-            m = m * 10 + (uint64_t)(*s - '0');
-    out->m = neg ? -(mb_i128)m : (mb_i128)m;
-    out->scale = m ? (int32_t)frac : 0;
-    out->nonint = dot != NULL;
+    o->mag = mnz;
+    o->scale = mnz ? (int32_t)(frac - tz) : 0;
+    o->neg = neg;
+    o->nonint = dot != NULL;
     return 1;
 }
 
@@ -401,9 +412,14 @@ mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
     int64_t exp = 0;
     digits d;
     mb_status st;
+    short_num sn;
 
-    if (dec_parse_short(p, len, out))
+    if (parse_short(p, len, &sn)) {
+        out->m = sn.neg ? -(mb_i128)sn.mag : (mb_i128)sn.mag;
+        out->scale = sn.scale;
+        out->nonint = sn.nonint;
         return MB_OK;
+    }
     while (s < end && (*s == ' ' || *s == '\t'))
         s++;
     while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
@@ -948,42 +964,12 @@ mb_status mb_acc_add(mb_acc *a, const mb_dec *v, unsigned need, mb_spill *sp, mb
 mb_status mb_acc_add_text(mb_acc *a, const char *p, size_t len, unsigned need, mb_spill *sp,
                           mb_err *err)
 {
-    const char *s = p, *end = p + len, *dot = NULL;
-    uint64_t m = 0, mnz = 0;
-    unsigned nd = 0, frac = 0, tz = 0;
-    int neg = 0;
+    short_num sn;
     mb_dec v;
     mb_status st;
 
-    /* [+-]digits[.digits], at most 19 digits, in one pass: as mb_dec_parse,
-     * the value's scale leaves out the fraction's trailing zeros (tz), and
-     * mnz is the number without them (m as it was at the last nonzero
-     * fraction digit), so no division is needed. */
-    if (len > 0 && len <= 21) {
-        if (*s == '-' || *s == '+')
-            neg = *s++ == '-';
-        for (; s < end; s++) {
-            unsigned c = (unsigned)(unsigned char)*s - (unsigned)'0';
-            if (c <= 9) {
-                m = m * 10 + c;
-                nd++;
-                if (!dot || c) {
-                    mnz = m;
-                    tz = 0;
-                } else {
-                    tz++;
-                }
-                frac += dot != NULL;
-            } else if (*s == '.' && !dot) {
-                dot = s;
-            } else {
-                break;
-            }
-        }
-        if (s == end && nd > 0 && nd <= 19 &&
-            acc_add_fast(a, mnz, neg, mnz ? (int32_t)(frac - tz) : 0, dot != NULL, need))
-            return MB_OK;
-    }
+    if (parse_short(p, len, &sn) && acc_add_fast(a, sn.mag, sn.neg, sn.scale, sn.nonint, need))
+        return MB_OK;
     if ((st = mb_dec_parse(p, len, &v, err)) != MB_OK)
         return st;
     return mb_acc_add(a, &v, need, sp, err);
