@@ -29,9 +29,8 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
         c->keep |= b->col_idx[k] < 64 ? (uint64_t)1 << b->col_idx[k] : 0;
     c->koff = calloc(MB_BATCH + 1, sizeof *c->koff);
     c->hash = calloc(MB_BATCH, sizeof *c->hash);
-    c->gi = calloc(MB_BATCH, sizeof *c->gi);
     c->vals = calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
-    if (!c->cells || !c->koff || !c->hash || !c->gi || !c->vals)
+    if (!c->cells || !c->koff || !c->hash || !c->vals)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     if ((c->fd = open(path, O_RDONLY)) < 0)
         return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
@@ -49,14 +48,12 @@ void mb_chunker_close(mb_chunker *c)
     free(c->cells);
     free(c->koff);
     free(c->hash);
-    free(c->gi);
     free(c->vals);
     mb_buf_fini(&c->key);
     c->buf = NULL;
     c->cells = NULL;
     c->koff = NULL;
     c->hash = NULL;
-    c->gi = NULL;
     c->vals = NULL;
     c->cap = 0;
 }
@@ -163,7 +160,7 @@ static mb_status batch_add(mb_chunker *c, const mb_groups *g)
     for (k = 0; k < p->ncol; k++)
         c->vals[i * p->ncol + k] = c->cells[c->bind->col_idx[k]];
     c->hash[i] = mb_groups_hash(c->key.p + c->koff[i], c->key.len - c->koff[i]);
-    __builtin_prefetch(&g->slots[c->hash[i] & (g->nslots - 1)]);
+    mb_groups_prefetch_slot(g, c->hash[i]);
     c->koff[++c->nb] = c->key.len;
     return MB_OK;
 }
@@ -178,22 +175,17 @@ static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, uint64_
     size_t i, n = c->nb;
     mb_status st = MB_OK;
 
-    for (i = 0; i < n; i++) {
-        uint64_t v = g->slots[c->hash[i] & (g->nslots - 1)];
-        if (v && !((v ^ c->hash[i]) >> 32)) {
-            const char *r = (const char *)mb_groups_rec(g, (size_t)(v & 0xffffffffu) - 1);
-            __builtin_prefetch(r);
-            __builtin_prefetch(r + 64);
-        }
-    }
+    for (i = 0; i < n; i++)
+        mb_groups_prefetch_rec(g, c->hash[i]);
     for (i = 0; i < n && st == MB_OK; i++) {
+        size_t gi;
         st = mb_groups_get(g, c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], c->hash[i],
-                           &c->gi[i], err);
+                           &gi, err);
         if (st != MB_OK)
             break;
-        mb_groups_rec(g, c->gi[i])->rows++;
+        mb_groups_rec(g, gi)->rows++;
         (*rows)++;
-        st = add_values(c, c->vals + i * p->ncol, g, c->gi[i], base, err);
+        st = add_values(c, c->vals + i * p->ncol, g, gi, base, err);
     }
     c->nb = 0;
     c->key.len = 0;

@@ -24,7 +24,6 @@ typedef struct mb_chunker {
     size_t nb;                /* records in the batch */
     size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
     uint64_t *hash;           /* MB_BATCH key hashes */
-    size_t *gi;               /* MB_BATCH group indices, once found */
     mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
 } mb_chunker;
 

@@ -341,16 +341,10 @@ mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_
             e->states = r.p + at;
             e->slen = r.pos - at;
             e->h = mb_groups_hash(e->key, e->kl);
-            __builtin_prefetch(&g->slots[e->h & (g->nslots - 1)]);
+            mb_groups_prefetch_slot(g, e->h);
         }
-        for (i = 0; i < n; i++) {
-            uint64_t v = g->slots[b[i].h & (g->nslots - 1)];
-            if (v && !((v ^ b[i].h) >> 32)) {
-                const char *rec = (const char *)mb_groups_rec(g, (size_t)(v & 0xffffffffu) - 1);
-                __builtin_prefetch(rec);
-                __builtin_prefetch(rec + 64);
-            }
-        }
+        for (i = 0; i < n; i++)
+            mb_groups_prefetch_rec(g, b[i].h);
         for (i = 0; i < n && st == MB_OK; i++) {
             size_t gi;
             mb_rd sr;

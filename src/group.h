@@ -93,6 +93,25 @@ static inline mb_grec *mb_groups_rec(const mb_groups *g, size_t gi)
     return (mb_grec *)(void *)(g->rec + gi * g->stride);
 }
 
+/* A lookup of hash h in two steps ahead of it, so that a batch of lookups
+ * overlaps its cache misses: first the slot h starts at, then (once that
+ * slot is cached) the record it points to, when its tag matches. */
+static inline void mb_groups_prefetch_slot(const mb_groups *g, uint64_t h)
+{
+    mb_prefetch(&g->slots[h & (g->nslots - 1)]);
+}
+
+static inline void mb_groups_prefetch_rec(const mb_groups *g, uint64_t h)
+{
+    uint64_t v = g->slots[h & (g->nslots - 1)];
+
+    if (v && !((v ^ h) >> 32)) {
+        const char *r = (const char *)mb_groups_rec(g, (size_t)(v & 0xffffffffu) - 1);
+        mb_prefetch(r);
+        mb_prefetch(r + 64);
+    }
+}
+
 static inline mb_acc *mb_groups_acc(const mb_groups *g, size_t gi, size_t k)
 {
     return (mb_acc *)(void *)(g->rec + gi * g->stride + g->acc_off[k]);

@@ -79,6 +79,19 @@ static inline int mb_size_mul(size_t a, size_t b, size_t *out)
 
 #define MB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A hint to fetch the cache line at p. An asm statement on x86, because
+ * GCC may delete a loop whose only effect is __builtin_prefetch. */
+static inline void mb_prefetch(const void *p)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#elif defined(__GNUC__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 /* Seconds on the monotonic clock, for timeouts, intervals and figures. */
 double mb_now_s(void);
 

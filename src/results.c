@@ -136,7 +136,7 @@ static mb_status write_csv_sorted(FILE *f, const mb_plan *p, const mb_groups *g,
     for (i = 0; i < g->n && st == MB_OK; i++) {
         size_t gi = idx[i];
         if (i + 8 < g->n)       /* sorted order visits records at random */
-            __builtin_prefetch(mb_groups_rec(g, idx[i + 8]));
+            mb_prefetch(mb_groups_rec(g, idx[i + 8]));
         if (task) {
             put_field(f, task, strlen(task));
             putc_unlocked(',', f);
@@ -380,7 +380,7 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
         for (i = 0; rc == MB_OK && i < nb; i++) {
             size_t gi = idx[b0 + i];
             if (b0 + i + 8 < G)
-                __builtin_prefetch(mb_groups_rec(g, idx[b0 + i + 8]));
+                mb_prefetch(mb_groups_rec(g, idx[b0 + i + 8]));
             key_split k = {keys + i * p->ngroup, kfix ? kfix + i * p->ngroup * kmax : NULL,
                            kmax, 0};
             mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_dup,
