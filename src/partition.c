@@ -459,34 +459,65 @@ static int dialect_ok(const mb_csv_dialect *d)
            d->quote != '\n' && d->quote != '\r';
 }
 
+/* Sets b up to read `path`: the dialect checked, one block allocated. */
+static mb_status build_open(build *b, const char *path, int fd, uint64_t size,
+                            const mb_csv_dialect *d, size_t max_record, mb_err *err)
+{
+    static const mb_csv_dialect def = MB_CSV_DIALECT_DEFAULT;
+
+    memset(b, 0, sizeof *b);
+    b->path = path;
+    b->fd = fd;
+    b->size = size;
+    b->d = d ? *d : def;
+    b->max_record = max_record;
+    b->err = err;
+    if (!dialect_ok(&b->d))
+        return mb_err_set(err, MB_EUSAGE, "%s: invalid CSV dialect", path);
+    if (!(b->blk = malloc(BLOCK)))
+        return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
+    return MB_OK;
+}
+
+static void build_close(build *b)
+{
+    free(b->blk);
+    free(b->v);
+    b->blk = NULL;
+    b->v = NULL;
+}
+
+/* Snaps [start, b->size) from a record start at `start`: appends to b->v
+ * the record starts for the nominal boundaries ds + k * chunk past start. */
+static mb_status snap_range(build *b, uint64_t ds, uint64_t start, uint64_t chunk, mb_snap *s)
+{
+    uint64_t q = (start - ds) / chunk + 1;
+    uint64_t want = q > (UINT64_MAX - ds) / chunk ? UINT64_MAX : ds + q * chunk;
+
+    mb_snap_init(s, &b->d, start, want, chunk, b->max_record);
+    return snap_stream(b, s, SIZE_MAX);
+}
+
 mb_status mb_grid_build(mb_grid *g, const char *path, int fd, uint64_t size,
                         uint64_t chunk_size, const mb_csv_dialect *d, int header,
                         size_t max_record, mb_err *err)
 {
-    static const mb_csv_dialect def = MB_CSV_DIALECT_DEFAULT;
-    build b = {path, fd, size, d ? *d : def, max_record, NULL, NULL, 0, 0, err};
+    build b;
     mb_snap s;
     mb_status st;
 
     memset(g, 0, sizeof *g);
     g->file_size = size;
-    if (chunk_size == 0 || !dialect_ok(&b.d))
-        return mb_err_set(err, MB_EUSAGE, "%s: %s", path,
-                          chunk_size ? "invalid CSV dialect" : "chunk size must be >= 1");
-    b.blk = malloc(BLOCK);
-    if (!b.blk)
-        return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
-    st = read_head(&b, g, header);
-    if (st == MB_OK && g->data_start < size) {
-        uint64_t want = g->data_start > UINT64_MAX - chunk_size ? UINT64_MAX
-                                                                 : g->data_start + chunk_size;
-        mb_snap_init(&s, &b.d, g->data_start, want, chunk_size, max_record);
-        st = snap_stream(&b, &s, SIZE_MAX);
-    }
+    if (chunk_size == 0)
+        return mb_err_set(err, MB_EUSAGE, "%s: chunk size must be >= 1", path);
+    st = build_open(&b, path, fd, size, d, max_record, err);
+    if (st == MB_OK)
+        st = read_head(&b, g, header);
+    if (st == MB_OK && g->data_start < size)
+        st = snap_range(&b, g->data_start, g->data_start, chunk_size, &s);
     if (st == MB_OK)
         st = set_bounds(&b, g);
-    free(b.blk);
-    free(b.v);
+    build_close(&b);
     if (st != MB_OK)
         mb_grid_fini(g);
     return st;
@@ -510,19 +541,15 @@ void mb_grid_fini(mb_grid *g)
 mb_status mb_grid_head(mb_grid *g, const char *path, int fd, uint64_t size,
                        const mb_csv_dialect *d, int header, size_t max_record, mb_err *err)
 {
-    static const mb_csv_dialect def = MB_CSV_DIALECT_DEFAULT;
-    build b = {path, fd, size, d ? *d : def, max_record, NULL, NULL, 0, 0, err};
+    build b;
     mb_status st;
 
     memset(g, 0, sizeof *g);
     g->file_size = size;
-    if (!dialect_ok(&b.d))
-        return mb_err_set(err, MB_EUSAGE, "%s: invalid CSV dialect", path);
-    if (!(b.blk = malloc(BLOCK)))
-        return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
-    st = read_head(&b, g, header);
-    free(b.blk);
-    free(b.v);
+    st = build_open(&b, path, fd, size, d, max_record, err);
+    if (st == MB_OK)
+        st = read_head(&b, g, header);
+    build_close(&b);
     if (st != MB_OK)
         mb_grid_fini(g);
     return st;
@@ -551,17 +578,16 @@ mb_status mb_grid_part_scan(const mb_grid *g, const char *path, int fd, uint64_t
                             const mb_csv_dialect *d, size_t max_record, size_t k,
                             size_t nparts, mb_grid_part *out, mb_err *err)
 {
-    static const mb_csv_dialect def = MB_CSV_DIALECT_DEFAULT;
-    build b = {path, fd, g->file_size, d ? *d : def, max_record, NULL, NULL, 0, 0, err};
+    build b;
     uint64_t ds = g->data_start, size = g->file_size, span = size > ds ? size - ds : 0;
-    mb_status st = MB_OK;
+    mb_status st;
     mb_snap s;
 
     memset(out, 0, sizeof *out);
-    if (chunk_size == 0 || nparts == 0 || k >= nparts || !dialect_ok(&b.d))
+    if (chunk_size == 0 || nparts == 0 || k >= nparts)
         return mb_err_set(err, MB_EUSAGE, "%s: bad grid part request", path);
-    if (!(b.blk = malloc(BLOCK)))
-        return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
+    if ((st = build_open(&b, path, fd, size, d, max_record, err)) != MB_OK)
+        return st;
     /* span * k / nparts without overflow: nparts is a rank count */
     out->start = ds;
     if (k > 0)
@@ -573,12 +599,8 @@ mb_status mb_grid_part_scan(const mb_grid *g, const char *path, int fd, uint64_t
     if (st == MB_OK && out->start >= out->end) {
         out->ok = 1;                   /* nothing here: the neighbours meet */
     } else if (st == MB_OK) {
-        /* the first nominal boundary past start (for part 0: ds + chunk) */
-        uint64_t q = (out->start - ds) / chunk_size + 1, want;
-        want = q > (UINT64_MAX - ds) / chunk_size ? UINT64_MAX : ds + q * chunk_size;
-        mb_snap_init(&s, &b.d, out->start, want, chunk_size, max_record);
         b.size = out->end;             /* snap up to where the next part starts */
-        st = snap_stream(&b, &s, SIZE_MAX);
+        st = snap_range(&b, ds, out->start, chunk_size, &s);
         out->ok = st == MB_OK && (k + 1 == nparts ||
                                   (s.state == AT_FIELD && s.rec_start == out->end));
         if (st == MB_ELIMIT)
@@ -587,8 +609,7 @@ mb_status mb_grid_part_scan(const mb_grid *g, const char *path, int fd, uint64_t
         out->n = b.nv;
         b.v = NULL;
     }
-    free(b.blk);
-    free(b.v);
+    build_close(&b);
     if (st != MB_OK)
         mb_grid_part_fini(out);
     return st;
