@@ -150,57 +150,6 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Bcast", rc);
 }
 
-mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t **all,
-                             size_t **counts, mb_err *err)
-{
-    int mine = n > INT_MAX ? 0 : (int)n, *cnt = NULL, *dis = NULL, rc;
-    size_t total = 0;
-    mb_status st = MB_OK;
-
-    *all = NULL;
-    *counts = NULL;
-    if (d->rank == 0) {
-        cnt = calloc((size_t)d->size * 2, sizeof *cnt);
-        dis = cnt ? cnt + d->size : NULL;
-    }
-    rc = MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) {
-        free(cnt);
-        return mpi_fail(err, "MPI_Gather", rc);
-    }
-    if (d->rank == 0) {
-        if (!cnt)
-            st = mb_err_set(err, MB_ENOMEM, "out of memory gathering");
-        for (int r = 0; st == MB_OK && r < d->size; r++) {
-            if (total > (size_t)INT_MAX - (size_t)cnt[r])
-                st = mb_err_set(err, MB_ELIMIT, "gather of more than 2^31 values");
-            else
-                dis[r] = (int)total, total += (size_t)cnt[r];
-        }
-        if (st == MB_OK && (!(*all = malloc((total ? total : 1) * sizeof **all)) ||
-                            !(*counts = malloc((size_t)d->size * sizeof **counts))))
-            st = mb_err_set(err, MB_ENOMEM, "out of memory gathering");
-        if (st != MB_OK && cnt) {
-            /* still take part, receiving nothing */
-            memset(cnt, 0, (size_t)d->size * 2 * sizeof *cnt);
-        }
-    }
-    rc = MPI_Gatherv(v, mine, MPI_UINT64_T, *all, cnt, dis, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS && st == MB_OK)
-        st = mpi_fail(err, "MPI_Gatherv", rc);
-    if (st == MB_OK && d->rank == 0)
-        for (int r = 0; r < d->size; r++)
-            (*counts)[r] = (size_t)cnt[r];
-    if (st != MB_OK) {
-        free(*all);
-        free(*counts);
-        *all = NULL;
-        *counts = NULL;
-    }
-    free(cnt);
-    return st;
-}
-
 mb_status mb_dist_sum_u64(mb_dist *d, uint64_t local, uint64_t *total)
 {
     (void)d;
@@ -324,54 +273,106 @@ out:
     return st;
 }
 
-/* Stage 2: owners send their (disjoint) groups to rank 0. */
-static mb_status gather(mb_dist *d, mb_groups *own, mb_groups *out,
-                        mb_err *err)
+/* Every rank's bytes p[0..len) to rank 0's recv, in rank order. The
+ * lengths travel by MPI_Allgather, so every rank learns *total (0: nothing
+ * anywhere, and no MPI_Gatherv) and, when lens is given, each rank's
+ * length: a total past 2 GiB is then refused on every rank alike. A rank 0
+ * that cannot take the bytes receives nothing and reports it after the
+ * collective, as it cannot refuse without leaving the others waiting. */
+static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *recv,
+                              size_t *total, size_t *lens, mb_err *err)
 {
-    int n = d->size, rc, mine;
+    int n = d->size, rc, mine = len > INT_MAX ? 0 : (int)len;
     int *cnt = calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
+    mb_status st = !cnt            ? mb_err_set(err, MB_ENOMEM, "out of memory gathering")
+                   : len > INT_MAX ? mb_err_set(err, MB_ELIMIT, "more than 2 GiB to gather")
+                                   : MB_OK;
+
+    *total = 0;
+    if ((st = mb_dist_agree(d, st, err)) != MB_OK) {
+        free(cnt);
+        return st;
+    }
+    rc = MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+        free(cnt);
+        return mpi_fail(err, "MPI_Allgather", rc);
+    }
+    for (int r = 0; r < n; r++)
+        if (lens)
+            lens[r] = (size_t)cnt[r];
+    if (displs_of(cnt, n, dis, total) != MB_OK) {
+        free(cnt);
+        return mb_err_set(err, MB_ELIMIT, "gather of more than 2 GiB on rank 0");
+    }
+    if (*total == 0) {
+        free(cnt);
+        return MB_OK;
+    }
+    recv->len = 0;
+    if (d->rank == 0 && mb_buf_reserve(recv, *total) != MB_OK) {
+        memset(cnt, 0, (size_t)n * 2 * sizeof *cnt);
+        st = mb_err_set(err, MB_ENOMEM, "out of memory receiving %zu bytes", *total);
+    }
+    rc = MPI_Gatherv(p, mine, MPI_BYTE, recv->p, cnt, dis, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS && st == MB_OK)
+        st = mpi_fail(err, "MPI_Gatherv", rc);
+    if (st == MB_OK && d->rank == 0)
+        recv->len = *total;
+    free(cnt);
+    return st;
+}
+
+mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t **all,
+                             size_t **counts, mb_err *err)
+{
+    size_t total = 0, *lens = malloc((size_t)d->size * sizeof *lens);
+    mb_buf recv;
+    mb_status st;
+
+    *all = NULL;
+    *counts = NULL;
+    mb_buf_init(&recv, INT_MAX);
+    st = gather_bytes(d, (const char *)v, lens && n <= INT_MAX / 8 ? n * 8 : (size_t)INT_MAX + 1,
+                      &recv, &total, lens, err);
+    if (st == MB_OK && d->rank == 0) {
+        for (int r = 0; r < d->size; r++)
+            lens[r] /= 8;
+        *all = (uint64_t *)(void *)recv.p;   /* malloc'd: suitably aligned */
+        *counts = lens;
+        recv.p = NULL;
+        lens = NULL;
+        if (!*all && !(*all = malloc(sizeof **all))) {
+            free(*counts);
+            *counts = NULL;
+            st = mb_err_set(err, MB_ENOMEM, "out of memory gathering");
+        }
+    }
+    mb_buf_fini(&recv);
+    free(lens);
+    return st;
+}
+
+/* Stage 2: owners send their (disjoint) groups to rank 0. */
+static mb_status gather(mb_dist *d, mb_groups *own, mb_groups *out, mb_err *err)
+{
     mb_buf send, recv;
     mb_status st = MB_OK;
     size_t total = 0, i;
 
     mb_buf_init(&send, INT_MAX);
     mb_buf_init(&recv, INT_MAX);
-    if (!cnt) {
-        st = mb_err_set(err, MB_ENOMEM, "out of memory in the gather");
-        goto out;
-    }
     for (i = 0; i < own->n && st == MB_OK; i++)
         st = mb_groups_pack(own, i, &send);
     mb_groups_fini(own);
     if (st != MB_OK)
         st = mb_err_set(err, st, "group states too large to gather (over 2 GiB per rank)");
-    if ((st = mb_dist_agree(d, st, err)) != MB_OK)
-        goto out;
-    mine = (int)send.len;
-    rc = MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) {
-        st = mpi_fail(err, "MPI_Gather", rc);
-        goto out;
-    }
-    /* Rank 0 checks the total; it cannot refuse the Gatherv after this
-     * point without leaving the others hanging, so on overflow it receives
-     * nothing and reports the error after the collective. */
-    if (d->rank == 0 && (displs_of(cnt, n, dis, &total) != MB_OK ||
-                         mb_buf_reserve(&recv, total ? total : 1) != MB_OK)) {
-        memset(cnt, 0, (size_t)n * sizeof *cnt);
-        memset(dis, 0, (size_t)n * sizeof *dis);
-        st = mb_err_set(err, MB_ELIMIT, "gathered group states exceed 2 GiB on rank 0");
-    }
-    rc = MPI_Gatherv(send.p, d->rank == 0 && st != MB_OK ? 0 : mine, MPI_BYTE, recv.p, cnt, dis,
-                     MPI_BYTE, 0, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS && st == MB_OK)
-        st = mpi_fail(err, "MPI_Gatherv", rc);
-    if (st == MB_OK && d->rank == 0)
+    if ((st = mb_dist_agree(d, st, err)) == MB_OK)
+        st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, err);
+    if (st == MB_OK && d->rank == 0 && total)
         st = mb_groups_unpack_merge(out, recv.p, total, err);
-out:
     mb_buf_fini(&send);
     mb_buf_fini(&recv);
-    free(cnt);
     return st;
 }
 
@@ -384,53 +385,29 @@ out:
  * insert every group twice and leave half the merging serial anyway. */
 static mb_status gather_direct(mb_dist *d, mb_groups *local, mb_err *err)
 {
-    int n = d->size, rc, mine, any;
-    int *cnt = calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
     mb_buf send, recv;
-    mb_status st = cnt ? MB_OK : mb_err_set(err, MB_ENOMEM, "out of memory in the gather");
+    mb_status st = MB_OK;
     size_t next = 0, total = 0;
 
     mb_buf_init(&send, INT_MAX);
     mb_buf_init(&recv, INT_MAX);
-    if ((st = mb_dist_agree(d, st, err)) != MB_OK)
-        goto out;
     for (;;) {
         send.len = 0;
         while (d->rank != 0 && st == MB_OK && next < local->n && send.len < PIECE)
             st = mb_groups_pack(local, next++, &send);
         if (st != MB_OK)
             st = mb_err_set(err, st, "out of memory packing group states");
-        if ((st = mb_dist_agree(d, st, err)) != MB_OK)
-            goto out;
-        mine = (int)send.len;
-        rc = MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) {
-            st = mpi_fail(err, "MPI_Allgather", rc);
-            goto out;
-        }
-        any = 0;
-        for (int r = 0; r < n; r++)
-            any |= cnt[r] != 0;
-        if (!any)
+        if ((st = mb_dist_agree(d, st, err)) != MB_OK ||
+            (st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, err)) != MB_OK ||
+            total == 0)
             break;
-        if (d->rank == 0 && (displs_of(cnt, n, dis, &total) != MB_OK ||
-                             mb_buf_reserve(&recv, total ? total : 1) != MB_OK)) {
-            memset(cnt, 0, (size_t)n * sizeof *cnt);
-            memset(dis, 0, (size_t)n * sizeof *dis);
-            st = mb_err_set(err, MB_ENOMEM, "out of memory receiving group states");
-        }
-        rc = MPI_Gatherv(send.p, mine, MPI_BYTE, recv.p, cnt, dis, MPI_BYTE, 0, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS && st == MB_OK)
-            st = mpi_fail(err, "MPI_Gatherv", rc);
-        if (st == MB_OK && d->rank == 0)
+        if (d->rank == 0)
             st = mb_groups_unpack_merge(local, recv.p, total, err);
         if ((st = mb_dist_agree(d, st, err)) != MB_OK)
-            goto out;
+            break;
     }
-out:
     mb_buf_fini(&send);
     mb_buf_fini(&recv);
-    free(cnt);
     return st;
 }
 
