@@ -405,21 +405,22 @@ static inline int parse_short(const char *p, size_t len, short_num *o)
     return 1;
 }
 
-mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
+static void dec_of_short(const short_num *sn, mb_dec *out)
+{
+    out->m = sn->neg ? -(mb_i128)sn->mag : (mb_i128)sn->mag;
+    out->scale = sn->scale;
+    out->nonint = sn->nonint;
+}
+
+/* mb_dec_parse for text parse_short did not take. */
+static mb_status dec_parse_general(const char *p, size_t len, mb_dec *out, mb_err *err)
 {
     const char *s = p, *end = p + len, *q;
     int neg = 0, hasexp = 0;
     int64_t exp = 0;
     digits d;
     mb_status st;
-    short_num sn;
 
-    if (parse_short(p, len, &sn)) {
-        out->m = sn.neg ? -(mb_i128)sn.mag : (mb_i128)sn.mag;
-        out->scale = sn.scale;
-        out->nonint = sn.nonint;
-        return MB_OK;
-    }
     while (s < end && (*s == ' ' || *s == '\t'))
         s++;
     while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
@@ -441,6 +442,17 @@ mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
         return st;
     out->nonint = d.dot || hasexp;
     return MB_OK;
+}
+
+mb_status mb_dec_parse(const char *p, size_t len, mb_dec *out, mb_err *err)
+{
+    short_num sn;
+
+    if (parse_short(p, len, &sn)) {
+        dec_of_short(&sn, out);
+        return MB_OK;
+    }
+    return dec_parse_general(p, len, out, err);
 }
 
 /* ---- wide signed integers (two's complement, little-endian limbs) ---- */
@@ -968,9 +980,13 @@ mb_status mb_acc_add_text(mb_acc *a, const char *p, size_t len, unsigned need, m
     mb_dec v;
     mb_status st;
 
-    if (parse_short(p, len, &sn) && acc_add_fast(a, sn.mag, sn.neg, sn.scale, sn.nonint, need))
-        return MB_OK;
-    if ((st = mb_dec_parse(p, len, &v, err)) != MB_OK)
+    if (parse_short(p, len, &sn)) {   /* parsed once, whichever way it is added */
+        if (acc_add_fast(a, sn.mag, sn.neg, sn.scale, sn.nonint, need))
+            return MB_OK;
+        dec_of_short(&sn, &v);
+        return acc_add_slow(a, &v, need, sp, err);
+    }
+    if ((st = dec_parse_general(p, len, &v, err)) != MB_OK)
         return st;
     return mb_acc_add(a, &v, need, sp, err);
 }
