@@ -186,10 +186,6 @@ static mb_status plan_chunks(runner *r, desc *t)
     return MB_OK;
 }
 
-/* Prepares the task of the claimed message: parse, ledger check, grid,
- * binding, chunks to do. Returns 1 with t filled when there is work for all
- * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
- * released). */
 /* Files this large have their grid built by all ranks, one part each;
  * MPIBATCH_PARALLEL_GRID_MIN (bytes) changes it, so tests can use small
  * files. */
@@ -325,6 +321,10 @@ static mb_status build_grid(runner *r, const char *path, int fd, uint64_t size, 
                          (size_t)r->o->max_record, err);
 }
 
+/* Prepares the task of the claimed message: parse, ledger check, grid,
+ * binding, chunks to do. Returns 1 with t filled when there is work for all
+ * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
+ * released). */
 static int prepare_task(runner *r, desc *t)
 {
     mb_task task;
