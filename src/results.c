@@ -241,27 +241,35 @@ static int put_attr(hid_t loc, const char *name, const char *value)
     return rc;
 }
 
+/* A dataset of dims (d0[, d1]) of file type ft. No object timestamps: the
+ * same states must give the same bytes. */
+static hid_t make_data(hid_t loc, const char *name, hid_t ft, int rank, hsize_t d0, hsize_t d1)
+{
+    hsize_t dims[2] = {d0, d1};
+    hid_t sp = H5Screate_simple(rank, dims, NULL), ds, dcpl;
+
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    ds = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return ds;
+}
+
 /* Writes a dataset of dims (d0[, d1]) from buf of type t. */
 static int put_data(hid_t loc, const char *name, hid_t t, int rank, hsize_t d0, hsize_t d1,
                     const void *buf)
 {
-    hsize_t dims[2] = {d0, d1};
-    hid_t s = H5Screate_simple(rank, dims, NULL), ds, dcpl;
+    hid_t ds = make_data(loc, name, t, rank, d0, d1);
     int rc = -1;
 
-    /* No object timestamps: the same states must give the same bytes. */
-    dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(dcpl, 0);
-    ds = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
     if (ds >= 0) {
-        rc = (d0 * (rank > 1 ? d1 : 1)) == 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                                         buf) >= 0
+        rc = (d0 * (rank > 1 ? d1 : 1)) == 0 ||
+                     H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0
                  ? 0
                  : -1;
         H5Dclose(ds);
     }
-    H5Sclose(s);
     return rc;
 }
 
@@ -304,19 +312,6 @@ static hid_t fixed_str_type(size_t width)
     return t;
 }
 
-/* A dataset of dims (d0[, d1]) of file type ft, to be written in blocks. */
-static hid_t make_data(hid_t loc, const char *name, hid_t ft, int rank, hsize_t d0, hsize_t d1)
-{
-    hsize_t dims[2] = {d0, d1};
-    hid_t sp = H5Screate_simple(rank, dims, NULL), ds, dcpl;
-
-    dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(dcpl, 0);
-    ds = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
-    H5Sclose(sp);
-    return ds;
-}
 
 /* Writes rows [r0, r0 + nr) of a dataset of `cols` columns (0: rank 1). */
 static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, const void *buf)
