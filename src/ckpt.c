@@ -46,6 +46,10 @@
  * part's checksums match, and every chunk index is below nchunks and covered
  * once. The concatenated states are independent of the number of ranks that
  * wrote them, so a checkpoint of N ranks resumes on M. */
+/* fallocate(2): space is reserved past the end of a file (see
+ * reserve_space). */
+#define _GNU_SOURCE 1
+
 #include "ckpt.h"
 
 #include "digest.h"
@@ -62,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FORMAT "mpibatch-checkpoint-2"
@@ -72,6 +77,12 @@
 #define MAX_NSTATE ((uint64_t)1 << 20)
 #define MAX_LISTED ((size_t)1 << 20)      /* checkpoint files looked at */
 #define SHA_HEX MB_SHA256_HEX
+/* Bytes a checkpoint file takes beyond its datasets' elements: superblock,
+ * object headers with the attributes (strings bounded by mb_ckpt_meta, 5 kB
+ * at most) and HDF5's 2 KiB allocation blocks for metadata and small data;
+ * under 10 kB when measured, so 32 KiB is a safe bound for the space
+ * reservation. */
+#define FILE_SLACK ((uint64_t)32 << 10)
 
 /* One row of /parts; its memory layout is also the file type, so the
  * collective write needs no type conversion. */
@@ -327,6 +338,7 @@ typedef struct writer {
     char meta_sha[SHA_HEX];
     hid_t f, ds[ND], ptype;
     int created;                 /* rank 0: the temporary may exist */
+    uint64_t reserved;           /* rank 0: bytes of disk reserved for it, or 0 */
 } writer;
 
 static int meta_terminated(const mb_ckpt_meta *m)
@@ -558,9 +570,9 @@ static int write_slab(hid_t ds, hid_t memtype, uint64_t off, uint64_t n, const v
     return bad ? -1 : 0;
 }
 
-/* The data of this rank, then a sync of the whole file (MPI_File_sync
- * through H5Fflush), so that no valid flag can reach the disk before the
- * data it vouches for. */
+/* The data of this rank. Agreed on before the flush that follows: a flush
+ * is collective inside HDF5, and entering it with a write failed on some
+ * ranks only is what must never happen (see reserve_space). */
 static mb_status write_data(writer *w, mb_err *err)
 {
     const mb_ckpt_part *p = w->part;
@@ -573,7 +585,6 @@ static mb_status write_data(writer *w, mb_err *err)
         bad |= write_slab(w->ds[D_CHUNKS], H5T_NATIVE_UINT64, w->rec.chunks_offset,
                           p->nchunks, p->chunks);
     bad |= write_slab(w->ds[D_PARTS], w->ptype, (uint64_t)w->d->rank, 1, &w->rec);
-    bad |= H5Fflush(w->f, H5F_SCOPE_GLOBAL) < 0;
     return bad ? mb_err_set(err, MB_EIO, "%s: rank %d cannot write its checkpoint part",
                             w->s.tmp, w->d->rank)
                : MB_OK;
@@ -582,12 +593,21 @@ static mb_status write_data(writer *w, mb_err *err)
 static mb_status write_valid(writer *w, mb_err *err)
 {
     static const unsigned char one = 1;
-    int bad = write_slab(w->ds[D_VALID], H5T_NATIVE_UCHAR, (uint64_t)w->d->rank, 1, &one);
 
-    bad |= H5Fflush(w->f, H5F_SCOPE_GLOBAL) < 0;
-    return bad ? mb_err_set(err, MB_EIO, "%s: rank %d cannot set its valid flag", w->s.tmp,
-                            w->d->rank)
-               : MB_OK;
+    if (write_slab(w->ds[D_VALID], H5T_NATIVE_UCHAR, (uint64_t)w->d->rank, 1, &one) != 0)
+        return mb_err_set(err, MB_EIO, "%s: rank %d cannot set its valid flag", w->s.tmp,
+                          w->d->rank);
+    return MB_OK;
+}
+
+/* A sync of the whole file (MPI_File_sync through H5Fflush), so that no
+ * valid flag can reach the disk before the data it vouches for. */
+static mb_status flush_file(writer *w, const char *what, mb_err *err)
+{
+    if (H5Fflush(w->f, H5F_SCOPE_GLOBAL) < 0)
+        return mb_err_set(err, MB_EIO, "%s: rank %d cannot flush the checkpoint %s", w->s.tmp,
+                          w->d->rank, what);
+    return MB_OK;
 }
 
 static hid_t parallel_fapl(void)
@@ -629,37 +649,162 @@ static mb_status create_file(writer *w, mb_err *err)
                     : MB_OK;
 }
 
-/* Creates, fills and closes the temporary file; every step is agreed on
- * before the next collective one. */
-static mb_status write_file(writer *w, mb_err *err)
+/* Bytes the whole file may take: its datasets' elements and FILE_SLACK. */
+static mb_status file_bound(const writer *w, uint64_t *need, mb_err *err)
 {
-    mb_status st = mb_dist_agree(w->d, create_file(w, err), err), cst = MB_OK;
+    uint64_t small = w->nparts * (sizeof(part_rec) + 1);
+
+    /* Parts are bounded by MAX_PARTS-sized jobs and the data by memory, so
+     * this only guards against a wrap. */
+    if (w->total[1] > UINT64_MAX / 16 || w->total[0] > UINT64_MAX / 4 ||
+        w->nparts > MAX_PARTS)
+        return mb_err_set(err, MB_ELIMIT, "checkpoint of %llu bytes is too large",
+                          (unsigned long long)w->total[0]);
+    *need = w->total[0] + 8 * w->total[1] + small + FILE_SLACK;
+    return MB_OK;
+}
+
+/* Rank 0: creates the temporary, empty, and reserves disk space for all of
+ * it before HDF5 writes a byte. Parallel HDF5 does not survive a write
+ * that fails on some ranks only: they leave its internal collectives at
+ * different points (a full disk hung a flush with one rank in MPI_Barrier
+ * and the other in MPI_Bcast), and a file whose H5Fclose failed stays in
+ * the library half-destroyed and crashes MPI_Finalize. So a full disk or a
+ * full quota must show here, where the ranks can still agree and walk
+ * away. The space lies past the end of the file (FALLOC_FL_KEEP_SIZE): the
+ * file stays empty, so H5Fcreate, which truncates only a non-empty file,
+ * keeps the reservation. Where fallocate is not supported (some NFS and
+ * FUSE file systems) a free-space check stands in for it, which another
+ * writer can still beat. */
+static mb_status reserve_space(writer *w, mb_err *err)
+{
+    uint64_t need = 0;
+    struct statvfs vs;
+    mb_status st = file_bound(w, &need, err);
+    int fd, rc, e;
 
     if (st != MB_OK)
-        /* A file open on some ranks only cannot be closed (closing is
-         * collective); it is left to the process exit. */
         return st;
+    fd = open(w->s.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return mb_err_set(err, MB_EIO, "%s: cannot create: %s", w->s.tmp, strerror(errno));
+    if (need > (uint64_t)INT64_MAX) {
+        close(fd);
+        return mb_err_set(err, MB_ELIMIT, "%s: a %llu-byte checkpoint", w->s.tmp,
+                          (unsigned long long)need);
+    }
+    do
+        rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)need);
+    while (rc != 0 && errno == EINTR);
+    e = rc == 0 ? 0 : errno;
+    if (rc == 0) {
+        w->reserved = need;
+    } else if (e == EOPNOTSUPP || e == ENOSYS) {
+        if (fstatvfs(fd, &vs) == 0 && vs.f_frsize > 0 &&
+            vs.f_bavail < (need + vs.f_frsize - 1) / vs.f_frsize)
+            st = mb_err_set(err, MB_EIO, "%s: %llu bytes free, %llu needed", w->s.tmp,
+                            (unsigned long long)vs.f_bavail * vs.f_frsize,
+                            (unsigned long long)need);
+    } else {
+        st = mb_err_set(err, MB_EIO, "%s: cannot reserve %llu bytes: %s", w->s.tmp,
+                        (unsigned long long)need, strerror(e));
+    }
+    close(fd);
+    return st;
+}
+
+/* Every rank: the temporary can be opened here as H5Fcreate will open it
+ * (MPI_MODE_CREATE), so that H5Fcreate, which is collective and does not
+ * survive an open that fails on some ranks only, does not meet a rank that
+ * cannot (the directory missing on its node, a read-only mount there). */
+static mb_status check_open(writer *w, mb_err *err)
+{
+    int fd = open(w->s.tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+    if (fd < 0)
+        return mb_err_set(err, MB_EIO, "%s: rank %d cannot open it: %s", w->s.tmp,
+                          w->d->rank, strerror(errno));
+    close(fd);
+    return MB_OK;
+}
+
+/* Closes every handle of the file; collective (H5Fclose flushes). A close
+ * that fails leaves HDF5 with a broken handle that nothing can release,
+ * which is why the space is reserved first. */
+static mb_status close_file(writer *w, mb_err *err)
+{
+    mb_status st = MB_OK;
+
+    for (int i = 0; i < ND; i++) {
+        close_dset(w->ds[i]);
+        w->ds[i] = -1;
+    }
+    close_type(w->ptype);
+    w->ptype = -1;
+    if (w->f >= 0 && H5Fclose(w->f) < 0)
+        st = mb_err_set(err, MB_EIO, "%s: rank %d cannot close the checkpoint file", w->s.tmp,
+                        w->d->rank);
+    w->f = -1;
+    return st;
+}
+
+/* Creates, fills and closes the temporary file; every step that can fail
+ * on one rank is agreed on before the next collective one, and the file is
+ * closed whatever happened once it is open on every rank. */
+static mb_status write_file(writer *w, mb_err *err)
+{
+    mb_err cerr;
+    mb_status cst, st = mb_dist_agree(w->d, w->d->rank == 0 ? reserve_space(w, err) : MB_OK,
+                                      err);
+
+    if (st == MB_OK)
+        st = mb_dist_agree(w->d, check_open(w, err), err);
+    if (st == MB_OK)
+        st = mb_dist_agree(w->d, create_file(w, err), err);
+    if (st != MB_OK) {
+        /* H5Fcreate failed on every rank (nothing to close), or on some
+         * only: then the handle of the others cannot be closed either,
+         * since H5Fclose is collective. check_open makes that unlikely. */
+        return st;
+    }
     st = mb_dist_agree(w->d, create_objects(w, err), err);
     if (st == MB_OK)
         st = mb_dist_agree(w->d, write_data(w, err), err);
+    if (st == MB_OK)
+        st = mb_dist_agree(w->d, flush_file(w, "data", err), err);
     if (st == MB_OK) {
         mb_fault_point("ckpt-before-valid");
         st = mb_dist_agree(w->d, write_valid(w, err), err);
     }
-    for (int i = 0; i < ND; i++)
-        close_dset(w->ds[i]);
-    close_type(w->ptype);
-    if (H5Fclose(w->f) < 0)
-        cst = mb_err_set(err, MB_EIO, "%s: cannot close the checkpoint file", w->s.tmp);
+    if (st == MB_OK)
+        st = mb_dist_agree(w->d, flush_file(w, "valid flags", err), err);
+    /* After a failure the close is still taken, on every rank; its own
+     * error would only hide the first one. */
+    cst = close_file(w, st == MB_OK ? err : &cerr);
     return mb_dist_agree(w->d, st != MB_OK ? st : cst, err);
 }
 
-static mb_status sync_file(const char *path, mb_err *err)
+/* Rank 0: gives back the reserved space the file did not use, and makes
+ * the file durable. */
+static mb_status sync_file(const writer *w, mb_err *err)
 {
-    int fd = open(path, O_RDONLY), bad;
+    const char *path = w->s.tmp;
+    int fd = open(path, O_RDWR | O_CLOEXEC), bad;
+    struct stat sb;
 
     if (fd < 0)
         return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
+    if (w->reserved && fstat(fd, &sb) == 0 && sb.st_size >= 0) {
+        uint64_t size = (uint64_t)sb.st_size;
+        if (size > w->reserved)
+            /* FILE_SLACK is too small: the reservation did not cover every
+             * write, which a full disk could have turned into a hang. */
+            mb_warn("%s: checkpoint of %llu bytes outgrew its %llu-byte space reservation",
+                    path, (unsigned long long)size, (unsigned long long)w->reserved);
+        else if (size < w->reserved)
+            (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)size,
+                            (off_t)(w->reserved - size));
+    }
     bad = fsync(fd) != 0;
     close(fd);
     return bad ? mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(errno)) : MB_OK;
@@ -692,7 +837,7 @@ static mb_status publish(writer *w, mb_err *err)
 
     if (w->d->rank == 0) {
         mb_fault_point("ckpt-before-publish");
-        st = sync_file(w->s.tmp, err);
+        st = sync_file(w, err);
         if (st == MB_OK)
             st = mb_fs_publish(w->s.tmp, w->s.path, err);
     }
