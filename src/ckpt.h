@@ -44,8 +44,11 @@ typedef struct mb_ckpt_part {
 /* Collective over all ranks of `d`: writes DIR/ckpt-<seq>.h5 (seq from
  * rank 0's meta), publishes it atomically only when every rank succeeded,
  * then deletes all but the newest MB_CKPT_KEEP. Every rank returns the same
- * status. `seconds` (if not NULL) gets the wall time of the whole write on
- * rank 0. */
+ * status. A write that fails (a full disk or quota, an unwritable or
+ * vanished directory) is abandoned on every rank without hanging: its
+ * temporary is removed and older checkpoints stay as they were. Disk space
+ * for the whole file is reserved before HDF5 writes to it. `seconds` (if not
+ * NULL) gets the wall time of the whole write on rank 0. */
 mb_status mb_ckpt_write(mb_dist *d, const char *dir, const mb_ckpt_meta *meta,
                         const mb_ckpt_part *part, double *seconds, mb_err *err);
 
