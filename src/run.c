@@ -67,6 +67,7 @@ typedef struct runner {
     double t0, last_ckpt, idle_since;
     pid_t ppid;                   /* the launcher, when started by one */
     int first_chunk_logged;
+    int stop_unsaved;             /* the stop checkpoint was abandoned: exit 74, not 75 */
 } runner;
 
 typedef struct u64vec {
@@ -540,6 +541,8 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
     if (st == MB_OK)
         st = mb_ckpt_write(r->d, dir, &meta, &part, &secs, err);
     mb_buf_fini(&b);
+    if (st != MB_OK && r->d->rank == 0)
+        mb_err_prefix(err, "checkpoint %llu abandoned: ", (unsigned long long)meta.seq);
     if (st == MB_OK && r->d->rank == 0)
         mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
                 t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
@@ -667,12 +670,15 @@ static int round_end(runner *r, desc *t, mb_groups *local, u64vec *mine, unsigne
         return 1;
     }
     if ((all & (F_CKPT | F_STOP)) && r->o->checkpoint_dir) {
-        mb_status cs = checkpoint(r, t, local, mine, err);
-        if (cs != MB_OK) {
+        /* Every rank gets the same status: the write agrees on it. The
+         * work goes on without the checkpoint (the next one may succeed);
+         * a stop still stops, but may not claim a complete checkpoint. */
+        if (checkpoint(r, t, local, mine, err) != MB_OK) {
+            r->stop_unsaved = (all & F_STOP) != 0;
             if (r->d->rank == 0)
-                mb_error("task %s: checkpoint failed: %s", t->task_id, err->msg);
-            if (all & F_STOP)
-                *st = cs;       /* else the next one may succeed; the work goes on */
+                mb_warn("task %s: %s; %s", t->task_id, err->msg,
+                        r->stop_unsaved ? "stopping without it"
+                                        : "the task goes on, the previous checkpoint stays");
         }
     }
     if (all & F_STOP) {
@@ -913,6 +919,10 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
         st = turn(&r, &b, err);
     if (st == MB_EAGAIN)
         st = MB_OK;
+    if (st == MB_ESTOP && r.stop_unsaved)
+        st = mb_err_set(err, MB_EIO, "stopped on request (%s), but the stop checkpoint was "
+                        "abandoned; exit 74: a rerun resumes from the previous checkpoint, if "
+                        "any", mb_preempt_reason(why, sizeof why));
     if (d->rank == 0) {
         if (st == MB_OK || st == MB_ESTOP)
             mb_info("run: %s: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
