@@ -323,6 +323,54 @@ static void test_write_load(const char *dir)
     mb_ckpt_loaded_fini(&c);
 }
 
+/* A checkpoint whose metadata strings are all at their longest fits in
+ * the disk space reserved for it before the write (ckpt.c warns when a
+ * file outgrows it), and the part of the reservation it did not use is
+ * given back. */
+static void test_reservation(const char *dir)
+{
+    char sub[PATH_BUF], path[PATH_BUF], states[1024], *log = NULL;
+    uint64_t chunks[NCHUNKS];
+    mb_ckpt_meta m;
+    mb_ckpt_part p;
+    mb_ckpt_loaded c;
+    struct stat sb;
+    mb_err err;
+    mb_status st;
+    int fits;
+
+    snprintf(sub, sizeof sub, "%s/long", dir);
+    make_meta(&m, 8);
+    memset(m.task_id, 't', sizeof m.task_id - 1);
+    memset(m.input, 'i', sizeof m.input - 1);
+    memset(m.msg_id, 'm', sizeof m.msg_id - 1);
+    memset(m.receipt, 'r', sizeof m.receipt - 1);
+    p.states = states;
+    p.states_len = make_states(d.rank, d.size, 8, states, sizeof states);
+    p.chunks = chunks;
+    p.nchunks = make_chunks(d.rank, d.size, 8, chunks);
+    if (d.rank == 0)
+        capture_begin(dir);
+    st = mb_ckpt_write(&d, sub, &m, &p, NULL, &err);
+    if (d.rank != 0)
+        return;
+    log = capture_end();
+    ok(st == MB_OK && log && !strstr(log, "reservation"),
+       "the longest metadata fits in the space reserved for the file (%s)",
+       st == MB_OK ? "no warning" : err.msg);
+    diag_log(log);
+    free(log);
+    st = mb_ckpt_load(sub, &c, &err);
+    ok(st == MB_OK && memcmp(&c.meta, &m, sizeof m) == 0, "and it loads with that metadata");
+    mb_ckpt_loaded_fini(&c);
+    ckpt_file(path, sizeof path, sub, 8);
+    fits = stat(path, &sb) == 0 && (uint64_t)sb.st_blocks * 512 <= (uint64_t)sb.st_size + 16384;
+    ok(fits, "the unused reservation is given back (%lld bytes, %lld allocated)",
+       (long long)sb.st_size, (long long)sb.st_blocks * 512);
+    mb_ckpt_clear(sub, &err);
+    rmdir(sub);
+}
+
 static void test_inspect_valid(const char *dir)
 {
     char path[PATH_BUF], *text = NULL;
@@ -645,6 +693,7 @@ static int self_test(const char *given)
         return 1;
     }
     test_write_load(dir);
+    test_reservation(dir);
     if (d.rank == 0)
         test_inspect_valid(dir);
     test_failure_agreed(dir);
