@@ -5,8 +5,9 @@
  * (group.h). Every MPI call except those inside HDF5 goes through dist.c.
  *
  * Files: DIR/ckpt-<seq>.h5 with seq as 20 zero-padded digits, so that names
- * sort by sequence; written as DIR/.ckpt-<seq>.h5.tmp and renamed once every
- * rank has written its part. Layout (format "mpibatch-checkpoint-2"; HDF5
+ * sort by sequence; written as DIR/.ckpt-<seq>.h5.tmp, whose disk space is
+ * reserved before HDF5 writes to it, and renamed once every rank has written
+ * its part. Layout (format "mpibatch-checkpoint-2"; HDF5
  * 1.8+ file format, whose superblock and object headers carry checksums of
  * their own; readable with h5dump, h5py, or any HDF5 1.8+ library):
  *
