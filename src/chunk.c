@@ -4,12 +4,14 @@
 #include "chunk.h"
 
 #include "csv_scan.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
@@ -32,9 +34,12 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
     c->vals = calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
     if (!c->cells || !c->koff || !c->hash || !c->vals)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
-    if ((c->fd = open(path, O_RDONLY)) < 0)
-        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
-    return MB_OK;
+    struct stat sb;
+    mb_status st = mb_fs_open_input(path, &c->fd, &sb, err);
+    /* Rank 0 saw a regular file; anything else now is a replaced input. */
+    if (st == MB_ENOENT)
+        st = err->code = MB_EIO;
+    return st;
 }
 
 void mb_chunker_close(mb_chunker *c)

@@ -45,8 +45,9 @@ static const opt options[] = {
      NULL, 0, 0,
      "queue: dir:PATH or an absolute PATH (directory queue on shared storage); "
      "default $MPIBATCH_QUEUE"},
-    {"id", 0, "ID", T_STR, F(id), C(MB_CMD_ENQUEUE), NULL, 0, 0,
-     "task id of the message (one FILE only); default: a digest of the message body"},
+    {"id", 0, "ID", T_STR, F(id), C(MB_CMD_ENQUEUE) | C(MB_CMD_QUEUE), NULL, 0, 0,
+     "enqueue: task id of the message (one FILE only; default: a digest of the message "
+     "body); queue redrive: the message to move back (default: all)"},
     {"out", 0, "DIR", T_STR, F(out), C(MB_CMD_RUN), NULL, 0, 0,
      "result directory on shared storage (created if missing)"},
     {"job", 0, "FILE", T_STR, F(job), C(MB_CMD_RUN), NULL, 0, 0,
@@ -80,8 +81,10 @@ static const opt options[] = {
     {"visibility-timeout", 0, "SECONDS", T_U64, F(visibility_timeout), C(MB_CMD_RUN),
      "run.visibility_timeout", 1, 604800,
      "lease on a claimed message, renewed while the task runs (default 300)"},
-    {"max-dequeue", 0, "N", T_U64, F(max_dequeue), C(MB_CMD_RUN), "run.max_dequeue", 1, 1000,
-     "deliveries before a message goes to the poison area (default 5)"},
+    {"max-dequeue", 0, "N", T_U64, F(max_dequeue), C(MB_CMD_RUN), "run.max_dequeue", 0, 1000,
+     "failed deliveries before a message goes to the poison area (default 5; 0 = never); a "
+     "delivery that made progress (a newer checkpoint, a renewed lease) or stopped on "
+     "request is not a failure, and 10 x N deliveries of any kind are the ceiling"},
     {"data-root", 0, "DIR", T_STR, F(data_root), C(MB_CMD_RUN), "run.data_root", 0, 0,
      "directory that relative input paths in messages are resolved against"},
     {"message-encoding", 0, "ENC", T_STR, F(encoding),
@@ -122,9 +125,11 @@ static const struct {
     {MB_CMD_INSPECT, "inspect", "CHECKPOINT",
      "Validate a checkpoint file and print what it holds: job fingerprint, task,\n"
      "input, chunks done of the total, sequence number, parts, validity."},
-    {MB_CMD_QUEUE, "queue", "stats|peek|purge --queue URL",
+    {MB_CMD_QUEUE, "queue", "stats|peek|purge|redrive --queue URL [--id ID]",
      "stats: approximate message counts (visible, leased, poison); peek: show the\n"
-     "next visible messages without claiming them; purge: delete every message."},
+     "next visible messages without claiming them; purge: delete every message\n"
+     "(not the poison area); redrive: move poisoned messages (all, or --id) back\n"
+     "into the queue as first deliveries, e.g. after fixing a job or a file."},
 };
 
 void mb_opts_init(mb_opts *o)
@@ -467,7 +472,7 @@ void mb_cli_help(mb_cmd cmd)
 mb_status mb_cli_queue_config(const mb_opts *o, mb_queue_config *c, mb_err *err)
 {
     mb_queue_config_init(c);
-    c->max_dequeue = (unsigned)o->max_dequeue;
+    c->max_deliveries = (unsigned)(o->max_dequeue * 10);
     c->ca_file = o->ca_file;
     c->retry_deadline = o->retry_deadline;
     if (!o->encoding || strcmp(o->encoding, "base64") == 0)

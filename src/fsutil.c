@@ -119,15 +119,15 @@ mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_
 
 mb_status mb_fs_read_small(const char *path, size_t max, char **out, size_t *len, mb_err *err)
 {
-    int fd = open(path, O_RDONLY);
+    int fd;
     struct stat sb;
     char *buf;
     size_t got = 0;
+    mb_status st = mb_fs_open_input(path, &fd, &sb, err);
 
-    if (fd < 0)
-        return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", path,
-                          strerror(errno));
-    if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size > max) {
+    if (st != MB_OK)
+        return st;
+    if ((uint64_t)sb.st_size > max) {
         close(fd);
         return mb_err_set(err, MB_ELIMIT, "%s: larger than %zu bytes", path, max);
     }
@@ -148,5 +148,40 @@ mb_status mb_fs_read_small(const char *path, size_t max, char **out, size_t *len
     buf[got] = '\0';
     *out = buf;
     *len = got;
+    return MB_OK;
+}
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+mb_status mb_fs_open_input(const char *path, int *fd, struct stat *sb, mb_err *err)
+{
+    /* O_NONBLOCK: open(2) of a FIFO without a writer would wait forever,
+     * deaf to signals and leases; fstat decides before any read. */
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), flags;
+
+    *fd = -1;
+    if (f < 0)
+        return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", path,
+                          strerror(errno));
+    if (fstat(f, sb) != 0) {
+        int e = errno;
+        close(f);
+        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb->st_mode)) {
+        close(f);
+        return mb_err_set(err, MB_EDATA, "%s: not a regular file (%s)", path,
+                          file_kind(sb->st_mode));
+    }
+    if ((flags = fcntl(f, F_GETFL)) < 0 || fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(f);
+        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(e));
+    }
+    *fd = f;
     return MB_OK;
 }

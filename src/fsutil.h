@@ -5,6 +5,8 @@
 
 #include "mb.h"
 
+#include <sys/stat.h>
+
 /* mkdir -p; MB_EIO with the path and reason on failure. */
 mb_status mb_fs_mkdirs(const char *path, mb_err *err);
 
@@ -25,5 +27,12 @@ mb_status mb_fs_tmpname(const char *path, char *out, size_t cap, mb_err *err);
 /* Reads a whole small file (at most `max` bytes) into a new NUL-terminated
  * buffer. MB_ENOENT if missing, MB_ELIMIT if larger than max. */
 mb_status mb_fs_read_small(const char *path, size_t max, char **out, size_t *len, mb_err *err);
+
+/* Opens an input file for reading without ever blocking in open(2): a FIFO,
+ * directory or device is refused with MB_EDATA ("not a regular file")
+ * before anything is read; a missing file is MB_ENOENT, an unreadable one
+ * MB_EIO, with the path in the message. On MB_OK *fd is a blocking descriptor and *sb
+ * its fstat. */
+mb_status mb_fs_open_input(const char *path, int *fd, struct stat *sb, mb_err *err);
 
 #endif

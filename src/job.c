@@ -328,15 +328,27 @@ void mb_binding_fini(mb_binding *b)
     b->group_idx = b->col_idx = NULL;
 }
 
+/* The column named `want`. A name the header has twice is ambiguous (the
+ * file's fault); a name it lacks is MB_ENOENT, so that the caller can tell
+ * a job that fits no file from a file that fits no job. */
 static mb_status find_col(char *const *names, size_t ncols, const char *want, size_t *idx,
                           mb_err *err)
 {
-    for (size_t i = 0; i < ncols; i++)
-        if (strcmp(names[i], want) == 0) {
-            *idx = i;
-            return MB_OK;
-        }
-    return mb_err_set(err, MB_EDATA, "no column '%s' in the header (%zu columns: %s%s%s%s)",
+    size_t i, found = SIZE_MAX;
+
+    for (i = 0; i < ncols; i++) {
+        if (strcmp(names[i], want) != 0)
+            continue;
+        if (found != SIZE_MAX)
+            return mb_err_set(err, MB_EDATA, "column '%s' appears twice in the header "
+                              "(fields %zu and %zu); rename one", want, found + 1, i + 1);
+        found = i;
+    }
+    if (found != SIZE_MAX) {
+        *idx = found;
+        return MB_OK;
+    }
+    return mb_err_set(err, MB_ENOENT, "no column '%s' in the header (%zu columns: %s%s%s%s)",
                       want, ncols, ncols ? names[0] : "", ncols > 1 ? ", " : "",
                       ncols > 1 ? names[1] : "", ncols > 2 ? ", ..." : "");
 }

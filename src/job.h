@@ -47,7 +47,9 @@ typedef struct mb_binding {
 } mb_binding;
 
 /* Resolves the plan's column names against a file's column names. A
- * missing column is MB_EDATA naming it and the file. */
+ * missing column is MB_ENOENT naming it; a column the job uses that the
+ * header names twice is MB_EDATA naming both fields (with --no-header the
+ * names are 1..N, so this cannot happen). */
 mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_binding *b,
                        mb_err *err);
 void mb_binding_fini(mb_binding *b);

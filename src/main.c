@@ -75,8 +75,10 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
     if (st != MB_OK)
         return st;
     if (o->nargs != 1 || (strcmp(action, "stats") && strcmp(action, "peek") &&
-                          strcmp(action, "purge")))
-        return mb_err_set(err, MB_EUSAGE, "queue: say stats, peek or purge");
+                          strcmp(action, "purge") && strcmp(action, "redrive")))
+        return mb_err_set(err, MB_EUSAGE, "queue: say stats, peek, purge or redrive");
+    if (o->id && strcmp(action, "redrive") != 0)
+        return mb_err_set(err, MB_EUSAGE, "queue %s: --id goes with redrive only", action);
     if ((st = open_queue(o, &q, 0, err)) != MB_OK)
         return st;
     if (strcmp(action, "stats") == 0) {
@@ -95,6 +97,13 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
                        m[i].body ? m[i].body : "");
         for (i = 0; i < n; i++)
             mb_msg_fini(&m[i]);
+    } else if (strcmp(action, "redrive") == 0) {
+        uint64_t moved = 0;
+        st = mb_queue_redrive(q, o->id, &moved, err);
+        if (st == MB_OK)
+            printf("redriven %llu\n", (unsigned long long)moved);
+        if (st == MB_OK && o->id && moved == 0)
+            st = mb_err_set(err, MB_ENOENT, "queue redrive: no poisoned message %s", o->id);
     } else {
         st = mb_queue_purge(q, err);
     }

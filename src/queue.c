@@ -1,4 +1,4 @@
-/* queue.c - queue URL dispatch, the poison rule and argument checks; no I/O, no queue state. */
+/* queue.c - queue URL dispatch, the delivery ceiling and argument checks; no I/O, no queue state. */
 #include "queue.h"
 #include "queue_mem.h"
 
@@ -46,7 +46,7 @@ static const char *shown_url(const char *url, char *buf, size_t cap)
 void mb_queue_config_init(mb_queue_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->max_dequeue = 5;
+    c->max_deliveries = 50;
     c->encoding = MB_MSG_BASE64;
     c->retry_deadline = 120;
 }
@@ -79,7 +79,7 @@ mb_status mb_queue_open(mb_queue **out, const char *url, int create,
         q->cfg = *cfg;
     else
         mb_queue_config_init(&q->cfg);
-    q->max_dequeue = q->cfg.max_dequeue;
+    q->max_deliveries = q->cfg.max_deliveries;
     st = q->ops->open(q, url, create, err);
     if (st != MB_OK) {
         free(q->url);
@@ -163,6 +163,8 @@ static mb_status poison_claimed(mb_queue *q, mb_msg *m, const char *reason, mb_e
     clean_reason(reason, clean);
     st = q->ops->poison(q, m, clean, err);
     mb_msg_fini(m);
+    if (st == MB_OK)
+        q->npoisoned++;
     return st == MB_ELEASE ? MB_OK : st;
 }
 
@@ -193,11 +195,11 @@ mb_status mb_queue_claim(mb_queue *q, unsigned visibility_s, mb_msg *m, mb_err *
         mb_err_clear(&e);
         st = q->ops->claim(q, visibility_s, m, &e);
         if (st == MB_OK &&
-            (q->max_dequeue == 0 || m->dequeue_count <= (int64_t)q->max_dequeue))
+            (q->max_deliveries == 0 || m->dequeue_count <= (int64_t)q->max_deliveries))
             return MB_OK;
         if (st == MB_OK)
-            snprintf(reason, sizeof reason, "dequeued %lld times, more than max-dequeue %u",
-                     (long long)m->dequeue_count, q->max_dequeue);
+            snprintf(reason, sizeof reason, "delivered %lld times, more than the ceiling of "
+                     "%u deliveries", (long long)m->dequeue_count, q->max_deliveries);
         else if (claimed_unusable(st, m))
             snprintf(reason, sizeof reason, "%.*s", REASON_MAX - 1, e.msg);
         else {
@@ -295,4 +297,14 @@ mb_status mb_queue_purge(mb_queue *q, mb_err *err)
     if (!q)
         return null_arg(err, "mb_queue_purge");
     return q->ops->purge(q, err);
+}
+
+mb_status mb_queue_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err)
+{
+    if (!q || !moved)
+        return null_arg(err, "mb_queue_redrive");
+    *moved = 0;
+    if (id && (!*id || strlen(id) >= MB_MSG_ID_MAX))
+        return mb_err_set(err, MB_EUSAGE, "queue redrive: --id '%.40s' is not a message id", id);
+    return q->ops->redrive(q, id, moved, err);
 }

@@ -5,9 +5,12 @@
  * renewed, which changes the lease handle (pop receipt); a message whose
  * lease expires becomes visible again; removing or renewing with a stale
  * receipt fails with MB_ELEASE. The generic layer (queue.c) adds what every
- * back end shares: URL dispatch, the poison rule (a message dequeued more
- * than max_dequeue times goes to the poison area instead of being handed
- * out) and argument checks. Back ends do no poison decisions of their own. */
+ * back end shares: URL dispatch, a ceiling on deliveries (a message
+ * delivered more than max_deliveries times goes to the poison area instead
+ * of being handed out, whatever became of those deliveries) and argument
+ * checks. Back ends do no poison decisions of their own; the finer rule,
+ * which counts failed deliveries rather than deliveries, is the drain
+ * loop's (delivery.h). */
 #ifndef MB_QUEUE_H
 #define MB_QUEUE_H
 
@@ -38,7 +41,8 @@ typedef enum mb_msg_encoding {
 } mb_msg_encoding;
 
 typedef struct mb_queue_config {
-    unsigned max_dequeue;            /* default 5 */
+    unsigned max_deliveries;         /* ceiling on deliveries, default 50;
+                                        0: none */
     mb_msg_encoding encoding;        /* how network back ends send bodies;
                                         on receive they accept both */
     const char *ca_file;             /* extra CA bundle for TLS, or NULL */
@@ -84,14 +88,20 @@ typedef struct mb_queue_ops {
     mb_status (*peek)(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err);
     /* Deletes every message, visible or leased (not the poison area). */
     mb_status (*purge)(mb_queue *q, mb_err *err);
+    /* Moves poisoned messages back into the queue as new deliveries
+     * (dequeue count 0): all of them, or the one whose id is `id` (NULL:
+     * all). *moved counts them. */
+    mb_status (*redrive)(mb_queue *q, const char *id, uint64_t *moved, mb_err *err);
 } mb_queue_ops;
 
 struct mb_queue {
     const mb_queue_ops *ops;
     void *impl;
     char *url;
-    unsigned max_dequeue;             /* default 5; 0 turns the poison rule off
+    unsigned max_deliveries;          /* default 50; 0 turns the ceiling off
                                          (copied from the config) */
+    uint64_t npoisoned;               /* messages this handle moved to the
+                                         poison area inside claims */
     mb_queue_config cfg;              /* as given to mb_queue_open; ca_file is
                                          borrowed from the caller */
 };
@@ -110,8 +120,8 @@ void mb_queue_free(mb_queue *q);      /* closes; NULL-safe */
 mb_status mb_queue_put(mb_queue *q, const char *body, size_t len, mb_err *err);
 
 /* Claims the next message that may still be worked on. Messages whose
- * dequeue count exceeds q->max_dequeue are moved to the poison area (reason:
- * the count) and skipped, and so are messages whose body cannot be read
+ * dequeue count exceeds q->max_deliveries are moved to the poison area
+ * (reason: the count) and skipped, and so are messages whose body cannot be read
  * (reason: the error). MB_EAGAIN when nothing is visible. *m is overwritten
  * without being freed: mb_msg_fini a previous message first. `visibility_s`
  * is 1 s .. 7 days (MB_EUSAGE otherwise), as in Azure. */
@@ -131,5 +141,7 @@ mb_status mb_queue_count(mb_queue *q, int64_t *visible, int64_t *leased, int64_t
  * caller mb_msg_fini's each. Unreadable messages are skipped. */
 mb_status mb_queue_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err);
 mb_status mb_queue_purge(mb_queue *q, mb_err *err);
+/* `mpibatch queue redrive`: see mb_queue_ops.redrive. */
+mb_status mb_queue_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err);
 
 #endif

@@ -1186,10 +1186,11 @@ static mb_status message_target(const azq *a, const mb_msg *m, const char *extra
 
 /* Update Message: the lease now ends visibility_s from now, under the new
  * pop receipt the server returns. */
-static mb_status update(azq *a, mb_msg *m, unsigned visibility_s, const char *op, mb_err *err)
+static mb_status update(azq *a, const char *queue, mb_msg *m, unsigned visibility_s,
+                        const char *op, mb_err *err)
 {
     char tail[PATH_MAX_LEN], query[QUERY_MAX], extra[48], receipt[MB_RECEIPT_MAX];
-    call c = {op, "PUT", a->u.queue, tail, query, NULL, 0, 0};
+    call c = {op, "PUT", queue, tail, query, NULL, 0, 0};
     reply r;
     int n;
     mb_status st;
@@ -1213,12 +1214,15 @@ static mb_status update(azq *a, mb_msg *m, unsigned visibility_s, const char *op
 
 static mb_status az_renew(mb_queue *q, mb_msg *m, unsigned visibility_s, mb_err *err)
 {
-    return update(q->impl, m, visibility_s, "Update Message (renew)", err);
+    azq *a = q->impl;
+
+    return update(a, a->u.queue, m, visibility_s, "Update Message (renew)", err);
 }
 
 static mb_status az_release(mb_queue *q, mb_msg *m, unsigned delay_s, mb_err *err)
 {
-    mb_status st = update(q->impl, m, delay_s, "Update Message (release)", err);
+    azq *a = q->impl;
+    mb_status st = update(a, a->u.queue, m, delay_s, "Update Message (release)", err);
 
     if (st == MB_OK)
         m->receipt[0] = '\0';
@@ -1227,11 +1231,10 @@ static mb_status az_release(mb_queue *q, mb_msg *m, unsigned delay_s, mb_err *er
 
 /* A 404 after a retried attempt most likely answers our own earlier
  * delete, whose response was lost: the message is gone either way. */
-static mb_status az_remove(mb_queue *q, const mb_msg *m, mb_err *err)
+static mb_status delete_msg(azq *a, const char *queue, const mb_msg *m, mb_err *err)
 {
-    azq *a = q->impl;
     char tail[PATH_MAX_LEN], query[QUERY_MAX];
-    call c = {"Delete Message", "DELETE", a->u.queue, tail, query, NULL, 0, 0};
+    call c = {"Delete Message", "DELETE", queue, tail, query, NULL, 0, 0};
     reply r;
     int n = 0;
     mb_status st = message_target(a, m, "", tail, sizeof tail, query, sizeof query, err);
@@ -1244,6 +1247,13 @@ static mb_status az_remove(mb_queue *q, const mb_msg *m, mb_err *err)
                                : status_fail(&c, &r, err);
     reply_fini(&r);
     return st;
+}
+
+static mb_status az_remove(mb_queue *q, const mb_msg *m, mb_err *err)
+{
+    azq *a = q->impl;
+
+    return delete_msg(a, a->u.queue, m, err);
 }
 
 /* The JSON copy for the poison queue, or NULL when out of memory. keep is
@@ -1303,6 +1313,112 @@ static mb_status az_poison(mb_queue *q, const mb_msg *m, const char *reason, mb_
         st = put_poison_copy(a, m, reason, err);
     if (st == MB_OK)
         st = az_remove(q, m, err);
+    return st;
+}
+
+/* The original body of a poison copy (see poison_json), or NULL when the
+ * copy is not one of ours or its body was cut to fit. */
+static char *poison_body(const mb_msg *m, char *orig_id, size_t cap, size_t *len)
+{
+    json_t *o = json_loadb(m->body ? m->body : "", m->body_len, 0, NULL);
+    json_t *b = json_object_get(o, "body"), *id = json_object_get(o, "message_id");
+    char *out = NULL;
+
+    orig_id[0] = '\0';
+    if (json_is_string(id))
+        snprintf(orig_id, cap, "%s", json_string_value(id));
+    if (json_is_string(b) && !json_is_true(json_object_get(o, "body_truncated")) &&
+        (out = malloc(json_string_length(b) + 1)) != NULL) {
+        memcpy(out, json_string_value(b), json_string_length(b) + 1);
+        *len = json_string_length(b);
+    }
+    json_decref(o);
+    return out;
+}
+
+/* One poison copy: put back into the queue and deleted (1), or not ours
+ * to move (0: it stays leased until the redrive ends). */
+static int redrive_one(azq *a, const mb_msg *m, const char *id, mb_err *err)
+{
+    char orig[MB_MSG_ID_MAX];
+    size_t len = 0;
+    char *body = poison_body(m, orig, sizeof orig, &len);
+    mb_status st = MB_OK;
+    int moved = 0;
+
+    if (body && (!id || strcmp(id, m->id) == 0 || strcmp(id, orig) == 0)) {
+        st = put_text(a, a->u.queue, body, len, err);
+        if (st == MB_OK && (st = delete_msg(a, a->poison, m, err)) == MB_OK)
+            moved = 1;
+    }
+    free(body);
+    return st == MB_OK ? moved : -1;
+}
+
+/* Leased copies that were not moved become visible again at once. */
+static void redrive_leave(azq *a, mb_msg *left, size_t n)
+{
+    mb_err e;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        (void)update(a, a->poison, &left[i], 0, "Update Message (redrive: leave)", &e);
+        mb_msg_fini(&left[i]);
+    }
+}
+
+/* Takes the copies in QUEUE-poison 32 at a time under a short lease, moves
+ * those that match (all without an id) and makes the others visible again
+ * when done, so a filtered redrive leaves the rest as it was. At most
+ * REDRIVE_MAX copies are looked at in one call. */
+#define REDRIVE_MAX 4096
+static mb_status az_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err)
+{
+    azq *a = q->impl;
+    char query[96];
+    call c = {"Get Messages (poison)", "GET", a->poison, "/messages", query, NULL, 0, RESP_MANY};
+    mb_msg *left = calloc(REDRIVE_MAX, sizeof *left);
+    size_t nleft = 0, seen = 0, i;
+    mb_status st = left ? MB_OK : mb_err_set(err, MB_ENOMEM, "out of memory");
+    int n, done = 0;
+
+    *moved = 0;
+    snprintf(query, sizeof query, "numofmessages=%d&visibilitytimeout=120", PEEK_MAX);
+    while (st == MB_OK && !done && seen + PEEK_MAX <= REDRIVE_MAX) {
+        reply r;
+        xdoc d;
+        memset(&d, 0, sizeof d);
+        st = execute(a, &c, &r, &n, err);
+        if (st == MB_OK && r.http.status == 404)
+            done = 1;                      /* no poison queue: nothing poisoned */
+        else if (st == MB_OK && r.http.status != 200)
+            st = status_fail(&c, &r, err);
+        else if (st == MB_OK)
+            st = parse_list(a, &c, &r, PEEK_MAX, &d, err);
+        done = done || d.n == 0;
+        for (i = 0; st == MB_OK && i < d.n; i++) {
+            mb_msg m;
+            int k;
+            memset(&m, 0, sizeof m);
+            seen++;
+            if (item_to_msg(a, &d.items[i], 1, &m, err) != MB_OK) {
+                mb_msg_fini(&m);
+                continue;
+            }
+            if ((k = redrive_one(a, &m, id, err)) < 0)
+                st = err ? err->code : MB_EQUEUE;
+            *moved += k > 0 ? 1u : 0u;
+            if (k == 0)
+                left[nleft++] = m;         /* keeps its lease until the end */
+            else
+                mb_msg_fini(&m);
+        }
+        xdoc_fini(&d);
+        reply_fini(&r);
+    }
+    if (left)
+        redrive_leave(a, left, nleft);
+    free(left);
     return st;
 }
 
@@ -1461,4 +1577,5 @@ const mb_queue_ops mb_queue_azure_ops = {
     .count = az_count,
     .peek = az_peek,
     .purge = az_purge,
+    .redrive = az_redrive,
 };

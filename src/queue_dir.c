@@ -884,6 +884,44 @@ static mb_status dir_purge(mb_queue *q, mb_err *err)
     return st;
 }
 
+typedef struct redrive_ctx {
+    const char *id;
+    uint64_t moved;
+} redrive_ctx;
+
+/* poison/ID.N becomes ready/ID.0, a first delivery again; its reason file
+ * goes after the move (a crash between leaves a stray .reason, ignored). */
+static mb_status redrive_one(dirq *d, const char *name, void *ctx, mb_err *err)
+{
+    redrive_ctx *c = ctx;
+    char dst[NAME_BUF], rname[NAME_BUF];
+    entry e;
+
+    if (parse_name(name, 2, &e) != 0 || (c->id && strcmp(c->id, e.id) != 0))
+        return MB_OK;
+    snprintf(rname, sizeof rname, "%.100s.reason", name);
+    e.n = 0;
+    short_name(&e, dst);
+    if (renameat(d->fd[D_POISON], name, d->fd[D_READY], dst) != 0)
+        return errno == ENOENT ? MB_OK : io_fail(err, d, "cannot redrive", e.id, errno);
+    (void)unlinkat(d->fd[D_POISON], rname, 0);
+    c->moved++;
+    return MB_OK;
+}
+
+static mb_status dir_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err)
+{
+    dirq *d = q->impl;
+    redrive_ctx c = {id, 0};
+    mb_status st = scan(d, D_POISON, redrive_one, &c, err);
+
+    *moved = c.moved;
+    if (st == MB_OK && c.moved &&
+        (fsync(d->fd[D_READY]) != 0 || fsync(d->fd[D_POISON]) != 0))
+        st = io_fail(err, d, "cannot sync after redriving", NULL, errno);
+    return st;
+}
+
 const mb_queue_ops mb_queue_dir_ops = {
     .name = "dir",
     .accepts = dir_accepts,
@@ -898,4 +936,5 @@ const mb_queue_ops mb_queue_dir_ops = {
     .count = dir_count,
     .peek = dir_peek,
     .purge = dir_purge,
+    .redrive = dir_redrive,
 };

@@ -375,6 +375,26 @@ static mb_status mem_purge(mb_queue *q, mb_err *err)
     return MB_OK;
 }
 
+static mb_status mem_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err)
+{
+    memq *mq = q->impl;
+    size_t i;
+
+    (void)err;
+    for (i = 0; i < mq->n; i++) {
+        memmsg *x = &mq->v[i];
+        if (!x->reason || (id && strcmp(id, x->id) != 0))
+            continue;
+        free(x->reason);
+        x->reason = NULL;
+        x->count = 0;
+        x->visible_at = 0;
+        x->receipt[0] = '\0';
+        ++*moved;
+    }
+    return MB_OK;
+}
+
 const mb_queue_ops mb_queue_mem_ops = {
     .name = "mem",
     .accepts = mem_accepts,
@@ -389,4 +409,5 @@ const mb_queue_ops mb_queue_mem_ops = {
     .count = mem_count,
     .peek = mem_peek,
     .purge = mem_purge,
+    .redrive = mem_redrive,
 };

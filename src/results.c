@@ -53,6 +53,22 @@ int mb_results_committed(const char *out, const char *task_id)
     return access(p, F_OK) == 0;
 }
 
+int mb_results_any(const char *out)
+{
+    char p[PATH_CAP];
+    struct dirent *de;
+    DIR *d;
+    int any = 0;
+
+    snprintf(p, sizeof p, "%s/%s", out, LEDGER);
+    if (!(d = opendir(p)))
+        return 0;
+    while (!any && (de = readdir(d)) != NULL)
+        any = de->d_name[0] != '.' && strstr(de->d_name, ".json") != NULL;
+    closedir(d);
+    return any;
+}
+
 /* ---- CSV ------------------------------------------------------------ */
 
 static void put_field(FILE *f, const char *p, size_t len)

@@ -30,6 +30,9 @@ mb_status mb_results_prepare(const char *out, mb_err *err);
 /* 1 if task_id has a ledger entry in OUT, else 0. */
 int mb_results_committed(const char *out, const char *task_id);
 
+/* 1 if OUT holds at least one committed task. */
+int mb_results_any(const char *out);
+
 /* Commits one task's result (see above). `g` must hold final states. */
 mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
                             const mb_task_info *t, mb_err *err);

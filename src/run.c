@@ -13,15 +13,23 @@
  * redelivered; a redelivered task that is already in the ledger is
  * acknowledged without reprocessing. Bad data is deterministic, so such a
  * message goes straight to the poison area with the error; a transient
- * failure (input missing or unreadable) releases the message with a delay
- * and the poison rule of the queue ends the retries. With --checkpoint-dir,
+ * failure (input missing or unreadable) releases the message with a delay.
+ * Failed deliveries are counted with their causes in a delivery record
+ * (delivery.h): a delivery that made progress or stopped on request is not
+ * a failure, one that crashed without progress is, and more than
+ * --max-dequeue failures send the message to the poison area with all of
+ * its causes. A job that fits no file (a column it names is missing from
+ * the first file it meets) is the job's fault: the run stops with exit 65
+ * and gives the message back untouched. With --checkpoint-dir,
  * the states of the in-flight task are checkpointed collectively (ckpt.c)
  * and a rerun resumes from them on any number of ranks. */
 #include "run.h"
 
 #include "chunk.h"
+#include "delivery.h"
 #include "digest.h"
 #include "fault.h"
+#include "fsutil.h"
 #include "job.h"
 #include "log.h"
 #include "partition.h"
@@ -61,6 +69,8 @@ typedef struct runner {
     mb_queue *q;                  /* rank 0 only */
     mb_msg msg;                   /* rank 0: the claimed message */
     mb_resume res;                /* rank 0: checkpoints and lease found at start */
+    mb_delivery dlv;              /* rank 0: the record of the claimed message */
+    int bound_once;               /* rank 0: the job has fit a file in this run */
     double lease_renewed;
     int lease_lost;
     uint64_t tasks_done, tasks_failed, bytes_done;
@@ -119,6 +129,8 @@ static void renew_tick(void *ctx)
         mb_debug("message %s: lease renewed", r->msg.id);
         if (mb_resume_save_lease(&r->res, &r->msg, &err) != MB_OK)
             mb_warn("cannot record the lease: %s", err.msg);
+        if (mb_delivery_note(&r->dlv, 0, 1, &err) != MB_OK)
+            mb_warn("cannot update the delivery record: %s", err.msg);
     } else {
         r->lease_lost = 1;
         mb_warn("message %s: lease lost (%s); the result will still count once", r->msg.id,
@@ -141,19 +153,81 @@ static void poison(runner *r, const char *task_id, const char *reason)
     mb_error("message %s: %s", r->msg.id, reason);
     if (task_id)
         mb_resume_finish_task(&r->res, task_id);
+    mb_delivery_remove(&r->dlv);
     finish_message(r, "moving to the poison area",
                    mb_queue_poison(r->q, &r->msg, reason, &err), &err);
 }
 
-static void release_later(runner *r, const char *why)
+/* More failed deliveries than --max-dequeue allows? Then the reason, with
+ * the causes on record. */
+static int too_many_failures(const runner *r, char *reason, size_t cap)
+{
+    char causes[MB_ERR_MAX];
+
+    if (r->o->max_dequeue == 0 || r->dlv.failures <= r->o->max_dequeue)
+        return 0;
+    mb_delivery_causes(&r->dlv, causes, sizeof causes);
+    snprintf(reason, cap, "failed %llu times, more than max-dequeue %llu: %s",
+             (unsigned long long)r->dlv.failures, (unsigned long long)r->o->max_dequeue,
+             causes);
+    return 1;
+}
+
+/* A transient failure: counted, then the message is given back with a
+ * delay that grows with the failures, or poisoned past --max-dequeue. */
+static void release_later(runner *r, const char *task_id, const char *why)
+{
+    char reason[MB_ERR_MAX];
+    mb_err err;
+    uint64_t n;
+    unsigned delay;
+
+    if (mb_delivery_fail(&r->dlv, why, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    if (too_many_failures(r, reason, sizeof reason)) {
+        poison(r, task_id, reason);
+        return;
+    }
+    n = r->dlv.failures;
+    delay = (unsigned)(n < 1 ? 1 : n > 60 ? 60 : n);
+    mb_warn("message %s: %s; retry in %u s (failure %llu, at most %llu)", r->msg.id, why,
+            delay, (unsigned long long)n, (unsigned long long)r->o->max_dequeue);
+    finish_message(r, "release", mb_queue_release(r->q, &r->msg, delay, &err), &err);
+}
+
+/* The job, not the file, is at fault: the message goes back at once and
+ * uncounted, and the run ends with `st` (err says why). */
+static void release_job_error(runner *r)
 {
     mb_err err;
-    int64_t dq = r->msg.dequeue_count;
-    unsigned delay = (unsigned)(dq < 1 ? 1 : dq > 60 ? 60 : dq);
 
-    mb_warn("message %s: %s; retry in %u s (delivery %lld of %llu)", r->msg.id, why, delay,
-            (long long)dq, (unsigned long long)r->o->max_dequeue);
-    finish_message(r, "release", mb_queue_release(r->q, &r->msg, delay, &err), &err);
+    if (mb_delivery_end(&r->dlv, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
+}
+
+/* Rank 0, a message just claimed: settles what became of its previous
+ * delivery and opens this one. 0 when the message went to the poison area
+ * instead. */
+static int start_delivery(runner *r)
+{
+    char reason[MB_ERR_MAX];
+    mb_err err;
+
+    mb_delivery_fini(&r->dlv);
+    if (mb_delivery_load(&r->dlv, r->o->out, r->msg.id, &err) != MB_OK)
+        mb_warn("message %s: no delivery record (%s); failures are not counted", r->msg.id,
+                err.msg);
+    if (mb_delivery_settle(&r->dlv, r->msg.dequeue_count))
+        mb_warn("message %s: the previous delivery failed: %s", r->msg.id,
+                r->dlv.causes[r->dlv.ncauses - 1]);
+    if (too_many_failures(r, reason, sizeof reason)) {
+        poison(r, NULL, reason);
+        return 0;
+    }
+    if (mb_delivery_begin(&r->dlv, r->msg.dequeue_count, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    return 1;
 }
 
 /* Decides which chunks remain: all of them, or those a checkpoint of this
@@ -325,8 +399,9 @@ static mb_status build_grid(runner *r, const char *path, int fd, uint64_t size, 
 /* Prepares the task of the claimed message: parse, ledger check, grid,
  * binding, chunks to do. Returns 1 with t filled when there is work for all
  * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
- * released). */
-static int prepare_task(runner *r, desc *t)
+ * released), -1 when the job itself is at fault (job_err says why; the
+ * message was released). */
+static int prepare_task(runner *r, desc *t, mb_err *job_err)
 {
     mb_task task;
     mb_err err;
@@ -342,18 +417,18 @@ static int prepare_task(runner *r, desc *t)
         mb_info("task %s: already committed; acknowledging the redelivered message %s",
                 task.id, r->msg.id);
         mb_resume_finish_task(&r->res, task.id);
+        mb_delivery_remove(&r->dlv);
         finish_message(r, "delete", mb_queue_remove(r->q, &r->msg, &err), &err);
         mb_task_fini(&task);
         return 0;
     }
-    fd = open(task.input, O_RDONLY);
-    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        char why[MB_ERR_MAX];
-        snprintf(why, sizeof why, "%s: %s", task.input,
-                 fd < 0 ? strerror(errno) : "not a regular file");
-        if (fd >= 0)
-            close(fd);
-        release_later(r, why);
+    st = mb_fs_open_input(task.input, &fd, &sb, &err);
+    if (st != MB_OK) {
+        /* A FIFO or directory stays what it is; a missing file may yet come. */
+        if (st == MB_EDATA)
+            poison(r, task.id, err.msg);
+        else
+            release_later(r, task.id, err.msg);
         mb_task_fini(&task);
         return 0;
     }
@@ -361,20 +436,32 @@ static int prepare_task(runner *r, desc *t)
     close(fd);
     if (st == MB_OK)
         st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, &err);
-    if (st == MB_EDATA || st == MB_ELIMIT) {
+    if (st == MB_ENOENT && !r->bound_once && !mb_results_any(r->o->out)) {
+        mb_err_prefix(&err, "%s: ", task.input);
+        mb_err_set(job_err, MB_EJOB, "the job does not fit its input: %s; no file has matched "
+                   "the job yet (in this run or in --out), so the job is taken to be at fault "
+                   "(the message is released, not poisoned): fix the job and run again",
+                   err.msg);
+        release_job_error(r);
+        mb_task_fini(&task);
+        return -1;
+    }
+    if (st == MB_EDATA || st == MB_ELIMIT || st == MB_ENOENT) {
         if (strncmp(err.msg, task.input, strlen(task.input)) != 0)
             mb_err_prefix(&err, "%s: ", task.input);
         poison(r, task.id, err.msg);
     } else if (st != MB_OK) {
-        release_later(r, err.msg);
+        release_later(r, task.id, err.msg);
     }
+    if (st == MB_OK)
+        r->bound_once = 1;
     t->action = ACT_TASK;
     t->task_id = strdup(task.id);
     t->input = task.input;
     t->msg_id = strdup(r->msg.id);
     if (st == MB_OK && (!t->task_id || !t->msg_id || plan_chunks(r, t) != MB_OK)) {
         mb_error("task %s: out of memory", task.id);
-        release_later(r, "out of memory");
+        release_later(r, task.id, "out of memory");
         st = MB_ENOMEM;
     }
     if (st != MB_OK) {
@@ -416,9 +503,14 @@ static int next_action(runner *r, desc *t, mb_err *err)
     for (;;) {
         mb_status st = claim(r, err);
         if (st == MB_OK) {
+            int ready;
             r->lease_renewed = mb_now_s();
             r->lease_lost = 0;
-            if (prepare_task(r, t))
+            if (!start_delivery(r))
+                continue;
+            if ((ready = prepare_task(r, t, err)) < 0)
+                return -1;
+            if (ready)
                 return ACT_TASK;
             continue;
         }
@@ -543,10 +635,16 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
     mb_buf_fini(&b);
     if (st != MB_OK && r->d->rank == 0)
         mb_err_prefix(err, "checkpoint %llu abandoned: ", (unsigned long long)meta.seq);
-    if (st == MB_OK && r->d->rank == 0)
+    if (st == MB_OK && r->d->rank == 0) {
+        mb_err e2;
         mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
                 t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
                 t->grid.nchunks, (double)total_bytes / 1e3, secs);
+        /* Progress of this delivery: chunks beyond those it started with. */
+        uint64_t before = t->grid.nchunks - t->nremain;
+        if (mb_delivery_note(&r->dlv, done > before ? done - before : 0, 0, &e2) != MB_OK)
+            mb_warn("cannot update the delivery record: %s", e2.msg);
+    }
     r->last_ckpt = mb_now_s();
     return st;
 }
@@ -576,6 +674,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
         return st;
     mb_fault_point("after-commit");
+    mb_delivery_remove(&r->dlv);
     if (mb_queue_remove(r->q, &r->msg, err) != MB_OK)
         mb_warn("message %s: delete failed after commit (%s); the redelivery will be "
                 "acknowledged without reprocessing", r->msg.id, err->msg);
@@ -608,11 +707,11 @@ static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err
         return MB_OK;
     }
     if (st == MB_EIO) {
-        release_later(r, err->msg);
+        release_later(r, t->task_id, err->msg);
         return MB_OK;
     }
     mb_error("task %s: %s", t->task_id, err->msg);
-    release_later(r, "internal error");
+    release_later(r, t->task_id, "internal error");
     return st;
 }
 
@@ -625,6 +724,8 @@ static void stop_task(runner *r, const desc *t)
 
     mb_info("task %s: stopping on request (%s)", t->task_id,
             mb_preempt_reason(why, sizeof why));
+    if (mb_delivery_end(&r->dlv, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
     finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
 }
 
@@ -797,7 +898,7 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
             st = task_failed(r, t, st, err);
         } else if (st != MB_OK) {
             mb_error("task %s: cannot commit the result: %s", t->task_id, err->msg);
-            release_later(r, "commit failed");
+            release_later(r, t->task_id, "commit failed");
         }
     }
     mb_groups_fini(&result);
@@ -924,6 +1025,8 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
                         "abandoned; exit 74: a rerun resumes from the previous checkpoint, if "
                         "any", mb_preempt_reason(why, sizeof why));
     if (d->rank == 0) {
+        if (r.q)
+            r.tasks_failed += r.q->npoisoned;   /* past the delivery ceiling */
         if (st == MB_OK || st == MB_ESTOP)
             mb_info("run: %s: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
                     st == MB_OK ? "done" : "stopped", (unsigned long long)r.tasks_done,
@@ -933,14 +1036,16 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
             mb_err_set(err, MB_ESTOP, "stopped on request (%s); exit 75: requeue me",
                        mb_preempt_reason(why, sizeof why));
         if (st == MB_OK && r.tasks_failed)
-            st = mb_err_set(err, MB_EDATA, "%llu task(s) rejected for bad data; see the poison "
-                            "area of %s", (unsigned long long)r.tasks_failed, o->queue);
+            st = mb_err_set(err, MB_EDATA, "%llu task(s) rejected (bad data, or too many failed "
+                            "deliveries); see the poison area of %s",
+                            (unsigned long long)r.tasks_failed, o->queue);
     }
     if (st == MB_ESTOP)
         mb_preempt_approve();
     mb_preempt_fini();
     mb_buf_fini(&b);
     mb_msg_fini(&r.msg);
+    mb_delivery_fini(&r.dlv);
     mb_resume_fini(&r.res);
     mb_queue_free(r.q);
     mb_plan_fini(&r.plan);

@@ -125,7 +125,7 @@ mb_status mb_task_body(const char *path, const char *id, char **body, mb_err *er
         return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", path,
                           strerror(errno));
     if (stat(abs, &sb) != 0 || !S_ISREG(sb.st_mode))
-        return mb_err_set(err, MB_EDATA, "%s: not a regular file", path);
+        return mb_err_set(err, MB_ENOENT, "%s: not a regular file", path);
     if (strchr(abs, '\n'))
         return mb_err_set(err, MB_EDATA, "%s: path holds a newline", path);
     if (!id) {

@@ -58,7 +58,8 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 assert m["queue"] == "pois", m
 assert m["dequeue_count"] == 3, m
-assert m["reason"] == "dequeued 3 times, more than max-dequeue 2", m
+assert m["reason"].startswith("failed 3 times, more than max-dequeue 2: #1 "), m
+assert "gone.csv: No such file or directory" in m["reason"], m
 assert sys.argv[2] in m["body"], m
 assert m["message_id"], m
 print("ok")

@@ -9,7 +9,7 @@ GEN="$MB_BUILD/mpibatch-gen"
 ORACLE="python3 $(pwd)/tests/oracle.py"
 MPIRUN="mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none"
 T=$(mktemp -d /tmp/mbtest.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${MB_KEEP:-}" ] || rm -rf "$T"' EXIT
 tap_n=0
 tap_failed=0
 

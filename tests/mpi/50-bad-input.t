@@ -2,7 +2,7 @@
 # Bad input: each malformed CSV fails its own task with file:line:column in
 # the log and in the poison reason, the good tasks are committed all the
 # same, the run exits 65; a missing input file ends in the poison area after
-# --max-dequeue deliveries.
+# more than --max-dequeue failed deliveries, with each cause in the reason.
 . tests/lib/tap.sh
 
 mkdir -p "$T/data"
@@ -30,6 +30,7 @@ same_file "$T/merged.csv" "$T/oracle.csv" "good results are intact and equal the
 cat "$T"/q/poison/*.reason > "$T/reasons" 2>/dev/null
 n=$(find "$T/q/poison" -type f ! -name '*.reason' | wc -l); is "$n" 4 "four messages in the poison area"
 contains "$T/reasons" "unterminated.csv:3:3" "poison reason names the position"
-contains "$T/reasons" "dequeued 3 times, more than max-dequeue 2" "missing file poisoned after retries"
+contains "$T/reasons" "failed 3 times, more than max-dequeue 2: #1 [^ ]*gone.csv: No such file or directory; #2 [^ ]*gone.csv: No such file" \
+    "missing file poisoned after retries, the reason keeps every cause"
 st=$("$MB" queue stats --queue "dir:$T/q" | sed -n 's/^poison //p'); is "$st" 4 "queue stats counts the poison area"
 done_testing

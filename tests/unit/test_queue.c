@@ -190,7 +190,7 @@ static void t_put_claim_remove(const backend *b)
     mb_msg m;
     mb_err err;
 
-    ok(q->max_dequeue == 5, "%s: max_dequeue defaults to 5", b->name);
+    ok(q->max_deliveries == 50, "%s: max_deliveries defaults to 50", b->name);
     ok(claim(q, 30, &m) == MB_EAGAIN, "%s: claim on an empty queue is MB_EAGAIN", b->name);
     ok(put_str(q, "hello") == MB_OK, "%s: put", b->name);
     expect_counts(q, 1, 0, 0, "after put");
@@ -284,7 +284,7 @@ static void t_poison(const backend *b)
     mb_err err;
     int i;
 
-    q->max_dequeue = 2;
+    q->max_deliveries = 2;
     put_str(q, "p");
     put_str(q, "q");
     for (i = 0; i < 2; i++) {
@@ -294,10 +294,10 @@ static void t_poison(const backend *b)
         mb_msg_fini(&m);
     }
     ok(claim(q, 30, &m) == MB_OK && body_is(&m, "q") && m.dequeue_count == 1,
-       "%s: a message over max-dequeue is skipped, the next one is handed out", b->name);
+       "%s: a message over the delivery ceiling is skipped, the next one is handed out", b->name);
     expect_counts(q, 0, 1, 1, "after poisoning");
     is_str(poison_reason(b, "poison", id, 3, reason, sizeof reason),
-           "dequeued 3 times, more than max-dequeue 2", "%s: the poison reason states the count",
+           "delivered 3 times, more than the ceiling of 2 deliveries", "%s: the poison reason states the count",
            b->name);
     ok(mb_queue_poison(q, &m, "bad\ninput", &err) == MB_OK, "%s: explicit poison", b->name);
     is_str(poison_reason(b, "poison", m.id, 1, reason, sizeof reason), "bad input",
