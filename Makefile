@@ -3,6 +3,7 @@
 #   make demo     install what is missing, build, run the example job
 #   make check    the whole test suite (installs and starts what it needs)
 #   make bench-ckpt  the cost of checkpoints (a benchmark, not part of check)
+#   make soak     the long kill storm (SOAK_SECONDS, default 600)
 #   make install PREFIX=/usr/local
 
 CC       ?= mpicc
@@ -33,7 +34,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
 
-.PHONY: all deps demo check check-asan bench bench-ckpt install clean
+.PHONY: all deps demo check check-asan bench bench-ckpt soak install clean
 
 all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(TESTS)
 
@@ -89,6 +90,15 @@ check-asan: deps
 bench: deps
 	$(MAKE) all
 	sh tests/bench/run.sh $(BUILD)
+
+# The long kill storm (not part of check): SOAK_SECONDS of seeded SIGKILLs
+# over SOAK_TASKS tasks and two consumers.
+SOAK_SECONDS ?= 600
+SOAK_TASKS   ?= 154
+soak: deps
+	$(MAKE) all
+	MB_STORM_SECONDS=$(SOAK_SECONDS) MB_STORM_TASKS=$(SOAK_TASKS) \
+	    sh tests/run.sh $(BUILD) tests/mpi/89-kill-storm.t
 
 # Cost of checkpointing on a >= 1 GB input (not part of check).
 bench-ckpt: deps

@@ -2,18 +2,21 @@
 # run.sh - the whole suite through prove: the unit tests (C, TAP), then the
 # integration tests (shell, TAP) that drive build/mpibatch under mpirun,
 # against Azurite, and on a local Slurm cluster.
-# Usage: tests/run.sh [BUILD_DIR]
+# Usage: tests/run.sh [BUILD_DIR [TEST...]] (default: every test)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${1:-build}
+[ $# -gt 0 ] && shift
 MB_BUILD=$(cd "$BUILD" && pwd)
-MB_TESTDATA=$(pwd)/tests/data
-export MB_BUILD MB_TESTDATA
+export MB_BUILD
 # npm caches and Azurite live under $HOME; a CI shell may come without it.
 HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 export HOME
 # Open MPI refuses to run as root without these; CI runs as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+if [ $# -gt 0 ]; then
+    exec prove --timer "$@" < /dev/null
+fi
 set -- "$BUILD"/tests/test_* tests/mpi/*.t
 [ -n "$(ls tests/azure/*.t 2>/dev/null)" ] && set -- "$@" tests/azure/*.t
 if [ -n "${MB_SANITIZE:-}" ]; then
