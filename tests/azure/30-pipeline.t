@@ -2,8 +2,9 @@
 # The whole pipeline through an Azurite queue: files enqueued in both
 # encodings, `mpirun -np 2 mpibatch run`, merged result equals the oracle,
 # queue empty afterwards. Poison: a message naming a missing file is retried
-# and ends in QUEUE-poison (as JSON with the reason) after --max-dequeue
-# deliveries, while the run commits the other messages.
+# and ends in QUEUE-poison (as JSON with every cause) after more than
+# --max-dequeue failed deliveries, while the run commits the other messages;
+# `queue redrive` brings it back with its original body.
 . tests/lib/tap.sh
 . tests/lib/azurite.sh
 
@@ -43,7 +44,7 @@ printf 'k,v\na,1\n' > "$T/data/gone.csv"
 rm "$T/data/gone.csv"
 LOG=$T/log2 mb_run 2 "$P" "$T/out2" --group-by k --agg 'count(*), sum(v)' --max-dequeue 2 \
     --idle-exit 8
-ok $? "the run goes on and exits 0"
+is $? 65 "the run goes on and exits 65 (a task was poisoned)"
 contains "$T/log2" "gone.csv: No such file or directory; retry in" "the missing file is retried"
 is "$(ls "$T/out2/.ledger" | wc -l)" 2 "the two good tasks are committed"
 "$MB" results "$T/out2" --merge > "$T/merged2.csv"
@@ -66,4 +67,20 @@ print("ok")
 EOF
 is "$(cat "$T/poison.check")" ok "the poison copy is JSON with queue, count, reason, body and id"
 sed 's/^/# /' "$T/poison.json"
+
+# --- redrive ------------------------------------------------------------------
+"$MB" queue redrive --queue "$P" --id no-such-message > /dev/null 2>&1
+is $? 66 "redrive of an unknown id exits 66"
+is "$("$MB" queue stats --queue "$P" | sed -n 's/^poison //p')" 1 "a filtered redrive leaves other poison copies"
+"$MB" queue redrive --queue "$P" > "$T/redrive"
+is "$(cat "$T/redrive")" "redriven 1" "redrive moves the poisoned message back"
+"$MB" queue stats --queue "$P" > "$T/stats3"
+is "$(sed -n 's/^poison //p' "$T/stats3")" 0 "pois-poison is empty"
+is "$(sed -n 's/^approximate_messages //p' "$T/stats3")" 1 "the message is back in the queue"
+"$MB" queue peek --queue "$P" | cut -f3 > "$T/back"
+contains "$T/back" "gone.csv" "with its original body"
+printf 'k,v\na,7\n' > "$T/data/gone.csv"
+LOG=$T/log3 mb_run 1 "$P" "$T/out2" --group-by k --agg 'count(*), sum(v)' --idle-exit 2
+ok $? "once the file exists, the redriven task is committed"
+is "$(ls "$T/out2/.ledger" | wc -l)" 3 "three tasks committed"
 done_testing
