@@ -19,8 +19,16 @@ mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_
  * be fsynced). */
 mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err);
 
-/* A temporary name beside `path`: "<dir>/.<base>.tmp.<pid>". */
+/* A temporary name beside `path`: "<dir>/.<base>.tmp.<host>.<pid>". The
+ * host is in the name because `dir` may be shared storage: only a host can
+ * tell whether one of its processes is still alive. */
 mb_status mb_fs_tmpname(const char *path, char *out, size_t cap, mb_err *err);
+
+/* Removes the temporaries in `dir` (named by mb_fs_tmpname) of writers on
+ * this host that are no longer alive; those of other hosts, of live
+ * processes and names of any other form are left alone. Returns how many
+ * were removed. */
+size_t mb_fs_sweep_temps(const char *dir);
 
 /* Reads a whole small file (at most `max` bytes) into a new NUL-terminated
  * buffer. MB_ENOENT if missing, MB_ELIMIT if larger than max. */
