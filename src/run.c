@@ -51,6 +51,7 @@ typedef struct desc {
     uint64_t nremain;
     uint64_t *remain;             /* chunks still to do, ascending */
     int resumed;                  /* rank 0: states come from a checkpoint */
+    mb_input_id input_id;         /* rank 0: the input as it was when prepared */
     char grid_digest[MB_SHA256_HEX];
 } desc;
 
@@ -324,12 +325,13 @@ static mb_status build_grid(runner *r, const char *path, int fd, uint64_t size, 
 /* Prepares the task of the claimed message: parse, ledger check, grid,
  * binding, chunks to do. Returns 1 with t filled when there is work for all
  * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
- * released). */
-static int prepare_task(runner *r, desc *t)
+ * released), -1 when the run must stop (error in *fail). */
+static int prepare_task(runner *r, desc *t, mb_err *fail)
 {
     mb_task task;
     mb_err err;
     mb_status st;
+    mb_commit_state cs;
     struct stat sb;
     int fd;
 
@@ -337,13 +339,32 @@ static int prepare_task(runner *r, desc *t)
         poison(r, NULL, err.msg);
         return 0;
     }
-    if (mb_results_committed(r->o->out, task.id)) {
+    /* Acknowledged only if this job committed this very input; a ledger
+     * entry of another job stops the run (the job is at fault, not the
+     * file); a changed input is the file's fault; a damaged entry is
+     * overwritten by processing the task again. */
+    memset(&t->input_id, 0, sizeof t->input_id);
+    if (stat(task.input, &sb) == 0)
+        mb_input_id_from_stat(&sb, &t->input_id);
+    st = mb_results_check(r->o->out, task.id, r->plan.fingerprint,
+                          t->input_id.ino ? &t->input_id : NULL, &cs, &err);
+    if (cs == MB_COMMIT_SAME) {
         mb_info("task %s: already committed; acknowledging the redelivered message %s",
                 task.id, r->msg.id);
         mb_resume_finish_task(&r->res, task.id);
         finish_message(r, "delete", mb_queue_remove(r->q, &r->msg, &err), &err);
+    } else if (cs == MB_COMMIT_OTHER_JOB) {
+        mb_err e2;
+        *fail = err;
+        finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &e2), &e2);
+    } else if (cs == MB_COMMIT_INPUT_CHANGED) {
+        poison(r, task.id, err.msg);
+    } else if (st != MB_OK) {
+        mb_warn("%s; processing task %s again", err.msg, task.id);
+    }
+    if (cs == MB_COMMIT_SAME || cs == MB_COMMIT_OTHER_JOB || cs == MB_COMMIT_INPUT_CHANGED) {
         mb_task_fini(&task);
-        return 0;
+        return cs == MB_COMMIT_OTHER_JOB ? -1 : 0;
     }
     fd = open(task.input, O_RDONLY);
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -417,8 +438,9 @@ static int next_action(runner *r, desc *t, mb_err *err)
         if (st == MB_OK) {
             r->lease_renewed = mb_now_s();
             r->lease_lost = 0;
-            if (prepare_task(r, t))
-                return ACT_TASK;
+            int p = prepare_task(r, t, err);
+            if (p != 0)
+                return p > 0 ? ACT_TASK : -1;
             continue;
         }
         if (st != MB_EAGAIN)
@@ -570,6 +592,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     info.chunks = t->grid.nchunks;
     info.ranks = r->d->size;
     info.seconds = secs;
+    info.input_id = t->input_id.ino ? &t->input_id : NULL;
     if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
         return st;
     mb_fault_point("after-commit");
