@@ -1148,11 +1148,11 @@ static mb_status load_h5(const char *path, const char *task, const ledger *lg, l
     else if (!attr_is(f, "task_id", task))
         why = "its task_id attribute names another task";
     else if (!attr_is(f, "fingerprint", lg->fingerprint))
-        why = "its job fingerprint differs from the ledger entry's";
+        why = "its job fingerprint differs from its ledger entry";
     if (!why)
         why = load_plan(f, l, err);
     if (!why && ((ds = open_dset(f, "rows", H5T_INTEGER, 1, d)) < 0 || d[0] != lg->groups))
-        why = "the rows dataset is malformed or its group count differs from the ledger's";
+        why = "the rows dataset is malformed or its group count differs from its ledger entry";
     if (!why && (d[0] > (SIZE_MAX >> 12) || mb_size_mul((size_t)d[0], l->plan.ngroup, &nk) ||
                  mb_size_mul((size_t)d[0], l->plan.ncol, &ns)))
         why = "too many groups";
@@ -1197,11 +1197,14 @@ static mb_status load_h5(const char *path, const char *task, const ledger *lg, l
     if (!why)
         why = bad_states(l, &rows_total);
     if (!why && rows_total != lg->rows)
-        why = "its row count differs from the ledger's";
+        why = "its row count differs from its ledger entry";
     if (H5Fclose(f) < 0 && !why)
         why = "HDF5 close failed";
     if (why) {
         loaded_fini(l);
+        if (strstr(why, "ledger entry"))
+            return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %s %s", path,
+                              task, why, lg->path);
         return damaged(err, path, task, why);
     }
     return MB_OK;
