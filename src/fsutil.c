@@ -147,36 +147,49 @@ mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err)
     return mb_fs_sync_dir(dir, err);
 }
 
-mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err)
+mb_status mb_fs_write_file(const char *path, const void *data, size_t len, mb_err *err)
 {
-    char tmp[4200];
     const char *p = data;
-    mb_status st;
-    int fd;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
 
-    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
-        return st;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0)
-        return mb_err_set(err, MB_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        return mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            int e = errno;
+            int e = w < 0 ? errno : ENOSPC;
             close(fd);
-            unlink(tmp);
-            return mb_err_set(err, MB_EIO, "%s: write: %s", tmp, strerror(e));
+            unlink(path);
+            return mb_err_set(err, MB_EIO, "%s: write: %s", path, strerror(e));
         }
         p += w;
         len -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if (fsync(fd) != 0) {
         int e = errno;
-        unlink(tmp);
-        return mb_err_set(err, MB_EIO, "%s: fsync: %s", tmp, strerror(e));
+        close(fd);
+        unlink(path);
+        return mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(e));
     }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(path);
+        return mb_err_set(err, MB_EIO, "%s: close: %s", path, strerror(e));
+    }
+    return MB_OK;
+}
+
+mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err)
+{
+    char tmp[4200];
+    mb_status st;
+
+    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
+        return st;
+    if ((st = mb_fs_write_file(tmp, data, len, err)) != MB_OK)
+        return st;
     return mb_fs_publish(tmp, path, err);
 }
 

@@ -11,6 +11,10 @@ mb_status mb_fs_mkdirs(const char *path, mb_err *err);
 /* fsync of the directory that holds `path` (or of `path` if it is one). */
 mb_status mb_fs_sync_dir(const char *dir, mb_err *err);
 
+/* Writes data to `path` (created or truncated), fsyncs and closes it; on
+ * any failure the file is removed and MB_EIO names it. */
+mb_status mb_fs_write_file(const char *path, const void *data, size_t len, mb_err *err);
+
 /* Writes data to `path` atomically: a temporary file beside it, fsync,
  * rename over `path`, fsync of the directory. */
 mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err);
