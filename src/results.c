@@ -672,17 +672,30 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     return rc;
 }
 
+/* Builds the result file in memory (HDF5's core driver without a backing
+ * store) and writes its image to `path` with write and fsync. HDF5 itself
+ * never writes to the disk: a full disk is then an ordinary write error,
+ * whereas HDF5 1.10 left a file it could not flush half-closed and crashed
+ * in H5close at exit. The price is the file's size in memory, about that of
+ * the group table it is made from. */
 static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
                           const size_t *idx, const mb_task_info *t, mb_err *err)
 {
-    hid_t f, ts;
+    hid_t f, ts, fapl;
     mb_status rc = MB_OK;
     const char **texts = malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
+    ssize_t size = -1;
+    void *image = NULL;
 
     if (!texts)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    f = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0
+            ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+            : -1;
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (f < 0) {
         free(texts);
         return mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
@@ -701,20 +714,20 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         rc = h5_write_tables(f, p, g, idx, err);
     H5Tclose(ts);
     free(texts);
+    if (rc == MB_OK && (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 ||
+                        (size = H5Fget_file_image(f, NULL, 0)) <= 0))
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 flush failed", path);
+    if (rc == MB_OK && !(image = malloc((size_t)size)))
+        rc = mb_err_set(err, MB_ENOMEM, "%s: out of memory for a %zd-byte result file", path,
+                        size);
+    if (rc == MB_OK && H5Fget_file_image(f, image, (size_t)size) != size)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 file image failed", path);
     if (H5Fclose(f) < 0 && rc == MB_OK)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
+    if (rc == MB_OK)
+        rc = mb_fs_write_file(path, image, (size_t)size, err);
+    free(image);
     return rc;
-}
-
-static mb_status sync_path(const char *path, mb_err *err)
-{
-    FILE *f = fopen(path, "r+");
-    int bad;
-    if (!f)
-        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
-    bad = fsync(fileno(f)) != 0;
-    fclose(f);
-    return bad ? mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(errno)) : MB_OK;
 }
 
 /* The CSV table into tmp, fsynced; not yet published. */
@@ -828,8 +841,6 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
         return st;
     }
     st = h5_write(tmp[0], p, g, idx, t, err);
-    if (st == MB_OK)
-        st = sync_path(tmp[0], err);
     t2 = mb_now_s();
     if (st == MB_OK)
         st = write_csv_tmp(tmp[1], p, g, idx, err);
