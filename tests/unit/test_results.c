@@ -12,6 +12,7 @@
 #include "tap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -278,6 +279,27 @@ static void test_damage(const char *good, const char *base)
     replace_dset(out, "keys", H5T_NATIVE_INT64, 2, 3, NULL);
     expect_damaged(out, MB_EDATA, "keys", "/keys of the wrong type");
 
+    copy_dir(good, out);
+    replace_dset(out, "rows", H5T_NATIVE_INT64, 1, 3, (int64_t[]){2, 0, 1});
+    expect_damaged(out, MB_EDATA, "no rows", "a group with no rows");
+
+    copy_dir(good, out);
+    replace_dset(out, "rows", H5T_NATIVE_INT64, 1, 3, (int64_t[]){2, 1, 2});
+    expect_damaged(out, MB_EDATA, "row count differs from its ledger entry",
+                   "row counts that do not add up to the ledger's");
+
+    copy_dir(good, out);
+    replace_dset(out, "rows", H5T_NATIVE_INT64, 1, 3, (int64_t[]){2, 1, 1});
+    {
+        /* the keys out of order: b, a, c */
+        const char *k[] = {"b", "a", "c"};
+        hid_t fs = H5Tcopy(H5T_C_S1);
+        H5Tset_size(fs, H5T_VARIABLE);
+        replace_dset(out, "keys", fs, 2, 3, k);
+        H5Tclose(fs);
+    }
+    expect_damaged(out, MB_EDATA, "not sorted", "keys out of order");
+
     vs = H5Tcopy(H5T_C_S1);
     H5Tset_size(vs, H5T_VARIABLE);
     copy_dir(good, out);
@@ -353,6 +375,29 @@ static void test_poison(const char *out)
        "note_poison records a task");
     snprintf(p, sizeof p, "%s/.poison/t-poisoned.json", out);
     ok(access(p, F_OK) == 0, "under OUT/.poison/TASK.json");
+    {
+        char log[PATH_BUF], *s, *text = NULL;
+        size_t len = 0;
+        mb_status st;
+        int saved = dup(2), fd;
+        snprintf(log, sizeof log, "%s/stderr", root);
+        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        fflush(stderr);
+        dup2(fd, 2);
+        s = print(out, 1, NULL, &st, &err);
+        fflush(stderr);
+        dup2(saved, 2);
+        close(fd);
+        close(saved);
+        mb_fs_read_small(log, 65536, &text, &len, &err);
+        ok(st == MB_OK && text &&
+               strstr(text, "1 task(s) of this output ended in the poison area: t-poisoned "
+                            "(see `mpibatch queue peek --poison`)") &&
+               strstr(text, "bad.csv:3:1: oops"),
+           "results warns about the poisoned task on stderr");
+        free(text);
+        free(s);
+    }
     mb_results_forget_poison(out, "t-poisoned");
     ok(access(p, F_OK) != 0, "forget_poison removes it");
 }
