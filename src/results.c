@@ -19,8 +19,17 @@
  *                                     integer / 10^scale, sumsq /
  *                                     10^(2*scale)). Absent members read
  *                                     as zero.
- * Tables are written in blocks of H5_BLOCK rows, so memory stays bounded
- * whatever the number of groups. */
+ * Strings are declared UTF-8; group keys are checked to be valid UTF-8
+ * without NUL where they are first seen (chunk.c), so that holds.
+ * Tables are written in blocks of H5_BLOCK rows; the file is built in
+ * memory (core driver) and its image written with write/fsync.
+ *
+ * Ledger entry OUT/.ledger/TASK.json (format "mpibatch-ledger-2"), one line
+ * of JSON: format, task, input, message_id, rows, groups, bytes, chunks,
+ * ranks, seconds, fingerprint (the plan's), input_id {size, mtime_s,
+ * mtime_ns, ino, dev} and files {h5, csv: {size, sha256}}, committed. The
+ * checksums are verified before a result file is opened, the counts after
+ * it is read. OUT/.poison/TASK.json: task, message_id, reason, poisoned. */
 #include "results.h"
 
 #include "digest.h"
