@@ -700,7 +700,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     fapl = H5Pcreate(H5P_FILE_ACCESS);
-    f = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0
+    f = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)4 << 20, 0) >= 0
             ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
             : -1;
     if (fapl >= 0)
