@@ -150,6 +150,95 @@ static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
     return MB_OK;
 }
 
+/* Length of the valid UTF-8 prefix of p[0..len) without NUL bytes (len when
+ * the whole text is valid): group keys are stored as UTF-8 strings and
+ * printed as JSON, and HDF5 and C strings end at a NUL. Overlong forms,
+ * surrogates and code points past U+10FFFF are invalid. */
+static size_t utf8_ok_prefix(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char b = p[i];
+        size_t n, k;
+        uint32_t cp;
+        if (b >= 0x01 && b < 0x80) {
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            n = 1, cp = b & 0x1fu;
+        else if (b >= 0xe0 && b <= 0xef)
+            n = 2, cp = b & 0x0fu;
+        else if (b >= 0xf0 && b <= 0xf4)
+            n = 3, cp = b & 0x07u;
+        else
+            return i;                   /* NUL, continuation byte, 0xc0/0xc1, > 0xf4 */
+        if (len - i <= n)
+            return i;
+        for (k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return i;
+        i += n + 1;
+    }
+    return i;
+}
+
+/* Whether every field of an encoded key is valid UTF-8 without NUL. */
+static int key_text_ok(const char *key, size_t len)
+{
+    size_t at = 0;
+    uint32_t flen;
+
+    while (at + sizeof flen <= len) {
+        memcpy(&flen, key + at, sizeof flen);
+        at += sizeof flen;
+        if (flen > len - at || utf8_ok_prefix((const unsigned char *)key + at, flen) != flen)
+            return 0;
+        at += flen;
+    }
+    return 1;
+}
+
+/* A new group's key failed key_text_ok: finds the first record of the
+ * chunk (bytes [base, base + n) in c->buf) whose key field is not valid
+ * UTF-8 or holds a NUL, and reports it as file:line:column. Only taken on
+ * that error, so it may parse the chunk again. */
+static mb_status bad_key(mb_chunker *c, uint64_t base, size_t n, mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    mb_csv_scan csv;
+    size_t nc = 0, k;
+    mb_err e2;
+
+    mb_csv_scan_init(&csv, &p->dialect, c->buf, n, base);
+    while (mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &nc, c->ncols, c->keep, &e2) ==
+           MB_OK) {
+        for (k = 0; k < p->ngroup; k++) {
+            const mb_cell *cell = &c->cells[c->bind->group_idx[k]];
+            /* Quotes are ASCII: a raw cell is valid exactly when its
+             * unescaped text is, and its offsets are the file's. */
+            size_t ok = utf8_ok_prefix((const unsigned char *)cell->p, cell->len);
+            char what[256];
+            if (ok == cell->len)
+                continue;
+            snprintf(what, sizeof what, "group column '%s': %s", p->group[k],
+                     cell->p[ok] == '\0' ? "a NUL byte in a group key"
+                                         : "a group key that is not valid UTF-8");
+            return data_error(c->path, base + (uint64_t)(cell->p + ok - c->buf), MB_EDATA, err,
+                              what);
+        }
+    }
+    return mb_err_set(err, MB_EDATA, "%s: a group key between bytes %llu and %llu holds a NUL "
+                      "byte or is not valid UTF-8", c->path, (unsigned long long)base,
+                      (unsigned long long)(base + n));
+}
+
 /* Adds the current record (c->cells) to the batch. */
 static mb_status batch_add(mb_chunker *c, const mb_groups *g)
 {
@@ -173,8 +262,8 @@ static mb_status batch_add(mb_chunker *c, const mb_groups *g)
 /* Folds the batch into g: first the slots (prefetched by batch_add) lead to
  * the candidate records, which are prefetched; then every record is looked
  * up for good and its values added, in input order. */
-static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, uint64_t *rows,
-                             mb_err *err)
+static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t clen,
+                             uint64_t *rows, mb_err *err)
 {
     const mb_plan *p = c->plan;
     size_t i, n = c->nb;
@@ -183,11 +272,17 @@ static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, uint64_
     for (i = 0; i < n; i++)
         mb_groups_prefetch_rec(g, c->hash[i]);
     for (i = 0; i < n && st == MB_OK; i++) {
-        size_t gi;
+        size_t gi, ng = g->n;
         st = mb_groups_get(g, c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], c->hash[i],
                            &gi, err);
         if (st != MB_OK)
             break;
+        /* Keys are checked once per group, when it is new: rare after the
+         * first chunks, so the per-record path does not pay for it. */
+        if (g->n != ng && !key_text_ok(c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i])) {
+            st = bad_key(c, base, clen, err);
+            break;
+        }
         mb_groups_rec(g, gi)->rows++;
         (*rows)++;
         st = add_values(c, c->vals + i * p->ncol, g, gi, base, err);
@@ -218,18 +313,18 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
         if (st != MB_OK) {
             /* the records before an error are folded first, so that their
              * own errors are reported in file order */
-            if ((fst = batch_flush(c, g, a, rows, err)) != MB_OK)
+            if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
                 return fst;
             if (st == MB_EAGAIN)
                 return MB_OK;
             return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
         }
         if (batch_add(c, g) != MB_OK) {
-            if ((fst = batch_flush(c, g, a, rows, err)) != MB_OK)
+            if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
                 return fst;
             return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
         }
-        if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, rows, err)) != MB_OK)
+        if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
             return st;
     }
 }

@@ -232,6 +232,15 @@ void mb_delivery_remove(mb_delivery *d)
     reset(d);
 }
 
+void mb_delivery_sweep(const char *out)
+{
+    char dir[4200];
+    int n = snprintf(dir, sizeof dir, "%s/%s", out, DIR_NAME);
+
+    if (n > 0 && (size_t)n < sizeof dir)
+        (void)mb_fs_sweep_temps(dir);
+}
+
 void mb_delivery_causes(const mb_delivery *d, char *buf, size_t cap)
 {
     size_t at = 0, i;

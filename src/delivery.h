@@ -65,6 +65,10 @@ mb_status mb_delivery_end(mb_delivery *d, mb_err *err);
  * is deleted. */
 void mb_delivery_remove(mb_delivery *d);
 
+/* Removes the temporaries that killed writers on this host left among the
+ * records under OUT. */
+void mb_delivery_sweep(const char *out);
+
 /* The latest causes, "#3 cause; #4 cause", into buf (cut to cap). */
 void mb_delivery_causes(const mb_delivery *d, char *buf, size_t cap);
 

@@ -4,7 +4,9 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,18 +59,79 @@ static void dir_of(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
+/* This host's name as it goes into temporary names: at most 64 bytes,
+ * without '/' or '.', so that the name can be parsed back. */
+static void host_tag(char *out, size_t cap)
+{
+    char h[256];
+    size_t i, n = 0;
+
+    if (gethostname(h, sizeof h) != 0)
+        h[0] = '\0';
+    h[sizeof h - 1] = '\0';
+    for (i = 0; h[i] && n + 1 < cap && n < 64; i++)
+        out[n++] = h[i] == '/' || h[i] == '.' ? '_' : h[i];
+    if (n == 0 && cap > 1)
+        out[n++] = '_';
+    out[n] = '\0';
+}
+
 mb_status mb_fs_tmpname(const char *path, char *out, size_t cap, mb_err *err)
 {
-    char dir[4096];
+    char dir[4096], host[80];
     const char *base = strrchr(path, '/');
     int n;
 
     dir_of(path, dir, sizeof dir);
+    host_tag(host, sizeof host);
     base = base ? base + 1 : path;
-    n = snprintf(out, cap, "%s/.%s.tmp.%ld", dir, base, (long)getpid());
+    n = snprintf(out, cap, "%s/.%s.tmp.%s.%ld", dir, base, host, (long)getpid());
     if (n < 0 || (size_t)n >= cap)
         return mb_err_set(err, MB_EIO, "%s: path too long", path);
     return MB_OK;
+}
+
+/* The writer's pid when `name` is ".BASE.tmp.HOST.PID" with this host's
+ * HOST, else 0. */
+static long temp_pid(const char *name, const char *host)
+{
+    size_t n = strlen(name), h = strlen(host), i = n;
+    long pid = 0, scale = 1;
+
+    if (name[0] != '.')
+        return 0;
+    while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9' && n - i < 9) {
+        i--;
+        pid += (name[i] - '0') * scale;
+        scale *= 10;
+    }
+    if (i == n || i < h + 6 || name[i - 1] != '.' || strncmp(name + i - 1 - h, host, h) != 0 ||
+        strncmp(name + i - 1 - h - 5, ".tmp.", 5) != 0)
+        return 0;
+    return pid;
+}
+
+size_t mb_fs_sweep_temps(const char *dir)
+{
+    char host[80], p[4400];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t swept = 0;
+
+    if (!d)
+        return 0;
+    host_tag(host, sizeof host);
+    while ((e = readdir(d)) != NULL) {
+        long pid = temp_pid(e->d_name, host);
+        /* ESRCH: no such process here. EPERM means it lives (another user). */
+        if (pid <= 0 || (pid_t)pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) == 0)
+            swept++;
+    }
+    closedir(d);
+    return swept;
 }
 
 mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err)
@@ -84,36 +147,49 @@ mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err)
     return mb_fs_sync_dir(dir, err);
 }
 
-mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err)
+mb_status mb_fs_write_file(const char *path, const void *data, size_t len, mb_err *err)
 {
-    char tmp[4200];
     const char *p = data;
-    mb_status st;
-    int fd;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
 
-    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
-        return st;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0)
-        return mb_err_set(err, MB_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        return mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            int e = errno;
+            int e = w < 0 ? errno : ENOSPC;
             close(fd);
-            unlink(tmp);
-            return mb_err_set(err, MB_EIO, "%s: write: %s", tmp, strerror(e));
+            unlink(path);
+            return mb_err_set(err, MB_EIO, "%s: write: %s", path, strerror(e));
         }
         p += w;
         len -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if (fsync(fd) != 0) {
         int e = errno;
-        unlink(tmp);
-        return mb_err_set(err, MB_EIO, "%s: fsync: %s", tmp, strerror(e));
+        close(fd);
+        unlink(path);
+        return mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(e));
     }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(path);
+        return mb_err_set(err, MB_EIO, "%s: close: %s", path, strerror(e));
+    }
+    return MB_OK;
+}
+
+mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err)
+{
+    char tmp[4200];
+    mb_status st;
+
+    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
+        return st;
+    if ((st = mb_fs_write_file(tmp, data, len, err)) != MB_OK)
+        return st;
     return mb_fs_publish(tmp, path, err);
 }
 

@@ -13,6 +13,10 @@ mb_status mb_fs_mkdirs(const char *path, mb_err *err);
 /* fsync of the directory that holds `path` (or of `path` if it is one). */
 mb_status mb_fs_sync_dir(const char *dir, mb_err *err);
 
+/* Writes data to `path` (created or truncated), fsyncs and closes it; on
+ * any failure the file is removed and MB_EIO names it. */
+mb_status mb_fs_write_file(const char *path, const void *data, size_t len, mb_err *err);
+
 /* Writes data to `path` atomically: a temporary file beside it, fsync,
  * rename over `path`, fsync of the directory. */
 mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_err *err);
@@ -21,8 +25,16 @@ mb_status mb_fs_write_atomic(const char *path, const void *data, size_t len, mb_
  * be fsynced). */
 mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err);
 
-/* A temporary name beside `path`: "<dir>/.<base>.tmp.<pid>". */
+/* A temporary name beside `path`: "<dir>/.<base>.tmp.<host>.<pid>". The
+ * host is in the name because `dir` may be shared storage: only a host can
+ * tell whether one of its processes is still alive. */
 mb_status mb_fs_tmpname(const char *path, char *out, size_t cap, mb_err *err);
+
+/* Removes the temporaries in `dir` (named by mb_fs_tmpname) of writers on
+ * this host that are no longer alive; those of other hosts, of live
+ * processes and names of any other form are left alone. Returns how many
+ * were removed. */
+size_t mb_fs_sweep_temps(const char *dir);
 
 /* Reads a whole small file (at most `max` bytes) into a new NUL-terminated
  * buffer. MB_ENOENT if missing, MB_ELIMIT if larger than max. */

@@ -291,6 +291,11 @@ mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
         mb_plan_fini(p);
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     }
+    for (i = 0; i < ngroup + nagg; i++)
+        if (!(i < ngroup ? group[i] : aggtexts[i - ngroup])) {
+            mb_plan_fini(p);
+            return mb_err_set(err, MB_EDATA, "a stored group column or aggregate is missing");
+        }
     for (i = 0; i < ngroup; i++, p->ngroup++)
         if (!(p->group[i] = strdup(group[i]))) {
             mb_plan_fini(p);

@@ -33,7 +33,8 @@ mb_status mb_job_load(mb_opts *o, mb_err *err);
 /* Builds the plan from o->group_by, o->agg and the dialect options. */
 mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err);
 
-/* Builds a plan from lists (used when reading stored results). Copies. */
+/* Builds a plan from lists (used when reading stored results). Copies. A
+ * NULL entry (a nil string in a damaged file) is MB_EDATA. */
 mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
                              char *const *aggtexts, size_t nagg, mb_err *err);
 

@@ -19,10 +19,20 @@
  *                                     integer / 10^scale, sumsq /
  *                                     10^(2*scale)). Absent members read
  *                                     as zero.
- * Tables are written in blocks of H5_BLOCK rows, so memory stays bounded
- * whatever the number of groups. */
+ * Strings are declared UTF-8; group keys are checked to be valid UTF-8
+ * without NUL where they are first seen (chunk.c), so that holds.
+ * Tables are written in blocks of H5_BLOCK rows; the file is built in
+ * memory (core driver) and its image written with write/fsync.
+ *
+ * Ledger entry OUT/.ledger/TASK.json (format "mpibatch-ledger-2"), one line
+ * of JSON: format, task, input, message_id, rows, groups, bytes, chunks,
+ * ranks, seconds, fingerprint (the plan's), input_id {size, mtime_s,
+ * mtime_ns, ino, dev} and files {h5, csv: {size, sha256}}, committed. The
+ * checksums are verified before a result file is opened, the counts after
+ * it is read. OUT/.poison/TASK.json: task, message_id, reason, poisoned. */
 #include "results.h"
 
+#include "digest.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -36,14 +46,29 @@
 #include <unistd.h>
 
 #define LEDGER ".ledger"
+#define POISON ".poison"
+#define LEDGER_FORMAT "mpibatch-ledger-2"
+#define LEDGER_MAX (256 * 1024)
 #define PATH_CAP 4096
 #define CELL_CAP 512
 
 mb_status mb_results_prepare(const char *out, mb_err *err)
 {
     char p[PATH_CAP];
+    size_t n;
+    mb_status st;
+
     snprintf(p, sizeof p, "%s/%s", out, LEDGER);
-    return mb_fs_mkdirs(p, err);
+    if ((st = mb_fs_mkdirs(p, err)) != MB_OK)
+        return st;
+    /* A writer killed mid-commit leaves its temporaries; nothing reads
+     * them, but on shared storage they would pile up forever. */
+    n = mb_fs_sweep_temps(out) + mb_fs_sweep_temps(p);
+    snprintf(p, sizeof p, "%s/%s", out, POISON);
+    n += mb_fs_sweep_temps(p);
+    if (n)
+        mb_info("%s: removed %zu temporary file(s) left by killed writers on this host", out, n);
+    return MB_OK;
 }
 
 int mb_results_committed(const char *out, const char *task_id)
@@ -67,6 +92,247 @@ int mb_results_any(const char *out)
         any = de->d_name[0] != '.' && strstr(de->d_name, ".json") != NULL;
     closedir(d);
     return any;
+}
+
+void mb_input_id_from_stat(const struct stat *sb, mb_input_id *id)
+{
+    memset(id, 0, sizeof *id);
+    id->size = (uint64_t)sb->st_size;
+    id->mtime_s = (int64_t)sb->st_mtim.tv_sec;
+    id->mtime_ns = (int64_t)sb->st_mtim.tv_nsec;
+    id->ino = (uint64_t)sb->st_ino;
+    id->dev = (uint64_t)sb->st_dev;
+}
+
+/* ---- the ledger ----------------------------------------------------- */
+
+typedef struct file_sum {
+    uint64_t size;
+    char sha256[MB_SHA256_HEX];
+} file_sum;
+
+/* A ledger entry as read back: what `results` and the redelivery check
+ * rely on. */
+typedef struct ledger {
+    char path[PATH_CAP];
+    char fingerprint[MB_SHA256_HEX];
+    char input[PATH_CAP];
+    uint64_t rows, groups;
+    int have_id, have_files;
+    mb_input_id id;
+    file_sum h5, csv;
+} ledger;
+
+static int is_hex64(const char *s)
+{
+    size_t i;
+    for (i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[64] == '\0';
+}
+
+/* A non-negative integer member of o, or -1. */
+static json_int_t json_count(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+}
+
+static int read_sum(const json_t *files, const char *key, file_sum *s)
+{
+    const json_t *o = json_object_get(files, key), *h;
+    json_int_t size;
+
+    if (!json_is_object(o) || (size = json_count(o, "size")) < 0)
+        return -1;
+    h = json_object_get(o, "sha256");
+    if (!json_is_string(h) || !is_hex64(json_string_value(h)))
+        return -1;
+    s->size = (uint64_t)size;
+    memcpy(s->sha256, json_string_value(h), MB_SHA256_HEX);
+    return 0;
+}
+
+static int read_id(const json_t *o, mb_input_id *id)
+{
+    const char *k[] = {"size", "mtime_s", "mtime_ns", "ino", "dev"};
+    json_int_t v[5];
+
+    if (!json_is_object(o))
+        return -1;
+    for (size_t i = 0; i < 5; i++) {
+        const json_t *x = json_object_get(o, k[i]);
+        if (!json_is_integer(x))
+            return -1;
+        v[i] = json_integer_value(x);
+    }
+    /* ino and dev are stored as the signed image of the unsigned value */
+    id->size = (uint64_t)v[0];
+    id->mtime_s = v[1];
+    id->mtime_ns = v[2];
+    id->ino = (uint64_t)v[3];
+    id->dev = (uint64_t)v[4];
+    return 0;
+}
+
+/* Reads and checks the ledger entry of task_id. MB_ENOENT if there is
+ * none; MB_EDATA naming the entry if it is not one this program wrote. */
+static mb_status ledger_read(const char *out, const char *task_id, ledger *l, mb_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *o, *v;
+    json_error_t je;
+    json_int_t rows, groups;
+    mb_status st;
+    const char *why = NULL;
+
+    memset(l, 0, sizeof *l);
+    snprintf(l->path, sizeof l->path, "%s/%s/%s.json", out, LEDGER, task_id);
+    st = mb_fs_read_small(l->path, LEDGER_MAX, &text, &len, err);
+    if (st == MB_ELIMIT)
+        return mb_err_set(err, MB_EDATA, "%s: damaged ledger entry of task %s: larger than "
+                          "%d bytes", l->path, task_id, LEDGER_MAX);
+    if (st != MB_OK)
+        return st;
+    o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!o)
+        return mb_err_set(err, MB_EDATA, "%s: damaged ledger entry of task %s: %s (byte %d)",
+                          l->path, task_id, je.text, je.position);
+    v = json_object_get(o, "task");
+    if (!json_is_object(o) || !json_is_string(v) || strcmp(json_string_value(v), task_id) != 0)
+        why = "it names another task";
+    v = json_object_get(o, "fingerprint");
+    if (!why && (!json_is_string(v) || !is_hex64(json_string_value(v))))
+        why = "no valid job fingerprint";
+    else if (!why)
+        memcpy(l->fingerprint, json_string_value(v), MB_SHA256_HEX);
+    v = json_object_get(o, "input");
+    if (!why && !json_is_string(v))
+        why = "no input";
+    else if (!why)
+        snprintf(l->input, sizeof l->input, "%s", json_string_value(v));
+    rows = json_count(o, "rows");
+    groups = json_count(o, "groups");
+    if (!why && (rows < 0 || groups < 0))
+        why = "no valid row and group counts";
+    l->rows = (uint64_t)rows;
+    l->groups = (uint64_t)groups;
+    if (!why && (v = json_object_get(o, "input_id")) != NULL) {
+        if (read_id(v, &l->id) != 0)
+            why = "a malformed input identity";
+        l->have_id = 1;
+    }
+    if (!why && (v = json_object_get(o, "files")) != NULL) {
+        if (read_sum(v, "h5", &l->h5) != 0 || read_sum(v, "csv", &l->csv) != 0)
+            why = "malformed file checksums";
+        l->have_files = 1;
+    }
+    v = json_object_get(o, "format");
+    if (!why && l->have_files && (!json_is_string(v) ||
+                                  strcmp(json_string_value(v), LEDGER_FORMAT) != 0))
+        why = "an unknown format";
+    json_decref(o);
+    if (why)
+        return mb_err_set(err, MB_EDATA, "%s: damaged ledger entry of task %s: %s", l->path,
+                          task_id, why);
+    return MB_OK;
+}
+
+/* What differs between two identities, for a message ("" if nothing). */
+static void id_diff(const mb_input_id *was, const mb_input_id *now, char *out, size_t cap)
+{
+    int n = 0;
+
+    out[0] = '\0';
+    if (was->size != now->size)
+        n += snprintf(out + n, cap - (size_t)n, "size %llu -> %llu",
+                      (unsigned long long)was->size, (unsigned long long)now->size);
+    if ((was->mtime_s != now->mtime_s || was->mtime_ns != now->mtime_ns) && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "%smtime %lld.%09lld -> %lld.%09lld",
+                      n ? ", " : "", (long long)was->mtime_s, (long long)was->mtime_ns,
+                      (long long)now->mtime_s, (long long)now->mtime_ns);
+    if (was->ino != now->ino && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "%sinode %llu -> %llu", n ? ", " : "",
+                 (unsigned long long)was->ino, (unsigned long long)now->ino);
+}
+
+mb_status mb_results_check(const char *out, const char *task_id, const char *fingerprint,
+                           const mb_input_id *id, mb_commit_state *state, mb_err *err)
+{
+    ledger *l = malloc(sizeof *l);
+    char diff[512];
+    mb_status st;
+
+    *state = MB_COMMIT_NONE;
+    if (!l)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = ledger_read(out, task_id, l, err);
+    if (st == MB_ENOENT) {
+        free(l);
+        return MB_OK;
+    }
+    if (st != MB_OK) {
+        *state = MB_COMMIT_DAMAGED;
+    } else if (strcmp(l->fingerprint, fingerprint) != 0) {
+        *state = MB_COMMIT_OTHER_JOB;
+        st = mb_err_set(err, MB_EJOB, "task %s: %s belongs to another job: its ledger entry "
+                        "%s was written by the job with fingerprint %s, this job's is %s; give "
+                        "this job its own --out", task_id, out, l->path, l->fingerprint,
+                        fingerprint);
+    } else if (id && l->have_id &&
+               (id_diff(&l->id, id, diff, sizeof diff), diff[0] != '\0')) {
+        *state = MB_COMMIT_INPUT_CHANGED;
+        st = mb_err_set(err, MB_EDATA, "input %s changed since task %s was committed (%s); "
+                        "enqueue it with a new --id to process the new version", l->input,
+                        task_id, diff);
+    } else {
+        *state = MB_COMMIT_SAME;
+    }
+    free(l);
+    return st;
+}
+
+/* ---- the poison record ---------------------------------------------- */
+
+mb_status mb_results_note_poison(const char *out, const char *task_id, const char *msg_id,
+                                 const char *reason, mb_err *err)
+{
+    char p[PATH_CAP], when[32], *body;
+    time_t now = time(NULL);
+    struct tm tm;
+    json_t *o;
+    mb_status st;
+
+    snprintf(p, sizeof p, "%s/%s", out, POISON);
+    if ((st = mb_fs_mkdirs(p, err)) != MB_OK)
+        return st;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o = json_pack("{s:s, s:s, s:s, s:s}", "task", task_id, "message_id", msg_id ? msg_id : "",
+                  "reason", reason ? reason : "", "poisoned", when);
+    body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!body)
+        return mb_err_set(err, MB_ENOMEM, "task %s: cannot build the poison record", task_id);
+    snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, task_id);
+    st = mb_fs_write_atomic(p, body, strlen(body), err);
+    free(body);
+    return st;
+}
+
+void mb_results_forget_poison(const char *out, const char *task_id)
+{
+    char p[PATH_CAP];
+    mb_err e;
+
+    snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, task_id);
+    if (unlink(p) == 0) {
+        snprintf(p, sizeof p, "%s/%s", out, POISON);
+        (void)mb_fs_sync_dir(p, &e);
+    }
 }
 
 /* ---- CSV ------------------------------------------------------------ */
@@ -431,17 +697,30 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     return rc;
 }
 
+/* Builds the result file in memory (HDF5's core driver without a backing
+ * store) and writes its image to `path` with write and fsync. HDF5 itself
+ * never writes to the disk: a full disk is then an ordinary write error,
+ * whereas HDF5 1.10 left a file it could not flush half-closed and crashed
+ * in H5close at exit. The price is the file's size in memory, about that of
+ * the group table it is made from. */
 static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
                           const size_t *idx, const mb_task_info *t, mb_err *err)
 {
-    hid_t f, ts;
+    hid_t f, ts, fapl;
     mb_status rc = MB_OK;
     const char **texts = malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
+    ssize_t size = -1;
+    void *image = NULL;
 
     if (!texts)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    f = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)4 << 20, 0) >= 0
+            ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+            : -1;
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (f < 0) {
         free(texts);
         return mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
@@ -460,66 +739,73 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         rc = h5_write_tables(f, p, g, idx, err);
     H5Tclose(ts);
     free(texts);
+    if (rc == MB_OK && (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 ||
+                        (size = H5Fget_file_image(f, NULL, 0)) <= 0))
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 flush failed", path);
+    if (rc == MB_OK && !(image = malloc((size_t)size)))
+        rc = mb_err_set(err, MB_ENOMEM, "%s: out of memory for a %zd-byte result file", path,
+                        size);
+    if (rc == MB_OK && H5Fget_file_image(f, image, (size_t)size) != size)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 file image failed", path);
     if (H5Fclose(f) < 0 && rc == MB_OK)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
+    if (rc == MB_OK)
+        rc = mb_fs_write_file(path, image, (size_t)size, err);
+    free(image);
     return rc;
 }
 
-static mb_status sync_path(const char *path, mb_err *err)
+/* The CSV table into tmp, fsynced; not yet published. */
+static mb_status write_csv_tmp(const char *tmp, const mb_plan *p, const mb_groups *g,
+                               const size_t *idx, mb_err *err)
 {
-    FILE *f = fopen(path, "r+");
-    int bad;
-    if (!f)
-        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
-    bad = fsync(fileno(f)) != 0;
-    fclose(f);
-    return bad ? mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(errno)) : MB_OK;
-}
-
-static mb_status write_csv_file(const char *path, const mb_plan *p, const mb_groups *g,
-                                const size_t *idx, mb_err *err)
-{
-    char tmp[PATH_CAP + 64];
     mb_status st;
     FILE *f;
 
-    if ((st = mb_fs_tmpname(path, tmp, sizeof tmp, err)) != MB_OK)
-        return st;
     if (!(f = fopen(tmp, "w")))
         return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
     setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
     st = write_csv_sorted(f, p, g, idx, NULL, 1, err);
+    if (st == MB_EIO)
+        mb_err_prefix(err, "%s: ", tmp);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
     if (fclose(f) != 0 && st == MB_OK)
         st = mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
-    if (st != MB_OK) {
-        unlink(tmp);
-        return st;
-    }
-    return mb_fs_publish(tmp, path, err);
+    return st;
 }
 
 static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups *g,
-                              const mb_task_info *t, mb_err *err)
+                              const mb_task_info *t, const file_sum *h5, const file_sum *csv,
+                              mb_err *err)
 {
     char path[PATH_CAP], when[32], *body;
     time_t now = time(NULL);
     struct tm tm;
-    json_t *o;
+    json_t *o, *files, *id = NULL;
     mb_status st;
 
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:f, s:s, s:s}", "task", t->task_id,
-                  "input", t->input, "message_id", t->message_id ? t->message_id : "", "rows",
-                  (json_int_t)t->rows, "groups", (json_int_t)g->n, "bytes", (json_int_t)t->bytes,
-                  "chunks", (json_int_t)t->chunks, "ranks", t->ranks, "seconds", t->seconds,
-                  "fingerprint", p->fingerprint, "committed", when);
+    files = json_pack("{s:{s:I, s:s}, s:{s:I, s:s}}", "h5", "size", (json_int_t)h5->size,
+                      "sha256", h5->sha256, "csv", "size", (json_int_t)csv->size, "sha256",
+                      csv->sha256);
+    if (t->input_id)
+        id = json_pack("{s:I, s:I, s:I, s:I, s:I}", "size", (json_int_t)t->input_id->size,
+                       "mtime_s", (json_int_t)t->input_id->mtime_s, "mtime_ns",
+                       (json_int_t)t->input_id->mtime_ns, "ino", (json_int_t)t->input_id->ino,
+                       "dev", (json_int_t)t->input_id->dev);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:f, s:s, s:o*, s:o, s:s}",
+                  "format", LEDGER_FORMAT, "task", t->task_id, "input", t->input, "message_id",
+                  t->message_id ? t->message_id : "", "rows", (json_int_t)t->rows, "groups",
+                  (json_int_t)g->n, "bytes", (json_int_t)t->bytes, "chunks",
+                  (json_int_t)t->chunks, "ranks", t->ranks, "seconds", t->seconds,
+                  "fingerprint", p->fingerprint, "input_id", id, "files", files, "committed",
+                  when);
     body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!body)
-        return mb_err_set(err, MB_ENOMEM, "cannot build the ledger entry");
+        return mb_err_set(err, MB_ENOMEM, "task %s: cannot build the ledger entry", t->task_id);
     snprintf(path, sizeof path, "%s/%s/%s.json", out, LEDGER, t->task_id);
     {
         size_t n = strlen(body);
@@ -537,61 +823,123 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
     return st;
 }
 
+/* Publishes both result files: both temporaries are complete and fsynced,
+ * so only the renames remain, and if the second fails the first is undone;
+ * a failure leaves neither new file visible. */
+static mb_status publish_pair(const char *out, char tmp[2][PATH_CAP + 128],
+                              char path[2][PATH_CAP], mb_err *err)
+{
+    mb_err e2;
+
+    if (rename(tmp[0], path[0]) != 0)
+        return mb_err_set(err, MB_EIO, "%s: rename: %s", path[0], strerror(errno));
+    if (rename(tmp[1], path[1]) != 0) {
+        int e = errno;
+        unlink(path[0]);
+        (void)mb_fs_sync_dir(out, &e2);
+        return mb_err_set(err, MB_EIO, "%s: rename: %s", path[1], strerror(e));
+    }
+    return mb_fs_sync_dir(out, err);
+}
+
 mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
                             const mb_task_info *t, mb_err *err)
 {
-    char path[PATH_CAP], tmp[PATH_CAP + 64];
+    char path[2][PATH_CAP], tmp[2][PATH_CAP + 128];
     double t0 = mb_now_s(), t1, t2;
     size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
-    mb_status st;
+    file_sum sum[2];
+    mb_status st = MB_OK;
+    mb_err e2;
+    int i;
 
     if (!idx)
-        return mb_err_set(err, MB_ENOMEM, "out of memory sorting the result");
+        return mb_err_set(err, MB_ENOMEM, "task %s: out of memory sorting the result",
+                          t->task_id);
     t1 = mb_now_s();
-    snprintf(path, sizeof path, "%s/%s.h5", out, t->task_id);
-    st = mb_fs_tmpname(path, tmp, sizeof tmp, err);
-    if (st == MB_OK)
-        st = h5_write(tmp, p, g, idx, t, err);
-    if (st == MB_OK)
-        st = sync_path(tmp, err);
-    if (st != MB_OK)
-        unlink(tmp);
-    if (st == MB_OK)
-        st = mb_fs_publish(tmp, path, err);
+    snprintf(path[0], sizeof path[0], "%s/%s.h5", out, t->task_id);
+    snprintf(path[1], sizeof path[1], "%s/%s.csv", out, t->task_id);
+    for (i = 0; i < 2 && st == MB_OK; i++)
+        st = mb_fs_tmpname(path[i], tmp[i], sizeof tmp[i], err);
+    if (st != MB_OK) {
+        free(idx);
+        return st;
+    }
+    st = h5_write(tmp[0], p, g, idx, t, err);
     t2 = mb_now_s();
-    snprintf(path, sizeof path, "%s/%s.csv", out, t->task_id);
     if (st == MB_OK)
-        st = write_csv_file(path, p, g, idx, err);
+        st = write_csv_tmp(tmp[1], p, g, idx, err);
     free(idx);
+    /* Read back from storage, so the checksums are of what was written. */
+    for (i = 0; i < 2 && st == MB_OK; i++)
+        st = mb_sha256_file(tmp[i], &sum[i].size, sum[i].sha256, err);
+    if (st == MB_OK)
+        st = publish_pair(out, tmp, path, err);
+    if (st != MB_OK) {
+        unlink(tmp[0]);
+        unlink(tmp[1]);
+        return mb_err_prefix(err, "task %s: ", t->task_id);
+    }
     mb_debug("task %s: commit of %zu groups: sort %.3f s, HDF5 %.3f s, CSV %.3f s", t->task_id,
              g->n, t1 - t0, t2 - t1, mb_now_s() - t2);
-    return st == MB_OK ? write_ledger(out, p, g, t, err) : st;
+    st = write_ledger(out, p, g, t, &sum[0], &sum[1], err);
+    if (st != MB_OK) {
+        /* Not committed: take the pair back unless another writer has
+         * committed the task meanwhile (then the files are its). */
+        if (!mb_results_committed(out, t->task_id)) {
+            unlink(path[0]);
+            unlink(path[1]);
+            (void)mb_fs_sync_dir(out, &e2);
+        }
+        return mb_err_prefix(err, "task %s: ", t->task_id);
+    }
+    mb_results_forget_poison(out, t->task_id);
+    return MB_OK;
 }
 
 /* ---- reading results back ------------------------------------------ */
 
-static char **read_strings(hid_t f, const char *name, size_t *n)
-{
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), sp, t;
-    hssize_t cnt;
-    char **v = NULL;
+/* Caps on what a result file may declare before anything is allocated. */
+#define NAMES_MAX 4096
+#define KEY_WIDTH_MAX 65536
 
-    if (ds < 0)
-        return NULL;
-    sp = H5Dget_space(ds);
-    cnt = H5Sget_simple_extent_npoints(sp);
-    t = str_type();
-    if (cnt >= 0 && cnt < 1000000 && (v = calloc((size_t)cnt + 1, sizeof *v)) != NULL) {
-        if (cnt > 0 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
-            free(v);
-            v = NULL;
-        } else {
-            *n = (size_t)cnt;
-        }
+static mb_status damaged(mb_err *err, const char *path, const char *task, const char *what)
+{
+    return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %s", path, task,
+                      what);
+}
+
+/* Dataset `name` if it is simple, of type class cls and of rank `rank`
+ * (1 or 2), with its dims in d; -1 otherwise. Checked before any read, so
+ * that no declared rank or size is trusted. */
+static hid_t open_dset(hid_t f, const char *name, H5T_class_t cls, int rank, hsize_t d[2])
+{
+    hid_t ds = H5Lexists(f, name, H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1, t = ds >= 0 ? H5Dget_type(ds) : -1;
+    int ok = sp >= 0 && t >= 0 && H5Tget_class(t) == cls &&
+             H5Sget_simple_extent_type(sp) == H5S_SIMPLE &&
+             H5Sget_simple_extent_ndims(sp) == rank && rank >= 1 && rank <= 2;
+
+    d[0] = d[1] = 0;
+    if (ok)
+        ok = H5Sget_simple_extent_dims(sp, d, NULL) == rank;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (!ok && ds >= 0) {
+        H5Dclose(ds);
+        ds = -1;
     }
-    H5Tclose(t);
-    H5Sclose(sp);
-    H5Dclose(ds);
+    return ds;
+}
+
+static int is_vlen_str(hid_t ds)
+{
+    hid_t t = H5Dget_type(ds);
+    int v = t >= 0 && H5Tis_variable_str(t) > 0;
+    if (t >= 0)
+        H5Tclose(t);
     return v;
 }
 
@@ -602,6 +950,69 @@ static void free_h5_strings(char **v, size_t n)
     for (size_t i = 0; i < n; i++)
         H5free_memory(v[i]);
     free(v);
+}
+
+/* A 1-D dataset of variable-length strings, none of them nil. */
+static char **read_strings(hid_t f, const char *name, size_t *n)
+{
+    hsize_t d[2];
+    hid_t ds = open_dset(f, name, H5T_STRING, 1, d), t;
+    char **v = NULL;
+    size_t i;
+
+    if (ds < 0)
+        return NULL;
+    if (!is_vlen_str(ds) || d[0] > NAMES_MAX || !(v = calloc((size_t)d[0] + 1, sizeof *v))) {
+        H5Dclose(ds);
+        return NULL;
+    }
+    t = str_type();
+    if (d[0] > 0 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        free(v);
+        v = NULL;
+    }
+    for (i = 0; v && i < d[0]; i++)
+        if (!v[i]) {
+            free_h5_strings(v, (size_t)d[0]);
+            v = NULL;
+        }
+    if (v)
+        *n = (size_t)d[0];
+    H5Tclose(t);
+    H5Dclose(ds);
+    return v;
+}
+
+/* A scalar variable-length string attribute of the root, as a new string. */
+static char *read_attr(hid_t f, const char *name)
+{
+    hid_t a = H5Aexists(f, name) > 0 ? H5Aopen(f, name, H5P_DEFAULT) : -1;
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1, mt;
+    char *v = NULL, *copy = NULL;
+
+    if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 &&
+        H5Sget_simple_extent_type(sp) == H5S_SCALAR) {
+        mt = str_type();
+        if (H5Aread(a, mt, &v) >= 0 && v)
+            copy = strdup(v);
+        H5free_memory(v);
+        H5Tclose(mt);
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    return copy;
+}
+
+static int attr_is(hid_t f, const char *name, const char *want)
+{
+    char *v = read_attr(f, name);
+    int same = v && strcmp(v, want) == 0;
+    free(v);
+    return same;
 }
 
 typedef struct loaded {
@@ -624,129 +1035,272 @@ static void loaded_fini(loaded *l)
     free(l->rows);
     free(l->st);
     mb_plan_fini(&l->plan);
+    memset(l, 0, sizeof *l);
 }
 
-static mb_status read_block(hid_t f, const char *name, hid_t t, void *buf, size_t count)
+/* Reads all of dataset ds (already checked) as type t into buf. */
+static int read_all(hid_t ds, hid_t t, void *buf, size_t count)
 {
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), sp;
-    hssize_t n;
-    herr_t rc = -1;
-
-    if (ds < 0)
-        return MB_EDATA;
-    sp = H5Dget_space(ds);
-    n = H5Sget_simple_extent_npoints(sp);
-    if (n >= 0 && (size_t)n == count)
-        rc = count == 0 ? 0 : H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    H5Sclose(sp);
-    H5Dclose(ds);
-    return rc < 0 ? MB_EDATA : MB_OK;
+    return count == 0 || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0 : -1;
 }
 
-/* The nk keys: variable-length strings, or fixed-length ones read as
- * NUL-terminated strings of one byte more into l->kbuf. */
-static mb_status read_keys(hid_t f, loaded *l, size_t nk)
+/* The keys, a [G][ngroup] string dataset: variable-length strings (none
+ * nil), or fixed-length ones read as NUL-terminated strings of one byte
+ * more into l->kbuf. */
+static int read_keys(hid_t f, loaded *l, size_t nk)
 {
-    hid_t ds = H5Dopen2(f, "keys", H5P_DEFAULT), ft = ds >= 0 ? H5Dget_type(ds) : -1, mt;
+    hsize_t d[2];
+    hid_t ds = open_dset(f, "keys", H5T_STRING, 2, d), ft, mt;
     size_t w = 0, i;
-    mb_status st = MB_OK;
+    int rc = -1;
 
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) {
-        st = MB_EDATA;
-    } else if (H5Tis_variable_str(ft) > 0) {
+    if (ds < 0 || d[0] != l->G || d[1] != l->plan.ngroup) {
+        if (ds >= 0)
+            H5Dclose(ds);
+        return -1;
+    }
+    ft = H5Dget_type(ds);
+    if (is_vlen_str(ds)) {
         mt = str_type();
-        st = read_block(f, "keys", mt, l->keys, nk);
+        rc = read_all(ds, mt, l->keys, nk);
         H5Tclose(mt);
-    } else if ((w = H5Tget_size(ft)) == 0 || w > 65536) {
-        st = MB_EDATA;
-    } else if (!(l->kbuf = calloc(nk ? nk : 1, w + 1))) {
-        st = MB_ENOMEM;
-    } else {
+        for (i = 0; rc == 0 && i < nk; i++)
+            if (!l->keys[i])
+                rc = -1;
+    } else if (ft >= 0 && (w = H5Tget_size(ft)) > 0 && w <= KEY_WIDTH_MAX &&
+               (l->kbuf = calloc(nk ? nk : 1, w + 1)) != NULL) {
         mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, w + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
-        H5Tset_cset(mt, H5Tget_cset(ft));
-        st = read_block(f, "keys", mt, l->kbuf, nk);
+        H5Tset_cset(mt, H5T_CSET_UTF8);
+        rc = read_all(ds, mt, l->kbuf, nk);
         H5Tclose(mt);
         for (i = 0; i < nk; i++)
             l->keys[i] = l->kbuf + i * (w + 1);
     }
     if (ft >= 0)
         H5Tclose(ft);
-    if (ds >= 0)
-        H5Dclose(ds);
-    return st;
+    H5Dclose(ds);
+    return rc;
+}
+
+/* Row i's key fields come strictly after row i-1's (sorted, no duplicate
+ * groups, which a merge would silently add up). */
+static int keys_ascending(const loaded *l)
+{
+    size_t ng = l->plan.ngroup, i, k;
+
+    for (i = 1; i < l->G; i++) {
+        int c = 0;
+        for (k = 0; k < ng && c == 0; k++)
+            c = strcmp(l->keys[(i - 1) * ng + k], l->keys[i * ng + k]);
+        if (c >= 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Every state is one the aggregation could have produced. */
+static const char *bad_states(const loaded *l, uint64_t *rows_total)
+{
+    size_t nc = l->plan.ncol, i, c;
+    uint64_t total = 0;
+
+    for (i = 0; i < l->G; i++) {
+        if (l->rows[i] < 1)
+            return "a group with no rows";
+        if ((uint64_t)l->rows[i] > UINT64_MAX - total)
+            return "row counts overflow";
+        total += (uint64_t)l->rows[i];
+        for (c = 0; c < nc; c++) {
+            const mb_numstate *s = &l->st[i * nc + c];
+            if (s->n < 0 || s->n > l->rows[i] || s->scale < 0 || s->scale > MB_DEC_MAX_SCALE ||
+                s->nonint > 1 || (s->sumsq.w[7] >> 63))
+                return "an aggregate state out of range";
+        }
+    }
+    *rows_total = total;
+    return NULL;
 }
 
 /* The exact integers the stored states hold (absent ones read as zero). */
-static unsigned stored_needs(hid_t f)
+static unsigned dset_needs(hid_t ds)
 {
-    hid_t ds = H5Dopen2(f, "states", H5P_DEFAULT), t = ds >= 0 ? H5Dget_type(ds) : -1;
+    hid_t t = H5Dget_type(ds);
     unsigned need = t >= 0 ? state_type_needs(t) : 0;
 
     if (t >= 0)
         H5Tclose(t);
-    if (ds >= 0)
-        H5Dclose(ds);
     return need;
 }
 
-static mb_status load_h5(const char *path, loaded *l, mb_err *err)
+/* The plan from /group_by and /aggregates, checked against /columns. */
+static const char *load_plan(hid_t f, loaded *l, mb_err *err)
 {
-    size_t ng = 0, na = 0, G = 0, nk = 0;
-    char **group = NULL, **aggs = NULL;
-    hid_t f, tn;
-    mb_status st = MB_OK;
-    hsize_t dims[2];
+    size_t ng = 0, na = 0, nc = 0, i;
+    char **group = read_strings(f, "group_by", &ng), **aggs = read_strings(f, "aggregates", &na);
+    char **cols = read_strings(f, "columns", &nc);
+    const char *why = NULL;
+    mb_err e2;
+
+    if (!group || !aggs || !cols)
+        why = "the group_by, aggregates or columns dataset is missing or malformed";
+    else if (ng == 0 || na == 0)
+        why = "no group columns or no aggregates";
+    else if (mb_plan_from_lists(&l->plan, group, ng, aggs, na, &e2) != MB_OK)
+        why = "the stored aggregates do not parse";
+    else if (l->plan.ncol != nc)
+        why = "the columns do not match the aggregates";
+    for (i = 0; !why && i < nc; i++)
+        if (strcmp(cols[i], l->plan.cols[i]) != 0)
+            why = "the columns do not match the aggregates";
+    free_h5_strings(group, ng);
+    free_h5_strings(aggs, na);
+    free_h5_strings(cols, nc);
+    (void)err;
+    return why;
+}
+
+/* Reads OUT/TASK.h5 (its checksum already verified against the ledger
+ * entry l): every dataset's rank and dims are checked before it is read,
+ * and the counts against the ledger after. */
+static mb_status load_h5(const char *path, const char *task, const ledger *lg, loaded *l,
+                         mb_err *err)
+{
+    size_t G = 0, nk = 0, ns = 0, c;
+    hid_t f, tn = -1, ds = -1;
+    hsize_t d[2];
+    const char *why = NULL;
+    uint64_t rows_total = 0;
+    unsigned need = 0;
 
     memset(l, 0, sizeof *l);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return mb_err_set(err, MB_EDATA, "%s: not a readable HDF5 result file", path);
-    group = read_strings(f, "group_by", &ng);
-    aggs = read_strings(f, "aggregates", &na);
-    if (!group || !aggs)
-        st = mb_err_set(err, MB_EDATA, "%s: no group_by/aggregates datasets", path);
-    if (st == MB_OK)
-        st = mb_plan_from_lists(&l->plan, group, ng, aggs, na, err);
-    if (st == MB_OK) {
-        hid_t ds = H5Dopen2(f, "rows", H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
-        if (sp < 0 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1)
-            st = mb_err_set(err, MB_EDATA, "%s: bad /rows dataset", path);
-        G = st == MB_OK ? (size_t)dims[0] : 0;
-        if (sp >= 0)
-            H5Sclose(sp);
-        if (ds >= 0)
-            H5Dclose(ds);
-    }
-    if (st == MB_OK && (mb_size_mul(G, l->plan.ngroup, &nk) != 0 || G > (SIZE_MAX >> 10)))
-        st = mb_err_set(err, MB_EDATA, "%s: too many groups", path);
-    if (st == MB_OK) {
-        l->G = G;
+        return damaged(err, path, task, "not a readable HDF5 file");
+    if (!attr_is(f, "format", MPIBATCH_RESULT_FORMAT))
+        why = "not of format " MPIBATCH_RESULT_FORMAT;
+    else if (!attr_is(f, "task_id", task))
+        why = "its task_id attribute names another task";
+    else if (!attr_is(f, "fingerprint", lg->fingerprint))
+        why = "its job fingerprint differs from its ledger entry";
+    if (!why)
+        why = load_plan(f, l, err);
+    if (!why && ((ds = open_dset(f, "rows", H5T_INTEGER, 1, d)) < 0 || d[0] != lg->groups))
+        why = "the rows dataset is malformed or its group count differs from its ledger entry";
+    if (!why && (d[0] > (SIZE_MAX >> 12) || mb_size_mul((size_t)d[0], l->plan.ngroup, &nk) ||
+                 mb_size_mul((size_t)d[0], l->plan.ncol, &ns)))
+        why = "too many groups";
+    if (!why) {
+        G = l->G = (size_t)d[0];
         l->keys = calloc(nk ? nk : 1, sizeof *l->keys);
         l->rows = malloc((G ? G : 1) * sizeof *l->rows);
-        l->st = calloc(G * l->plan.ncol + 1, sizeof *l->st);
-        if (!l->keys || !l->rows || !l->st)
-            st = mb_err_set(err, MB_ENOMEM, "out of memory");
+        l->st = calloc(ns ? ns : 1, sizeof *l->st);
+        if (!l->keys || !l->rows || !l->st) {
+            H5Dclose(ds);
+            H5Fclose(f);
+            loaded_fini(l);
+            return mb_err_set(err, MB_ENOMEM, "%s: task %s: out of memory", path, task);
+        }
+        if (read_all(ds, H5T_NATIVE_INT64, l->rows, G) != 0)
+            why = "the rows dataset cannot be read";
     }
-    tn = state_type(stored_needs(f));
-    if (st == MB_OK && read_keys(f, l, nk) != MB_OK)
-        st = mb_err_set(err, MB_EDATA, "%s: keys do not match", path);
-    if (st == MB_OK && (read_block(f, "rows", H5T_NATIVE_INT64, l->rows, G) != MB_OK ||
-                        read_block(f, "states", tn, l->st, G * l->plan.ncol) != MB_OK))
-        st = mb_err_set(err, MB_EDATA, "%s: rows/states do not match the keys", path);
-    H5Tclose(tn);
-    free_h5_strings(group, ng);
-    free_h5_strings(aggs, na);
-    H5Fclose(f);
-    if (st != MB_OK)
+    if (ds >= 0)
+        H5Dclose(ds);
+    ds = -1;
+    if (!why && read_keys(f, l, nk) != 0)
+        why = "the keys dataset is malformed or does not match the rows";
+    if (!why && ((ds = open_dset(f, "states", H5T_COMPOUND, 2, d)) < 0 || d[0] != G ||
+                 d[1] != l->plan.ncol))
+        why = "the states dataset is malformed or does not match the rows";
+    if (!why) {
+        need = dset_needs(ds);
+        for (c = 0; c < l->plan.ncol; c++)
+            if (l->plan.needs[c] & ~need)
+                why = "the states lack values the aggregates need";
+    }
+    if (!why) {
+        tn = state_type(need);
+        if (read_all(ds, tn, l->st, ns) != 0)
+            why = "the states dataset cannot be read";
+        H5Tclose(tn);
+    }
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (!why && !keys_ascending(l))
+        why = "its keys are not sorted and distinct";
+    if (!why)
+        why = bad_states(l, &rows_total);
+    if (!why && rows_total != lg->rows)
+        why = "its row count differs from its ledger entry";
+    if (H5Fclose(f) < 0 && !why)
+        why = "HDF5 close failed";
+    if (why) {
         loaded_fini(l);
+        if (strstr(why, "ledger entry"))
+            return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %s %s", path,
+                              task, why, lg->path);
+        return damaged(err, path, task, why);
+    }
+    return MB_OK;
+}
+
+/* The file matches the size and SHA-256 its ledger entry recorded. */
+static mb_status verify_file(const char *path, const char *task, const ledger *lg,
+                             const file_sum *want, mb_err *err)
+{
+    char got[MB_SHA256_HEX];
+    uint64_t size = 0;
+    mb_status st = mb_sha256_file(path, &size, got, err);
+
+    if (st == MB_ENOENT)
+        return mb_err_set(err, MB_EIO, "%s: result file of task %s is missing (its ledger "
+                          "entry %s says it was committed)", path, task, lg->path);
+    if (st != MB_OK)
+        return mb_err_prefix(err, "task %s: ", task);
+    if (size != want->size)
+        return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %llu bytes, its "
+                          "ledger entry %s says %llu", path, task, (unsigned long long)size,
+                          lg->path, (unsigned long long)want->size);
+    if (strcmp(got, want->sha256) != 0)
+        return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: its SHA-256 "
+                          "differs from the one in its ledger entry %s", path, task, lg->path);
+    return MB_OK;
+}
+
+/* One committed task, verified: ledger entry, both files' checksums, then
+ * the states (HDF5 opens the file only after its checksum matched). */
+static mb_status load_task(const char *out, const char *task, loaded *l, mb_err *err)
+{
+    char path[PATH_CAP];
+    ledger *lg = malloc(sizeof *lg);
+    mb_status st;
+
+    memset(l, 0, sizeof *l);
+    if (!lg)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = ledger_read(out, task, lg, err);
+    if (st == MB_ENOENT)
+        st = mb_err_set(err, MB_EIO, "%s: the ledger entry of task %s vanished", lg->path, task);
+    if (st == MB_OK && !lg->have_files)
+        st = mb_err_set(err, MB_EDATA, "%s: the ledger entry of task %s has no checksums of its "
+                        "result files (an older mpibatch wrote it); process the task again",
+                        lg->path, task);
+    snprintf(path, sizeof path, "%s/%s.csv", out, task);
+    if (st == MB_OK)
+        st = verify_file(path, task, lg, &lg->csv, err);
+    snprintf(path, sizeof path, "%s/%s.h5", out, task);
+    if (st == MB_OK)
+        st = verify_file(path, task, lg, &lg->h5, err);
+    if (st == MB_OK)
+        st = load_h5(path, task, lg, l, err);
+    free(lg);
     return st;
 }
 
 /* Merges a loaded result into g (plan must match). */
-static mb_status merge_loaded(mb_groups *g, const loaded *l, mb_err *err)
+static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, mb_err *err)
 {
     mb_buf key;
     mb_status st = MB_OK;
@@ -757,7 +1311,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, mb_err *err)
         key.len = 0;
         for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
             const char *s = l->keys[i * l->plan.ngroup + k];
-            uint32_t len = s ? (uint32_t)strlen(s) : 0;
+            uint32_t len = (uint32_t)strlen(s);
             st = mb_buf_put(&key, &len, sizeof len);
             if (st == MB_OK)
                 st = mb_buf_put(&key, s, len);
@@ -767,7 +1321,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, mb_err *err)
                                      err);
     }
     mb_buf_fini(&key);
-    return st;
+    return st == MB_OK ? MB_OK : mb_err_prefix(err, "task %s: ", task);
 }
 
 static int same_plan(const mb_plan *a, const mb_plan *b)
@@ -789,39 +1343,104 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Task ids with a ledger entry, sorted. */
-static mb_status list_tasks(const char *out, char ***ids, size_t *n, mb_err *err)
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* The names X of the files X.json in OUT/sub, sorted. MB_ENOENT when the
+ * directory is missing. */
+static mb_status list_json(const char *out, const char *sub, char ***ids, size_t *n,
+                           mb_err *err)
 {
     char p[PATH_CAP];
     DIR *d;
     struct dirent *e;
     size_t cap = 16;
+    int nomem = 0;
 
-    snprintf(p, sizeof p, "%s/%s", out, LEDGER);
-    if (!(d = opendir(p)))
-        return mb_err_set(err, MB_ENOENT, "%s: no result directory (no ledger): %s", out,
-                          strerror(errno));
+    snprintf(p, sizeof p, "%s/%s", out, sub);
     *n = 0;
+    *ids = NULL;
+    if (!(d = opendir(p)))
+        return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", p,
+                          strerror(errno));
     *ids = malloc(cap * sizeof **ids);
-    while (*ids && (e = readdir(d)) != NULL) {
+    while (*ids && !nomem && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
             continue;
         if (*n == cap) {
             char **v = realloc(*ids, (cap *= 2) * sizeof **ids);
-            if (!v)
+            if (!v) {
+                nomem = 1;
                 break;
+            }
             *ids = v;
         }
         if (!((*ids)[*n] = strndup(e->d_name, len - 5)))
-            break;
-        (*n)++;
+            nomem = 1;
+        else
+            (*n)++;
     }
     closedir(d);
-    if (!*ids)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (!*ids || nomem) {
+        free_ids(*ids, *n);
+        *ids = NULL;
+        return mb_err_set(err, MB_ENOMEM, "out of memory listing %s", p);
+    }
     qsort(*ids, *n, sizeof **ids, cmp_str);
     return MB_OK;
+}
+
+/* Task ids with a ledger entry, sorted: the only tasks `results` reads. */
+static mb_status list_tasks(const char *out, char ***ids, size_t *n, mb_err *err)
+{
+    mb_status st = list_json(out, LEDGER, ids, n, err);
+
+    if (st == MB_ENOENT)
+        return mb_err_set(err, MB_ENOENT, "%s: no result directory (no ledger)", out);
+    return st;
+}
+
+/* Warns about the tasks of OUT recorded as poisoned and not committed. */
+static void warn_poisoned(const char *out)
+{
+    char **ids = NULL, list[768], *text, p[PATH_CAP];
+    size_t n = 0, i, bad = 0, len;
+    int at = 0;
+    mb_err e;
+
+    if (list_json(out, POISON, &ids, &n, &e) != MB_OK)
+        return;
+    list[0] = '\0';
+    for (i = 0; i < n; i++) {
+        if (mb_results_committed(out, ids[i]))
+            continue;
+        if (++bad <= 10 && at >= 0 && (size_t)at < sizeof list)
+            at += snprintf(list + at, sizeof list - (size_t)at, "%s%s", bad > 1 ? ", " : "",
+                           ids[i]);
+    }
+    if (bad > 10 && at >= 0 && (size_t)at < sizeof list)
+        snprintf(list + at, sizeof list - (size_t)at, ", ...");
+    if (bad)
+        mb_warn("%zu task(s) of this output ended in the poison area: %s (see `mpibatch queue "
+                "peek --poison`)", bad, list);
+    for (i = 0; i < n && bad; i++) {
+        json_t *o;
+        snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, ids[i]);
+        if (mb_results_committed(out, ids[i]) ||
+            mb_fs_read_small(p, LEDGER_MAX, &text, &len, &e) != MB_OK)
+            continue;
+        o = json_loadb(text, len, 0, NULL);
+        free(text);
+        if (json_is_string(json_object_get(o, "reason")))
+            mb_warn("task %s: %s", ids[i], json_string_value(json_object_get(o, "reason")));
+        json_decref(o);
+    }
+    free_ids(ids, n);
 }
 
 static void json_str(FILE *f, const char *p, size_t len)
@@ -879,6 +1498,10 @@ static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const
         mb_groups_key_fields(mb_groups_key(g, idx[i]), mb_groups_klen(g, idx[i]), key_field_json, &kc);
         for (a = 0; a < p->nagg && st == MB_OK; a++) {
             st = agg_cell(p, g, idx[i], a, ic, cell, sizeof cell);
+            if (st != MB_OK) {
+                mb_err_set(err, st, "cannot format %s of a group", p->aggs[a].text);
+                break;
+            }
             fputc(',', f);
             json_str(f, p->aggs[a].text, strlen(p->aggs[a].text));
             fprintf(f, ":%s", cell[0] ? cell : "null");
@@ -898,37 +1521,37 @@ static mb_status print_one(FILE *f, const loaded *l, const char *task, int json,
 
     if (mb_groups_init(&g, l->plan.needs, l->plan.ncol, SIZE_MAX) != MB_OK)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
-    st = merge_loaded(&g, l, err);
-    if (st == MB_OK)
+    st = merge_loaded(&g, l, task, err);
+    if (st == MB_OK && g.n != l->G)
+        st = mb_err_set(err, MB_EDATA, "task %s: duplicate groups", task);
+    if (st == MB_OK) {
         st = json ? write_json(f, &l->plan, &g, task, first, err)
                   : mb_results_write_csv(f, &l->plan, &g, task, *first, err);
+        if (st != MB_OK)
+            mb_err_prefix(err, "task %s: ", task);
+    }
     *first = 0;
     mb_groups_fini(&g);
     return st;
 }
 
-mb_status mb_results_print(const char *out, int merge, const char *format, FILE *f,
-                           mb_err *err)
+/* The tasks of OUT, printed to f (a memory stream: nothing reaches the
+ * real output unless every task was read whole). */
+static mb_status print_tasks(const char *out, char **ids, size_t n, int merge, int json,
+                             FILE *f, mb_err *err)
 {
-    char **ids = NULL, path[PATH_CAP];
-    size_t n = 0, i;
-    int json, first = 1;
-    mb_status st;
+    mb_status st = MB_OK;
     mb_groups total;
     loaded l, ref;
-    int have_ref = 0;
+    int have_ref = 0, first = 1;
+    size_t i;
 
-    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-        return mb_err_set(err, MB_EUSAGE, "--format: '%s' is not csv or json", format);
-    json = format && strcmp(format, "json") == 0;
-    if ((st = list_tasks(out, &ids, &n, err)) != MB_OK)
-        return st;
     memset(&total, 0, sizeof total);
+    memset(&ref, 0, sizeof ref);
     if (json)
         fputc('[', f);
     for (i = 0; i < n && st == MB_OK; i++) {
-        snprintf(path, sizeof path, "%s/%s.h5", out, ids[i]);
-        if ((st = load_h5(path, &l, err)) != MB_OK)
+        if ((st = load_task(out, ids[i], &l, err)) != MB_OK)
             break;
         if (!merge) {
             st = print_one(f, &l, ids[i], json, &first, err);
@@ -936,29 +1559,60 @@ mb_status mb_results_print(const char *out, int merge, const char *format, FILE 
             continue;
         }
         if (!have_ref) {
-            ref = l;
-            have_ref = 1;
-            if (mb_groups_init(&total, ref.plan.needs, ref.plan.ncol, SIZE_MAX) != MB_OK)
+            if (mb_groups_init(&total, l.plan.needs, l.plan.ncol, SIZE_MAX) != MB_OK)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
         } else if (!same_plan(&ref.plan, &l.plan)) {
             st = mb_err_set(err, MB_EDATA, "%s: task %s has other group columns or aggregates "
                             "than task %s; merge needs one job", out, ids[i], ids[0]);
         }
         if (st == MB_OK)
-            st = merge_loaded(&total, &l, err);
-        if (have_ref && ref.keys != l.keys)
+            st = merge_loaded(&total, &l, ids[i], err);
+        if (!have_ref) {
+            ref = l;            /* its plan prints the total */
+            have_ref = 1;
+        } else {
             loaded_fini(&l);
+        }
     }
-    if (st == MB_OK && merge && have_ref)
+    if (st == MB_OK && merge && have_ref) {
         st = json ? write_json(f, &ref.plan, &total, NULL, &first, err)
                   : mb_results_write_csv(f, &ref.plan, &total, NULL, 1, err);
+        if (st != MB_OK)
+            mb_err_prefix(err, "%s: the merged total: ", out);
+    }
     if (json)
         fputs(first ? "]\n" : "\n]\n", f);
     if (have_ref)
         loaded_fini(&ref);
     mb_groups_fini(&total);
-    for (i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    return st;
+}
+
+mb_status mb_results_print(const char *out, int merge, const char *format, FILE *f,
+                           mb_err *err)
+{
+    char **ids = NULL, *buf = NULL;
+    size_t n = 0, len = 0;
+    int json;
+    mb_status st;
+    FILE *mem;
+
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return mb_err_set(err, MB_EUSAGE, "--format: '%s' is not csv or json", format);
+    json = format && strcmp(format, "json") == 0;
+    if ((st = list_tasks(out, &ids, &n, err)) != MB_OK)
+        return st;
+    warn_poisoned(out);
+    if (!(mem = open_memstream(&buf, &len))) {
+        free_ids(ids, n);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    st = print_tasks(out, ids, n, merge, json, mem, err);
+    if (fclose(mem) != 0 && st == MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory formatting the results of %s", out);
+    if (st == MB_OK && (fwrite(buf, 1, len, f) != len || fflush(f) != 0))
+        st = mb_err_set(err, MB_EIO, "writing the results of %s: %s", out, strerror(errno));
+    free(buf);
+    free_ids(ids, n);
     return st;
 }

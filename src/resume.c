@@ -110,6 +110,7 @@ mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint,
         return st;
     if (!(r->dir = strdup(dir)))
         return mb_err_set(err, MB_ENOMEM, "out of memory");
+    (void)mb_fs_sweep_temps(dir);          /* lease.json temps of killed runs */
     if (!(d = opendir(dir)))
         return mb_err_set(err, MB_EIO, "%s: %s", dir, strerror(errno));
     while (st == MB_OK && (e = readdir(d)) != NULL)

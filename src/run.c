@@ -59,6 +59,7 @@ typedef struct desc {
     uint64_t nremain;
     uint64_t *remain;             /* chunks still to do, ascending */
     int resumed;                  /* rank 0: states come from a checkpoint */
+    mb_input_id input_id;         /* rank 0: the input as it was when prepared */
     char grid_digest[MB_SHA256_HEX];
 } desc;
 
@@ -151,8 +152,12 @@ static void poison(runner *r, const char *task_id, const char *reason)
     mb_err err;
     r->tasks_failed++;
     mb_error("message %s: %s", r->msg.id, reason);
-    if (task_id)
+    if (task_id) {
         mb_resume_finish_task(&r->res, task_id);
+        if (mb_results_note_poison(r->o->out, task_id, r->msg.id, reason, &err) != MB_OK)
+            mb_warn("task %s: cannot record the poisoning in %s: %s", task_id, r->o->out,
+                    err.msg);
+    }
     mb_delivery_remove(&r->dlv);
     finish_message(r, "moving to the poison area",
                    mb_queue_poison(r->q, &r->msg, reason, &err), &err);
@@ -222,7 +227,12 @@ static int start_delivery(runner *r)
         mb_warn("message %s: the previous delivery failed: %s", r->msg.id,
                 r->dlv.causes[r->dlv.ncauses - 1]);
     if (too_many_failures(r, reason, sizeof reason)) {
-        poison(r, NULL, reason);
+        mb_task task;
+        int known = mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task,
+                                  &err) == MB_OK;
+        poison(r, known ? task.id : NULL, reason);
+        if (known)
+            mb_task_fini(&task);
         return 0;
     }
     if (mb_delivery_begin(&r->dlv, r->msg.dequeue_count, &err) != MB_OK)
@@ -406,6 +416,7 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
     mb_task task;
     mb_err err;
     mb_status st;
+    mb_commit_state cs;
     struct stat sb;
     int fd;
 
@@ -413,14 +424,32 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
         poison(r, NULL, err.msg);
         return 0;
     }
-    if (mb_results_committed(r->o->out, task.id)) {
+    /* Acknowledged only if this job committed this very input; a ledger
+     * entry of another job stops the run (the job is at fault, not the
+     * file); a changed input is the file's fault; a damaged entry is
+     * overwritten by processing the task again. */
+    memset(&t->input_id, 0, sizeof t->input_id);
+    if (stat(task.input, &sb) == 0)
+        mb_input_id_from_stat(&sb, &t->input_id);
+    st = mb_results_check(r->o->out, task.id, r->plan.fingerprint,
+                          t->input_id.ino ? &t->input_id : NULL, &cs, &err);
+    if (cs == MB_COMMIT_SAME) {
         mb_info("task %s: already committed; acknowledging the redelivered message %s",
                 task.id, r->msg.id);
         mb_resume_finish_task(&r->res, task.id);
         mb_delivery_remove(&r->dlv);
         finish_message(r, "delete", mb_queue_remove(r->q, &r->msg, &err), &err);
+    } else if (cs == MB_COMMIT_OTHER_JOB) {
+        *job_err = err;
+        release_job_error(r);
+    } else if (cs == MB_COMMIT_INPUT_CHANGED) {
+        poison(r, task.id, err.msg);
+    } else if (st != MB_OK) {
+        mb_warn("%s; processing task %s again", err.msg, task.id);
+    }
+    if (cs == MB_COMMIT_SAME || cs == MB_COMMIT_OTHER_JOB || cs == MB_COMMIT_INPUT_CHANGED) {
         mb_task_fini(&task);
-        return 0;
+        return cs == MB_COMMIT_OTHER_JOB ? -1 : 0;
     }
     st = mb_fs_open_input(task.input, &fd, &sb, &err);
     if (st != MB_OK) {
@@ -671,6 +700,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     info.chunks = t->grid.nchunks;
     info.ranks = r->d->size;
     info.seconds = secs;
+    info.input_id = t->input_id.ino ? &t->input_id : NULL;
     if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
         return st;
     mb_fault_point("after-commit");
@@ -928,6 +958,8 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
         st = mb_preempt_init(&po, err);
     if (st == MB_OK && d->rank == 0) {
         st = mb_results_prepare(o->out, err);
+        if (st == MB_OK)
+            mb_delivery_sweep(o->out);
         if (st == MB_OK)
             st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->fresh, err);
         if (st == MB_OK) {
