@@ -1426,8 +1426,8 @@ static void warn_poisoned(const char *out)
     if (bad > 10 && at >= 0 && (size_t)at < sizeof list)
         snprintf(list + at, sizeof list - (size_t)at, ", ...");
     if (bad)
-        mb_warn("%zu task(s) of this output ended in the poison area: %s (see `mpibatch queue "
-                "peek --poison`)", bad, list);
+        mb_warn("%zu task(s) of this output ended in the poison area: %s (reasons below; "
+                "`mpibatch queue redrive` puts them back in the queue)", bad, list);
     for (i = 0; i < n && bad; i++) {
         json_t *o;
         snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, ids[i]);

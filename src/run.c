@@ -201,7 +201,7 @@ static void release_later(runner *r, const char *task_id, const char *why)
 }
 
 /* The job, not the file, is at fault: the message goes back at once and
- * uncounted, and the run ends with `st` (err says why). */
+ * uncounted; the caller ends the run with MB_EJOB. */
 static void release_job_error(runner *r)
 {
     mb_err err;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086 # MPIRUN and OPTS are word lists
 # Inputs that are not regular files never hang a job: a FIFO (no writer),
 # a directory and a character device in place of a task's file are each
 # poisoned at once with the kind of file named, while the good task is

@@ -4,7 +4,8 @@
 # and every message is still in the queue, unpoisoned. Once a file has fit
 # the job (in this run or in --out), a file that lacks the column is that
 # file's fault and is poisoned. `queue redrive` moves poisoned messages
-# back (one by --id, or all), as first deliveries.
+# back (one by --id, or all), as first deliveries; until it is committed,
+# `results --merge` warns that the output lacks a poisoned task.
 . tests/lib/tap.sh
 
 mkdir -p "$T/data"
@@ -30,6 +31,9 @@ LOG=$T/log3 mb_run 1 "dir:$T/q" "$T/out" --group-by k --agg 'sum(bytes)'
 is $? 65 "a file that does not fit a proven job: exit 65"
 is "$(find "$T/q/poison" -type f ! -name '*.reason' | wc -l)" 1 "that file is poisoned"
 contains "$T/q/poison/"*.reason "g.csv: no column 'bytes' in the header" "the reason names file and column"
+"$MB" results "$T/out" --merge > /dev/null 2> "$T/merge.err"
+contains "$T/merge.err" "1 task\(s\) of this output ended in the poison area" \
+    "results --merge warns that a task of the queue ended in poison"
 
 id=$(find "$T/q/poison" -type f ! -name '*.reason' -exec basename {} \; | sed 's/\.[0-9]*$//')
 "$MB" queue redrive --queue "dir:$T/q" --id nosuchid > /dev/null 2>&1
@@ -45,6 +49,8 @@ printf 'k,bytes\na,5\n' > "$T/data/g.csv"    # the file is mended
 LOG=$T/log4 mb_run 1 "dir:$T/q" "$T/out" --group-by k --agg 'sum(bytes)'
 is $? 0 "the redriven task is committed once its file is mended"
 is "$(ls "$T/out/.ledger" | wc -l)" 4 "four tasks committed"
+"$MB" results "$T/out" --merge > /dev/null 2> "$T/merge.err"
+is "$(grep -c 'poison area' "$T/merge.err")" 0 "once committed, the warning is gone"
 "$MB" queue redrive --queue "dir:$T/q" > "$T/redrive"
 is "$(cat "$T/redrive")" "redriven 0" "redrive of an empty poison area moves nothing"
 done_testing

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086 # MPIRUN and OPTS are word lists
 # Kill storm: two consumers drain one queue of MB_STORM_TASKS tasks (default
 # 100) while whole sessions (mpirun and its ranks) are killed with SIGKILL
 # at seeded moments 0.3-2 s apart for MB_STORM_SECONDS (default 40), with
@@ -80,7 +81,7 @@ done
 is "$(sed -n 's/^approximate_messages //p' "$T/stats")" 0 "the queue is empty"
 is "$(sed -n 's/^poison //p' "$T/stats")" 0 "the poison area is empty"
 
-committed=$(ls "$T/out/.ledger" | grep -c '\.json$')
+committed=$(find "$T/out/.ledger" -name '*.json' | wc -l)
 lost=$((tasks - committed))
 cat "$T"/a.log "$T"/b.log "$T"/drain.log | sed -n 's/.*task \([^:]*\): committed .*/\1/p' |
     sort | uniq -d > "$T/dups"

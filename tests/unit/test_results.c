@@ -394,7 +394,7 @@ static void test_poison(const char *out)
         mb_fs_read_small(log, 65536, &text, &len, &err);
         ok(st == MB_OK && text &&
                strstr(text, "1 task(s) of this output ended in the poison area: t-poisoned "
-                            "(see `mpibatch queue peek --poison`)") &&
+                            "(reasons below; `mpibatch queue redrive` puts them back") &&
                strstr(text, "bad.csv:3:1: oops"),
            "results warns about the poisoned task on stderr");
         free(text);
