@@ -575,6 +575,8 @@ static void xdoc_fini(xdoc *d)
 {
     size_t i;
 
+    if (!d)
+        return;
     for (i = 0; d->items && i < d->n; i++)
         free(d->items[i].text);
     free(d->items);
@@ -927,15 +929,18 @@ static double backoff_ms(int attempt)
     return random_unit() * ceiling;
 }
 
-/* Azure's error code: from the XML body, else the x-ms-error-code header. */
+/* Azure's error code: from the XML body, else the x-ms-error-code header.
+ * d is cleared first: an empty body (common with 5xx from proxies and
+ * load balancers) skips the parse, and xdoc_fini must not see garbage. */
 static void error_code(const reply *r, char *code, size_t cap, char *detail,
                        size_t dcap)
 {
     xdoc d;
 
+    memset(&d, 0, sizeof d);
     code[0] = detail[0] = '\0';
-    if (r->http.body_len && parse_xml(r->http.body, r->http.body_len, 0, &d) == 0 &&
-        d.root == R_ERROR) {
+    if (r->http.body && r->http.body_len &&
+        parse_xml(r->http.body, r->http.body_len, 0, &d) == 0 && d.root == R_ERROR) {
         snprintf(code, cap, "%s", d.code);
         snprintf(detail, dcap, "%.*s", (int)strcspn(d.message, "\r\n"), d.message);
     }
