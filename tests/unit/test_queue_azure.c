@@ -296,6 +296,36 @@ static void test_xml_error_empty(void)
        "a 400 with an empty body and PopReceiptMismatch in the header: a lease loss");
 }
 
+/* Text a server puts in an error body or header must not split or steer
+ * the log line it ends up in. */
+static void test_xml_error_controls(void)
+{
+    static const char code_nl[] =
+        "<Error><Code>Bad\nInjected: line</Code><Message>m</Message></Error>";
+    static const char msg_tab[] =
+        "<Error><Code>QueueNotFound</Code><Message>a\tb&#9;c&#x7f;d</Message></Error>";
+    char hdr_tab[] = "HTTP/1.1 400 x\r\nx-ms-error-code: Pop\tReceipt\r\n\r\n";
+    reply r = {{400, (char *)code_nl, sizeof code_nl - 1}, NULL};
+    call c = {"Get Messages", "GET", "jobs", "/messages", "", NULL, 0, 0};
+    mb_err e;
+
+    status_fail(&c, &r, &e);
+    ok(!strchr(e.msg, '\n') && strstr(e.msg, "400 (no error code)"),
+       "an error code with a line break is not shown: %s", e.msg);
+    r.http.body = (char *)msg_tab;
+    r.http.body_len = sizeof msg_tab - 1;
+    r.http.status = 404;
+    status_fail(&c, &r, &e);
+    ok(strstr(e.msg, "404 QueueNotFound") && strstr(e.msg, "(server: a b c d)"),
+       "tabs and DEL in the server's message become blanks: %s", e.msg);
+    r.http.body = NULL;
+    r.http.body_len = 0;
+    r.headers = hdr_tab;
+    status_fail(&c, &r, &e);
+    ok(!strchr(e.msg, '\t') && strstr(e.msg, "(no error code)"),
+       "an x-ms-error-code that is not a word is not shown: %s", e.msg);
+}
+
 static void test_retry_policy(void)
 {
     char hdrs[] = "HTTP/1.1 503 x\r\nRetry-After: 2\r\nx-ms-retry-after-ms: 300\r\n\r\n";
@@ -463,6 +493,7 @@ int main(int argc, char **argv)
     test_xml_hostile();
     test_xml_error();
     test_xml_error_empty();
+    test_xml_error_controls();
     test_retry_policy();
     return tap_done();
 }
