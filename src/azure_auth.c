@@ -1186,12 +1186,14 @@ mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err)
  * at the end. Matches are taken from the unchanged text, so blotting one
  * value cannot hide the key of the next, and a key repeated before the
  * secret ("Bearer Bearer x", "sig=sig=x", a JSON key given twice) only
- * adds one more value to blot: the secret behind it is a value too. Blanks
- * and an opening quote between a key and its value are skipped, so that
- * "Bearer  x" or AccountKey="x" do not end the value before it begins.
+ * adds one more value to blot: the secret behind it is a value too. What
+ * the connection-string parser accepts around '=' (whitespace, CR and LF
+ * included) and blanks and an opening quote after a key are skipped, so
+ * that "AccountKey = x", "Bearer  x" or AccountKey="x" do not end the
+ * value before it begins.
  */
 
-enum { R_ASSIGN, R_WORD, R_SHAREDKEY, R_JSON };
+enum { R_ASSIGN, R_ENCODED, R_WORD, R_SHAREDKEY, R_JSON };
 
 typedef struct rule {
     const char *key;     /* matched case-insensitively */
@@ -1200,10 +1202,10 @@ typedef struct rule {
 } rule;
 
 static const rule RULES[] = {
-    {"sig=", "&;, \t\r\n\"'<>", R_ASSIGN},
-    {"sig%3D", "&;, \t\r\n\"'<>", R_ASSIGN},  /* a SAS URL inside a URL */
-    {"AccountKey=", ";, \t\r\n\"'", R_ASSIGN},
-    {"SharedAccessSignature=", "; \t\r\n\"'", R_ASSIGN},
+    {"sig", "&;, \t\r\n\"'<>", R_ASSIGN},
+    {"sig%3D", "&;, \t\r\n\"'<>", R_ENCODED},  /* a SAS URL inside a URL */
+    {"AccountKey", ";, \t\r\n\"'", R_ASSIGN},
+    {"SharedAccessSignature", "; \t\r\n\"'", R_ASSIGN},
     {"SharedKey", ", \t\r\n\"'", R_SHAREDKEY},
     {"Bearer", ",; \t\r\n\"'", R_WORD},
     {"\"access_token\"", "\"", R_JSON},
@@ -1216,16 +1218,20 @@ static int is_blank(int ch)
     return ch == ' ' || ch == '\t';
 }
 
-/* Skips blanks, then one opening quote, then blanks. */
-static size_t skip_fill(const char *s, size_t j)
+static size_t skip_space(const char *s, size_t j)
 {
-    while (is_blank((unsigned char)s[j]))
-        j++;
-    if (s[j] == '"' || s[j] == '\'')
-        j++;
-    while (is_blank((unsigned char)s[j]))
+    while (is_space((unsigned char)s[j]))
         j++;
     return j;
+}
+
+/* Skips whitespace, then one opening quote, then whitespace. */
+static size_t skip_fill(const char *s, size_t j)
+{
+    j = skip_space(s, j);
+    if (s[j] == '"' || s[j] == '\'')
+        j++;
+    return skip_space(s, j);
 }
 
 /* Where the secret starts after the key at s[i..], or NO_MATCH when the
@@ -1236,6 +1242,9 @@ static size_t secret_start(const char *s, size_t i, const rule *r)
 
     switch (r->kind) {
     case R_ASSIGN:
+        j = skip_space(s, j);
+        return s[j] == '=' ? skip_fill(s, j + 1) : NO_MATCH;
+    case R_ENCODED:
         return skip_fill(s, j);
     case R_WORD:
         return is_blank((unsigned char)s[j]) ? skip_fill(s, j) : NO_MATCH;
@@ -1248,12 +1257,10 @@ static size_t secret_start(const char *s, size_t i, const rule *r)
             ;
         return s[j] == ':' && j > name ? skip_fill(s, j + 1) : NO_MATCH;
     default:
-        while (is_space((unsigned char)s[j]))
-            j++;
+        j = skip_space(s, j);
         if (s[j++] != ':')
             return NO_MATCH;
-        while (is_space((unsigned char)s[j]))
-            j++;
+        j = skip_space(s, j);
         return s[j] == '"' ? j + 1 : NO_MATCH;
     }
 }

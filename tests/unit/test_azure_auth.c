@@ -436,6 +436,11 @@ static const struct {
     {"Authorization: Bearer SharedKey acct:SXA5UFE4MGd5MEpW", "SXA5UFE4",
      "Bearer before SharedKey"},
     {"Bearer sig=&eyJ0eXAiOiJKV1Qi", "eyJ0eXAi", "Bearer over an empty sig="},
+    /* what the connection-string parser trims around '=' */
+    {"AccountName=a;AccountKey = Zm9vYmFyYmF6cXV4;x=y", "Zm9vYmFy", "AccountKey = with blanks"},
+    {"AccountName=a;AccountKey=\r\nZm9vYmFyYmF6cXV4", "Zm9vYmFy", "AccountKey= and a CRLF"},
+    {"SharedAccessSignature\t=sv=1&sp=r&c2lnbmF0dXJl", "c2lnbmF0",
+     "SharedAccessSignature and a tab before '='"},
 };
 
 static void test_redact_hidden(void)
