@@ -1332,21 +1332,25 @@ static void blot_marked(char *s, size_t n, const unsigned char *mark)
     s[o] = '\0';
 }
 
-/* Without memory for the marks, nothing of the text is worth the risk. */
+/* Marks for a log line or an error fit on the stack; a longer text gets
+ * them from the heap, and without memory for them nothing of the text is
+ * worth the risk. */
 void mb_az_redact(char *s)
 {
+    unsigned char small[2048], *mark = small;
     size_t n;
-    unsigned char *mark;
 
     if (!s || !(n = strlen(s)))
         return;
-    if (!(mark = calloc(n, 1))) {
+    if (n > sizeof small && !(mark = malloc(n))) {
         s[blot(s, n)] = '\0';
         return;
     }
+    memset(mark, 0, n);
     mark_secrets(s, n, mark);
     blot_marked(s, n, mark);
-    free(mark);
+    if (mark != small)
+        free(mark);
 }
 
 /* ---- dates ---------------------------------------------------------------- */

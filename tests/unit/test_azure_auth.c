@@ -457,6 +457,15 @@ static void test_redact_hidden(void)
     }
     redacts("Authorization: Bearer Bearer eyJ0eXAiOiJKV1Qi",
             "Authorization: Bearer ****** REDACTED", "a repeated key is blotted too");
+    {
+        /* longer than the marks kept on the stack */
+        static char big[6000];
+        memset(big, 'x', sizeof big - 64);
+        snprintf(big + sizeof big - 64, 64, " sig=sig=c2lnbmF0dXJlc2VjcmV0&x=1");
+        mb_az_redact(big);
+        ok(!strstr(big, "c2lnbmF0") && strstr(big, "&x=1") && strlen(big) < sizeof big - 1,
+           "redact: a text of %zu bytes is redacted too", sizeof big - 1);
+    }
     redacts("{\"access_token\": \"access_token\": \"eyJhbGciOiJSUzI1NiJ9\"}",
             "{\"access_token\": \"REDACTED\": \"REDACTED\"}",
             "every value after a JSON key is blotted");
