@@ -35,6 +35,7 @@ TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
 
 .PHONY: all deps demo check check-asan bench bench-ckpt soak install clean
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-clean
 
 all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(TESTS)
 
@@ -67,7 +68,7 @@ DEB_PKGS := openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
             libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev \
             libinih-dev pkg-config make gcc python3 perl time procps \
             iproute2 shellcheck python3-yaml slurmctld slurmd slurm-client munge \
-            node=nodejs npm=npm
+            node=nodejs npm=npm clang libclang-rt-14-dev
 
 deps:
 	@sh tests/lib/deps.sh $(DEB_PKGS)
@@ -79,6 +80,7 @@ demo: deps
 # The suite, then the same suite built with ASan+UBSan.
 check: deps
 	$(MAKE) all
+	$(MAKE) fuzz-replay
 	sh tests/run.sh $(BUILD)
 	$(MAKE) check-asan
 
@@ -104,6 +106,55 @@ soak: deps
 bench-ckpt: deps
 	$(MAKE) all
 	sh tests/bench/ckpt.sh $(BUILD)
+
+# ---- fuzzing: libFuzzer harnesses in tests/fuzz (see tests/fuzz/README.md) ----
+# The sources are built again with clang, coverage and ASan+UBSan into
+# $(FUZZ_BUILD), never into $(BUILD). `make fuzz` runs every harness for
+# FUZZ_SECONDS; `make fuzz-replay` (part of check) replays the committed
+# corpora, runs each harness for 3 s and ends with "N passed, N failed".
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+                -DMB_VERSION='"$(VERSION)"' $(filter-out -Wno-format-truncation,$(WARN)) \
+                -Isrc -Iinclude $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIBS     = $(PKG_LIBS) $(shell mpicc --showme:link 2>/dev/null) -lm
+FUZZ_OBJS    := $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZERS      := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz-build: $(FUZZERS)
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libmpibatch.a: $(FUZZ_OBJS)
+	@rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libmpibatch.a
+	@echo "  FUZZER  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -D_GNU_SOURCE -Itests/fuzz -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_BUILD)/libmpibatch.a $(FUZZ_LIBS)
+
+# The build directory ignores itself, so that git never sees its outputs.
+$(FUZZ_BUILD)/obj:
+	mkdir -p $@
+	echo '*' > $(FUZZ_BUILD)/.gitignore
+
+-include $(FUZZ_OBJS:.o=.d)
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	sh tests/fuzz/run.sh long $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-replay: deps
+	$(MAKE) fuzz-build
+	sh tests/fuzz/run.sh replay $(FUZZ_BUILD) 3
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
 
 install: $(BUILD)/mpibatch
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mpibatch

@@ -273,7 +273,7 @@ static const char *scan_digits_fast(const char *s, const char *end, digits *d)
         unsigned c = (unsigned)(unsigned char)*s - (unsigned)'0';
         if (c <= 9) {
             m = m * 10 + c;
-            nd += m != 0;
+            nd += nd != 0 || c != 0;   /* not m != 0: a 20th digit may wrap m to 0 */
             frac += (size_t)dot;
             ndig++;
             if (nd > 19)

@@ -1180,60 +1180,89 @@ mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err)
 
 /* ---- redaction ------------------------------------------------------------ */
 
-/* Overwrites s[a..b) with "REDACTED" when it fits, else with '*' of the
- * same length: the string never grows. Returns where scanning resumes. */
-static size_t blot(char *s, size_t a, size_t b)
-{
-    static const char word[] = "REDACTED";
-    const size_t wl = sizeof word - 1;
+/*
+ * Every place where a rule's key is followed by a value is found in the
+ * text as given, and the union of all those values is blotted in one pass
+ * at the end. Matches are taken from the unchanged text, so blotting one
+ * value cannot hide the key of the next, and a key repeated before the
+ * secret ("Bearer Bearer x", "sig=sig=x", a JSON key given twice) only
+ * adds one more value to blot: the secret behind it is a value too. What
+ * the connection-string parser accepts around '=' (whitespace, CR and LF
+ * included) and blanks and an opening quote after a key are skipped, so
+ * that "AccountKey = x", "Bearer  x" or AccountKey="x" do not end the
+ * value before it begins.
+ */
 
-    if (b - a < wl) {
-        memset(s + a, '*', b - a);
-        return b;
-    }
-    memcpy(s + a, word, wl);
-    memmove(s + a + wl, s + b, strlen(s + b) + 1);
-    return a + wl;
-}
-
-enum { R_PLAIN, R_SHAREDKEY, R_JSON };
+enum { R_ASSIGN, R_ENCODED, R_WORD, R_SHAREDKEY, R_JSON };
 
 typedef struct rule {
-    const char *prefix;  /* matched case-insensitively */
+    const char *key;     /* matched case-insensitively */
     const char *stop;    /* characters that end the secret */
     int kind;
 } rule;
 
 static const rule RULES[] = {
-    {"sig=", "&;, \t\r\n\"'<>", R_PLAIN},
-    {"AccountKey=", ";, \t\r\n\"'", R_PLAIN},
-    {"SharedAccessSignature=", "; \t\r\n\"'", R_PLAIN},
-    {"SharedKey ", ", \t\r\n\"'", R_SHAREDKEY},
-    {"Bearer ", ",; \t\r\n\"'", R_PLAIN},
+    {"sig", "&;, \t\r\n\"'<>", R_ASSIGN},
+    {"sig%3D", "&;, \t\r\n\"'<>", R_ENCODED},  /* a SAS URL inside a URL */
+    {"AccountKey", ";, \t\r\n\"'", R_ASSIGN},
+    {"SharedAccessSignature", "; \t\r\n\"'", R_ASSIGN},
+    {"SharedKey", ", \t\r\n\"'", R_SHAREDKEY},
+    {"Bearer", ",; \t\r\n\"'", R_WORD},
     {"\"access_token\"", "\"", R_JSON},
 };
 
-/* Where the secret starts after a match at s[i..], or (size_t)-1 when
- * the text there is not of the rule's form. */
+#define NO_MATCH ((size_t)-1)
+
+static int is_blank(int ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static size_t skip_space(const char *s, size_t j)
+{
+    while (is_space((unsigned char)s[j]))
+        j++;
+    return j;
+}
+
+/* Skips whitespace, then one opening quote, then whitespace. */
+static size_t skip_fill(const char *s, size_t j)
+{
+    j = skip_space(s, j);
+    if (s[j] == '"' || s[j] == '\'')
+        j++;
+    return skip_space(s, j);
+}
+
+/* Where the secret starts after the key at s[i..], or NO_MATCH when the
+ * text there is not of the rule's form. */
 static size_t secret_start(const char *s, size_t i, const rule *r)
 {
-    size_t j = i + strlen(r->prefix);
+    size_t j = i + strlen(r->key), name;
 
-    if (r->kind == R_SHAREDKEY) {
-        while (is_alnum((unsigned char)s[j]))
+    switch (r->kind) {
+    case R_ASSIGN:
+        j = skip_space(s, j);
+        return s[j] == '=' ? skip_fill(s, j + 1) : NO_MATCH;
+    case R_ENCODED:
+        return skip_fill(s, j);
+    case R_WORD:
+        return is_blank((unsigned char)s[j]) ? skip_fill(s, j) : NO_MATCH;
+    case R_SHAREDKEY:
+        if (!is_blank((unsigned char)s[j]))
+            return NO_MATCH;
+        while (is_blank((unsigned char)s[j]))
             j++;
-        return s[j] == ':' && j > i + strlen(r->prefix) ? j + 1 : (size_t)-1;
-    }
-    if (r->kind == R_JSON) {
-        while (is_space((unsigned char)s[j]))
-            j++;
+        for (name = j; is_alnum((unsigned char)s[j]); j++)
+            ;
+        return s[j] == ':' && j > name ? skip_fill(s, j + 1) : NO_MATCH;
+    default:
+        j = skip_space(s, j);
         if (s[j++] != ':')
-            return (size_t)-1;
-        while (is_space((unsigned char)s[j]))
-            j++;
-        return s[j] == '"' ? j + 1 : (size_t)-1;
+            return NO_MATCH;
+        j = skip_space(s, j);
+        return s[j] == '"' ? j + 1 : NO_MATCH;
     }
-    return j;
 }
 
 static size_t secret_end(const char *s, size_t j, const rule *r)
@@ -1246,29 +1275,82 @@ static size_t secret_end(const char *s, size_t j, const rule *r)
     return j;
 }
 
-static void redact_rule(char *s, const rule *r)
+/* Marks in mark[] every byte of s (n bytes) that is part of a value.
+ * starts[k]..ends[k] is rule k's last value: one that starts inside it
+ * ends where it did (the same stop characters), which keeps a text full
+ * of repeated keys linear. */
+static void mark_secrets(const char *s, size_t n, unsigned char *mark)
 {
-    size_t plen = strlen(r->prefix), i = 0, a, b;
+    size_t starts[MB_ARRAY_LEN(RULES)] = {0}, ends[MB_ARRAY_LEN(RULES)] = {0}, i, k, a, b;
 
-    while (s[i]) {
-        if (strncasecmp(s + i, r->prefix, plen) != 0 ||
-            (a = secret_start(s, i, r)) == (size_t)-1) {
-            i++;
-            continue;
+    for (i = 0; i < n; i++)
+        for (k = 0; k < MB_ARRAY_LEN(RULES); k++) {
+            const rule *r = &RULES[k];
+
+            if (strncasecmp(s + i, r->key, strlen(r->key)) != 0 ||
+                (a = secret_start(s, i, r)) == NO_MATCH)
+                continue;
+            b = a >= starts[k] && a < ends[k] ? ends[k] : secret_end(s, a, r);
+            starts[k] = a;
+            ends[k] = b;
+            if (b > a)
+                memset(mark + a, 1, b - a);
         }
-        b = secret_end(s, a, r);
-        i = b > a ? blot(s, a, b) : a;
-    }
 }
 
+/* Writes a blot for a run of len secret bytes at out: "REDACTED" when it
+ * fits, else '*' of the same length. Returns the bytes written (<= len). */
+static size_t blot(char *out, size_t len)
+{
+    static const char word[] = "REDACTED";
+    const size_t wl = sizeof word - 1;
+
+    if (len < wl) {
+        memset(out, '*', len);
+        return len;
+    }
+    memcpy(out, word, wl);
+    return wl;
+}
+
+/* Replaces each run of marked bytes with its blot, in place; the output
+ * is never longer than the input, so writing never overtakes reading. */
+static void blot_marked(char *s, size_t n, const unsigned char *mark)
+{
+    size_t i = 0, o = 0, j;
+
+    while (i < n) {
+        if (!mark[i]) {
+            s[o++] = s[i++];
+            continue;
+        }
+        for (j = i; j < n && mark[j]; j++)
+            ;
+        o += blot(s + o, j - i);
+        i = j;
+    }
+    s[o] = '\0';
+}
+
+/* Marks for a log line or an error fit on the stack; a longer text gets
+ * them from the heap, and without memory for them nothing of the text is
+ * worth the risk. */
 void mb_az_redact(char *s)
 {
-    size_t k;
+    unsigned char small[2048], *mark = small;
+    size_t n;
 
-    if (!s)
+    if (!s || !(n = strlen(s)))
         return;
-    for (k = 0; k < MB_ARRAY_LEN(RULES); k++)
-        redact_rule(s, &RULES[k]);
+    if (n > sizeof small && !(mark = malloc(n))) {
+        s[blot(s, n)] = '\0';
+        return;
+    }
+    memset(mark, 0, n);
+    mark_secrets(s, n, mark);
+    blot_marked(s, n, mark);
+    if (mark != small)
+        free(mark);
 }
 
 /* ---- dates ---------------------------------------------------------------- */

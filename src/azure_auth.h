@@ -78,9 +78,14 @@ mb_status mb_az_sharedkey_header(const mb_az_cred *c, const char *method, const 
  * could be had within the deadline. */
 mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err);
 
-/* Replaces secrets in s (in place) with "REDACTED": sig=... query values,
- * AccountKey=... and SharedAccessSignature=..., "SharedKey a:b", "Bearer x"
- * and access_token values. */
+/* Replaces secrets in s (in place) with "REDACTED" (a run shorter than
+ * that with '*'): sig=... (also sig%3D...) query values, AccountKey=... and
+ * SharedAccessSignature=..., "SharedKey a:b", "Bearer x" and access_token
+ * values. Every value that follows a key in the text as given is blotted,
+ * so a repeated key ("Bearer Bearer x") hides nothing; whitespace around
+ * '=' (as connection strings allow) and an opening quote after a key are
+ * skipped. The text never grows; without memory for the work, all of it
+ * is blotted. */
 void mb_az_redact(char *s);
 
 /* RFC 1123 date for x-ms-date ("Sun, 06 Nov 1994 08:49:37 GMT"). */

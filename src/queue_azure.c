@@ -575,6 +575,8 @@ static void xdoc_fini(xdoc *d)
 {
     size_t i;
 
+    if (!d)
+        return;
     for (i = 0; d->items && i < d->n; i++)
         free(d->items[i].text);
     free(d->items);
@@ -927,20 +929,44 @@ static double backoff_ms(int attempt)
     return random_unit() * ceiling;
 }
 
-/* Azure's error code: from the XML body, else the x-ms-error-code header. */
+/* Azure's error codes are words such as "PopReceiptMismatch"; anything
+ * else a server (or a proxy) sends in their place is not shown. */
+static int plausible_code(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i]; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return 0;
+    return i > 0;
+}
+
+/* Azure's error code: from the XML body, else the x-ms-error-code header;
+ * the first line of its message, with any other control character (a tab,
+ * from the body) made a blank, so that neither can split or steer a log
+ * line. d is cleared first: an empty body (common with 5xx from proxies
+ * and load balancers) skips the parse, and xdoc_fini must not see garbage. */
 static void error_code(const reply *r, char *code, size_t cap, char *detail,
                        size_t dcap)
 {
     xdoc d;
+    size_t i;
 
+    memset(&d, 0, sizeof d);
     code[0] = detail[0] = '\0';
-    if (r->http.body_len && parse_xml(r->http.body, r->http.body_len, 0, &d) == 0 &&
-        d.root == R_ERROR) {
-        snprintf(code, cap, "%s", d.code);
+    if (r->http.body && r->http.body_len &&
+        parse_xml(r->http.body, r->http.body_len, 0, &d) == 0 && d.root == R_ERROR) {
+        if (plausible_code(d.code))
+            snprintf(code, cap, "%s", d.code);
         snprintf(detail, dcap, "%.*s", (int)strcspn(d.message, "\r\n"), d.message);
+        for (i = 0; detail[i]; i++)
+            if ((unsigned char)detail[i] < 0x20 || detail[i] == 0x7f)
+                detail[i] = ' ';
     }
     xdoc_fini(&d);
-    if (!code[0] && !mb_http_header(r->headers, "x-ms-error-code", code, cap))
+    if (!code[0] &&
+        (!mb_http_header(r->headers, "x-ms-error-code", code, cap) || !plausible_code(code)))
         code[0] = '\0';
 }
 

@@ -404,6 +404,73 @@ static void test_redact(void)
     ok(1, "redact(NULL) is harmless");
 }
 
+/* Text in which a secret hides behind a repeated or decorated key: after
+ * redaction the secret must be gone, whatever else is left. */
+static const struct {
+    const char *text, *secret, *what;
+} HIDDEN[] = {
+    {"Authorization: Bearer Bearer eyJ0eXAiOiJKV1Qi.c2Vj.cmV0", "eyJ0eXAi", "Bearer Bearer"},
+    {"bearer BEARER Bearer eyJ0eXAiOiJKV1Qi", "eyJ0eXAi", "Bearer three times, any case"},
+    {"Authorization: Bearer  eyJ0eXAiOiJKV1Qi", "eyJ0eXAi", "Bearer and two spaces"},
+    {"Authorization: Bearer\teyJ0eXAiOiJKV1Qi", "eyJ0eXAi", "Bearer and a tab"},
+    {"token was Bearer \"eyJ0eXAiOiJKV1Qi\"", "eyJ0eXAi", "Bearer and a quoted token"},
+    {"{\"access_token\": \"access_token\": \"eyJhbGciOiJSUzI1NiJ9\"}", "eyJhbGci",
+     "access_token twice"},
+    {"{\"access_token\":\"Bearer eyJhbGciOiJSUzI1NiJ9\"}", "eyJhbGci",
+     "access_token holding a Bearer value"},
+    {"Bearer \"access_token\": \"eyJhbGciOiJSUzI1NiJ9\"", "eyJhbGci",
+     "Bearer before a JSON access_token"},
+    {"GET /q?sv=1&sig=sig=c2lnbmF0dXJlc2VjcmV0&se=2", "c2lnbmF0", "sig=sig="},
+    {"GET /q?sv=1&sig=%20c2lnbmF0dXJlc2VjcmV0&se=2", "c2lnbmF0", "sig= and an encoded blank"},
+    {"GET /q?sv=1&sig= c2lnbmF0dXJlc2VjcmV0", "c2lnbmF0", "sig= and a blank"},
+    {"url=https%3A%2F%2Fa%2Fq%3Fsv%3D1%26sig%3Dc2lnbmF0dXJlc2VjcmV0", "c2lnbmF0",
+     "sig%3D in an encoded URL"},
+    {"AccountName=a;AccountKey=AccountKey=Zm9vYmFyYmF6cXV4;x=y", "Zm9vYmFy",
+     "AccountKey=AccountKey="},
+    {"AccountKey= \"Zm9vYmFyYmF6cXV4\"", "Zm9vYmFy", "AccountKey= and a quoted key"},
+    {"SharedAccessSignature=SharedAccessSignature=sv=1&sig=c2lnbmF0dXJl", "c2lnbmF0",
+     "SharedAccessSignature twice"},
+    {"Authorization: SharedKey acct:SharedKey acct:SXA5UFE4MGd5MEpW", "SXA5UFE4",
+     "SharedKey NAME: twice"},
+    {"Authorization: SharedKey  acct:SXA5UFE4MGd5MEpW", "SXA5UFE4", "SharedKey and two spaces"},
+    {"Authorization: Bearer SharedKey acct:SXA5UFE4MGd5MEpW", "SXA5UFE4",
+     "Bearer before SharedKey"},
+    {"Bearer sig=&eyJ0eXAiOiJKV1Qi", "eyJ0eXAi", "Bearer over an empty sig="},
+    /* what the connection-string parser trims around '=' */
+    {"AccountName=a;AccountKey = Zm9vYmFyYmF6cXV4;x=y", "Zm9vYmFy", "AccountKey = with blanks"},
+    {"AccountName=a;AccountKey=\r\nZm9vYmFyYmF6cXV4", "Zm9vYmFy", "AccountKey= and a CRLF"},
+    {"SharedAccessSignature\t=sv=1&sp=r&c2lnbmF0dXJl", "c2lnbmF0",
+     "SharedAccessSignature and a tab before '='"},
+};
+
+static void test_redact_hidden(void)
+{
+    char buf[512];
+    size_t i;
+
+    for (i = 0; i < MB_ARRAY_LEN(HIDDEN); i++) {
+        snprintf(buf, sizeof buf, "%s", HIDDEN[i].text);
+        mb_az_redact(buf);
+        if (!ok(strstr(buf, HIDDEN[i].secret) == NULL && strlen(buf) <= strlen(HIDDEN[i].text),
+                "redact: %s: the secret is gone", HIDDEN[i].what))
+            printf("#   got: '%s'\n", buf);
+    }
+    redacts("Authorization: Bearer Bearer eyJ0eXAiOiJKV1Qi",
+            "Authorization: Bearer ****** REDACTED", "a repeated key is blotted too");
+    {
+        /* longer than the marks kept on the stack */
+        static char big[6000];
+        memset(big, 'x', sizeof big - 64);
+        snprintf(big + sizeof big - 64, 64, " sig=sig=c2lnbmF0dXJlc2VjcmV0&x=1");
+        mb_az_redact(big);
+        ok(!strstr(big, "c2lnbmF0") && strstr(big, "&x=1") && strlen(big) < sizeof big - 1,
+           "redact: a text of %zu bytes is redacted too", sizeof big - 1);
+    }
+    redacts("{\"access_token\": \"access_token\": \"eyJhbGciOiJSUzI1NiJ9\"}",
+            "{\"access_token\": \"REDACTED\": \"REDACTED\"}",
+            "every value after a JSON key is blotted");
+}
+
 /* ---- base64 and dates --------------------------------------------------------------- */
 
 static void b64_is(const char *plain, const char *want)
@@ -643,6 +710,7 @@ int main(int argc, char **argv)
     test_sts_errors();
     test_sharedkey_header();
     test_redact();
+    test_redact_hidden();
     test_b64();
     test_date();
     test_token_unreachable();

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- offline -------------------------------------------------------------- */
@@ -230,6 +231,101 @@ static void test_xml_error(void)
        "403 names operation, queue and code, not the signature details: %s", e.msg);
 }
 
+/* Fills the stack below the caller with a pattern, so that a local the
+ * next call forgets to initialise holds garbage pointers, not zeros. */
+static void paint_stack(void)
+{
+    unsigned char junk[64 << 10];
+
+    memset(junk, 0xa5, sizeof junk);
+    __asm__ volatile("" : : "r"(junk) : "memory");
+}
+
+enum empty_path { EMPTY_STATUS, EMPTY_ATTEMPT, EMPTY_LEASE };
+
+/* Runs one error path on a reply with an empty body in a child process
+ * (a crash there is a failed test, not the end of this one). Returns 1
+ * when the child exited cleanly and the path gave the expected answer. */
+static int empty_body_ok(enum empty_path path, long status, char *headers)
+{
+    reply r = {{status, NULL, 0}, headers};
+    call c = {"Get Messages", "GET", "jobs", "/messages", "", NULL, 0, 0};
+    char text[256];
+    mb_err e;
+    int ws = 0, good = 0;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        paint_stack();
+        if (path == EMPTY_STATUS)
+            good = status_fail(&c, &r, &e) == MB_EQUEUE &&
+                   strstr(e.msg, headers ? "503 ServerBusy" : "503 (no error code)");
+        else if (path == EMPTY_ATTEMPT) {
+            attempt_text(MB_OK, NULL, &r, text, sizeof text);
+            good = strcmp(text, headers ? "500 InternalError" : "500 (no error code)") == 0;
+        } else
+            good = is_lease_loss(&r) == (headers != NULL);
+        _exit(good ? 0 : 1);
+    }
+    if (waitpid(pid, &ws, 0) != pid)
+        return 0;
+    if (WIFSIGNALED(ws))
+        printf("#   the child died of signal %d\n", WTERMSIG(ws));
+    return WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+}
+
+static void test_xml_error_empty(void)
+{
+    char busy[] = "HTTP/1.1 503 x\r\nx-ms-error-code: ServerBusy\r\n\r\n";
+    char internal[] = "HTTP/1.1 500 x\r\nx-ms-error-code: InternalError\r\n\r\n";
+    char mismatch[] = "HTTP/1.1 400 x\r\nx-ms-error-code: PopReceiptMismatch\r\n\r\n";
+
+    ok(empty_body_ok(EMPTY_STATUS, 503, NULL),
+       "an unexpected status with an empty body: reported without an error code, no crash");
+    ok(empty_body_ok(EMPTY_STATUS, 503, busy),
+       "an empty body: the code comes from x-ms-error-code");
+    ok(empty_body_ok(EMPTY_ATTEMPT, 500, NULL),
+       "a retried 5xx with an empty body: described for the retry log, no crash");
+    ok(empty_body_ok(EMPTY_ATTEMPT, 500, internal),
+       "a retried 5xx with an empty body: the header's code in the retry log");
+    ok(empty_body_ok(EMPTY_LEASE, 400, NULL),
+       "a 400 with an empty body to an update: not a lease loss, no crash");
+    ok(empty_body_ok(EMPTY_LEASE, 400, mismatch),
+       "a 400 with an empty body and PopReceiptMismatch in the header: a lease loss");
+}
+
+/* Text a server puts in an error body or header must not split or steer
+ * the log line it ends up in. */
+static void test_xml_error_controls(void)
+{
+    static const char code_nl[] =
+        "<Error><Code>Bad\nInjected: line</Code><Message>m</Message></Error>";
+    static const char msg_tab[] =
+        "<Error><Code>QueueNotFound</Code><Message>a\tb&#9;c&#x7f;d</Message></Error>";
+    char hdr_tab[] = "HTTP/1.1 400 x\r\nx-ms-error-code: Pop\tReceipt\r\n\r\n";
+    reply r = {{400, (char *)code_nl, sizeof code_nl - 1}, NULL};
+    call c = {"Get Messages", "GET", "jobs", "/messages", "", NULL, 0, 0};
+    mb_err e;
+
+    status_fail(&c, &r, &e);
+    ok(!strchr(e.msg, '\n') && strstr(e.msg, "400 (no error code)"),
+       "an error code with a line break is not shown: %s", e.msg);
+    r.http.body = (char *)msg_tab;
+    r.http.body_len = sizeof msg_tab - 1;
+    r.http.status = 404;
+    status_fail(&c, &r, &e);
+    ok(strstr(e.msg, "404 QueueNotFound") && strstr(e.msg, "(server: a b c d)"),
+       "tabs and DEL in the server's message become blanks: %s", e.msg);
+    r.http.body = NULL;
+    r.http.body_len = 0;
+    r.headers = hdr_tab;
+    status_fail(&c, &r, &e);
+    ok(!strchr(e.msg, '\t') && strstr(e.msg, "(no error code)"),
+       "an x-ms-error-code that is not a word is not shown: %s", e.msg);
+}
+
 static void test_retry_policy(void)
 {
     char hdrs[] = "HTTP/1.1 503 x\r\nRetry-After: 2\r\nx-ms-retry-after-ms: 300\r\n\r\n";
@@ -396,6 +492,8 @@ int main(int argc, char **argv)
     test_xml_list();
     test_xml_hostile();
     test_xml_error();
+    test_xml_error_empty();
+    test_xml_error_controls();
     test_retry_policy();
     return tap_done();
 }
