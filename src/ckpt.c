@@ -47,10 +47,6 @@
  * part's checksums match, and every chunk index is below nchunks and covered
  * once. The concatenated states are independent of the number of ranks that
  * wrote them, so a checkpoint of N ranks resumes on M. */
-/* fallocate(2): space is reserved past the end of a file (see
- * reserve_space). */
-#define _GNU_SOURCE 1
-
 #include "ckpt.h"
 
 #include "digest.h"
@@ -67,7 +63,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FORMAT "mpibatch-checkpoint-2"
@@ -680,37 +675,16 @@ static mb_status file_bound(const writer *w, uint64_t *need, mb_err *err)
 static mb_status reserve_space(writer *w, mb_err *err)
 {
     uint64_t need = 0;
-    struct statvfs vs;
     mb_status st = file_bound(w, &need, err);
-    int fd, rc, e;
+    int fd;
 
     if (st != MB_OK)
         return st;
     fd = open(w->s.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
+    if (fd < 0 || close(fd) != 0)
         return mb_err_set(err, MB_EIO, "%s: cannot create: %s", w->s.tmp, strerror(errno));
-    if (need > (uint64_t)INT64_MAX) {
-        close(fd);
-        return mb_err_set(err, MB_ELIMIT, "%s: a %llu-byte checkpoint", w->s.tmp,
-                          (unsigned long long)need);
-    }
-    do
-        rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)need);
-    while (rc != 0 && errno == EINTR);
-    e = rc == 0 ? 0 : errno;
-    if (rc == 0) {
+    if ((st = mb_fs_reserve(w->s.tmp, need, err)) == MB_OK)
         w->reserved = need;
-    } else if (e == EOPNOTSUPP || e == ENOSYS) {
-        if (fstatvfs(fd, &vs) == 0 && vs.f_frsize > 0 &&
-            vs.f_bavail < (need + vs.f_frsize - 1) / vs.f_frsize)
-            st = mb_err_set(err, MB_EIO, "%s: %llu bytes free, %llu needed", w->s.tmp,
-                            (unsigned long long)vs.f_bavail * vs.f_frsize,
-                            (unsigned long long)need);
-    } else {
-        st = mb_err_set(err, MB_EIO, "%s: cannot reserve %llu bytes: %s", w->s.tmp,
-                        (unsigned long long)need, strerror(e));
-    }
-    close(fd);
     return st;
 }
 
@@ -789,27 +763,15 @@ static mb_status write_file(writer *w, mb_err *err)
  * the file durable. */
 static mb_status sync_file(const writer *w, mb_err *err)
 {
-    const char *path = w->s.tmp;
-    int fd = open(path, O_RDWR | O_CLOEXEC), bad;
-    struct stat sb;
+    int outgrew = 0;
+    mb_status st = mb_fs_trim_sync(w->s.tmp, w->reserved, &outgrew, err);
 
-    if (fd < 0)
-        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
-    if (w->reserved && fstat(fd, &sb) == 0 && sb.st_size >= 0) {
-        uint64_t size = (uint64_t)sb.st_size;
-        if (size > w->reserved)
-            /* FILE_SLACK is too small: the reservation did not cover every
-             * write, which a full disk could have turned into a hang. */
-            mb_warn("%s: checkpoint of %llu bytes outgrew its %llu-byte space reservation",
-                    path, (unsigned long long)size, (unsigned long long)w->reserved);
-        else if (size < w->reserved)
-            /* A truncation to the same size frees the blocks past the end
-             * (ext4, XFS, tmpfs); punching a hole there does not on ext4. */
-            (void)ftruncate(fd, sb.st_size);
-    }
-    bad = fsync(fd) != 0;
-    close(fd);
-    return bad ? mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(errno)) : MB_OK;
+    if (outgrew)
+        /* FILE_SLACK is too small: the reservation did not cover every
+         * write, which a full disk could have turned into a hang. */
+        mb_warn("%s: checkpoint outgrew its %llu-byte space reservation", w->s.tmp,
+                (unsigned long long)w->reserved);
+    return st;
 }
 
 /* Rank 0: deletes all but the newest MB_CKPT_KEEP, never the one just

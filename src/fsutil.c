@@ -1,6 +1,9 @@
 /* fsutil.c - the write, fsync, rename, fsync-directory discipline in one
  * place. A crash at any point leaves either the old file or the new one,
  * plus perhaps a stray temporary that nothing reads. */
+/* fallocate(2) for mb_fs_reserve. */
+#define _GNU_SOURCE 1
+
 #include "fsutil.h"
 
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 mb_status mb_fs_mkdirs(const char *path, mb_err *err)
@@ -145,6 +149,62 @@ mb_status mb_fs_publish(const char *tmp, const char *path, mb_err *err)
     }
     dir_of(path, dir, sizeof dir);
     return mb_fs_sync_dir(dir, err);
+}
+
+mb_status mb_fs_reserve(const char *path, uint64_t bytes, mb_err *err)
+{
+    struct statvfs vs;
+    mb_status st = MB_OK;
+    int fd = open(path, O_WRONLY | O_CLOEXEC), rc, e;
+
+    if (fd < 0)
+        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
+    if (bytes > (uint64_t)INT64_MAX / 2) {
+        close(fd);
+        return mb_err_set(err, MB_ELIMIT, "%s: a %llu-byte file", path,
+                          (unsigned long long)bytes);
+    }
+    do
+        rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes);
+    while (rc != 0 && errno == EINTR);
+    e = rc == 0 ? 0 : errno;
+    if (rc != 0 && (e == EOPNOTSUPP || e == ENOSYS)) {
+        if (fstatvfs(fd, &vs) == 0 && vs.f_frsize > 0 &&
+            vs.f_bavail < (bytes + vs.f_frsize - 1) / vs.f_frsize)
+            st = mb_err_set(err, MB_EIO, "%s: %llu bytes free, %llu needed", path,
+                            (unsigned long long)vs.f_bavail * vs.f_frsize,
+                            (unsigned long long)bytes);
+    } else if (rc != 0) {
+        st = mb_err_set(err, MB_EIO, "%s: cannot reserve %llu bytes: %s", path,
+                        (unsigned long long)bytes, strerror(e));
+    }
+    close(fd);
+    return st;
+}
+
+mb_status mb_fs_trim_sync(const char *path, uint64_t reserved, int *outgrew, mb_err *err)
+{
+    struct stat sb;
+    int fd = open(path, O_RDWR | O_CLOEXEC), e;
+
+    *outgrew = 0;
+    if (fd < 0)
+        return mb_err_set(err, MB_EIO, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) == 0 && sb.st_size >= 0) {
+        if ((uint64_t)sb.st_size > reserved)
+            *outgrew = 1;
+        else
+            /* A truncation to the same size frees the blocks past the end
+             * (ext4, XFS, tmpfs); punching a hole there does not on ext4. */
+            (void)ftruncate(fd, sb.st_size);
+    }
+    if (fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        return mb_err_set(err, MB_EIO, "%s: fsync: %s", path, strerror(e));
+    }
+    return close(fd) != 0 ? mb_err_set(err, MB_EIO, "%s: close: %s", path, strerror(errno))
+                          : MB_OK;
 }
 
 mb_status mb_fs_write_file(const char *path, const void *data, size_t len, mb_err *err)

@@ -13,6 +13,19 @@ mb_status mb_fs_mkdirs(const char *path, mb_err *err);
 /* fsync of the directory that holds `path` (or of `path` if it is one). */
 mb_status mb_fs_sync_dir(const char *dir, mb_err *err);
 
+/* Reserves `bytes` of disk for the existing file `path` past its end
+ * (fallocate, FALLOC_FL_KEEP_SIZE: the size stays, so later writes up to
+ * that many bytes cannot fail for want of space, and a full disk or quota
+ * shows here, before a library that cannot survive a failed write starts
+ * writing). Where fallocate is not supported (some NFS and FUSE file
+ * systems) the free space is checked instead, which another writer can
+ * still beat. MB_EIO naming the path when the space is not there. */
+mb_status mb_fs_reserve(const char *path, uint64_t bytes, mb_err *err);
+
+/* After writing into a reservation: frees what the file did not use and
+ * fsyncs it. Returns 1 in *outgrew when the file grew past `reserved`. */
+mb_status mb_fs_trim_sync(const char *path, uint64_t reserved, int *outgrew, mb_err *err);
+
 /* Writes data to `path` (created or truncated), fsyncs and closes it; on
  * any failure the file is removed and MB_EIO names it. */
 mb_status mb_fs_write_file(const char *path, const void *data, size_t len, mb_err *err);

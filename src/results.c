@@ -21,8 +21,8 @@
  *                                     as zero.
  * Strings are declared UTF-8; group keys are checked to be valid UTF-8
  * without NUL where they are first seen (chunk.c), so that holds.
- * Tables are written in blocks of H5_BLOCK rows; the file is built in
- * memory (core driver) and its image written with write/fsync.
+ * Tables are written in blocks of H5_BLOCK rows, into disk space reserved
+ * beforehand (see h5_write).
  *
  * Ledger entry OUT/.ledger/TASK.json (format "mpibatch-ledger-2"), one line
  * of JSON: format, task, input, message_id, rows, groups, bytes, chunks,
@@ -38,6 +38,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -573,15 +574,6 @@ static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
         k->bad = 1;
 }
 
-static void key_field_max(void *ctx, size_t i, const char *p, size_t len)
-{
-    size_t *m = ctx;
-    (void)i;
-    (void)p;
-    if (len > *m)
-        *m = len;
-}
-
 /* Keys whose fields are all this short are stored fixed-length. */
 #define KEY_FIXED_MAX 64
 
@@ -615,9 +607,9 @@ static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, co
 
 /* The keys, rows and states of g in sorted order, block by block. */
 static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
-                                 const size_t *idx, mb_err *err)
+                                 const size_t *idx, size_t kmax, mb_err *err)
 {
-    size_t G = g->n, b0, i, nk = 0, ns = 0, kmax = 0;
+    size_t G = g->n, b0, i, nk = 0, ns = 0;
     unsigned need = 0;
     char *kfix = NULL;
     char **keys = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
@@ -632,10 +624,6 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     tf = state_file_type(need);
     /* Short keys are stored as fixed-length strings: no heap object per
      * key, which is most of the cost of writing a million of them. */
-    for (i = 0; i < G; i++)
-        mb_groups_key_fields(mb_groups_key(g, i), mb_groups_klen(g, i), key_field_max, &kmax);
-    if (kmax == 0)
-        kmax = 1;                   /* HDF5 strings have at least one byte */
     if (kmax <= KEY_FIXED_MAX) {
         H5Tclose(ts);
         ts = fixed_str_type(kmax);
@@ -697,33 +685,96 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     return rc;
 }
 
-/* Builds the result file in memory (HDF5's core driver without a backing
- * store) and writes its image to `path` with write and fsync. HDF5 itself
- * never writes to the disk: a full disk is then an ordinary write error,
- * whereas HDF5 1.10 left a file it could not flush half-closed and crashed
- * in H5close at exit. The price is the file's size in memory, about that of
- * the group table it is made from. */
+typedef struct key_sizes {
+    size_t max;                 /* longest key field, at least 1 */
+    uint64_t total;             /* bytes of all key fields */
+} key_sizes;
+
+static void key_field_size(void *ctx, size_t i, const char *p, size_t len)
+{
+    key_sizes *k = ctx;
+    (void)i;
+    (void)p;
+    if (len > k->max)
+        k->max = len;
+    k->total += len;
+}
+
+/* Bytes the result file can take at most: its datasets' elements (the
+ * layout is contiguous), heap objects of long keys, and room for HDF5's
+ * own metadata. */
+static uint64_t h5_bound(const mb_plan *p, const mb_groups *g, const key_sizes *k)
+{
+    uint64_t G = g->n, fields = G * p->ngroup, small = 0, data;
+    unsigned need = 0;
+    hid_t tf;
+    size_t i, state;
+
+    for (i = 0; i < p->ncol; i++)
+        need |= p->needs[i];
+    tf = state_file_type(need);
+    state = tf >= 0 ? H5Tget_size(tf) : 0;
+    if (tf >= 0)
+        H5Tclose(tf);
+    if (state == 0)
+        state = sizeof(mb_numstate) * 2;
+    for (i = 0; i < p->ngroup; i++)
+        small += strlen(p->group[i]) + 64;
+    for (i = 0; i < p->ncol; i++)
+        small += strlen(p->cols[i]) + 64;
+    for (i = 0; i < p->nagg; i++)
+        small += strlen(p->aggs[i].text) + 64;
+    data = G * 8 + G * p->ncol * state;
+    if (k->max <= KEY_FIXED_MAX)
+        data += fields * k->max;
+    else                        /* descriptor, heap object header, alignment */
+        data += fields * 48 + k->total + (fields / 64 + 1) * 4096;
+    return data + data / 50 + small + ((uint64_t)256 << 10);
+}
+
+/* Writes the result file to path (a temporary) into disk space reserved
+ * first: HDF5 1.10 does not survive a write that fails for want of space
+ * (a file whose flush failed stays half-closed in the library and crashes
+ * H5close at exit), so a full disk or quota must show before it writes.
+ * H5Fcreate truncates, which frees a reservation, so the file is created
+ * and closed first (a few hundred bytes, after a reservation of the whole
+ * has shown the space is there), then reserved and reopened. */
 static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
                           const size_t *idx, const mb_task_info *t, mb_err *err)
 {
-    hid_t f, ts, fapl;
+    hid_t f, ts;
     mb_status rc = MB_OK;
     const char **texts = malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
-    ssize_t size = -1;
-    void *image = NULL;
+    key_sizes k = {0, 0};
+    uint64_t need;
+    int fd, outgrew = 0;
 
     if (!texts)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n; i++)
+        mb_groups_key_fields(mb_groups_key(g, i), mb_groups_klen(g, i), key_field_size, &k);
+    if (k.max == 0)
+        k.max = 1;                  /* HDF5 strings have at least one byte */
+    need = h5_bound(p, g, &k);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    f = fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)4 << 20, 0) >= 0
-            ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
-            : -1;
-    if (fapl >= 0)
-        H5Pclose(fapl);
-    if (f < 0) {
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 || close(fd) != 0)
+        rc = mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (rc == MB_OK)
+        rc = mb_fs_reserve(path, need, err);
+    if (rc == MB_OK) {
+        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0 || H5Fclose(f) < 0)
+            rc = mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
+    }
+    if (rc == MB_OK)
+        rc = mb_fs_reserve(path, need, err);
+    f = rc == MB_OK ? H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT) : -1;
+    if (rc == MB_OK && f < 0)
+        rc = mb_err_set(err, MB_EIO, "%s: cannot open HDF5 file", path);
+    if (rc != MB_OK) {
         free(texts);
-        return mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
+        unlink(path);
+        return rc;
     }
     for (size_t a = 0; a < p->nagg; a++)
         texts[a] = p->aggs[a].text;
@@ -736,22 +787,19 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
     if (rc == MB_OK)
-        rc = h5_write_tables(f, p, g, idx, err);
+        rc = h5_write_tables(f, p, g, idx, k.max, err);
     H5Tclose(ts);
     free(texts);
-    if (rc == MB_OK && (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 ||
-                        (size = H5Fget_file_image(f, NULL, 0)) <= 0))
-        rc = mb_err_set(err, MB_EIO, "%s: HDF5 flush failed", path);
-    if (rc == MB_OK && !(image = malloc((size_t)size)))
-        rc = mb_err_set(err, MB_ENOMEM, "%s: out of memory for a %zd-byte result file", path,
-                        size);
-    if (rc == MB_OK && H5Fget_file_image(f, image, (size_t)size) != size)
-        rc = mb_err_set(err, MB_EIO, "%s: HDF5 file image failed", path);
     if (H5Fclose(f) < 0 && rc == MB_OK)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
     if (rc == MB_OK)
-        rc = mb_fs_write_file(path, image, (size_t)size, err);
-    free(image);
+        rc = mb_fs_trim_sync(path, need, &outgrew, err);
+    if (outgrew)
+        /* h5_bound is too small: a full disk could have crashed the write. */
+        mb_warn("%s: result file outgrew its %llu-byte space reservation", path,
+                (unsigned long long)need);
+    if (rc != MB_OK)
+        unlink(path);
     return rc;
 }
 
