@@ -92,8 +92,10 @@ for f in "$T/ref"/*.csv; do cmp -s "$f" "$T/out/$(basename "$f")" || mism=$((mis
 cmp -s "$T/merged.csv" "$T/ref.csv" || mism=$((mism + 1))
 temps=$(find "$T/out" "$T/q" "$T"/ck-* -name '*.tmp*' 2>/dev/null | wc -l)
 resumed=$(cat "$T"/a.log "$T"/b.log | grep -c "resuming from")
-echo "# storm: $tasks tasks, $kills kills in ${secs} s, $resumed resumes from checkpoints;" \
-     "lost $lost, duplicated $dups, mismatches $mism, temp files left $temps"
+summary="storm: $tasks tasks, $kills kills in ${secs} s, $resumed resumes from checkpoints;\
+ lost $lost, duplicated $dups, mismatches $mism, temp files left $temps"
+echo "# $summary"
+echo "$summary" >&2      # prove shows stderr: the figures reach `make soak`'s output
 [ "$kills" -ge $((secs / 3)) ]; ok $? "the storm killed $kills sessions"
 is "$lost" 0 "no task lost"
 is "$dups" 0 "no task committed twice"
