@@ -6,6 +6,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "results.h"
 #include "task.h"
 
 #include <dirent.h>
@@ -52,15 +53,21 @@ static mb_status load_lease(mb_resume *r)
     return r->lease.body ? MB_OK : MB_ENOMEM;
 }
 
-static mb_status load_task(mb_resume *r, const char *name, const char *fingerprint, int fresh,
-                           mb_err *err)
+static mb_status load_task(mb_resume *r, const char *name, const char *fingerprint,
+                           const char *out, int fresh, mb_err *err)
 {
     char sub[4200];
     mb_ckpt_loaded c, *grown;
     mb_err e2;
 
     snprintf(sub, sizeof sub, "%s/%s", r->dir, name);
-    if (fresh) {
+    /* A task another job committed meanwhile will only ever be
+     * acknowledged: its checkpoints (and any temporary a killed writer
+     * left among them) would stay forever. */
+    if (fresh || (out && mb_results_committed(out, name))) {
+        if (!fresh)
+            mb_info("%s: task %s is committed in %s; its checkpoints are removed", sub, name,
+                    out);
         mb_resume_finish_task(r, name);
         return MB_OK;
     }
@@ -96,8 +103,8 @@ static int is_dir(const char *dir, const char *name)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint, int fresh,
-                         mb_err *err)
+mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint,
+                         const char *out, int fresh, mb_err *err)
 {
     DIR *d;
     struct dirent *e;
@@ -115,7 +122,7 @@ mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint,
         return mb_err_set(err, MB_EIO, "%s: %s", dir, strerror(errno));
     while (st == MB_OK && (e = readdir(d)) != NULL)
         if (mb_task_id_valid(e->d_name) && is_dir(dir, e->d_name))
-            st = load_task(r, e->d_name, fingerprint, fresh, err);
+            st = load_task(r, e->d_name, fingerprint, out, fresh, err);
     closedir(d);
     if (st == MB_OK && fresh)
         mb_resume_forget_lease(r);

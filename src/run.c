@@ -961,7 +961,8 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
         if (st == MB_OK)
             mb_delivery_sweep(o->out);
         if (st == MB_OK)
-            st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->fresh, err);
+            st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->out,
+                                o->fresh, err);
         if (st == MB_OK) {
             mb_queue_config cfg;
             st = mb_cli_queue_config(o, &cfg, err);

@@ -90,7 +90,8 @@ mism=0
 for f in "$T/ref"/*.csv; do cmp -s "$f" "$T/out/$(basename "$f")" || mism=$((mism + 1)); done
 "$MB" results "$T/out" --merge > "$T/merged.csv"
 cmp -s "$T/merged.csv" "$T/ref.csv" || mism=$((mism + 1))
-temps=$(find "$T/out" "$T/q" "$T"/ck-* -name '*.tmp*' 2>/dev/null | wc -l)
+find "$T/out" "$T/q" "$T"/ck-* -name '*.tmp*' > "$T/temps" 2>/dev/null
+temps=$(wc -l < "$T/temps")
 resumed=$(cat "$T"/a.log "$T"/b.log | grep -c "resuming from")
 summary="storm: $tasks tasks, $kills kills in ${secs} s, $resumed resumes from checkpoints;\
  lost $lost, duplicated $dups, mismatches $mism, temp files left $temps"
@@ -101,6 +102,7 @@ is "$lost" 0 "no task lost"
 is "$dups" 0 "no task committed twice"
 is "$mism" 0 "merged and per-task results byte-identical to the uninterrupted run"
 is "$temps" 0 "no temporary file left"
+sed 's/^/#   /' "$T/temps" >&2
 grep -E "error:" "$T"/a.log "$T"/b.log "$T"/drain.log > "$T/errors"
 is "$(wc -l < "$T/errors")" 0 "no errors logged"
 sed 's/^/#   /' "$T/errors" | head -5
