@@ -265,14 +265,12 @@ static double jnum(const json_t *o, const char *key)
     return json_number_value(json_object_get(o, key));
 }
 
-/* Seconds as "45s", "12m05s", "3h07m"; "-" when unknown. */
-static void fmt_eta(const json_t *v, char *out, size_t cap)
+void mb_jobstat_fmt_eta(double s, char *out, size_t cap)
 {
-    double s = json_number_value(v);
     long t;
 
-    if (!json_is_number(v) || s < 0 || s > 1e9) {
-        snprintf(out, cap, "-");
+    if (!(s >= 0) || s > 1e9) {
+        snprintf(out, cap, "?");
         return;
     }
     t = (long)(s + 0.5);
@@ -284,6 +282,15 @@ static void fmt_eta(const json_t *v, char *out, size_t cap)
         snprintf(out, cap, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
 }
 
+/* The ETA column: "-" when the file has none. */
+static void fmt_eta(const json_t *v, char *out, size_t cap)
+{
+    if (!json_is_number(v))
+        snprintf(out, cap, "-");
+    else
+        mb_jobstat_fmt_eta(json_number_value(v), out, cap);
+}
+
 static void print_row(const json_t *o, FILE *out)
 {
     char chunks[48], mb[48], eta[32], pid[24];
@@ -292,7 +299,7 @@ static void print_row(const json_t *o, FILE *out)
     snprintf(chunks, sizeof chunks, "%.0f/%.0f", jnum(o, "chunks_done"), jnum(o, "chunks_total"));
     snprintf(mb, sizeof mb, "%.1f/%.1f", jnum(o, "bytes_done") / 1e6, jnum(o, "bytes_total") / 1e6);
     fmt_eta(json_object_get(o, "eta_s"), eta, sizeof eta);
-    fprintf(out, "%-20s %8s %-8s %-24s %11s %15s %9.0f %7.1f %8s %5.0f %4.0f %s (%.0f s ago)%s\n",
+    fprintf(out, "%-20s %8s %-8s %-32s %11s %15s %9.0f %7.1f %8s %5.0f %4.0f %s (%.0f s ago)%s\n",
             jstr(o, "host", "?"), pid, jstr(o, "state", "?"), jstr(o, "task", "-"), chunks, mb,
             jnum(o, "rows_per_s"), jnum(o, "mb_per_s"), eta, jnum(o, "tasks_done"),
             jnum(o, "tasks_rejected"), jstr(o, "updated", "?"), jnum(o, "age_s"),
@@ -346,7 +353,7 @@ mb_status mb_jobstat_print(const char *dir, int json, FILE *out, mb_err *err)
             st = mb_err_set(err, MB_ENOMEM, "status: cannot build the JSON output");
         free(text);
     } else if (st == MB_OK) {
-        fprintf(out, "%-20s %8s %-8s %-24s %11s %15s %9s %7s %8s %5s %4s %s\n", "HOST", "PID",
+        fprintf(out, "%-20s %8s %-8s %-32s %11s %15s %9s %7s %8s %5s %4s %s\n", "HOST", "PID",
                 "STATE", "TASK", "CHUNKS", "MB", "ROWS/S", "MB/S", "ETA", "DONE", "REJ",
                 "UPDATED");
         for (i = 0; i < json_array_size(jobs); i++)

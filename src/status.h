@@ -62,6 +62,9 @@ void mb_jobstat_write(mb_jobstat *s);
 
 void mb_jobstat_fini(mb_jobstat *s);
 
+/* Seconds for people: "45s", "12m05s", "3h07m"; "?" when negative (unknown). */
+void mb_jobstat_fmt_eta(double s, char *out, size_t cap);
+
 /* `mpibatch status DIR`: every status file in DIR and DIR/.status, as a
  * table or (json) one JSON document, each marked stale when a running or
  * idle job has not updated it for MB_JOBSTAT_STALE_S seconds. MB_ENOENT
