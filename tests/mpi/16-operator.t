@@ -2,8 +2,9 @@
 # The operator's view: log lines carry an ISO 8601 UTC time and the host
 # (text), or are one JSON object each (--log-format, or [run] log_format in a
 # job file), scrubbed of secrets either way; a slowed run logs progress with
-# rates and an ETA; its status file shows the job running while it runs and
-# its outcome after (done, stopped), stale when it stops being updated;
+# rates and an ETA; its status file shows the job running while it runs,
+# idle on an empty queue, and its outcome after (done, stopped, failed with
+# the error), stale when a running job stops updating it;
 # queue stats and peek give JSON with the right counts and the lease.
 . tests/lib/tap.sh
 
@@ -124,6 +125,30 @@ wait $pid; is $? 75 "SIGUSR1: exit 75"
 ck=$(sed -n 's/.*checkpoint [0-9]* written: \([0-9]*\) of.*/\1/p' "$T/stop.log" | tail -1)
 is "$(jq_py "$T/st4.json" '(d["jobs"][0]["state"], bool(d["jobs"][0]["task"]), d["jobs"][0]["chunks_done"], d["jobs"][0]["chunks_done"] < d["jobs"][0]["chunks_total"])')" \
    "('stopped', True, ${ck:-none}, True)" "status after a stop: stopped, with the task and the chunks its stop checkpoint holds"
+
+# ---- idle while the queue is empty; failed with the error ---------------
+mkdir -p "$T/qi"
+"$MB" enqueue --queue "dir:$T/qi" "$T/data/f1.csv" > /dev/null
+"$MB" queue purge --queue "dir:$T/qi"
+LOG=$T/idle.log mb_run 1 "dir:$T/qi" "$T/outi" --group-by origin --agg 'count(*)' --idle-exit 4 &
+pid=$!
+i=0
+while [ $i -lt 100 ]; do
+    "$MB" status "$T/outi" --format json > "$T/st6.json" 2>/dev/null &&
+        [ "$(jq_py "$T/st6.json" 'd["jobs"][0]["state"] if d["jobs"] else ""')" = idle ] && break
+    sleep 0.1
+    i=$((i + 1))
+done
+is "$(jq_py "$T/st6.json" '(d["jobs"][0]["state"], d["jobs"][0]["task"], d["jobs"][0]["queue_left"])')" \
+   "('idle', None, 0)" "status of a job waiting on an empty queue: idle, no task, nothing left"
+wait $pid; is $? 0 "the idle job exits after --idle-exit"
+is "$(jq_py "$T/st6.json" 'd["jobs"][0]["pid"]')" "$("$MB" status "$T/outi" --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["jobs"][0]["pid"] if d["jobs"][0]["state"] == "done" else "not done")')" \
+   "the same status file then says done"
+"$MB" enqueue --queue "dir:$T/qf" "$T/data/f1.csv" > /dev/null
+LOG=$T/fail.log mb_run 1 "dir:$T/qf" "$T/outf" --group-by nosuchcolumn --agg 'count(*)'
+is $? 65 "a job that fits no file exits 65"
+is "$("$MB" status "$T/outf" --format json | python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(j["state"], "does not fit" in (j["error"] or ""))')" \
+   "failed True" "its status file says failed, with the error"
 
 # ---- no checkpoint dir: OUT/.status; JSON lines from the job file --------
 printf '[job]\ngroup_by = origin\naggregates = count(*)\n[run]\nlog_format = json\n' > "$T/json.job"
