@@ -34,7 +34,7 @@ typedef struct opt {
 
 #define C(x) (1u << (x))
 #define ALL (C(MB_CMD_NONE) | C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_RESULTS) | \
-             C(MB_CMD_QUEUE) | C(MB_CMD_INSPECT))
+             C(MB_CMD_QUEUE) | C(MB_CMD_INSPECT) | C(MB_CMD_STATUS))
 #define F(field) offsetof(mb_opts, field)
 #define KIB 1024ull
 #define MIB (1024ull * 1024ull)
@@ -98,8 +98,13 @@ static const opt options[] = {
      "how long a failing queue request is retried before giving up with exit 69 (default 120)"},
     {"merge", 0, NULL, T_FLAG, F(merge), C(MB_CMD_RESULTS), NULL, 0, 0,
      "print the exact total over all committed tasks instead of each task"},
-    {"format", 0, "FMT", T_STR, F(format), C(MB_CMD_RESULTS), NULL, 0, 0,
-     "output format: csv (default) or json"},
+    {"format", 0, "FMT", T_STR, F(format), C(MB_CMD_RESULTS) | C(MB_CMD_QUEUE) | C(MB_CMD_STATUS),
+     NULL, 0, 0,
+     "output format: results: csv (default) or json; queue stats and peek, status: text "
+     "(default) or json"},
+    {"log-format", 0, "FMT", T_STR, F(log_format), ALL, "run.log_format", 0, 0,
+     "log lines on stderr: text (default: TIME HOST mpibatch[RANK]: LEVEL: MESSAGE) or json "
+     "(one object per line: time, host, rank, level, msg)"},
     {"verbose", 'v', NULL, T_FLAG, F(verbose), ALL, NULL, 0, 0, "more messages (debug)"},
     {"quiet", 'q', NULL, T_FLAG, F(quiet), ALL, NULL, 0, 0, "errors and warnings only"},
     {"help", 'h', NULL, T_FLAG, F(help), ALL, NULL, 0, 0, "show this help"},
@@ -125,11 +130,17 @@ static const struct {
     {MB_CMD_INSPECT, "inspect", "CHECKPOINT",
      "Validate a checkpoint file and print what it holds: job fingerprint, task,\n"
      "input, chunks done of the total, sequence number, parts, validity."},
-    {MB_CMD_QUEUE, "queue", "stats|peek|purge|redrive --queue URL [--id ID]",
-     "stats: approximate message counts (visible, leased, poison); peek: show the\n"
-     "next visible messages without claiming them; purge: delete every message\n"
-     "(not the poison area); redrive: move poisoned messages (all, or --id) back\n"
-     "into the queue as first deliveries, e.g. after fixing a job or a file."},
+    {MB_CMD_QUEUE, "queue", "stats|peek|purge|redrive --queue URL [--id ID] [--format text|json]",
+     "stats: approximate message counts (visible, leased, poison) and the leases\n"
+     "with their expiry where the back end can tell; peek: show the next visible\n"
+     "messages without claiming them; purge: delete every message (not the poison\n"
+     "area); redrive: move poisoned messages (all, or --id) back into the queue as\n"
+     "first deliveries, e.g. after fixing a job or a file."},
+    {MB_CMD_STATUS, "status", "DIR [--format text|json]",
+     "Show the jobs that wrote status files into DIR (a --checkpoint-dir, or an\n"
+     "--out dir whose jobs had none: OUT/.status/): state, task, chunks, MB, rates,\n"
+     "ETA, tasks done and rejected. A running or idle job whose file was not\n"
+     "updated for 60 s is marked stale (killed, or hung)."},
 };
 
 void mb_opts_init(mb_opts *o)
@@ -151,7 +162,7 @@ void mb_opts_fini(mb_opts *o)
 {
     char **strs[] = {&o->queue, &o->out, &o->job, &o->name, &o->group_by, &o->agg,
                      &o->checkpoint_dir, &o->data_root, &o->id, &o->format,
-                     &o->encoding, &o->ca_file};
+                     &o->encoding, &o->ca_file, &o->log_format};
     size_t i;
 
     if (!o)

@@ -14,7 +14,8 @@ typedef enum mb_cmd {
     MB_CMD_RUN,
     MB_CMD_RESULTS,
     MB_CMD_QUEUE,
-    MB_CMD_INSPECT
+    MB_CMD_INSPECT,
+    MB_CMD_STATUS
 } mb_cmd;
 
 #define MB_OPT_MAX 40
@@ -23,7 +24,7 @@ typedef struct mb_opts {
     mb_cmd cmd;
     /* strings are owned (mb_opts_fini) */
     char *queue, *out, *job, *name, *group_by, *agg, *checkpoint_dir, *data_root;
-    char *id, *format, *encoding, *ca_file;
+    char *id, *format, *encoding, *ca_file, *log_format;
     double checkpoint_interval, idle_exit, retry_deadline;
     uint64_t visibility_timeout, max_dequeue, chunk_size, max_record, max_groups_mb;
     char delimiter;

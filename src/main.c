@@ -9,12 +9,15 @@
 #include "queue.h"
 #include "results.h"
 #include "run.h"
+#include "status.h"
 #include "task.h"
 
+#include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static mb_status need_queue(mb_opts *o, mb_err *err)
 {
@@ -66,11 +69,135 @@ static mb_status cmd_enqueue(mb_opts *o, mb_err *err)
     return st;
 }
 
+#define LEASES_SHOWN 100
+
+/* Prints a JSON document on stdout; MB_ENOMEM when it cannot be built. */
+static mb_status print_json(json_t *doc, mb_err *err)
+{
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(doc);
+    if (!text)
+        return mb_err_set(err, MB_ENOMEM, "cannot build the JSON output");
+    printf("%s\n", text);
+    free(text);
+    return MB_OK;
+}
+
+/* A message body as JSON: null when it is not UTF-8 (JSON text must be). */
+static json_t *body_json(const mb_msg *m)
+{
+    json_t *s = m->body ? json_stringn(m->body, m->body_len) : NULL;
+
+    return s ? s : json_null();
+}
+
+static json_t *lease_json(const mb_lease *l, int64_t now_ms)
+{
+    char when[MB_LOG_TIME_MAX];
+
+    mb_log_utc((time_t)(l->expires_ms / 1000), when);
+    return json_pack("{s:s, s:I, s:s, s:f, s:o}", "id", l->id, "dequeue_count",
+                     (json_int_t)l->dequeue_count, "expires", when, "expires_in_s",
+                     (double)(l->expires_ms - now_ms) / 1000.0, "holder",
+                     l->holder[0] ? json_string(l->holder) : json_null());
+}
+
+/* queue stats: the counts, then the leases that end soonest where the back
+ * end can list them. The first four text lines are what scripts read. */
+static mb_status queue_stats(mb_queue *q, int json, mb_err *err)
+{
+    static mb_lease leases[LEASES_SHOWN];
+    int64_t vis = 0, leased = 0, poisoned = 0, now_ms = (int64_t)time(NULL) * 1000;
+    size_t n = 0, i;
+    int listed = 0;
+    mb_status st = mb_queue_count(q, &vis, &leased, &poisoned, err);
+    json_t *doc, *arr = NULL;
+
+    if (st == MB_OK)
+        st = mb_queue_leases(q, leases, MB_ARRAY_LEN(leases), &n, &listed, err);
+    if (st != MB_OK)
+        return st;
+    if (!json) {
+        printf("approximate_messages %lld\nvisible %lld\nleased %lld\npoison %lld\n",
+               (long long)(vis + leased), (long long)vis, (long long)leased,
+               (long long)poisoned);
+        if (!listed)
+            printf("leases not available (%s queues do not list invisible messages)\n",
+                   q->ops->name);
+        for (i = 0; i < n; i++) {
+            char when[MB_LOG_TIME_MAX];
+            mb_log_utc((time_t)(leases[i].expires_ms / 1000), when);
+            printf("lease %s dequeue_count %lld expires %s in %.0f s holder %s\n",
+                   leases[i].id, (long long)leases[i].dequeue_count, when,
+                   (double)(leases[i].expires_ms - now_ms) / 1000.0,
+                   leases[i].holder[0] ? leases[i].holder : "unknown");
+        }
+        if (listed && (int64_t)n < leased)
+            printf("leases shown %zu of %lld\n", n, (long long)leased);
+        return MB_OK;
+    }
+    if (listed && (arr = json_array()) != NULL)
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, lease_json(&leases[i], now_ms));
+    doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:s*}", "backend", q->ops->name,
+                    "approximate_messages", (json_int_t)(vis + leased), "visible",
+                    (json_int_t)vis, "leased", (json_int_t)leased, "poison",
+                    (json_int_t)poisoned, "leases", arr ? arr : json_null(), "leases_note",
+                    listed ? NULL : "not available: the back end does not list invisible "
+                                    "messages");
+    return print_json(doc, err);
+}
+
+/* queue peek: the oldest visible messages, not claimed. */
+static mb_status queue_peek(mb_queue *q, int json, mb_err *err)
+{
+    mb_msg m[32];
+    size_t n = 0, i;
+    int64_t vis = 0, leased = 0, poisoned = 0;
+    mb_status st;
+    json_t *arr;
+
+    memset(m, 0, sizeof m);
+    st = mb_queue_peek(q, m, MB_ARRAY_LEN(m), &n, err);
+    if (st == MB_OK && json)
+        st = mb_queue_count(q, &vis, &leased, &poisoned, err);
+    if (st == MB_OK && !json)
+        for (i = 0; i < n; i++)
+            printf("%s\t%lld\t%s\n", m[i].id, (long long)m[i].dequeue_count,
+                   m[i].body ? m[i].body : "");
+    if (st == MB_OK && json) {
+        arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s, s:I, s:o}", "id", m[i].id,
+                                                 "dequeue_count",
+                                                 (json_int_t)m[i].dequeue_count, "body",
+                                                 body_json(&m[i])));
+        st = print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "backend", q->ops->name,
+                                  "peeked", (json_int_t)n, "visible", (json_int_t)vis,
+                                  "leased", (json_int_t)leased, "poison",
+                                  (json_int_t)poisoned, "messages", arr ? arr : json_null()),
+                        err);
+    }
+    for (i = 0; i < n; i++)
+        mb_msg_fini(&m[i]);
+    return st;
+}
+
+/* --format for queue and status: 1 for json, 0 for text, -1 otherwise. */
+static int want_json(const mb_opts *o)
+{
+    if (!o->format || strcmp(o->format, "text") == 0)
+        return 0;
+    return strcmp(o->format, "json") == 0 ? 1 : -1;
+}
+
 static mb_status cmd_queue(mb_opts *o, mb_err *err)
 {
     mb_queue *q = NULL;
     mb_status st = need_queue(o, err);
     const char *action = o->nargs ? o->args[0] : "";
+    int json = want_json(o);
 
     if (st != MB_OK)
         return st;
@@ -79,24 +206,17 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
         return mb_err_set(err, MB_EUSAGE, "queue: say stats, peek, purge or redrive");
     if (o->id && strcmp(action, "redrive") != 0)
         return mb_err_set(err, MB_EUSAGE, "queue %s: --id goes with redrive only", action);
+    if (json < 0)
+        return mb_err_set(err, MB_EUSAGE, "queue: --format '%s' is not text or json", o->format);
+    if (json && strcmp(action, "stats") && strcmp(action, "peek"))
+        return mb_err_set(err, MB_EUSAGE, "queue %s: --format goes with stats and peek only",
+                          action);
     if ((st = open_queue(o, &q, 0, err)) != MB_OK)
         return st;
     if (strcmp(action, "stats") == 0) {
-        int64_t vis = 0, leased = 0, poisoned = 0;
-        if ((st = mb_queue_count(q, &vis, &leased, &poisoned, err)) == MB_OK)
-            printf("approximate_messages %lld\nvisible %lld\nleased %lld\npoison %lld\n",
-                   (long long)(vis + leased), (long long)vis, (long long)leased,
-                   (long long)poisoned);
+        st = queue_stats(q, json, err);
     } else if (strcmp(action, "peek") == 0) {
-        mb_msg m[32];
-        size_t n = 0, i;
-        memset(m, 0, sizeof m);
-        if ((st = mb_queue_peek(q, m, MB_ARRAY_LEN(m), &n, err)) == MB_OK)
-            for (i = 0; i < n; i++)
-                printf("%s\t%lld\t%s\n", m[i].id, (long long)m[i].dequeue_count,
-                       m[i].body ? m[i].body : "");
-        for (i = 0; i < n; i++)
-            mb_msg_fini(&m[i]);
+        st = queue_peek(q, json, err);
     } else if (strcmp(action, "redrive") == 0) {
         uint64_t moved = 0;
         st = mb_queue_redrive(q, o->id, &moved, err);
@@ -111,10 +231,22 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
     return st;
 }
 
+static mb_status cmd_status(const mb_opts *o, mb_err *err)
+{
+    int json = want_json(o);
+
+    if (o->nargs != 1)
+        return mb_err_set(err, MB_EUSAGE, "status: name one DIR (a --checkpoint-dir or --out)");
+    if (json < 0)
+        return mb_err_set(err, MB_EUSAGE, "status: --format '%s' is not text or json", o->format);
+    return mb_jobstat_print(o->args[0], json, stdout, err);
+}
+
 static mb_status cmd_run(mb_opts *o, int *argc, char ***argv, mb_err *err)
 {
     mb_dist d;
     mb_status st;
+    mb_log_format lf;
 
     if ((st = mb_dist_init(&d, argc, argv, err)) != MB_OK)
         return st;
@@ -126,6 +258,11 @@ static mb_status cmd_run(mb_opts *o, int *argc, char ***argv, mb_err *err)
         st = mb_err_set(err, MB_EUSAGE, "run: unexpected argument '%s'", o->args[0]);
     if (st == MB_OK)
         st = mb_job_load(o, err);
+    if (st == MB_OK && mb_log_format_parse(o->log_format, &lf, err) != MB_OK)
+        st = mb_err_set(err, MB_EJOB, "%s: [run] log_format: '%s' is not text or json",
+                        o->job ? o->job : "job file", o->log_format);   /* the CLI was checked */
+    if (st == MB_OK)
+        mb_log_set_format(lf);
     if (st == MB_OK)
         st = mb_run(o, &d, err);
     if (st == MB_ESTOP && d.rank == 0)
@@ -143,6 +280,7 @@ int main(int argc, char **argv)
     mb_opts o;
     mb_err err;
     mb_status st;
+    mb_log_format lf;
     int code;
 
     mb_err_clear(&err);
@@ -156,6 +294,13 @@ int main(int argc, char **argv)
         return mb_status_exit(st);
     }
     mb_log_init(-1, o.quiet ? MB_LOG_WARN : o.verbose ? MB_LOG_DEBUG : MB_LOG_INFO);
+    if (mb_log_format_parse(o.log_format, &lf, &err) != MB_OK) {
+        mb_error("%s", err.msg);
+        mb_opts_fini(&o);
+        free(o.args);
+        return mb_status_exit(MB_EUSAGE);
+    }
+    mb_log_set_format(lf);
     if (mb_http_global_init() != MB_OK) {
         mb_error("cannot initialise libcurl");
         return mb_status_exit(MB_EINTERNAL);
@@ -176,6 +321,8 @@ int main(int argc, char **argv)
     } else if (o.cmd == MB_CMD_INSPECT) {
         st = o.nargs == 1 ? mb_ckpt_inspect(o.args[0], stdout, &err)
                           : mb_err_set(&err, MB_EUSAGE, "inspect: name one CHECKPOINT file");
+    } else if (o.cmd == MB_CMD_STATUS) {
+        st = cmd_status(&o, &err);
     } else if (o.cmd == MB_CMD_RESULTS) {
         st = o.nargs == 1 ? mb_results_print(o.args[0], o.merge, o.format, stdout, &err)
                           : mb_err_set(&err, MB_EUSAGE, "results: name one result DIR");

@@ -292,6 +292,18 @@ mb_status mb_queue_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err 
     return q->ops->peek(q, out, cap, n, err);
 }
 
+mb_status mb_queue_leases(mb_queue *q, mb_lease *out, size_t cap, size_t *n, int *listed,
+                          mb_err *err)
+{
+    if (!q || !n || !listed || (!out && cap))
+        return null_arg(err, "mb_queue_leases");
+    *n = 0;
+    *listed = q->ops->leases != NULL;
+    if (!*listed || cap == 0)
+        return MB_OK;
+    return q->ops->leases(q, out, cap, n, err);
+}
+
 mb_status mb_queue_purge(mb_queue *q, mb_err *err)
 {
     if (!q)

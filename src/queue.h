@@ -51,6 +51,14 @@ typedef struct mb_queue_config {
 
 void mb_queue_config_init(mb_queue_config *c);
 
+/* An invisible message as `queue stats` shows it. */
+typedef struct mb_lease {
+    char id[MB_MSG_ID_MAX];
+    int64_t dequeue_count;
+    int64_t expires_ms;              /* wall-clock ms at which it is visible again */
+    char holder[64];                 /* who holds it; "" when not recorded */
+} mb_lease;
+
 typedef struct mb_queue_ops {
     const char *name;                 /* "dir", "mem", ... */
     /* Does this back end serve `url`? (pure string test) */
@@ -84,6 +92,10 @@ typedef struct mb_queue_ops {
      * released with a delay) and poisoned. */
     mb_status (*count)(mb_queue *q, int64_t *visible, int64_t *leased, int64_t *poisoned,
                        mb_err *err);
+    /* Optional (NULL: the back end cannot tell, as Azure): up to `cap`
+     * invisible messages (leased, or released with a delay), those that
+     * become visible soonest first. */
+    mb_status (*leases)(mb_queue *q, mb_lease *out, size_t cap, size_t *n, mb_err *err);
     /* Up to `cap` visible messages without claiming them (no receipt). */
     mb_status (*peek)(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err);
     /* Deletes every message, visible or leased (not the poison area). */
@@ -140,6 +152,10 @@ mb_status mb_queue_count(mb_queue *q, int64_t *visible, int64_t *leased, int64_t
 /* Fills out[0 .. *n) with the oldest visible messages (no receipt); the
  * caller mb_msg_fini's each. Unreadable messages are skipped. */
 mb_status mb_queue_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err);
+/* Fills out[0 .. *n) with invisible messages (see mb_queue_ops.leases).
+ * *listed is 0 when the back end cannot list them (then *n is 0). */
+mb_status mb_queue_leases(mb_queue *q, mb_lease *out, size_t cap, size_t *n, int *listed,
+                          mb_err *err);
 mb_status mb_queue_purge(mb_queue *q, mb_err *err);
 /* `mpibatch queue redrive`: see mb_queue_ops.redrive. */
 mb_status mb_queue_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err);

@@ -793,6 +793,46 @@ static mb_status dir_count(mb_queue *q, int64_t *visible, int64_t *leased, int64
     return st;
 }
 
+/* The `cap` leases that end soonest, kept sorted by insertion like
+ * keep_oldest. The holder is not recorded in the name: left empty. */
+typedef struct soonest {
+    mb_lease *v;
+    size_t n, cap;
+} soonest;
+
+static mb_status keep_soonest(dirq *d, const char *name, void *ctx, mb_err *err)
+{
+    soonest *o = ctx;
+    entry e;
+    size_t i;
+
+    (void)d;
+    (void)err;
+    if (parse_name(name, 4, &e) != 0)
+        return MB_OK;
+    if (o->n == o->cap && e.exp_ms >= o->v[o->n - 1].expires_ms)
+        return MB_OK;
+    if (o->n < o->cap)
+        o->n++;
+    for (i = o->n - 1; i > 0 && e.exp_ms < o->v[i - 1].expires_ms; i--)
+        o->v[i] = o->v[i - 1];
+    memset(&o->v[i], 0, sizeof o->v[i]);
+    memcpy(o->v[i].id, e.id, ID_LEN + 1);
+    o->v[i].dequeue_count = e.n;
+    o->v[i].expires_ms = e.exp_ms;
+    return MB_OK;
+}
+
+static mb_status dir_leases(mb_queue *q, mb_lease *out, size_t cap, size_t *n, mb_err *err)
+{
+    dirq *d = q->impl;
+    soonest o = {out, 0, cap};
+    mb_status st = scan(d, D_LEASED, keep_soonest, &o, err);
+
+    *n = o.n;
+    return st;
+}
+
 /* Messages claimed meanwhile are left out, and so are unreadable ones
  * (too large, not a file): the next claim moves those to poison/. */
 static mb_status peek_bodies(dirq *d, const oldest *o, mb_msg *out, size_t *n, mb_err *err)
@@ -934,6 +974,7 @@ const mb_queue_ops mb_queue_dir_ops = {
     .remove = dir_remove,
     .poison = dir_poison,
     .count = dir_count,
+    .leases = dir_leases,
     .peek = dir_peek,
     .purge = dir_purge,
     .redrive = dir_redrive,

@@ -340,6 +340,32 @@ static mb_status mem_count(mb_queue *q, int64_t *visible, int64_t *leased, int64
     return MB_OK;
 }
 
+/* Insertion into out[], soonest expiry first, as in the dir back end. */
+static mb_status mem_leases(mb_queue *q, mb_lease *out, size_t cap, size_t *n, mb_err *err)
+{
+    memq *mq = q->impl;
+    int64_t now = now_ms();
+    size_t i, j;
+
+    (void)err;
+    for (i = 0; i < mq->n; i++) {
+        const memmsg *x = &mq->v[i];
+        if (x->reason || x->visible_at <= now)
+            continue;
+        if (*n == cap && x->visible_at >= out[*n - 1].expires_ms)
+            continue;
+        if (*n < cap)
+            ++*n;
+        for (j = *n - 1; j > 0 && x->visible_at < out[j - 1].expires_ms; j--)
+            out[j] = out[j - 1];
+        memset(&out[j], 0, sizeof out[j]);
+        snprintf(out[j].id, sizeof out[j].id, "%s", x->id);
+        out[j].dequeue_count = x->count;
+        out[j].expires_ms = x->visible_at;
+    }
+    return MB_OK;
+}
+
 static mb_status mem_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err)
 {
     memq *mq = q->impl;
@@ -407,6 +433,7 @@ const mb_queue_ops mb_queue_mem_ops = {
     .remove = mem_remove,
     .poison = mem_poison,
     .count = mem_count,
+    .leases = mem_leases,
     .peek = mem_peek,
     .purge = mem_purge,
     .redrive = mem_redrive,

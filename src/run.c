@@ -37,6 +37,7 @@
 #include "queue.h"
 #include "results.h"
 #include "resume.h"
+#include "status.h"
 #include "task.h"
 
 #include <errno.h>
@@ -79,7 +80,23 @@ typedef struct runner {
     pid_t ppid;                   /* the launcher, when started by one */
     int first_chunk_logged;
     int stop_unsaved;             /* the stop checkpoint was abandoned: exit 74, not 75 */
+    mb_jobstat js;                /* rank 0: the status file */
+    double last_count, last_status; /* rank 0: queue counted, status file written */
+    int64_t counted_left;         /* rank 0: the last count, and the tasks ended by then */
+    uint64_t ended_at_count;
 } runner;
+
+#define PROGRESS_S 5              /* between progress lines and status files */
+#define QUEUE_COUNT_S 30          /* between approximate queue counts */
+
+/* Rank 0's view of the task in hand, for progress lines. */
+typedef struct progress {
+    double t_begin;               /* this delivery's rounds began */
+    uint64_t bytes_left;          /* of the chunks to do when they began */
+    uint64_t bytes_new;           /* of remain[0 .. counted) */
+    size_t counted;
+    uint64_t rows0, bytes0;       /* rank 0's own chunks */
+} progress;
 
 typedef struct u64vec {
     uint64_t *v;
@@ -669,6 +686,7 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
         mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
                 t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
                 t->grid.nchunks, (double)total_bytes / 1e3, secs);
+        r->js.chunks_done = done;   /* exact, for the status file */
         /* Progress of this delivery: chunks beyond those it started with. */
         uint64_t before = t->grid.nchunks - t->nremain;
         if (mb_delivery_note(&r->dlv, done > before ? done - before : 0, 0, &e2) != MB_OK)
@@ -759,6 +777,134 @@ static void stop_task(runner *r, const desc *t)
     finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
 }
 
+/* ---- rank 0: progress and the status file ------------------------- */
+
+static uint64_t chunk_bytes(const desc *t, uint64_t c)
+{
+    return t->grid.bounds[c + 1] - t->grid.bounds[c];
+}
+
+/* Rank 0: the tasks this run has ended, committed or rejected. */
+static uint64_t tasks_ended(const runner *r)
+{
+    return r->tasks_done + r->tasks_failed + (r->q ? r->q->npoisoned : 0);
+}
+
+/* Rank 0: an approximate queue count, at most every QUEUE_COUNT_S (it is
+ * a directory scan or a request); a failed count keeps the last one. */
+static void count_queue(runner *r)
+{
+    int64_t vis = 0, leased = 0, poisoned = 0;
+    mb_err err;
+
+    if (!r->q || (r->last_count > 0 && mb_now_s() - r->last_count < QUEUE_COUNT_S))
+        return;
+    r->last_count = mb_now_s();
+    if (mb_queue_count(r->q, &vis, &leased, &poisoned, &err) != MB_OK) {
+        mb_debug("progress: cannot count the queue: %s", err.msg);
+        return;
+    }
+    r->counted_left = vis + leased;
+    r->ended_at_count = tasks_ended(r);
+    r->js.queue_poisoned = poisoned;
+}
+
+/* Rank 0: what is left, from the last count less the tasks this run ended
+ * since (their messages are gone), so that it does not lag 30 s. */
+static int64_t queue_left(const runner *r)
+{
+    uint64_t since = tasks_ended(r) - r->ended_at_count;
+
+    if (r->last_count == 0 || r->counted_left < 0)
+        return -1;
+    return since >= (uint64_t)r->counted_left ? 0 : r->counted_left - (int64_t)since;
+}
+
+/* Rank 0: the status file with the run-wide figures brought up to date. */
+static void status_write(runner *r, mb_jobstat_state state)
+{
+    r->js.state = state;
+    r->js.tasks_done = r->tasks_done;
+    r->js.tasks_rejected = r->tasks_failed + (r->q ? r->q->npoisoned : 0);
+    r->js.queue_left = queue_left(r);
+    r->last_status = mb_now_s();
+    mb_jobstat_write(&r->js);
+}
+
+/* Rank 0: a task is about to be worked on. */
+static void status_task(runner *r, const desc *t, progress *p)
+{
+    size_t i;
+
+    memset(p, 0, sizeof *p);
+    p->t_begin = mb_now_s();
+    for (i = 0; i < t->nremain; i++)
+        p->bytes_left += chunk_bytes(t, t->remain[i]);
+    snprintf(r->js.task, sizeof r->js.task, "%s", t->task_id);
+    snprintf(r->js.input, sizeof r->js.input, "%s", t->input);
+    r->js.chunks_total = t->grid.nchunks;
+    r->js.chunks_done = t->grid.nchunks - t->nremain;
+    r->js.bytes_total = t->grid.file_size;
+    r->js.bytes_done = t->grid.file_size - p->bytes_left;
+    r->js.rows_per_s = r->js.mb_per_s = 0;
+    r->js.eta_s = -1;
+    count_queue(r);
+    status_write(r, MB_JOBSTAT_RUNNING);
+}
+
+/* Rank 0, every PROGRESS_S: a progress line and the status file. Rank 0
+ * knows only that the others are at most a round behind it, so the chunks
+ * of rounds up to this one count as done (`done_new` of the remaining).
+ * Rows are counted per rank and rank 0 knows only its own: the total is
+ * estimated from its rows per byte times the bytes of the chunks done,
+ * rather than with a collective for a log line. The rates are this
+ * delivery's so far, and the ETA assumes they hold. */
+static void progress_tick(runner *r, const desc *t, progress *p, size_t done_new)
+{
+    char eta[32], left[32], poisoned[32];
+    double secs = mb_now_s() - p->t_begin, bps, rows;
+    uint64_t todo;
+
+    while (p->counted < done_new && p->counted < t->nremain)
+        p->bytes_new += chunk_bytes(t, t->remain[p->counted++]);
+    bps = secs > 0 ? (double)p->bytes_new / secs : 0;
+    rows = p->bytes0 ? (double)p->rows0 / (double)p->bytes0 * (double)p->bytes_new : 0;
+    todo = p->bytes_left > p->bytes_new ? p->bytes_left - p->bytes_new : 0;
+    r->js.chunks_done = t->grid.nchunks - t->nremain + p->counted;
+    r->js.bytes_done = t->grid.file_size - todo;
+    r->js.mb_per_s = bps / 1e6;
+    r->js.rows_per_s = secs > 0 ? rows / secs : 0;
+    r->js.eta_s = bps > 0 ? (double)todo / bps : -1;
+    count_queue(r);
+    status_write(r, MB_JOBSTAT_RUNNING);
+    mb_jobstat_fmt_eta(r->js.eta_s, eta, sizeof eta);
+    snprintf(left, sizeof left, r->js.queue_left < 0 ? "?" : "~%lld",
+             (long long)r->js.queue_left);
+    snprintf(poisoned, sizeof poisoned, r->js.queue_poisoned < 0 ? "?" : "%lld",
+             (long long)r->js.queue_poisoned);
+    mb_info("task %s: %llu/%llu chunks, %.1f/%.1f MB, %.0f rows/s, %.1f MB/s, ETA %s; "
+            "run: %llu tasks done, %llu rejected; queue: %s left, %s poisoned",
+            t->task_id, (unsigned long long)r->js.chunks_done,
+            (unsigned long long)r->js.chunks_total, (double)r->js.bytes_done / 1e6,
+            (double)r->js.bytes_total / 1e6, r->js.rows_per_s, r->js.mb_per_s, eta,
+            (unsigned long long)r->js.tasks_done, (unsigned long long)r->js.tasks_rejected,
+            left, poisoned);
+}
+
+/* Rank 0, the queue empty for now: the status file says so, refreshed
+ * every PROGRESS_S so that a long --idle-exit does not look stale. */
+static void status_idle(runner *r)
+{
+    if (r->js.state == MB_JOBSTAT_IDLE && mb_now_s() - r->last_status < PROGRESS_S)
+        return;
+    r->js.task[0] = r->js.input[0] = '\0';
+    r->js.chunks_done = r->js.chunks_total = r->js.bytes_done = r->js.bytes_total = 0;
+    r->js.rows_per_s = r->js.mb_per_s = 0;
+    r->js.eta_s = -1;
+    count_queue(r);
+    status_write(r, MB_JOBSTAT_IDLE);
+}
+
 /* Flags this rank contributes to a round. */
 static unsigned round_flags(runner *r, mb_status st, mb_err *err, mb_status *stp)
 {
@@ -833,7 +979,10 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
     double last_log = mb_now_s();
     unsigned all = 0;
     int done = 0;
+    progress prog;
 
+    if (rank == 0)
+        status_task(r, t, &prog);
     nround = (size_t)(t->nremain + size - 1) / size;
     st = mb_chunker_open(&ck, &r->plan, &t->bind, t->input, t->grid.ncols,
                          (size_t)r->o->max_record, err);
@@ -848,15 +997,18 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
             if (st == MB_OK)
                 note_first_chunk(r, t);
+            if (rank == 0) {
+                prog.rows0 = rows;
+                prog.bytes0 += chunk_bytes(t, c);
+            }
             mb_fault_point("after-chunk");
             mb_fault_sleep();
             if (rank == 0)
                 renew_tick(r);   /* a busy rank 0 must not let its lease lapse */
         }
-        if (rank == 0 && mb_now_s() - last_log > 5) {
+        if (rank == 0 && mb_now_s() - last_log > PROGRESS_S) {
             last_log = mb_now_s();
-            mb_info("task %s: %zu of %llu chunks to do", t->task_id, (k + 1) * size,
-                    (unsigned long long)t->nremain);
+            progress_tick(r, t, &prog, (k + 1) * size);
         }
         flags = round_flags(r, st, err, &st);
         if (mb_dist_flags_pending(r->d)) {
@@ -964,6 +1116,13 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
             st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->out,
                                 o->fresh, err);
         if (st == MB_OK) {
+            mb_err e2;
+            if (mb_jobstat_init(&r->js, o->checkpoint_dir, o->out, o->queue, d->size, &e2) !=
+                MB_OK)
+                mb_warn("no status file: %s", e2.msg);
+            status_write(r, MB_JOBSTAT_RUNNING);
+        }
+        if (st == MB_OK) {
             mb_queue_config cfg;
             st = mb_cli_queue_config(o, &cfg, err);
             if (st == MB_OK)
@@ -1027,12 +1186,42 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
         st = run_task(r, &t, err);
     } else if (st == MB_OK && act == ACT_IDLE && r->d->rank == 0) {
         struct timespec ts = {0, 250000000};
+        status_idle(r);
         nanosleep(&ts, NULL);
     }
     desc_fini(&t);
     if (st == MB_OK && act == ACT_EXIT)
         return MB_EAGAIN;
     return st;
+}
+
+/* Rank 0, the run over: the status file keeps the outcome. A run that
+ * only rejected some tasks (exit 65) still drained the queue: done. */
+static void status_end(runner *r, mb_status st, const mb_err *err)
+{
+    mb_jobstat_state state = MB_JOBSTAT_FAILED;
+
+    if (st == MB_OK || (st == MB_EDATA && r->tasks_failed))
+        state = MB_JOBSTAT_DONE;
+    else if (st == MB_ESTOP || r->stop_unsaved)
+        state = MB_JOBSTAT_STOPPED;
+    if (state == MB_JOBSTAT_FAILED)
+        snprintf(r->js.error, sizeof r->js.error, "%s", err->msg);
+    if (state == MB_JOBSTAT_DONE) {
+        r->js.task[0] = r->js.input[0] = '\0';
+        r->js.chunks_done = r->js.chunks_total = r->js.bytes_done = r->js.bytes_total = 0;
+    }
+    r->js.rows_per_s = r->js.mb_per_s = 0;
+    r->js.eta_s = -1;
+    if (st != MB_EQUEUE) {     /* an unreachable queue would only retry again */
+        r->last_count = 0;
+        count_queue(r);
+    }
+    r->js.state = state;
+    r->js.tasks_done = r->tasks_done;
+    r->js.tasks_rejected = r->tasks_failed;   /* the ceiling's poisonings are folded in */
+    r->js.queue_left = queue_left(r);
+    mb_jobstat_write(&r->js);
 }
 
 mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
@@ -1072,6 +1261,7 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
             st = mb_err_set(err, MB_EDATA, "%llu task(s) rejected (bad data, or too many failed "
                             "deliveries); see the poison area of %s",
                             (unsigned long long)r.tasks_failed, o->queue);
+        status_end(&r, st, err);
     }
     if (st == MB_ESTOP)
         mb_preempt_approve();
@@ -1080,6 +1270,7 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
     mb_msg_fini(&r.msg);
     mb_delivery_fini(&r.dlv);
     mb_resume_fini(&r.res);
+    mb_jobstat_fini(&r.js);
     mb_queue_free(r.q);
     mb_plan_fini(&r.plan);
     return st;

@@ -116,8 +116,8 @@ st=$("$MB" queue stats --queue "dir:$T/q2" | sed -n 's/^approximate_messages //p
 is "$st" 0 "two hosts: queue empty afterwards"
 
 # One Scheduled Events watcher per host: the lowest rank of each node.
-contains "$T/two.log" "^mpibatch\[0\]: debug: no instance metadata service" "two hosts: rank 0 watches host A"
-contains "$T/two.log" "^mpibatch\[1\]: debug: no instance metadata service" "two hosts: rank 1 watches host B"
+contains "$T/two.log" "^[0-9T:-]+Z $NS_A mpibatch\[0\]: debug: no instance metadata service" "two hosts: rank 0 watches host A (its log lines name it)"
+contains "$T/two.log" "^[0-9T:-]+Z $NS_B mpibatch\[1\]: debug: no instance metadata service" "two hosts: rank 1 watches host B (its log lines name it)"
 n=$(grep -c "no instance metadata service" "$T/one.log")
 is "$n" 1 "one host: a single watcher for both ranks"
 
