@@ -29,10 +29,15 @@ Q         = $(if $(filter 1,$(V)),,@)
 
 # pkg-config runs once, when a recipe first needs the flags (so that
 # `make deps` works before pkg-config is installed), and stops make with
-# the names of the packages it cannot find.
+# the names of the packages it cannot find (.SHELLSTATUS: GNU make >= 4.2).
 PKGS     := hdf5-openmpi libcurl openssl expat jansson inih
 pkg_missing = $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p)))
-pkg_query = $(strip $(if $(shell command -v pkg-config),,$(error pkg-config is not installed (make deps installs it)))$(eval pkg_out := $(shell pkg-config $(1) $(PKGS)))$(if $(filter 0,$(.SHELLSTATUS)),$(pkg_out),$(error pkg-config $(1) failed; missing: $(or $(strip $(pkg_missing)),none) (make deps installs them; PKG_CONFIG_PATH may need the MPI pkgconfig directory))))
+pkg_none   = $(error pkg-config is not installed (make deps installs it))
+pkg_fail   = $(error pkg-config $(1) failed; missing: $(or $(strip $(pkg_missing)),none) \
+             (make deps installs them; PKG_CONFIG_PATH may need the MPI pkgconfig directory))
+pkg_query  = $(strip $(if $(shell command -v pkg-config),,$(pkg_none)) \
+             $(eval pkg_out := $(shell pkg-config $(1) $(PKGS))) \
+             $(if $(filter-out 0,$(or $(.SHELLSTATUS),0)),$(call pkg_fail,$(1)),$(pkg_out)))
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_query,--cflags))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_query,--libs))$(PKG_LIBS)
 
