@@ -6,6 +6,7 @@
 #   make soak     the long kill storm (SOAK_SECONDS, default 600)
 #   make install PREFIX=/usr/local [DESTDIR=...]   (make uninstall: the same)
 #   make check-portable  the unit tests without SSE2 (part of check)
+#   make deb      a Debian package of HEAD (dist/debian), in build/deb
 
 CC       ?= mpicc
 ifeq ($(origin CC),default)
@@ -62,7 +63,7 @@ TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
 
 .PHONY: all unit-tests deps demo check check-asan check-portable bench bench-ckpt soak
-.PHONY: install uninstall clean
+.PHONY: install uninstall deb clean
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-clean
 
 all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(BUILD)/mpibatch.1 $(BUILD)/mpibatch.bash $(TESTS)
@@ -219,6 +220,18 @@ install: $(BUILD)/mpibatch $(BUILD)/mpibatch.1 $(BUILD)/mpibatch.bash
 
 uninstall:
 	rm -f $(INSTALLED:%=$(DESTDIR)%)
+
+# A Debian package of the committed tree (HEAD), built apart in
+# $(BUILD)/deb from dist/debian with dpkg-buildpackage (dpkg-dev and
+# fakeroot; no debhelper). The changelog's version must be VERSION.
+deb:
+	@v=$$(dpkg-parsechangelog -l dist/debian/changelog -S Version) && \
+	    [ "$$v" = "$(VERSION)" ] || { echo "deb: dist/debian/changelog has $$v, not $(VERSION)" >&2; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/mpibatch-$(VERSION)
+	git archive HEAD | tar -x -C $(BUILD)/deb/mpibatch-$(VERSION)
+	cp -R dist/debian $(BUILD)/deb/mpibatch-$(VERSION)/debian
+	cd $(BUILD)/deb/mpibatch-$(VERSION) && dpkg-buildpackage -b -us -uc
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf build build-asan build-portable
