@@ -8,6 +8,8 @@
 #include "mb.h"
 #include "queue.h"
 
+#include <stdio.h>
+
 typedef enum mb_cmd {
     MB_CMD_NONE = 0,
     MB_CMD_ENQUEUE,
@@ -56,5 +58,12 @@ const char *mb_cli_cmd_name(mb_cmd cmd);
 /* The queue settings the options ask for. MB_EUSAGE for an unknown
  * --message-encoding. */
 mb_status mb_cli_queue_config(const mb_opts *o, mb_queue_config *c, mb_err *err);
+
+/* Writes the documentation generated from the option table to `out`:
+ * what = "man" for the man page (roff), "completion" for the bash
+ * completion script. MB_ENOENT for another `what`, MB_EIO when `out`
+ * fails. Reached through `mpibatch --help-man` / `--help-completion`,
+ * which --help does not list (make builds the installed files with them). */
+mb_status mb_cli_generate(const char *what, FILE *out);
 
 #endif

@@ -9,7 +9,7 @@
 #include <assert.h>
 #include <string.h>
 
-#if defined(__SSE2__)
+#if MB_CSV_SCAN_SIMD
 #include <emmintrin.h>
 #endif
 
@@ -30,7 +30,7 @@ static inline unsigned first_bit(uint64_t m)
 #endif
 }
 
-#if defined(__SSE2__)
+#if MB_CSV_SCAN_SIMD
 /* One compare per byte class and 16 bytes; the masks of the four vectors
  * are packed into one 64-bit word so that a field's end is one ctz away. */
 static void classify(const char *p, char delim, char quote, uint64_t *ends, uint64_t *quotes,

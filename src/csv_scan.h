@@ -15,22 +15,20 @@
 
 #include "csv.h"
 
-/* 1 when the SSE2 path is compiled in. The portable fallback gives the same
- * results but is slower than the reference reader, so a caller may prefer
- * mb_csv_next when this is 0. */
+/* 1 when the SSE2 path is compiled in, 0 for the portable byte loop; the
+ * one switch csv_scan.c tests. It follows __SSE2__ unless set on the command
+ * line (-DMB_CSV_SCAN_SIMD=0 builds the portable path on x86 too). The
+ * portable path gives the same results but is slower than the reference
+ * reader, so a caller may prefer mb_csv_next when this is 0. */
+#ifndef MB_CSV_SCAN_SIMD
 #if defined(__SSE2__)
 #define MB_CSV_SCAN_SIMD 1
 #else
 #define MB_CSV_SCAN_SIMD 0
-/* As mb_csv_scan_next, but fills only the cells whose index i has bit i of
- * `keep` set (indices from 64 on count as kept); the others are left
- * untouched. Status, *ncells, positions and errors are mb_csv_scan_next's.
- * A record without quotes that ends in LF is cut with bit tricks alone, no
- * byte loads and no stores for cells nobody reads; anything else takes
- * mb_csv_scan_next. */
-mb_status mb_csv_scan_next_cols(mb_csv_scan *s, mb_cell *cells, size_t max_cells,
-                                size_t *ncells, size_t expect, uint64_t keep, mb_err *err);
-
+#endif
+#endif
+#if MB_CSV_SCAN_SIMD && !defined(__SSE2__)
+#error "MB_CSV_SCAN_SIMD=1 needs SSE2 (__SSE2__ is not defined)"
 #endif
 
 /* Bytes classified per step: four 16-byte SSE2 vectors. */

@@ -283,6 +283,13 @@ int main(int argc, char **argv)
     mb_log_format lf;
     int code;
 
+    /* Hidden: the man page and the bash completion, for make. */
+    if (argc == 2 && strncmp(argv[1], "--help-", 7) == 0 &&
+        (st = mb_cli_generate(argv[1] + 7, stdout)) != MB_ENOENT) {
+        if (st != MB_OK)
+            mb_error("%s: cannot write to stdout", argv[1]);
+        return mb_status_exit(st);
+    }
     mb_err_clear(&err);
     mb_opts_init(&o);
     mb_log_init(-1, MB_LOG_INFO);

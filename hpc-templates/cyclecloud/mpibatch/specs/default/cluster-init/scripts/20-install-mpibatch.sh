@@ -2,8 +2,8 @@
 # 20-install-mpibatch.sh - cluster-init (runs as root on every node after
 # 10-install-deps.sh): builds mpibatch from the shared copy of its source,
 # /shared/mpibatch/mpibatch-src.tar.gz (a `git archive` tarball), installs
-# it in /usr/local, and puts the Slurm template and the launch helpers
-# beside it in /shared/mpibatch/:
+# it in /usr/local with `make install`, and puts the Slurm template and the
+# launch helpers beside it in /shared/mpibatch/:
 #   /shared/mpibatch/mpibatch.sbatch       hpc-templates/slurm/mpibatch.sbatch
 #   /shared/mpibatch/mpibatch-mpirun       hpc-templates/launch/ (also in /usr/local/bin)
 # The first node that finds no tarball on the share publishes the one this
@@ -59,19 +59,24 @@ src=$work
 [ -f "$src/Makefile" ] || src=$(dirname "$(find "$work" -maxdepth 2 -name Makefile | head -n 1)")
 [ -f "$src/Makefile" ] || { log "$tarball holds no Makefile" >&2; exit 1; }
 
+# `make install` puts the binary, the launch helpers, the man page and the
+# bash completion in /usr/local. WERROR= : a warning of a newer compiler
+# must not stop a node from installing.
 if [ -x "$cache/mpibatch" ]; then
     log "installing the cached build $cache"
-    install -D -m 755 "$cache/mpibatch" /usr/local/bin/mpibatch
+    # -o: the cached binary counts as built; make installs it as it is.
+    mkdir -p "$src/build"
+    cp "$cache/mpibatch" "$src/build/mpibatch"
+    make -C "$src" -o build/mpibatch install PREFIX=/usr/local WERROR=
 else
     log "building mpibatch from $tarball"
-    make -C "$src" -j "$(nproc)" install PREFIX=/usr/local
+    make -C "$src" -j "$(nproc)" install PREFIX=/usr/local WERROR=
     mkdir -p "$cache"
-    put /usr/local/bin/mpibatch "$cache/mpibatch" 755
+    put "$src/build/mpibatch" "$cache/mpibatch" 755
 fi
 
 for f in mpibatch-mpirun hostfile-from-vmss; do
     if [ -f "$src/hpc-templates/launch/$f" ]; then
-        install -m 755 "$src/hpc-templates/launch/$f" /usr/local/bin/
         put "$src/hpc-templates/launch/$f" "$share/$f" 755
     fi
 done
