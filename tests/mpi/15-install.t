@@ -57,17 +57,21 @@ contains "$T/man" "^ +75 +stopped" "EXIT STATUS documents 75"
 
 # section NAME: the lines of one section of the rendered page.
 section() { awk -v h="$1" '/^[^ ]/ { on = ($0 == h) ; next } on' "$T/man"; }
-for c in enqueue run results inspect queue; do
+for c in enqueue run results inspect queue status; do
     section "COMMAND: $c" > "$T/sec.$c"
     [ -s "$T/sec.$c" ]
     ok $? "the man page has a section for $c"
     "$MB" "$c" --help | grep -oE '^ +(-., )?--[a-z-]+' | sed 's/.*--/--/' |
-        grep -vxE -- '--(verbose|quiet|help)' > "$T/opts.$c"
+        grep -vxE -- '--(verbose|quiet|help|log-format)' > "$T/opts.$c"
     missing=""
     while IFS= read -r o; do
         grep -qE -- "^ +$o( |\$)" "$T/sec.$c" || missing="$missing $o"
     done < "$T/opts.$c"
     is "$missing" "" "every option of '$c --help' ($(wc -l < "$T/opts.$c")) is in its section"
+done
+section "COMMON OPTIONS" > "$T/sec.common"
+for o in --log-format --verbose --quiet --help; do
+    contains "$T/sec.common" "^ +(-., )?$o( |\$)" "COMMON OPTIONS documents $o"
 done
 [ "$(wc -l < "$T/opts.run")" -ge 20 ]
 ok $? "run has its 20-odd options (the check above is not vacuous)"
@@ -90,7 +94,7 @@ complete_words() {
 bash -c '. "$1" && complete -p mpibatch' sh "$comp" > "$T/complete" 2>&1
 contains "$T/complete" "-F _mpibatch mpibatch" "the completion script loads and registers for mpibatch"
 is "$(complete_words mpibatch ru)" "run" "mpibatch ru<TAB> completes to run"
-is "$(complete_words mpibatch "")" "enqueue run results inspect queue" "mpibatch <TAB> offers every command"
+is "$(complete_words mpibatch "")" "enqueue run results inspect queue status" "mpibatch <TAB> offers every command"
 is "$(complete_words mpibatch run --chun)" "--chunk-size" "run --chun<TAB> completes to --chunk-size"
 is "$(complete_words mpibatch results --mer)" "--merge" "results --mer<TAB> completes to --merge"
 is "$(complete_words mpibatch results --chun)" "" "an option of another command is not offered"
@@ -98,7 +102,7 @@ is "$(complete_words mpibatch queue p)" "peek purge" "queue p<TAB> offers peek a
 is "$(complete_words mpibatch results out --format j)" "json" "--format j<TAB> completes to json"
 is "$(complete_words mpibatch run --queue dir:/q --message-encoding t)" "text" \
     "--message-encoding t<TAB> completes to text"
-complete_words mpibatch run - | tr ' ' '\n' | grep -E -- '^--' | grep -vxE -- '--(verbose|quiet|help)' |
+complete_words mpibatch run - | tr ' ' '\n' | grep -E -- '^--' | grep -vxE -- '--(verbose|quiet|help|log-format)' |
     sort > "$T/comp.run"
 sort "$T/opts.run" > "$T/opts.run.sorted"
 same_file "$T/comp.run" "$T/opts.run.sorted" "run -<TAB> offers exactly the options of run --help"
