@@ -1313,11 +1313,25 @@ static size_t blot(char *out, size_t len)
     return wl;
 }
 
+/* Whether s[0..len) already reads as its own blot. */
+static int is_blot(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len >= 8)
+        return len == 8 && memcmp(s, "REDACTED", 8) == 0;
+    for (i = 0; i < len && s[i] == '*'; i++)
+        ;
+    return i == len;
+}
+
 /* Replaces each run of marked bytes with its blot, in place; the output
- * is never longer than the input, so writing never overtakes reading. */
-static void blot_marked(char *s, size_t n, const unsigned char *mark)
+ * is never longer than the input, so writing never overtakes reading.
+ * Returns 1 when the text changed. */
+static int blot_marked(char *s, size_t n, const unsigned char *mark)
 {
     size_t i = 0, o = 0, j;
+    int changed = 0;
 
     while (i < n) {
         if (!mark[i]) {
@@ -1326,10 +1340,33 @@ static void blot_marked(char *s, size_t n, const unsigned char *mark)
         }
         for (j = i; j < n && mark[j]; j++)
             ;
+        changed |= o != i || !is_blot(s + i, j - i);
         o += blot(s + o, j - i);
         i = j;
     }
     s[o] = '\0';
+    return changed || o != n;
+}
+
+/* Passes until nothing changes: a blot that swallows the character that
+ * ended another value (a ',' in "SharedKey a:x,y;...") would otherwise let
+ * a second redaction of the same text take more, and text redacted twice
+ * (an error, then the log line that shows it) should read the same. The
+ * first pass already removes every secret; the cap only bounds the work. */
+#define REDACT_PASSES 8
+
+static void redact_marks(char *s, unsigned char *mark)
+{
+    size_t n = strlen(s);
+    int pass;
+
+    for (pass = 0; pass < REDACT_PASSES && n > 0; pass++) {
+        memset(mark, 0, n);
+        mark_secrets(s, n, mark);
+        if (!blot_marked(s, n, mark))
+            return;
+        n = strlen(s);
+    }
 }
 
 /* Marks for a log line or an error fit on the stack; a longer text gets
@@ -1346,9 +1383,7 @@ void mb_az_redact(char *s)
         s[blot(s, n)] = '\0';
         return;
     }
-    memset(mark, 0, n);
-    mark_secrets(s, n, mark);
-    blot_marked(s, n, mark);
+    redact_marks(s, mark);
     if (mark != small)
         free(mark);
 }

@@ -84,8 +84,8 @@ mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err);
  * values. Every value that follows a key in the text as given is blotted,
  * so a repeated key ("Bearer Bearer x") hides nothing; whitespace around
  * '=' (as connection strings allow) and an opening quote after a key are
- * skipped. The text never grows; without memory for the work, all of it
- * is blotted. */
+ * skipped. The text never grows, and redacting it again changes nothing;
+ * without memory for the work, all of it is blotted. */
 void mb_az_redact(char *s);
 
 /* RFC 1123 date for x-ms-date ("Sun, 06 Nov 1994 08:49:37 GMT"). */

@@ -142,7 +142,7 @@ static void key_and_secret(text *t, fz_in *in)
 static void redaction_property(fz_in *in)
 {
     static text t;
-    static char once[TEXT_CAP];
+    static char once[TEXT_CAP], orig[TEXT_CAP];
     size_t i, before;
 
     t.n = 0;
@@ -154,14 +154,16 @@ static void redaction_property(fz_in *in)
             key_and_secret(&t, in);
     }
     before = strlen(t.s);
+    memcpy(orig, t.s, before + 1);
     mb_az_redact(t.s);
     for (i = 0; t.s[i]; i++)
         FZ_CHECK(t.s[i] < '0' || t.s[i] > '9' || t.s[i] == '3',
-                 "a secret digit survived at %zu: %s", i, t.s);
+                 "a secret digit survived at %zu: '%s' -> '%s'", i, orig, t.s);
     FZ_CHECK(strlen(t.s) <= before, "the text grew");
     memcpy(once, t.s, strlen(t.s) + 1);
     mb_az_redact(t.s);
-    FZ_CHECK(strcmp(once, t.s) == 0, "redacting twice changed more: '%s' -> '%s'", once, t.s);
+    FZ_CHECK(strcmp(once, t.s) == 0, "redacting twice changed more: '%s' -> '%s' -> '%s'",
+             orig, once, t.s);
 }
 
 static int cs_space(char c)
