@@ -48,7 +48,8 @@ static mb_status set_input(mb_task *t, const char *p, size_t len, const char *ro
     if (len == 0 || len > MB_INPUT_MAX || memchr(p, '\0', len) || memchr(p, '\n', len))
         return mb_err_set(err, MB_EDATA, "input path is empty, longer than %d bytes, or holds "
                           "a newline or NUL", MB_INPUT_MAX);
-    if (len > 8 && (memcmp(p, "https://", 8) == 0 || memcmp(p, "http://", 7) == 0))
+    if ((len >= 8 && memcmp(p, "https://", 8) == 0) ||
+        (len >= 7 && memcmp(p, "http://", 7) == 0))
         return mb_err_set(err, MB_EDATA, "input '%.*s' is a URL; inputs must be paths on "
                           "shared storage", (int)(len > 200 ? 200 : len), p);
     if (p[0] == '/' || rl == 0) {

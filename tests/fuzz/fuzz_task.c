@@ -28,12 +28,7 @@ static void check_task(const mb_task *t, const char *root)
     n = strlen(t->input);
     FZ_CHECK(n > 0 && !strchr(t->input, '\n'), "input '%s'", t->input);
     FZ_CHECK(n <= (size_t)MB_INPUT_MAX + rl + 1, "input of %zu bytes", n);
-    /* KNOWN DEFECT, reported, not fixed here (task.c is outside this
-     * branch): set_input refuses URLs only when longer than 8 bytes, so
-     * "http://", "http://x" and "https://" pass as relative paths (and fail
-     * later as missing inputs). Drop the n > 8 once task.c checks len >= 7. */
-    FZ_CHECK(n <= 8 ||
-                 (strncmp(t->input, "http://", 7) != 0 && strncmp(t->input, "https://", 8) != 0),
+    FZ_CHECK(strncmp(t->input, "http://", 7) != 0 && strncmp(t->input, "https://", 8) != 0,
              "a URL taken as input: %s", t->input);
     if (rl && t->input[0] != '/')
         fz_fail("a relative input not under the root: %s", t->input);
