@@ -14,8 +14,14 @@ export MPIBATCH_FAULT_SLEEP_MS
 MPIRUN="$MPIRUN -x MPIBATCH_FAULT_SLEEP_MS"
 
 "$MB" enqueue --queue "dir:$T/refq" "$T"/data/*.csv > /dev/null
-LOG=$T/ref.log mb_run 2 "dir:$T/refq" "$T/ref" $OPTS
-"$MB" results "$T/ref" --merge > "$T/ref.csv"
+# Every test that sources this compares with the reference: without one
+# they would compare nothing, so a failed reference run ends the test.
+if ! LOG=$T/ref.log mb_run 2 "dir:$T/refq" "$T/ref" $OPTS ||
+    ! "$MB" results "$T/ref" --merge > "$T/ref.csv" || [ ! -s "$T/ref.csv" ]; then
+    echo "Bail out! the uninterrupted reference run failed (see below)"
+    sed 's/^/# /' "$T/ref.log" | tail -20
+    exit 1
+fi
 
 # start_job DIR NP [ARGS]: a run in the background on DIR/q; sets $pid.
 start_job() {

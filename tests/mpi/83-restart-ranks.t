@@ -11,6 +11,7 @@ for case in "2 3" "4 1"; do
     d="$T/r$1to$2"
     start_job "$d" "$1"
     wait_for_log "$d/first.log" "committed" 30
+    ok $? "$1 ranks: a first task was committed before the stop"
     sleep 0.2
     kill -USR1 "$pid"
     wait "$pid"

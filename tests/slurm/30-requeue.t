@@ -23,7 +23,8 @@ OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
 t0=$(now)
 . tests/lib/restart.sh
-ok 0 "reference run without Slurm ($(elapsed "$t0" "$(now)") s)"
+[ "$(find "$T/ref/.ledger" -name '*.json' | wc -l)" -eq 3 ] && [ -s "$T/ref.csv" ]
+ok $? "reference run without Slurm: 3 tasks ($(elapsed "$t0" "$(now)") s)"
 
 MPIBATCH_JOB=$(pwd)/jobs/flights.job
 MPIBATCH_BIN=$MB
