@@ -20,8 +20,21 @@ fi
 set -- "$BUILD"/tests/test_* tests/mpi/*.t
 [ -n "$(ls tests/azure/*.t 2>/dev/null)" ] && set -- "$@" tests/azure/*.t
 if [ -n "${MB_SANITIZE:-}" ]; then
-    # Open MPI keeps memory until exit on purpose; leaks there are not ours.
-    export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+    export UBSAN_OPTIONS=print_stacktrace=1
+    # The unit tests that do not start MPI run with leak detection first;
+    # Open MPI keeps memory until exit on purpose, so the rest run without.
+    nompi=""
+    for t in "$BUILD"/tests/test_*; do
+        grep -q "mb_dist_init" "tests/unit/${t##*/}.c" 2>/dev/null || nompi="$nompi $t"
+    done
+    # shellcheck disable=SC2086 # a word list of test programs
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 prove --timer $nompi < /dev/null || exit 1
+    export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+    set -- tests/mpi/*.t
+    [ -n "$(ls tests/azure/*.t 2>/dev/null)" ] && set -- "$@" tests/azure/*.t
+    for t in "$BUILD"/tests/test_*; do
+        case " $nompi " in *" $t "*) ;; *) set -- "$t" "$@" ;; esac
+    done
 else
     # Templates and the Slurm daemons test deployment, not memory safety:
     # once is enough.
