@@ -1,4 +1,5 @@
-/* queue.c - queue URL dispatch, the delivery ceiling and argument checks; no I/O, no queue state. */
+/* queue.c - queue URL dispatch, the delivery ceiling and argument checks; no I/O and no
+ * queue state of its own. */
 #include "queue.h"
 #include "queue_mem.h"
 
