@@ -59,8 +59,9 @@ static const char IMDS_TOKEN_PATH[] =
     "/metadata/identity/oauth2/token?api-version=2018-02-01"
     "&resource=https%3A%2F%2Fstorage.azure.com%2F";
 
-/* One token fetch at a time, so that a lease-renewal thread and the main
- * thread sharing a credential neither race on the cache nor both ask. */
+/* One token fetch at a time. mpibatch renews leases on rank 0's main thread
+ * between chunks, so today nothing fetches concurrently; the lock keeps the
+ * token cache safe for a caller that does use threads. */
 static pthread_mutex_t token_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- small helpers ------------------------------------------------------ */

@@ -82,8 +82,7 @@ static int wait_polling(MPI_Request *req, mb_dist_tick_fn tick, void *ctx)
     }
 }
 
-mb_status mb_dist_agree_poll(mb_dist *d, mb_status local, mb_err *err, mb_dist_tick_fn tick,
-                             void *ctx)
+mb_status mb_dist_agree(mb_dist *d, mb_status local, mb_err *err)
 {
     struct { int failed_ok; int rank; } in, out;
     struct { int code; char msg[MB_ERR_MAX]; } rep;
@@ -95,7 +94,7 @@ mb_status mb_dist_agree_poll(mb_dist *d, mb_status local, mb_err *err, mb_dist_t
     in.rank = d->rank;
     rc = MPI_Iallreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD, &req);
     if (rc == MPI_SUCCESS)
-        rc = wait_polling(&req, tick, ctx);
+        rc = wait_polling(&req, NULL, NULL);
     if (rc != MPI_SUCCESS)
         return mpi_fail(err, "MPI_Allreduce (agreement)", rc);
     if (out.failed_ok == 1)
@@ -119,11 +118,6 @@ mb_status mb_dist_agree_poll(mb_dist *d, mb_status local, mb_err *err, mb_dist_t
         }
     }
     return (mb_status)rep.code;
-}
-
-mb_status mb_dist_agree(mb_dist *d, mb_status local, mb_err *err)
-{
-    return mb_dist_agree_poll(d, local, err, NULL, NULL);
 }
 
 mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)

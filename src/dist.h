@@ -26,11 +26,9 @@ void mb_dist_fini(mb_dist *d);
  * whose message is copied into `err` on every rank. */
 mb_status mb_dist_agree(mb_dist *d, mb_status local, mb_err *err);
 
-/* The same, but waits without spinning and calls tick(ctx) about every
- * 50 ms while waiting (rank 0 renews its lease there). */
+/* Called about every 50 ms while a rank waits in a collective that takes
+ * one (rank 0 renews its lease there). */
 typedef void (*mb_dist_tick_fn)(void *ctx);
-mb_status mb_dist_agree_poll(mb_dist *d, mb_status local, mb_err *err, mb_dist_tick_fn tick,
-                             void *ctx);
 
 /* Rank 0's buffer b (len, bytes) is copied to every rank's b. Ranks other
  * than 0 wait for it sleeping in short steps rather than spinning, since

@@ -65,11 +65,6 @@ mb_status mb_log_format_parse(const char *name, mb_log_format *fmt, mb_err *err)
     return MB_OK;
 }
 
-int mb_log_enabled(mb_log_level lvl)
-{
-    return lvl <= log_max;
-}
-
 const char *mb_log_host(void)
 {
     if (!log_host[0])

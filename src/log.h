@@ -33,8 +33,6 @@ void mb_log_set_format(mb_log_format fmt);
  * otherwise. */
 mb_status mb_log_format_parse(const char *name, mb_log_format *fmt, mb_err *err);
 
-int mb_log_enabled(mb_log_level lvl);
-
 /* This host's name as it appears in log lines (never NULL, never empty). */
 const char *mb_log_host(void);
 

@@ -5,8 +5,10 @@
  * Rounds. In round k rank r works on the (k*size + r)-th chunk still to do,
  * then all ranks OR together their flags (failure, stop request, checkpoint
  * due): that one small collective per round is where ranks agree to fail,
- * to checkpoint, or to stop, so a stop takes effect at most one chunk later
- * and no rank waits in a collective another rank will not enter.
+ * to checkpoint, or to stop. The flags of a round travel while the next
+ * chunk is worked on, so a stop takes effect within two chunks, at the same
+ * round on every rank, and no rank waits in a collective another rank will
+ * not enter.
  *
  * Failure semantics. A task is committed (results + ledger entry) before
  * its message is deleted, so a crash anywhere leaves the message to be
