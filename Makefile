@@ -57,10 +57,10 @@ endif
 COMPILE  = $(CC) $(MB_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LINK     = $(CC) $(MB_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(MB_LDFLAGS) $(LDFLAGS)
 
-SRCS     := $(filter-out src/main.c,$(wildcard src/*.c))
+SRCS     := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
-DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/main.d
+DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/cli/main.d
 
 .PHONY: all unit-tests deps demo check check-asan check-portable bench bench-ckpt soak
 .PHONY: install uninstall deb clean
@@ -70,14 +70,15 @@ all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(BUILD)/mpibatch.1 $(BUILD)/mpibat
 
 unit-tests: $(TESTS)
 
-$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c
 	@echo "  CC      $<"
+	@mkdir -p $(@D)
 	$(Q)$(COMPILE) -MMD -MP -c $< -o $@
 
 $(BUILD)/libmpibatch.a: $(OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/mpibatch: $(BUILD)/obj/main.o $(BUILD)/libmpibatch.a
+$(BUILD)/mpibatch: $(BUILD)/obj/cli/main.o $(BUILD)/libmpibatch.a
 	@echo "  LINK    $@"
 	$(Q)$(LINK) -o $@ $^ $(MB_LDLIBS) $(LDLIBS)
 
@@ -90,7 +91,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
 	$(Q)$(LINK) -Itests/unit -o $@ $< $(BUILD)/libmpibatch.a $(MB_LDLIBS) $(LDLIBS)
 
 # The man page and the bash completion come from the option table that
-# --help prints (src/cli.c), through two options --help does not list.
+# --help prints (src/cli/cli.c), through two options --help does not list.
 $(BUILD)/mpibatch.1: $(BUILD)/mpibatch
 	@echo "  GEN     $@"
 	$(Q)$(BUILD)/mpibatch --help-man > $@.tmp && mv $@.tmp $@
@@ -176,6 +177,7 @@ fuzz-build: $(FUZZERS)
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
 	@echo "  FUZZCC  $<"
+	@mkdir -p $(@D)
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/libmpibatch.a: $(FUZZ_OBJS)

@@ -15,8 +15,8 @@
  *  - big integers: ratio of products is exact, subtraction agrees with
  *    comparison, decimal text of 64-bit values is printf's.
  */
-#include "agg.h"
-#include "bigint.h"
+#include "agg/agg.h"
+#include "agg/bigint.h"
 #include "fuzz.h"
 
 #include <inttypes.h>

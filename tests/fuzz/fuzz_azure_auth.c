@@ -16,7 +16,7 @@
  *    hides those values; a SharedKey header from a parsed key, once
  *    redacted, keeps no signature.
  */
-#include "azure_auth.h"
+#include "azure/azure_auth.h"
 #include "fuzz.h"
 
 #include <strings.h>

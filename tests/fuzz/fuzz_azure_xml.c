@@ -15,7 +15,7 @@
  *    back through parse_xml and item_to_msg is the receive rule applied
  *    to what was sent, and the body itself when base64 could carry it.
  */
-#include "queue_azure.c"
+#include "queue/queue_azure.c"
 
 #include "fuzz.h"
 

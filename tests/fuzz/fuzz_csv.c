@@ -7,7 +7,7 @@
  * flags), position, error offset or message aborts. The buffer is a heap
  * block of exactly its length, so ASan catches a read past the end.
  */
-#include "csv_scan.h"
+#include "csv/csv_scan.h"
 #include "fuzz.h"
 
 #define MAXC 80

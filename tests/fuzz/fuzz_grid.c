@@ -12,7 +12,7 @@
  *  - the grid built in parts and joined is the serial grid.
  * The file lives in a memfd, so no file system is touched.
  */
-#include "partition.h"
+#include "csv/partition.h"
 #include "fuzz.h"
 
 #include <sys/mman.h>

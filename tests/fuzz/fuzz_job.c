@@ -13,7 +13,7 @@
  *  - binding the plan to a header of its own columns finds each one, and
  *    a header without one of them is MB_EDATA.
  */
-#include "job.h"
+#include "cli/job.h"
 #include "fuzz.h"
 
 #include <sys/mman.h>

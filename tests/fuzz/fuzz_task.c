@@ -12,7 +12,7 @@
  *    which a second reading strips: only a body "file://file://..." does
  *    that, and mb_task_body never writes one).
  */
-#include "task.h"
+#include "queue/task.h"
 #include "fuzz.h"
 
 #include <jansson.h>

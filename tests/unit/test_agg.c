@@ -1,8 +1,8 @@
 /* test_agg.c - TAP tests for aggregate lists, exact decimals and exact states.
  * Does not test CSV parsing or grouping; `test_agg bench` times mb_num_add
  * instead of testing. */
-#include "agg.h"
-#include "bigint.h"
+#include "agg/agg.h"
+#include "agg/bigint.h"
 
 #include "tap.h"
 

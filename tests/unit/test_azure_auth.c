@@ -7,8 +7,8 @@
  *       to $MB_STS_FILE when set.
  *   token [N]   asks N times (default 1) for the managed-identity header and
  *       prints it each time; logs at debug level to stderr. */
-#include "azure_auth.h"
-#include "log.h"
+#include "azure/azure_auth.h"
+#include "base/log.h"
 #include "tap.h"
 
 #include <arpa/inet.h>

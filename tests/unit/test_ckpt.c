@@ -9,8 +9,8 @@
  *   test_ckpt flipall FILE WORKDIR   flip each byte of FILE in turn: every
  *                                    load refuses it or gives the original
  * It does not test the run loop's use of checkpoints (tests/mpi, fault). */
-#include "ckpt.h"
-#include "digest.h"
+#include "core/ckpt.h"
+#include "base/digest.h"
 #include "tap.h"
 
 #include <errno.h>

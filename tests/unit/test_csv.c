@@ -1,7 +1,7 @@
 /* test_csv.c - TAP tests of the reference CSV reader (csv.c): records, cells,
  * dialects, every error with its exact line:column and message, and the
  * offset -> line:column lookup in memory and on disk. No MPI. */
-#include "csv.h"
+#include "csv/csv.h"
 #include "tap.h"
 
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * right before a PROT_NONE page, so a read past len crashes the test.
  * Usage: test_csv_scan [SEED [ROUNDS]]   (MB_SEED also sets the seed)
  *        test_csv_scan bench [MB]        reference vs fast, MB/s. No MPI. */
-#include "csv_scan.h"
+#include "csv/csv_scan.h"
 #include "tap.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* test_fsutil.c - durable publication, small reads, input opening, space
  * reservation and the sweep of killed writers' temporaries. */
-#include "fsutil.h"
+#include "base/fsutil.h"
 #include "tap.h"
 
 #include <errno.h>

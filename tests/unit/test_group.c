@@ -3,9 +3,9 @@
  * values (wide ones that force a state to spill, every scale, NULL-free),
  * random keys (inline and arena-held), packing and merging, sorting, and
  * the formatting fast paths against the bignum path. */
-#include "agg.h"
-#include "bigint.h"
-#include "group.h"
+#include "agg/agg.h"
+#include "agg/bigint.h"
+#include "agg/group.h"
 
 #include "tap.h"
 

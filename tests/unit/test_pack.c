@@ -1,5 +1,5 @@
 /* test_pack.c - the bounded byte buffer and its checked reader. */
-#include "pack.h"
+#include "base/pack.h"
 #include "tap.h"
 
 #include <stdint.h>

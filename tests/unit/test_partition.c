@@ -3,7 +3,7 @@
  * the records (or errors) of one serial parse; the bounds must be the nominal
  * offsets snapped to record starts found independently with the reader.
  * Plus fixed edge cases and errors. Usage: test_partition [SEED]. No MPI. */
-#include "partition.h"
+#include "csv/partition.h"
 #include "tap.h"
 
 #include <errno.h>

@@ -3,9 +3,9 @@
  * is needed; `test_preempt MODE` with MB_IMDS_MOCK=http://127.0.0.1:PORT
  * checks the watcher against tests/lib/imds_mock.py (driven by
  * tests/mpi/75-imds.t, which writes the events document for MODE). */
-#include "http.h"
-#include "log.h"
-#include "preempt.h"
+#include "azure/http.h"
+#include "base/log.h"
+#include "azure/preempt.h"
 #include "tap.h"
 
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 /* test_queue.c - TAP tests of the queue layer on the dir: and mem: back ends; no Azure. */
-#include "queue.h"
-#include "queue_mem.h"
+#include "queue/queue.h"
+#include "queue/queue_mem.h"
 #include "tap.h"
 
 #include <dirent.h>

@@ -9,7 +9,7 @@
  * $MB_AZ_QUEUE_URL (Azurite in tests/azure/20-queue.t) and print TAP;
  * credentials come from the environment as for mpibatch.
  */
-#include "queue_azure.c"
+#include "queue/queue_azure.c"
 
 #include "tap.h"
 

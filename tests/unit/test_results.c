@@ -6,11 +6,11 @@
  * ckpt.c); the redelivery check (mb_results_check); poison records; the
  * sweep of dead writers' temporaries. It does not run `mpibatch run`
  * (tests/mpi/86-88 do). */
-#include "chunk.h"
-#include "digest.h"
-#include "fsutil.h"
-#include "log.h"
-#include "results.h"
+#include "csv/chunk.h"
+#include "base/digest.h"
+#include "base/fsutil.h"
+#include "base/log.h"
+#include "core/results.h"
 #include "tap.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* test_task.c - message bodies into tasks: bare paths, JSON, ids, bounds. */
-#include "task.h"
+#include "queue/task.h"
 #include "tap.h"
 
 #include <stdlib.h>

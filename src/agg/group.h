@@ -1,0 +1,179 @@
+/* group.h - the group-by hash table: group key -> row count and one exact
+ * state per aggregated column.
+ *
+ * Open addressing with linear probing over a power-of-two slot array of
+ * (hash tag, group index) words. Each group is one fixed-size record: hash,
+ * row count, key (inline up to MB_KEY_INLINE bytes, else in an arena) and a
+ * compact accumulator per column (agg.h), so a lookup that hits touches the
+ * slot and one record. A key is the group's fields encoded as (u32 length,
+ * bytes) pairs, which makes keys of different field splits distinct
+ * ("a,bc" != "ab,c"). The table has a memory cap; it does not spill to
+ * disk. No I/O, no MPI. */
+#ifndef MB_GROUP_H
+#define MB_GROUP_H
+
+#include "agg/agg.h"
+#include "base/pack.h"
+
+#include <string.h>
+
+#define MB_KEY_INLINE 32
+
+typedef struct mb_grec {
+    uint64_t hash;
+    uint64_t koff;                 /* arena offset when klen > MB_KEY_INLINE */
+    int64_t rows;                  /* count(*) */
+    uint32_t klen;
+    uint32_t spare;
+    char head[MB_KEY_INLINE];      /* the key, or its first bytes; zero-padded */
+} mb_grec;
+
+typedef struct mb_groups {
+    size_t nstate;           /* accumulators per group */
+    unsigned *needs;         /* per accumulator: MB_NEED_* */
+    size_t *acc_off;         /* per accumulator: byte offset in a record */
+    size_t stride;           /* bytes per record, a multiple of 16 */
+    size_t n;                /* groups */
+    size_t gcap;             /* records allocated */
+    size_t nslots;           /* power of two */
+    uint64_t *slots;         /* 0 empty, else (high 32 bits of the hash << 32) |
+                                (group index + 1): most misses end at the slot */
+    unsigned char *rec;      /* n records of `stride` bytes */
+    char *arena;             /* keys longer than MB_KEY_INLINE */
+    size_t arena_len, arena_cap;
+    mb_spill spill;          /* states that outgrew 128 bits */
+    size_t max_bytes;        /* cap on the memory of the whole table */
+} mb_groups;
+
+/* MB_OK, or MB_ENOMEM. `needs` (nstate entries) is copied. */
+mb_status mb_groups_init(mb_groups *g, const unsigned *needs, size_t nstate, size_t max_bytes);
+void mb_groups_fini(mb_groups *g);
+
+/* Hash of an encoded key: a few multiplies for the short keys of group-by
+ * columns, inline because the hot loop calls it once per record. */
+static inline uint64_t mb_groups_hash(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull), w = 0;
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    /* The tail as fixed-size loads (overlapping the bytes before it when
+     * needed): a variable-length copy would stall the load that follows. */
+    if (i < len) {
+        if (len >= 8) {
+            memcpy(&w, p + len - 8, 8);
+        } else if (len >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + len - 4, 4);
+            w = (uint64_t)a << 32 | b;
+        } else {
+            w = (uint64_t)p[0] << 16 | (uint64_t)p[len / 2] << 8 | p[len - 1];
+        }
+        h = (h ^ w) * 0x94d049bb133111ebull;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Finds the group with `key` (hash h), adding it (rows 0, states empty)
+ * when missing. MB_ELIMIT when the memory cap would be passed. */
+mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, size_t *gi,
+                        mb_err *err);
+
+static inline mb_grec *mb_groups_rec(const mb_groups *g, size_t gi)
+{
+    return (mb_grec *)(void *)(g->rec + gi * g->stride);
+}
+
+/* A lookup of hash h in two steps ahead of it, so that a batch of lookups
+ * overlaps its cache misses: first the slot h starts at, then (once that
+ * slot is cached) the record it points to, when its tag matches. */
+static inline void mb_groups_prefetch_slot(const mb_groups *g, uint64_t h)
+{
+    mb_prefetch(&g->slots[h & (g->nslots - 1)]);
+}
+
+static inline void mb_groups_prefetch_rec(const mb_groups *g, uint64_t h)
+{
+    uint64_t v = g->slots[h & (g->nslots - 1)];
+
+    if (v && !((v ^ h) >> 32)) {
+        const char *r = (const char *)mb_groups_rec(g, (size_t)(v & 0xffffffffu) - 1);
+        mb_prefetch(r);
+        mb_prefetch(r + 64);
+    }
+}
+
+static inline mb_acc *mb_groups_acc(const mb_groups *g, size_t gi, size_t k)
+{
+    return (mb_acc *)(void *)(g->rec + gi * g->stride + g->acc_off[k]);
+}
+
+static inline const char *mb_groups_key(const mb_groups *g, size_t gi)
+{
+    const mb_grec *r = mb_groups_rec(g, gi);
+    return r->klen <= MB_KEY_INLINE ? r->head : g->arena + r->koff;
+}
+
+static inline size_t mb_groups_klen(const mb_groups *g, size_t gi)
+{
+    return mb_groups_rec(g, gi)->klen;
+}
+
+/* The full exact state of accumulator k of group gi. */
+static inline void mb_groups_state(const mb_groups *g, size_t gi, size_t k, mb_numstate *out)
+{
+    mb_acc_get(mb_groups_acc(g, gi, k), g->needs[k], &g->spill, out);
+}
+
+/* Whether a value of accumulator k of group gi had a fraction or exponent. */
+static inline int mb_groups_nonint(const mb_groups *g, size_t gi, size_t k)
+{
+    const mb_acc *a = mb_groups_acc(g, gi, k);
+    if (a->flags & MB_ACC_SPILLED)
+        return g->spill.v[(size_t)(uint64_t)a->v[0]].nonint != 0;
+    return (a->flags & MB_ACC_NONINT) != 0;
+}
+
+/* Parses and adds a value to accumulator k of group gi (mb_acc_add_text). */
+static inline mb_status mb_groups_add_text(mb_groups *g, size_t gi, size_t k, const char *p,
+                                           size_t len, mb_err *err)
+{
+    return mb_acc_add_text(mb_groups_acc(g, gi, k), p, len, g->needs[k], &g->spill, err);
+}
+
+/* Adds value v to accumulator k of group gi (mb_acc_add). */
+static inline mb_status mb_groups_add(mb_groups *g, size_t gi, size_t k, const mb_dec *v,
+                                      mb_err *err)
+{
+    return mb_acc_add(mb_groups_acc(g, gi, k), v, g->needs[k], &g->spill, err);
+}
+
+/* Appends group gi as (u32 klen, key, i64 rows, nstate full states) to b. */
+mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b);
+
+/* Merges every packed group in data[0..len) into g. MB_EDATA when the data
+ * is malformed, MB_ERANGE on exact-arithmetic overflow. */
+mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_err *err);
+
+/* Merges the states of one group into g (adding the group if new). */
+mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
+                              const mb_numstate *src, mb_err *err);
+
+/* Group indices ordered by key: field by field, bytewise, a shorter field
+ * first when one is a prefix of the other. Caller frees. NULL on ENOMEM. */
+size_t *mb_groups_sorted(const mb_groups *g);
+
+/* Splits an encoded key into fields: calls fn for each (bytes, length). */
+typedef void (*mb_key_field_fn)(void *ctx, size_t i, const char *p, size_t len);
+void mb_groups_key_fields(const char *key, size_t len, mb_key_field_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,1408 @@
+/* azure_auth.c - Azure Storage credentials (environment, connection strings),
+ * SharedKey signing with HMAC-SHA256 through OpenSSL 3 EVP_MAC, managed-
+ * identity bearer tokens, secret redaction and strict base64. Does not build
+ * or send storage requests, and never puts a key, signature or token into a
+ * log line or error message; its only I/O is the token request to the
+ * instance metadata service, made through http.c. */
+#include "azure/azure_auth.h"
+
+#include "azure/http.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define CS_MAX 16384            /* a whole connection string */
+#define CS_NAME_MAX 64          /* the Key part of one Key=Value */
+#define SAS_MAX 8192
+#define ENDPOINT_MAX 512
+#define CLIENT_ID_MAX 128
+#define HEADERS_MAX 64
+#define QUERY_PARAMS_MAX 64
+#define STS_MAX 65536
+#define TOKEN_MAX 16384
+#define IMDS_URL_MAX 1024
+#define IMDS_RESPONSE_MAX 65536
+#define IMDS_CONNECT_MS 2000L
+#define IMDS_TIMEOUT_MS 10000L
+#define TOKEN_SLACK_S 300       /* refresh 5 minutes before expiry */
+/* Microsoft's IMDS guidance: back off exponentially on 404, 429 and 5xx;
+ * on 410 (the service is being updated) keep trying for at least 70 s.
+ * Everything stays inside one overall deadline. */
+#define IMDS_MAX_RETRIES 5      /* for 404, 429, 5xx */
+#define IMDS_CONN_RETRIES 2     /* nothing answered: probably not on Azure */
+#define IMDS_GONE_WINDOW_S 70.0
+#define IMDS_DEADLINE_S 90.0
+#define IMDS_BASE_MS 1000L
+#define IMDS_DELAY_MAX_MS 16000L
+#define HMAC_SHA256_LEN 32
+#define SIG_B64_LEN 45          /* base64 of 32 bytes, plus NUL */
+
+static const char DEV_ACCOUNT[] = "devstoreaccount1";
+/* The fixed, published Azurite / storage emulator key: not a secret. */
+static const char DEV_KEY[] =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+static const char DEV_QUEUE_ENDPOINT[] = "http://127.0.0.1:10001/devstoreaccount1";
+static const char IMDS_DEFAULT[] = "http://169.254.169.254";
+static const char IMDS_TOKEN_PATH[] =
+    "/metadata/identity/oauth2/token?api-version=2018-02-01"
+    "&resource=https%3A%2F%2Fstorage.azure.com%2F";
+
+/* One token fetch at a time. mpibatch renews leases on rank 0's main thread
+ * between chunks, so today nothing fetches concurrently; the lock keeps the
+ * token cache safe for a caller that does use threads. */
+static pthread_mutex_t token_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int is_space(int ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+static int is_alnum(int ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+static int lower(int ch)
+{
+    return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+/* Trims whitespace from both ends of s[0..*len), returning the new start. */
+static const char *trim(const char *s, size_t *len)
+{
+    while (*len > 0 && is_space((unsigned char)s[0])) {
+        s++;
+        (*len)--;
+    }
+    while (*len > 0 && is_space((unsigned char)s[*len - 1]))
+        (*len)--;
+    return s;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* Frees a string that may hold a secret, wiping it first. */
+static void free_secret(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* mb_err_prefix refuses a NULL report; callers here may pass one. */
+static mb_status err_prefix(mb_err *err, mb_status st, const char *what)
+{
+    if (err)
+        mb_err_prefix(err, "%s: ", what);
+    return st;
+}
+
+/* ---- base64 ------------------------------------------------------------- */
+
+static int b64_char(int ch)
+{
+    return is_alnum(ch) || ch == '+' || ch == '/';
+}
+
+mb_status mb_b64_encode(const unsigned char *p, size_t len, char *out, size_t cap)
+{
+    size_t need;
+    int n;
+
+    if (!out || (len > 0 && !p))
+        return MB_EINTERNAL;
+    if (len > (size_t)(INT_MAX / 4) * 3)   /* the output length must fit an int */
+        return MB_ELIMIT;
+    need = (len + 2) / 3 * 4 + 1;
+    if (cap < need)
+        return MB_ELIMIT;
+    n = EVP_EncodeBlock((unsigned char *)out, p, (int)len);
+    if (n < 0 || (size_t)n + 1 != need)
+        return MB_EINTERNAL;
+    return MB_OK;
+}
+
+/* EVP_DecodeBlock skips surrounding whitespace and returns the padded
+ * length, so the checks (alphabet, length, '=' only at the end) come first
+ * and the true length is computed from the '=' count. */
+mb_status mb_b64_decode(const char *p, size_t len, unsigned char *out, size_t cap,
+                        size_t *outlen)
+{
+    size_t i, pad = 0, need;
+    int n;
+
+    if (!out || !outlen || (len > 0 && !p))
+        return MB_EINTERNAL;
+    *outlen = 0;
+    if (len == 0)
+        return MB_OK;
+    if (len % 4 != 0 || len > (size_t)INT_MAX)
+        return MB_EDATA;
+    if (p[len - 1] == '=')
+        pad = p[len - 2] == '=' ? 2 : 1;
+    for (i = 0; i < len - pad; i++)
+        if (!b64_char((unsigned char)p[i]))
+            return MB_EDATA;
+    need = len / 4 * 3;
+    if (cap < need)
+        return MB_ELIMIT;
+    n = EVP_DecodeBlock(out, (const unsigned char *)p, (int)len);
+    if (n < 0 || (size_t)n != need) {
+        OPENSSL_cleanse(out, need);
+        return MB_EDATA;
+    }
+    *outlen = need - pad;
+    return MB_OK;
+}
+
+/* ---- credential fields -------------------------------------------------- */
+
+/* Storage account names are 3-24 lowercase letters and digits on Azure;
+ * emulators accept other letters, so only the alphabet and size are held. */
+static int valid_account(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n >= MB_AZ_ACCOUNT_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!is_alnum((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static mb_status set_account(mb_az_cred *c, const char *s, const char *what, mb_err *err)
+{
+    size_t n = strlen(s);
+
+    if (!valid_account(s, n))
+        return mb_err_set(err, MB_EUSAGE,
+                          "%s is not a storage account name (1 to %d letters and digits)",
+                          what, MB_AZ_ACCOUNT_MAX - 1);
+    memcpy(c->account, s, n + 1);
+    return MB_OK;
+}
+
+/* Decodes a base64 account key. The value is never echoed: it is a secret
+ * even when malformed (a pasted key with one character wrong). */
+static mb_status set_key(mb_az_cred *c, const char *b64, const char *what, mb_err *err)
+{
+    unsigned char buf[MB_AZ_KEY_MAX + 3];
+    size_t len = strlen(b64), n = 0;
+    mb_status st;
+
+    if (len / 4 * 3 > sizeof buf)
+        return mb_err_set(err, MB_EUSAGE,
+                          "%s is too long for an account key (the value is not shown)", what);
+    st = mb_b64_decode(b64, len, buf, sizeof buf, &n);
+    if (st != MB_OK || n == 0 || n > MB_AZ_KEY_MAX) {
+        OPENSSL_cleanse(buf, sizeof buf);
+        return mb_err_set(err, MB_EUSAGE,
+                          "%s is not a valid base64 account key (the value is not shown)", what);
+    }
+    memcpy(c->key, buf, n);
+    c->key_len = n;
+    OPENSSL_cleanse(buf, sizeof buf);
+    return MB_OK;
+}
+
+static mb_status set_sas(mb_az_cred *c, const char *s, const char *what, mb_err *err)
+{
+    size_t n;
+
+    if (*s == '?')
+        s++;
+    n = strlen(s);
+    if (n == 0 || n > SAS_MAX || strpbrk(s, " \t\r\n#"))
+        return mb_err_set(err, MB_EUSAGE, "%s is not a SAS token (the value is not shown)", what);
+    if (!(c->sas = dup_n(s, n)))
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    c->kind = MB_AZ_SAS;
+    return MB_OK;
+}
+
+/* An http(s) base URL without trailing '/'; no query or fragment (SAS
+ * tokens belong in SharedAccessSignature, not in the endpoint). */
+static mb_status dup_endpoint(const char *s, const char *what, char **out, mb_err *err)
+{
+    size_t n = strlen(s);
+    int web = strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
+
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    if (n >= ENDPOINT_MAX || !web || strcspn(s, " \t\r\n?#") < n)
+        return mb_err_set(err, MB_EUSAGE, "%s must be an http:// or https:// URL without query",
+                          what);
+    if (!(*out = dup_n(s, n)))
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    return MB_OK;
+}
+
+/* ---- connection strings ------------------------------------------------- */
+
+enum { F_ACCOUNT, F_KEY, F_QUEUE_EP, F_PROTOCOL, F_SUFFIX, F_SAS, F_DEV, F_COUNT };
+
+static const char *const CS_FIELDS[F_COUNT] = {
+    "AccountName", "AccountKey", "QueueEndpoint", "DefaultEndpointsProtocol",
+    "EndpointSuffix", "SharedAccessSignature", "UseDevelopmentStorage"};
+
+/* Stores one "Key=Value" segment (already NUL-terminated, in a private
+ * copy). Keys are case-insensitive; unknown ones (BlobEndpoint, ...) are
+ * ignored because portal strings carry them. Only key names are ever
+ * printed: a segment without '=' may be a pasted secret. */
+static mb_status cs_segment(char *seg, size_t idx, const char *f[F_COUNT], mb_err *err)
+{
+    char *eq = strchr(seg, '=');
+    size_t nlen, vlen, i;
+    const char *name, *value;
+
+    if (!eq)
+        return mb_err_set(err, MB_EUSAGE, "segment %zu is not Key=Value", idx);
+    nlen = (size_t)(eq - seg);
+    name = trim(seg, &nlen);
+    vlen = strlen(eq + 1);
+    value = trim(eq + 1, &vlen);
+    if (nlen == 0 || nlen > CS_NAME_MAX)
+        return mb_err_set(err, MB_EUSAGE, "segment %zu has no key name", idx);
+    ((char *)value)[vlen] = '\0';   /* value points into seg, our own copy */
+    for (i = 0; i < F_COUNT; i++) {
+        if (strlen(CS_FIELDS[i]) != nlen || strncasecmp(name, CS_FIELDS[i], nlen) != 0)
+            continue;
+        if (f[i])
+            return mb_err_set(err, MB_EUSAGE, "%s appears twice", CS_FIELDS[i]);
+        f[i] = value;
+        return MB_OK;
+    }
+    return MB_OK;
+}
+
+static mb_status cs_split(char *s, const char *f[F_COUNT], mb_err *err)
+{
+    size_t idx = 0;
+    mb_status st;
+
+    while (s) {
+        char *semi = strchr(s, ';');
+        size_t n;
+
+        if (semi)
+            *semi = '\0';
+        n = strlen(s);
+        idx++;
+        trim(s, &n);
+        if (n > 0 && (st = cs_segment(s, idx, f, err)) != MB_OK)
+            return st;
+        s = semi ? semi + 1 : NULL;
+    }
+    return MB_OK;
+}
+
+/* QueueEndpoint when given, else PROTOCOL://ACCOUNT.queue.SUFFIX. */
+static mb_status cs_endpoint(mb_az_cred *c, const char *f[F_COUNT], mb_err *err)
+{
+    const char *proto = f[F_PROTOCOL] ? f[F_PROTOCOL] : "https";
+    const char *suffix = f[F_SUFFIX] ? f[F_SUFFIX] : "core.windows.net";
+    char url[ENDPOINT_MAX];
+    int n;
+
+    if (f[F_QUEUE_EP])
+        return dup_endpoint(f[F_QUEUE_EP], "QueueEndpoint", &c->queue_endpoint, err);
+    if (!c->account[0])
+        return MB_OK;   /* a SAS string without endpoint: the queue URL decides */
+    if (strcasecmp(proto, "http") != 0 && strcasecmp(proto, "https") != 0)
+        return mb_err_set(err, MB_EUSAGE, "DefaultEndpointsProtocol must be http or https");
+    if (!suffix[0] || strpbrk(suffix, "/?#; \t"))
+        return mb_err_set(err, MB_EUSAGE, "EndpointSuffix is not a host name suffix");
+    n = snprintf(url, sizeof url, "%s://%s.queue.%s", proto, c->account, suffix);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return mb_err_set(err, MB_EUSAGE, "EndpointSuffix is too long");
+    return dup_endpoint(url, "the queue endpoint", &c->queue_endpoint, err);
+}
+
+static mb_status cs_devstore(mb_az_cred *c, const char *f[F_COUNT], mb_err *err)
+{
+    mb_status st;
+
+    if (strcasecmp(f[F_DEV], "true") != 0)
+        return mb_err_set(err, MB_EUSAGE, "UseDevelopmentStorage must be true when given");
+    memcpy(c->account, DEV_ACCOUNT, sizeof DEV_ACCOUNT);
+    if ((st = set_key(c, DEV_KEY, "the development storage key", err)) != MB_OK)
+        return st;
+    c->kind = MB_AZ_SHAREDKEY;
+    /* QueueEndpoint may move Azurite to another port. */
+    return dup_endpoint(f[F_QUEUE_EP] ? f[F_QUEUE_EP] : DEV_QUEUE_ENDPOINT, "QueueEndpoint",
+                        &c->queue_endpoint, err);
+}
+
+static mb_status cs_apply(mb_az_cred *c, const char *f[F_COUNT], mb_err *err)
+{
+    mb_status st;
+
+    if (f[F_DEV])
+        return cs_devstore(c, f, err);
+    if (f[F_ACCOUNT] && (st = set_account(c, f[F_ACCOUNT], "AccountName", err)) != MB_OK)
+        return st;
+    if (f[F_KEY] && f[F_KEY][0]) {
+        if (!c->account[0])
+            return mb_err_set(err, MB_EUSAGE, "AccountKey needs AccountName");
+        if ((st = set_key(c, f[F_KEY], "AccountKey", err)) != MB_OK)
+            return st;
+        c->kind = MB_AZ_SHAREDKEY;
+    } else if (f[F_SAS] && f[F_SAS][0]) {
+        if ((st = set_sas(c, f[F_SAS], "SharedAccessSignature", err)) != MB_OK)
+            return st;
+    } else {
+        return mb_err_set(err, MB_EUSAGE,
+                          "neither AccountKey nor SharedAccessSignature nor UseDevelopmentStorage");
+    }
+    return cs_endpoint(c, f, err);
+}
+
+mb_status mb_az_parse_connection_string(mb_az_cred *c, const char *cs, mb_err *err)
+{
+    const char *f[F_COUNT] = {NULL};
+    size_t n;
+    char *copy;
+    mb_status st;
+
+    if (!c || !cs)
+        return mb_err_set(err, MB_EINTERNAL, "mb_az_parse_connection_string: NULL argument");
+    memset(c, 0, sizeof *c);
+    n = strlen(cs);
+    if (n == 0 || n > CS_MAX)
+        return mb_err_set(err, MB_EUSAGE, "connection string is empty or longer than %d bytes",
+                          CS_MAX);
+    if (!(copy = dup_n(cs, n)))
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = cs_split(copy, f, err);
+    if (st == MB_OK)
+        st = cs_apply(c, f, err);
+    OPENSSL_cleanse(copy, n);
+    free(copy);
+    if (st != MB_OK)
+        mb_az_cred_fini(c);
+    return st;
+}
+
+/* ---- credentials from the environment ----------------------------------- */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && v[0] ? v : NULL;
+}
+
+/* The account for the credential: the one it names, else the queue URL's.
+ * A mismatch is allowed (the request will say 403) but worth a warning. */
+static mb_status pick_account(mb_az_cred *c, const char *named, const char *what,
+                              const char *url_account, mb_err *err)
+{
+    mb_status st;
+
+    if (named && (st = set_account(c, named, what, err)) != MB_OK)
+        return st;
+    if (!c->account[0] && url_account)
+        return set_account(c, url_account, "the queue URL's account", err);
+    if (c->account[0] && url_account && strcasecmp(c->account, url_account) != 0 &&
+        valid_account(url_account, strlen(url_account)))
+        mb_warn("credentials are for storage account %s, the queue URL names %s", c->account,
+                url_account);
+    return MB_OK;
+}
+
+static mb_status env_identity(mb_az_cred *c, const char *account, mb_err *err)
+{
+    const char *ep = env("MPIBATCH_IMDS_ENDPOINT");
+    const char *id = env("AZURE_CLIENT_ID");
+    mb_status st;
+
+    c->kind = MB_AZ_TOKEN;
+    if ((st = pick_account(c, env("AZURE_STORAGE_ACCOUNT"), "AZURE_STORAGE_ACCOUNT", account,
+                           err)) != MB_OK)
+        return st;
+    if ((st = dup_endpoint(ep ? ep : IMDS_DEFAULT, "MPIBATCH_IMDS_ENDPOINT", &c->imds_endpoint,
+                           err)) != MB_OK)
+        return st;
+    if (id) {
+        if (strlen(id) > CLIENT_ID_MAX || strspn(id, "0123456789abcdefABCDEF-") != strlen(id))
+            return mb_err_set(err, MB_EUSAGE, "AZURE_CLIENT_ID is not a client id (a GUID)");
+        if (!(c->client_id = strdup(id)))
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    mb_debug("Azure credentials: managed identity%s", id ? " (user-assigned)" : "");
+    return MB_OK;
+}
+
+static mb_status env_pick(mb_az_cred *c, const char *account, mb_err *err)
+{
+    const char *cs = env("AZURE_STORAGE_CONNECTION_STRING");
+    const char *key = env("AZURE_STORAGE_KEY"), *sas = env("AZURE_STORAGE_SAS_TOKEN");
+    const char *named = env("AZURE_STORAGE_ACCOUNT");
+    mb_status st;
+
+    if (cs) {
+        if ((st = mb_az_parse_connection_string(c, cs, err)) != MB_OK)
+            return err_prefix(err, st, "AZURE_STORAGE_CONNECTION_STRING");
+        mb_debug("Azure credentials: connection string (%s)",
+                 c->kind == MB_AZ_SAS ? "SAS" : "SharedKey");
+        return pick_account(c, NULL, NULL, account, err);
+    }
+    if (key) {
+        if ((st = pick_account(c, named, "AZURE_STORAGE_ACCOUNT", account, err)) != MB_OK)
+            return st;
+        if (!c->account[0])
+            return mb_err_set(err, MB_EUSAGE,
+                              "AZURE_STORAGE_KEY is set but no account is named "
+                              "(set AZURE_STORAGE_ACCOUNT)");
+        c->kind = MB_AZ_SHAREDKEY;
+        mb_debug("Azure credentials: AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY");
+        return set_key(c, key, "AZURE_STORAGE_KEY", err);
+    }
+    if (sas) {
+        if ((st = pick_account(c, named, "AZURE_STORAGE_ACCOUNT", account, err)) != MB_OK)
+            return st;
+        mb_debug("Azure credentials: AZURE_STORAGE_SAS_TOKEN");
+        return set_sas(c, sas, "AZURE_STORAGE_SAS_TOKEN", err);
+    }
+    return env_identity(c, account, err);
+}
+
+mb_status mb_az_cred_from_env(mb_az_cred *c, const char *account, mb_err *err)
+{
+    mb_status st;
+
+    if (!c)
+        return mb_err_set(err, MB_EINTERNAL, "mb_az_cred_from_env: NULL credential");
+    memset(c, 0, sizeof *c);
+    st = env_pick(c, account, err);
+    if (st != MB_OK)
+        mb_az_cred_fini(c);
+    return st;
+}
+
+void mb_az_cred_fini(mb_az_cred *c)
+{
+    if (!c)
+        return;
+    free_secret(c->sas);
+    free(c->queue_endpoint);
+    free(c->imds_endpoint);
+    free(c->client_id);
+    free_secret(c->token);
+    OPENSSL_cleanse(c, sizeof *c);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- bounded string builder --------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    mb_status st;      /* first failure: MB_ELIMIT or MB_ENOMEM */
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    size_t need, cap;
+    char *q;
+
+    if (b->st != MB_OK)
+        return;
+    if (mb_size_add(b->len, n, &need) != 0 || need >= STS_MAX) {
+        b->st = MB_ELIMIT;
+        return;
+    }
+    if (need + 1 > b->cap) {
+        for (cap = b->cap ? b->cap : 512; cap < need + 1; cap *= 2)
+            ;
+        if (!(q = realloc(b->p, cap))) {
+            b->st = MB_ENOMEM;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len = need;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* ---- string to sign ------------------------------------------------------ */
+
+typedef struct pair {
+    char *name;
+    char *value;
+} pair;
+
+typedef struct pairs {
+    pair v[HEADERS_MAX > QUERY_PARAMS_MAX ? HEADERS_MAX : QUERY_PARAMS_MAX];
+    size_t n;
+} pairs;
+
+static void pairs_fini(pairs *ps)
+{
+    size_t i;
+
+    for (i = 0; i < ps->n; i++) {
+        free(ps->v[i].name);
+        free(ps->v[i].value);
+    }
+    ps->n = 0;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    int r = strcmp(x->name, y->name);
+
+    return r ? r : strcmp(x->value, y->value);
+}
+
+/* Copies a value with runs of whitespace folded to one space, as the
+ * canonicalized-headers rules ask (the value is already trimmed). */
+static char *fold(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    size_t i, j = 0;
+
+    if (!out)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        if (is_space((unsigned char)s[i])) {
+            if (j > 0 && out[j - 1] == ' ')
+                continue;
+            out[j++] = ' ';
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
+/* Splits "Name: value" into a lowercase name and a trimmed value (folded
+ * for x-ms-* headers, whose canonical form asks for it). */
+static mb_status add_header(pairs *ps, const char *line, mb_err *err)
+{
+    const char *colon = strchr(line, ':');
+    size_t nlen, vlen, i;
+    const char *name, *value;
+    pair *p;
+
+    if (!colon)
+        return mb_err_set(err, MB_EINTERNAL, "request header without ':'");
+    if (ps->n >= HEADERS_MAX)
+        return mb_err_set(err, MB_ELIMIT, "more than %d request headers", HEADERS_MAX);
+    nlen = (size_t)(colon - line);
+    name = trim(line, &nlen);
+    vlen = strlen(colon + 1);
+    value = trim(colon + 1, &vlen);
+    p = &ps->v[ps->n];
+    if (!(p->name = dup_n(name, nlen)))
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    for (i = 0; i < nlen; i++)
+        p->name[i] = (char)lower((unsigned char)p->name[i]);
+    p->value = strncmp(p->name, "x-ms-", 5) == 0 ? fold(value, vlen) : dup_n(value, vlen);
+    ps->n++;
+    if (!p->value)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    return MB_OK;
+}
+
+static const char *header_value(const pairs *ps, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ps->n; i++)
+        if (strcmp(ps->v[i].name, name) == 0)
+            return ps->v[i].value;
+    return "";
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = lower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Percent-decodes s[0..n) into *out. '+' stays '+' (Azure decodes like
+ * decodeURIComponent), so callers encode spaces as %20 and '+' as %2B.
+ * A broken escape or %00 is MB_EUSAGE: the query came from a URL. */
+static mb_status pct_decode(const char *s, size_t n, int to_lower, char **out)
+{
+    char *d = malloc(n + 1);
+    size_t i, j = 0;
+
+    if (!(*out = d))
+        return MB_ENOMEM;
+    for (i = 0; i < n; i++) {
+        int ch = (unsigned char)s[i];
+
+        if (ch == '%') {
+            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(d);
+                *out = NULL;
+                return MB_EUSAGE;
+            }
+            ch = hi * 16 + lo;
+            i += 2;
+        }
+        d[j++] = (char)(to_lower ? lower(ch) : ch);
+    }
+    d[j] = '\0';
+    return MB_OK;
+}
+
+/* Adds one "name=value" query parameter, both URL-decoded, the name
+ * lowercased as the canonicalized-resource rules ask. */
+static mb_status add_param(pairs *ps, const char *s, size_t n, mb_err *err)
+{
+    const char *eq = memchr(s, '=', n);
+    size_t nlen = eq ? (size_t)(eq - s) : n;
+    pair *p = &ps->v[ps->n];
+    mb_status st;
+
+    if (ps->n >= QUERY_PARAMS_MAX)
+        return mb_err_set(err, MB_ELIMIT, "more than %d query parameters", QUERY_PARAMS_MAX);
+    st = pct_decode(s, nlen, 1, &p->name);
+    if (st == MB_OK)
+        st = eq ? pct_decode(eq + 1, n - nlen - 1, 0, &p->value)
+                : ((p->value = dup_n("", 0)) ? MB_OK : MB_ENOMEM);
+    if (p->name || p->value)
+        ps->n++;    /* owned by the list from here on, even half made */
+    if (st == MB_ENOMEM)
+        return mb_err_set(err, st, "out of memory");
+    if (st != MB_OK)
+        return mb_err_set(err, st, "query parameter %zu has a bad %%-escape", ps->n);
+    return MB_OK;
+}
+
+static mb_status parse_query(pairs *ps, const char *q, mb_err *err)
+{
+    mb_status st;
+
+    while (q && *q) {
+        size_t n = strcspn(q, "&");
+
+        if (n > 0 && (st = add_param(ps, q, n, err)) != MB_OK)
+            return st;
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+    return MB_OK;
+}
+
+/* VERB, the eleven standard headers (Content-Length empty when 0, as the
+ * 2015-02-21+ rules say), each followed by a newline. */
+static void sts_standard(sbuf *b, const char *method, const pairs *hs, size_t content_length)
+{
+    static const char *const names[] = {
+        "content-encoding", "content-language", NULL /* content-length */, "content-md5",
+        "content-type", "date", "if-modified-since", "if-match", "if-none-match",
+        "if-unmodified-since", "range"};
+    char num[32];
+    size_t i;
+
+    sb_str(b, method);
+    sb_str(b, "\n");
+    for (i = 0; i < MB_ARRAY_LEN(names); i++) {
+        if (names[i]) {
+            sb_str(b, header_value(hs, names[i]));
+        } else if (content_length > 0) {
+            snprintf(num, sizeof num, "%zu", content_length);
+            sb_str(b, num);
+        }
+        sb_str(b, "\n");
+    }
+}
+
+/* "name:value\n" for every x-ms-* header, sorted by name. Headers with an
+ * empty value are left out: curl does not send "Name:" lines. */
+static mb_status sts_xms(sbuf *b, pairs *hs, mb_err *err)
+{
+    pair *x[HEADERS_MAX];
+    size_t i, n = 0;
+
+    qsort(hs->v, hs->n, sizeof hs->v[0], pair_cmp);
+    for (i = 0; i < hs->n; i++)
+        if (strncmp(hs->v[i].name, "x-ms-", 5) == 0 && hs->v[i].value[0])
+            x[n++] = &hs->v[i];
+    for (i = 0; i < n; i++) {
+        if (i > 0 && strcmp(x[i]->name, x[i - 1]->name) == 0)
+            return mb_err_set(err, MB_EINTERNAL, "request header %s given twice", x[i]->name);
+        sb_str(b, x[i]->name);
+        sb_str(b, ":");
+        sb_str(b, x[i]->value);
+        sb_str(b, "\n");
+    }
+    return MB_OK;
+}
+
+/* "/" ACCOUNT PATH, then "\nname:v1,v2" per parameter, names and values
+ * sorted. For Azurite's path-style URLs the path starts with the account,
+ * which therefore appears twice: that is what the emulator computes. */
+static void sts_resource(sbuf *b, const char *account, const char *path, pairs *qs)
+{
+    size_t i;
+
+    sb_str(b, "/");
+    sb_str(b, account);
+    sb_str(b, path && path[0] ? path : "/");
+    qsort(qs->v, qs->n, sizeof qs->v[0], pair_cmp);
+    for (i = 0; i < qs->n; i++) {
+        if (i > 0 && strcmp(qs->v[i].name, qs->v[i - 1].name) == 0) {
+            sb_str(b, ",");
+        } else {
+            sb_str(b, "\n");
+            sb_str(b, qs->v[i].name);
+            sb_str(b, ":");
+        }
+        sb_str(b, qs->v[i].value);
+    }
+}
+
+static int valid_method(const char *m)
+{
+    size_t n = m ? strlen(m) : 0;
+
+    return n > 0 && n < 16 && strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == n;
+}
+
+mb_status mb_az_string_to_sign(const mb_az_cred *c, const char *method, const char *path,
+                               const char *query, const char *const *headers,
+                               size_t content_length, char **out, mb_err *err)
+{
+    pairs hs = {.n = 0}, qs = {.n = 0};
+    sbuf b = {NULL, 0, 0, MB_OK};
+    mb_status st = MB_OK;
+
+    if (!out)
+        return mb_err_set(err, MB_EINTERNAL, "mb_az_string_to_sign: NULL output");
+    *out = NULL;
+    if (!c || !c->account[0] || !valid_method(method) || (path && strpbrk(path, "?#\r\n")))
+        return mb_err_set(err, MB_EINTERNAL, "mb_az_string_to_sign: bad account, method or path");
+    for (; headers && *headers && st == MB_OK; headers++)
+        st = add_header(&hs, *headers, err);
+    if (st == MB_OK)
+        st = parse_query(&qs, query, err);
+    if (st == MB_OK) {
+        sts_standard(&b, method, &hs, content_length);
+        st = sts_xms(&b, &hs, err);
+    }
+    if (st == MB_OK)
+        sts_resource(&b, c->account, path, &qs);
+    if (st == MB_OK && b.st != MB_OK)
+        st = mb_err_set(err, b.st, "string to sign: %s",
+                        b.st == MB_ELIMIT ? "longer than 64 KiB" : "out of memory");
+    pairs_fini(&hs);
+    pairs_fini(&qs);
+    if (st != MB_OK) {
+        free(b.p);
+        return st;
+    }
+    *out = b.p;
+    return MB_OK;
+}
+
+/* ---- SharedKey ----------------------------------------------------------- */
+
+static mb_status hmac_sha256(const unsigned char *key, size_t klen, const char *msg,
+                             size_t mlen, unsigned char out[HMAC_SHA256_LEN])
+{
+    char digest[] = "SHA256";
+    OSSL_PARAM params[2];
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    size_t outl = 0;
+    int ok;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    ok = ctx && EVP_MAC_init(ctx, key, klen, params) == 1 &&
+         EVP_MAC_update(ctx, (const unsigned char *)msg, mlen) == 1 &&
+         EVP_MAC_final(ctx, out, &outl, HMAC_SHA256_LEN) == 1 && outl == HMAC_SHA256_LEN;
+    EVP_MAC_CTX_free(ctx);   /* wipes the keyed state */
+    EVP_MAC_free(mac);
+    return ok ? MB_OK : MB_EINTERNAL;
+}
+
+mb_status mb_az_sharedkey_header(const mb_az_cred *c, const char *method, const char *path,
+                                 const char *query, const char *const *headers,
+                                 size_t content_length, char *out, size_t cap, mb_err *err)
+{
+    unsigned char mac[HMAC_SHA256_LEN];
+    char sig[SIG_B64_LEN], *sts = NULL;
+    mb_status st;
+    int n;
+
+    if (!c || c->kind != MB_AZ_SHAREDKEY || c->key_len == 0 || !out || cap == 0)
+        return mb_err_set(err, MB_EINTERNAL, "SharedKey signing needs a SharedKey credential");
+    out[0] = '\0';
+    if ((st = mb_az_string_to_sign(c, method, path, query, headers, content_length, &sts,
+                                   err)) != MB_OK)
+        return st;
+    st = hmac_sha256(c->key, c->key_len, sts, strlen(sts), mac);
+    if (st == MB_OK)
+        st = mb_b64_encode(mac, sizeof mac, sig, sizeof sig);
+    free(sts);
+    if (st == MB_OK) {
+        n = snprintf(out, cap, "Authorization: SharedKey %s:%s", c->account, sig);
+        if (n < 0 || (size_t)n >= cap) {
+            OPENSSL_cleanse(out, cap);
+            out[0] = '\0';
+            st = mb_err_set(err, MB_ELIMIT, "Authorization header longer than %zu bytes", cap);
+        }
+    } else {
+        mb_err_set(err, st, "HMAC-SHA256 failed (OpenSSL)");
+    }
+    OPENSSL_cleanse(mac, sizeof mac);
+    OPENSSL_cleanse(sig, sizeof sig);
+    return st;
+}
+
+/* ---- managed identity ----------------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* $MPIBATCH_IMDS_RETRY_BASE_MS (tests make it small), else the default. */
+static long retry_base_ms(void)
+{
+    const char *s = env("MPIBATCH_IMDS_RETRY_BASE_MS");
+    char *end;
+    long v;
+
+    if (!s)
+        return IMDS_BASE_MS;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1 || v > 60000) {
+        mb_warn("MPIBATCH_IMDS_RETRY_BASE_MS must be 1..60000; using %ld", IMDS_BASE_MS);
+        return IMDS_BASE_MS;
+    }
+    return v;
+}
+
+typedef struct backoff {
+    double start, deadline;
+    long base_ms;
+    int sleeps;           /* pauses so far: the exponent */
+    int retries;          /* retries spent on 404, 429, 5xx */
+    int conn_retries;     /* retries spent on no answer at all */
+} backoff;
+
+static int retriable(long status)
+{
+    return status == 0 || status == 404 || status == 410 || status == 429 || status >= 500;
+}
+
+/* The pause before the next attempt after `status` (0: no answer), or -1
+ * when the policy gives up: out of retries, past the 70 s window for 410,
+ * or a pause that would end past the deadline. */
+static long next_delay(backoff *b, long status)
+{
+    double now = mb_now_s();
+    long d = b->base_ms;
+    int i;
+
+    if (status == 410 ? now - b->start >= IMDS_GONE_WINDOW_S
+        : status == 0 ? ++b->conn_retries > IMDS_CONN_RETRIES
+                      : ++b->retries > IMDS_MAX_RETRIES)
+        return -1;
+    for (i = 0; i < b->sleeps && d < IMDS_DELAY_MAX_MS; i++)
+        d *= 2;
+    if (d > IMDS_DELAY_MAX_MS && b->base_ms <= IMDS_DELAY_MAX_MS)
+        d = IMDS_DELAY_MAX_MS;
+    if (now + (double)d / 1000.0 >= b->deadline)
+        return -1;
+    b->sleeps++;
+    return d;
+}
+
+/* GET URL of the token endpoint, with the user-assigned client id if any
+ * (checked to be a GUID, so it needs no escaping). */
+static mb_status token_url(const mb_az_cred *c, char *url, size_t cap, mb_err *err)
+{
+    const char *ep = c->imds_endpoint ? c->imds_endpoint : IMDS_DEFAULT;
+    int n = snprintf(url, cap, "%s%s%s%s", ep, IMDS_TOKEN_PATH, c->client_id ? "&client_id=" : "",
+                     c->client_id ? c->client_id : "");
+
+    if (n < 0 || (size_t)n >= cap)
+        return mb_err_set(err, MB_EUSAGE, "managed identity: endpoint URL too long");
+    return MB_OK;
+}
+
+/* Seconds since the epoch from a JSON number or a string of digits. */
+static int json_seconds(json_t *v, long long *out)
+{
+    const char *s;
+    char *end;
+
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return *out > 0 ? 0 : -1;
+    }
+    if (!(s = json_string_value(v)) || !*s || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return errno == 0 && *out > 0 ? 0 : -1;
+}
+
+/* The expiry: expires_on (epoch), else now + expires_in. */
+static int token_expiry(json_t *doc, time_t now, time_t *out)
+{
+    const long long year = 366LL * 24 * 3600;
+    long long v;
+
+    if (json_seconds(json_object_get(doc, "expires_on"), &v) == 0 && v < (long long)now + year) {
+        *out = (time_t)v;
+        return 0;
+    }
+    if (json_seconds(json_object_get(doc, "expires_in"), &v) == 0 && v < year) {
+        *out = now + (time_t)v;
+        return 0;
+    }
+    return -1;
+}
+
+/* A token is a header value: visible ASCII only, or it could smuggle a
+ * second header line into a request. */
+static int valid_token(const char *t, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > TOKEN_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static mb_status take_token(mb_az_cred *c, const mb_http_resp *r, mb_err *err)
+{
+    json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
+    json_t *tok = json_object_get(doc, "access_token");
+    const char *t = json_string_value(tok);
+    size_t n = t ? json_string_length(tok) : 0;
+    time_t now = time(NULL), exp = 0;
+    mb_status st = MB_OK;
+    char *copy = NULL;
+
+    if (!t || !valid_token(t, n) || strlen(t) != n)
+        st = mb_err_set(err, MB_EQUEUE,
+                        "managed identity: the token response has no usable access_token");
+    else if (token_expiry(doc, now, &exp) != 0)
+        st = mb_err_set(err, MB_EQUEUE, "managed identity: the token response has no usable "
+                                        "expires_on or expires_in");
+    else if (!(copy = dup_n(t, n)))
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (st == MB_OK) {
+        free_secret(c->token);
+        c->token = copy;
+        c->token_expires = exp;
+        mb_debug("managed identity: token received, valid for %lld s", (long long)(exp - now));
+    }
+    json_decref(doc);   /* jansson does not wipe: the token text stays in freed memory */
+    return st;
+}
+
+/* Why the metadata service said no: its "error_description" (or "error"),
+ * bounded and scrubbed in case it ever quotes a secret. */
+static void imds_reason(const mb_http_resp *r, char *out, size_t cap)
+{
+    json_t *doc = r->body_len ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
+    const char *d = json_string_value(json_object_get(doc, "error_description"));
+
+    if (!d)
+        d = json_string_value(json_object_get(doc, "error"));
+    snprintf(out, cap, "%s%.200s", d ? ": " : "", d ? d : "");
+    mb_az_redact(out);
+    json_decref(doc);
+}
+
+static mb_status token_refused(const mb_az_cred *c, const mb_http_resp *r, int attempts,
+                               mb_err *err)
+{
+    const char *ep = c->imds_endpoint ? c->imds_endpoint : IMDS_DEFAULT;
+    char why[256];
+
+    imds_reason(r, why, sizeof why);
+    if (r->status == 400)
+        return mb_err_set(err, MB_EQUEUE,
+                          "managed identity: %s answered 400%s (no managed identity on this VM%s; "
+                          "or set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT + "
+                          "AZURE_STORAGE_KEY, or AZURE_STORAGE_SAS_TOKEN)",
+                          ep, why, c->client_id ? " with that AZURE_CLIENT_ID" : "");
+    return mb_err_set(err, MB_EQUEUE, "managed identity: %s answered %ld%s after %d attempt%s", ep,
+                      r->status, why, attempts, attempts == 1 ? "" : "s");
+}
+
+/* One GET of the token endpoint, its timeout trimmed to the deadline. */
+static mb_status token_get(const char *url, const backoff *b, mb_http_resp *resp, mb_err *err)
+{
+    static const char *const headers[] = {"Metadata: true", NULL};
+    double left_ms = (b->deadline - mb_now_s()) * 1000.0;
+    mb_http_req req;
+
+    memset(&req, 0, sizeof req);
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.connect_timeout_ms = IMDS_CONNECT_MS;
+    /* 0 would mean http.c's 30 s default: never let the trim reach it. */
+    if (left_ms < 100.0)
+        left_ms = 100.0;
+    req.timeout_ms = left_ms < (double)IMDS_TIMEOUT_MS ? (long)left_ms : IMDS_TIMEOUT_MS;
+    req.max_response = IMDS_RESPONSE_MAX;
+    return mb_http_do(&req, resp, err);
+}
+
+/* What to do after an attempt that did not yield a token: pause and try
+ * again (returns MB_EAGAIN), or fail with the reason in err. `st` and `e`
+ * are the transport outcome, `r` the response when there was one. */
+static mb_status token_retry(const mb_az_cred *c, backoff *b, int attempt, mb_status st,
+                             const mb_err *e, const mb_http_resp *r, mb_err *err)
+{
+    long delay;
+
+    if (st != MB_OK && st != MB_EQUEUE)
+        return mb_err_set(err, st, "managed identity: %s", e->msg);
+    if (st == MB_OK && !retriable(r->status))
+        return token_refused(c, r, attempt, err);
+    delay = next_delay(b, st == MB_OK ? r->status : 0);
+    if (delay < 0 && st == MB_OK)
+        return token_refused(c, r, attempt, err);
+    if (delay < 0)
+        return mb_err_set(err, MB_EQUEUE, "managed identity: no token after %d attempt%s: %s",
+                          attempt, attempt == 1 ? "" : "s", e->msg);
+    if (st == MB_OK)
+        mb_debug("managed identity: attempt %d answered %ld; retrying in %ld ms", attempt,
+                 r->status, delay);
+    else
+        mb_debug("managed identity: attempt %d failed (%s); retrying in %ld ms", attempt, e->msg,
+                 delay);
+    sleep_ms(delay);
+    return MB_EAGAIN;
+}
+
+static mb_status token_fetch(mb_az_cred *c, mb_err *err)
+{
+    char url[IMDS_URL_MAX];
+    backoff b = {0};
+    mb_status st;
+    int attempt;
+
+    if ((st = token_url(c, url, sizeof url, err)) != MB_OK)
+        return st;
+    b.start = mb_now_s();
+    b.deadline = b.start + IMDS_DEADLINE_S;
+    b.base_ms = retry_base_ms();
+    for (attempt = 1;; attempt++) {
+        mb_http_resp r = {0, NULL, 0};
+        mb_err e = {MB_OK, ""};
+
+        st = token_get(url, &b, &r, &e);
+        if (st == MB_OK && r.status == 200) {
+            st = take_token(c, &r, err);
+            OPENSSL_cleanse(r.body, r.body_len);   /* the response holds the token */
+        } else
+            st = token_retry(c, &b, attempt, st, &e, &r, err);
+        mb_http_resp_fini(&r);
+        if (st != MB_EAGAIN)
+            return st;
+    }
+}
+
+mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err)
+{
+    mb_status st = MB_OK;
+    int n;
+
+    if (!c || c->kind != MB_AZ_TOKEN || !out || cap == 0)
+        return mb_err_set(err, MB_EINTERNAL, "bearer token asked of a non-identity credential");
+    out[0] = '\0';
+    pthread_mutex_lock(&token_lock);
+    if (!c->token || time(NULL) >= c->token_expires - TOKEN_SLACK_S)
+        st = token_fetch(c, err);
+    if (st == MB_OK) {
+        n = snprintf(out, cap, "Authorization: Bearer %s", c->token);
+        if (n < 0 || (size_t)n >= cap) {
+            OPENSSL_cleanse(out, cap);
+            out[0] = '\0';
+            st = mb_err_set(err, MB_ELIMIT, "Authorization header longer than %zu bytes", cap);
+        }
+    }
+    pthread_mutex_unlock(&token_lock);
+    return st;
+}
+
+/* ---- redaction ------------------------------------------------------------ */
+
+/*
+ * Every place where a rule's key is followed by a value is found in the
+ * text as given, and the union of all those values is blotted in one pass
+ * at the end. Matches are taken from the unchanged text, so blotting one
+ * value cannot hide the key of the next, and a key repeated before the
+ * secret ("Bearer Bearer x", "sig=sig=x", a JSON key given twice) only
+ * adds one more value to blot: the secret behind it is a value too. What
+ * the connection-string parser accepts around '=' (whitespace, CR and LF
+ * included) and blanks and an opening quote after a key are skipped, so
+ * that "AccountKey = x", "Bearer  x" or AccountKey="x" do not end the
+ * value before it begins.
+ */
+
+enum { R_ASSIGN, R_ENCODED, R_WORD, R_SHAREDKEY, R_JSON };
+
+typedef struct rule {
+    const char *key;     /* matched case-insensitively */
+    const char *stop;    /* characters that end the secret */
+    int kind;
+} rule;
+
+static const rule RULES[] = {
+    {"sig", "&;, \t\r\n\"'<>", R_ASSIGN},
+    {"sig%3D", "&;, \t\r\n\"'<>", R_ENCODED},  /* a SAS URL inside a URL */
+    {"AccountKey", ";, \t\r\n\"'", R_ASSIGN},
+    {"SharedAccessSignature", "; \t\r\n\"'", R_ASSIGN},
+    {"SharedKey", ", \t\r\n\"'", R_SHAREDKEY},
+    {"Bearer", ",; \t\r\n\"'", R_WORD},
+    {"\"access_token\"", "\"", R_JSON},
+};
+
+#define NO_MATCH ((size_t)-1)
+
+static int is_blank(int ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static size_t skip_space(const char *s, size_t j)
+{
+    while (is_space((unsigned char)s[j]))
+        j++;
+    return j;
+}
+
+/* Skips whitespace, then one opening quote, then whitespace. */
+static size_t skip_fill(const char *s, size_t j)
+{
+    j = skip_space(s, j);
+    if (s[j] == '"' || s[j] == '\'')
+        j++;
+    return skip_space(s, j);
+}
+
+/* Where the secret starts after the key at s[i..], or NO_MATCH when the
+ * text there is not of the rule's form. */
+static size_t secret_start(const char *s, size_t i, const rule *r)
+{
+    size_t j = i + strlen(r->key), name;
+
+    switch (r->kind) {
+    case R_ASSIGN:
+        j = skip_space(s, j);
+        return s[j] == '=' ? skip_fill(s, j + 1) : NO_MATCH;
+    case R_ENCODED:
+        return skip_fill(s, j);
+    case R_WORD:
+        return is_blank((unsigned char)s[j]) ? skip_fill(s, j) : NO_MATCH;
+    case R_SHAREDKEY:
+        if (!is_blank((unsigned char)s[j]))
+            return NO_MATCH;
+        while (is_blank((unsigned char)s[j]))
+            j++;
+        for (name = j; is_alnum((unsigned char)s[j]); j++)
+            ;
+        return s[j] == ':' && j > name ? skip_fill(s, j + 1) : NO_MATCH;
+    default:
+        j = skip_space(s, j);
+        if (s[j++] != ':')
+            return NO_MATCH;
+        j = skip_space(s, j);
+        return s[j] == '"' ? j + 1 : NO_MATCH;
+    }
+}
+
+static size_t secret_end(const char *s, size_t j, const rule *r)
+{
+    while (s[j] && !strchr(r->stop, s[j])) {
+        if (r->kind == R_JSON && s[j] == '\\' && s[j + 1])
+            j++;
+        j++;
+    }
+    return j;
+}
+
+/* Marks in mark[] every byte of s (n bytes) that is part of a value.
+ * starts[k]..ends[k] is rule k's last value: one that starts inside it
+ * ends where it did (the same stop characters), which keeps a text full
+ * of repeated keys linear. */
+static void mark_secrets(const char *s, size_t n, unsigned char *mark)
+{
+    size_t starts[MB_ARRAY_LEN(RULES)] = {0}, ends[MB_ARRAY_LEN(RULES)] = {0}, i, k, a, b;
+
+    for (i = 0; i < n; i++)
+        for (k = 0; k < MB_ARRAY_LEN(RULES); k++) {
+            const rule *r = &RULES[k];
+
+            if (strncasecmp(s + i, r->key, strlen(r->key)) != 0 ||
+                (a = secret_start(s, i, r)) == NO_MATCH)
+                continue;
+            b = a >= starts[k] && a < ends[k] ? ends[k] : secret_end(s, a, r);
+            starts[k] = a;
+            ends[k] = b;
+            if (b > a)
+                memset(mark + a, 1, b - a);
+        }
+}
+
+/* Writes a blot for a run of len secret bytes at out: "REDACTED" when it
+ * fits, else '*' of the same length. Returns the bytes written (<= len). */
+static size_t blot(char *out, size_t len)
+{
+    static const char word[] = "REDACTED";
+    const size_t wl = sizeof word - 1;
+
+    if (len < wl) {
+        memset(out, '*', len);
+        return len;
+    }
+    memcpy(out, word, wl);
+    return wl;
+}
+
+/* Whether s[0..len) already reads as its own blot. */
+static int is_blot(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len >= 8)
+        return len == 8 && memcmp(s, "REDACTED", 8) == 0;
+    for (i = 0; i < len && s[i] == '*'; i++)
+        ;
+    return i == len;
+}
+
+/* Replaces each run of marked bytes with its blot, in place; the output
+ * is never longer than the input, so writing never overtakes reading.
+ * Returns 1 when the text changed. */
+static int blot_marked(char *s, size_t n, const unsigned char *mark)
+{
+    size_t i = 0, o = 0, j;
+    int changed = 0;
+
+    while (i < n) {
+        if (!mark[i]) {
+            s[o++] = s[i++];
+            continue;
+        }
+        for (j = i; j < n && mark[j]; j++)
+            ;
+        changed |= o != i || !is_blot(s + i, j - i);
+        o += blot(s + o, j - i);
+        i = j;
+    }
+    s[o] = '\0';
+    return changed || o != n;
+}
+
+/* Passes until nothing changes: a blot that swallows the character that
+ * ended another value (a ',' in "SharedKey a:x,y;...") would otherwise let
+ * a second redaction of the same text take more, and text redacted twice
+ * (an error, then the log line that shows it) should read the same. The
+ * first pass already removes every secret; the cap only bounds the work. */
+#define REDACT_PASSES 8
+
+static void redact_marks(char *s, unsigned char *mark)
+{
+    size_t n = strlen(s);
+    int pass;
+
+    for (pass = 0; pass < REDACT_PASSES && n > 0; pass++) {
+        memset(mark, 0, n);
+        mark_secrets(s, n, mark);
+        if (!blot_marked(s, n, mark))
+            return;
+        n = strlen(s);
+    }
+}
+
+/* Marks for a log line or an error fit on the stack; a longer text gets
+ * them from the heap, and without memory for them nothing of the text is
+ * worth the risk. */
+void mb_az_redact(char *s)
+{
+    unsigned char small[2048], *mark = small;
+    size_t n;
+
+    if (!s || !(n = strlen(s)))
+        return;
+    if (n > sizeof small && !(mark = malloc(n))) {
+        s[blot(s, n)] = '\0';
+        return;
+    }
+    redact_marks(s, mark);
+    if (mark != small)
+        free(mark);
+}
+
+/* ---- dates ---------------------------------------------------------------- */
+
+/* Fixed English names: strftime's %a and %b follow the locale, HTTP not. */
+void mb_az_date(time_t t, char out[32])
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+
+    if (!gmtime_r(&t, &tm) || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11) {
+        snprintf(out, 32, "Thu, 01 Jan 1970 00:00:00 GMT");
+        return;
+    }
+    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}

@@ -1,0 +1,381 @@
+/* job.c - job files (INI) into options, options into a plan, a plan bound to
+ * a file's header. No I/O but reading the job file itself. */
+#include "cli/job.h"
+
+#include "base/digest.h"
+#include "base/pack.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct load_ctx {
+    mb_opts *o;
+    mb_err err;
+    int failed;
+    long value_col;      /* 1-based column inside the value where the problem is,
+                            0 for the value's start, -1 for the key */
+} load_ctx;
+
+static char *trim(char *s)
+{
+    char *e;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+/* Splits a comma-separated list of names into a new array of trimmed copies.
+ * An empty name is MB_EJOB naming its 1-based character position. */
+static mb_status split_names(const char *text, char ***out, size_t *n, mb_err *err)
+{
+    size_t cap = 1, i = 0;
+    const char *p;
+    char **v;
+
+    for (p = text; *p; p++)
+        cap += *p == ',';
+    v = calloc(cap, sizeof *v);
+    if (!v)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    for (p = text;; i++) {
+        size_t len = strcspn(p, ",");
+        char *s = strndup(p, len), *t;
+        if (!s)
+            goto nomem;
+        t = trim(s);
+        if (!*t) {
+            free(s);
+            for (size_t j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return mb_err_set(err, MB_EJOB, "column %zu: empty column name",
+                              (size_t)(p - text) + 1);
+        }
+        memmove(s, t, strlen(t) + 1);
+        v[i] = s;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    *out = v;
+    *n = i + 1;
+    return MB_OK;
+nomem:
+    for (size_t j = 0; j < i; j++)
+        free(v[j]);
+    free(v);
+    return mb_err_set(err, MB_ENOMEM, "out of memory");
+}
+
+static void free_names(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Reads "column N: rest" at the start of an error message, as the agg and
+ * name parsers report positions inside a value. */
+static long inner_column(const char *msg)
+{
+    long c = 0;
+    if (strncmp(msg, "column ", 7) != 0)
+        return 0;
+    for (msg += 7; *msg >= '0' && *msg <= '9' && c < 100000; msg++)
+        c = c * 10 + (*msg - '0');
+    return *msg == ':' ? c : 0;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx *c = user;
+    char key[128], val[4096];
+    mb_status st;
+    size_t n;
+
+    if (c->failed)
+        return 0;
+    snprintf(key, sizeof key, "%s.%s", section, name);
+    n = strlen(value);
+    if (n >= sizeof val) {
+        mb_err_set(&c->err, MB_EJOB, "%s: value longer than %zu bytes", key, sizeof val - 1);
+        goto bad;
+    }
+    memcpy(val, value, n + 1);
+    if (n >= 2 && val[0] == '"' && val[n - 1] == '"' && strcmp(key, "csv.delimiter") != 0) {
+        val[n - 1] = '\0';
+        memmove(val, val + 1, n - 1);
+    }
+    /* Validate lists here, where the line is known. */
+    if (strcmp(key, "job.aggregates") == 0 || strcmp(key, "job.group_by") == 0) {
+        mb_aggspec *a = NULL;
+        char **names = NULL;
+        size_t na = 0;
+        st = strcmp(name, "aggregates") == 0 ? mb_agg_parse_list(val, &a, &na, &c->err)
+                                             : split_names(val, &names, &na, &c->err);
+        mb_agg_list_free(a, a ? na : 0);
+        free_names(names, names ? na : 0);
+        if (st != MB_OK) {
+            c->value_col = inner_column(c->err.msg);
+            goto bad_prefixed;
+        }
+    }
+    st = mb_cli_set(c->o, key, val, &c->err);
+    if (st == MB_ENOENT) {
+        mb_err_set(&c->err, MB_EJOB, "unknown key '%s' in section [%s]", name, section);
+        c->value_col = -1;      /* point at the key, not the value */
+        goto bad;
+    }
+    if (st != MB_OK)
+        goto bad;
+    return 1;
+bad_prefixed:
+    mb_err_prefix(&c->err, "%s: ", key);
+bad:
+    c->err.code = MB_EJOB;
+    c->failed = 1;
+    return 0;
+}
+
+/* Finds where the key (want_key) or the value of line `lineno` starts
+ * (1-based column), so that an error can be pointed at. 0 if unknown. */
+static long line_column(const char *path, long lineno, int want_key)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    long n = 0, col = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (++n == lineno && want_key) {
+            col = (long)strspn(line, " \t") + 1;
+            break;
+        } else if (n == lineno) {
+            size_t i = strcspn(line, "=:");
+            if (line[i]) {
+                i++;
+                while (line[i] == ' ' || line[i] == '\t')
+                    i++;
+                col = (long)i + 1;
+            }
+            break;
+        }
+    fclose(f);
+    return col;
+}
+
+mb_status mb_job_load(mb_opts *o, mb_err *err)
+{
+    load_ctx c;
+    int line;
+    FILE *f;
+
+    if (!o->job)
+        return MB_OK;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    f = fopen(o->job, "r");
+    if (!f)
+        return mb_err_set(err, MB_EJOB, "%s: cannot open job file: %s", o->job,
+                          strerror(errno));
+    line = ini_parse_file(f, on_key, &c);
+    fclose(f);
+    if (line == 0)
+        return MB_OK;
+    if (line < 0)
+        return mb_err_set(err, MB_ENOMEM, "%s: out of memory reading the job file", o->job);
+    if (!c.failed)
+        return mb_err_set(err, MB_EJOB, "%s:%d:1: syntax error (expected [section] or key = value)",
+                          o->job, line);
+    {
+        long vc = line_column(o->job, line, c.value_col < 0);
+        long col = vc ? vc + (c.value_col > 0 ? c.value_col - 1 : 0) : 1;
+        return mb_err_set(err, MB_EJOB, "%s:%d:%ld: %s", o->job, line, col, c.err.msg);
+    }
+}
+
+void mb_plan_fini(mb_plan *p)
+{
+    if (!p)
+        return;
+    free_names(p->group, p->ngroup);
+    mb_agg_list_free(p->aggs, p->nagg);
+    free_names(p->cols, p->ncol);
+    free(p->needs);
+    free(p->agg_col);
+    memset(p, 0, sizeof *p);
+}
+
+/* Fills cols/needs/agg_col from aggs, and the fingerprint. */
+static mb_status plan_finish(mb_plan *p, mb_err *err)
+{
+    mb_buf b;
+    size_t i, j;
+    mb_status st = MB_OK;
+
+    p->cols = calloc(p->nagg, sizeof *p->cols);
+    p->needs = calloc(p->nagg, sizeof *p->needs);
+    p->agg_col = calloc(p->nagg, sizeof *p->agg_col);
+    if (!p->cols || !p->needs || !p->agg_col)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    for (i = 0; i < p->nagg; i++) {
+        const mb_aggspec *a = &p->aggs[i];
+        if (!a->column) {
+            p->agg_col[i] = SIZE_MAX;
+            continue;
+        }
+        for (j = 0; j < p->ncol && strcmp(p->cols[j], a->column) != 0; j++)
+            ;
+        if (j == p->ncol && !(p->cols[p->ncol++] = strdup(a->column)))
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        p->needs[j] |= mb_agg_needs(a->kind);
+        p->agg_col[i] = j;
+    }
+    mb_buf_init(&b, 1u << 20);
+    for (i = 0; i < p->ngroup && st == MB_OK; i++)
+        st = mb_buf_put_str(&b, p->group[i]);
+    for (i = 0; i < p->nagg && st == MB_OK; i++)
+        st = mb_buf_put_str(&b, p->aggs[i].text);
+    if (st == MB_OK)
+        st = mb_buf_put(&b, &p->dialect, sizeof p->dialect);
+    if (st == MB_OK)
+        st = mb_buf_put_u64(&b, (uint64_t)p->header);
+    if (st == MB_OK)
+        st = mb_sha256_hex(b.p, b.len, p->fingerprint);
+    mb_buf_fini(&b);
+    return st == MB_OK ? MB_OK : mb_err_set(err, st, "cannot fingerprint the plan");
+}
+
+mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
+{
+    mb_status st;
+
+    memset(p, 0, sizeof *p);
+    if (!o->group_by || !o->agg)
+        return mb_err_set(err, MB_EUSAGE,
+                          "run needs --group-by and --agg, or a --job file that sets "
+                          "group_by and aggregates");
+    if ((st = split_names(o->group_by, &p->group, &p->ngroup, err)) != MB_OK)
+        return mb_err_prefix(err, "--group-by: ");
+    if ((st = mb_agg_parse_list(o->agg, &p->aggs, &p->nagg, err)) != MB_OK) {
+        mb_plan_fini(p);
+        return mb_err_prefix(err, "--agg: ");
+    }
+    p->dialect.delim = o->delimiter;
+    p->dialect.quote = '"';
+    p->header = o->header;
+    if ((st = plan_finish(p, err)) != MB_OK)
+        mb_plan_fini(p);
+    return st;
+}
+
+mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
+                             char *const *aggtexts, size_t nagg, mb_err *err)
+{
+    mb_status st = MB_OK;
+    size_t i;
+
+    memset(p, 0, sizeof *p);
+    p->group = calloc(ngroup ? ngroup : 1, sizeof *p->group);
+    p->aggs = calloc(nagg ? nagg : 1, sizeof *p->aggs);
+    if (!p->group || !p->aggs) {
+        mb_plan_fini(p);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < ngroup + nagg; i++)
+        if (!(i < ngroup ? group[i] : aggtexts[i - ngroup])) {
+            mb_plan_fini(p);
+            return mb_err_set(err, MB_EDATA, "a stored group column or aggregate is missing");
+        }
+    for (i = 0; i < ngroup; i++, p->ngroup++)
+        if (!(p->group[i] = strdup(group[i]))) {
+            mb_plan_fini(p);
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        }
+    for (i = 0; i < nagg && st == MB_OK; i++) {
+        mb_aggspec *one = NULL;
+        size_t n1 = 0;
+        st = mb_agg_parse_list(aggtexts[i], &one, &n1, err);
+        if (st == MB_OK && n1 != 1) {
+            mb_agg_list_free(one, n1);
+            st = mb_err_set(err, MB_EDATA, "stored aggregate '%s' is not one aggregate",
+                            aggtexts[i]);
+        } else if (st == MB_OK) {
+            p->aggs[p->nagg++] = one[0];
+            free(one);
+        }
+    }
+    p->dialect.delim = ',';
+    p->dialect.quote = '"';
+    p->header = 1;
+    if (st == MB_OK)
+        st = plan_finish(p, err);
+    if (st != MB_OK)
+        mb_plan_fini(p);
+    return st;
+}
+
+void mb_binding_fini(mb_binding *b)
+{
+    if (!b)
+        return;
+    free(b->group_idx);
+    free(b->col_idx);
+    b->group_idx = b->col_idx = NULL;
+}
+
+/* The column named `want`. A name the header has twice is ambiguous (the
+ * file's fault); a name it lacks is MB_ENOENT, so that the caller can tell
+ * a job that fits no file from a file that fits no job. */
+static mb_status find_col(char *const *names, size_t ncols, const char *want, size_t *idx,
+                          mb_err *err)
+{
+    size_t i, found = SIZE_MAX;
+
+    for (i = 0; i < ncols; i++) {
+        if (strcmp(names[i], want) != 0)
+            continue;
+        if (found != SIZE_MAX)
+            return mb_err_set(err, MB_EDATA, "column '%s' appears twice in the header "
+                              "(fields %zu and %zu); rename one", want, found + 1, i + 1);
+        found = i;
+    }
+    if (found != SIZE_MAX) {
+        *idx = found;
+        return MB_OK;
+    }
+    return mb_err_set(err, MB_ENOENT, "no column '%s' in the header (%zu columns: %s%s%s%s)",
+                      want, ncols, ncols ? names[0] : "", ncols > 1 ? ", " : "",
+                      ncols > 1 ? names[1] : "", ncols > 2 ? ", ..." : "");
+}
+
+mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_binding *b,
+                       mb_err *err)
+{
+    mb_status st = MB_OK;
+    size_t i;
+
+    b->ncols = ncols;
+    b->group_idx = calloc(p->ngroup ? p->ngroup : 1, sizeof *b->group_idx);
+    b->col_idx = calloc(p->ncol ? p->ncol : 1, sizeof *b->col_idx);
+    if (!b->group_idx || !b->col_idx) {
+        mb_binding_fini(b);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < p->ngroup && st == MB_OK; i++)
+        st = find_col(names, ncols, p->group[i], &b->group_idx[i], err);
+    for (i = 0; i < p->ncol && st == MB_OK; i++)
+        st = find_col(names, ncols, p->cols[i], &b->col_idx[i], err);
+    if (st != MB_OK)
+        mb_binding_fini(b);
+    return st;
+}

@@ -1,0 +1,58 @@
+/* job.h - job files and the plan: which columns are grouped, which
+ * aggregates are computed over which columns, in which CSV dialect.
+ *
+ * A job file is INI (read with inih); its keys are options of the command
+ * line (cli.c's table), and options given on the command line win. The plan
+ * is what every rank needs to aggregate a file; binding it to a file's
+ * header turns column names into field indices. */
+#ifndef MB_JOB_H
+#define MB_JOB_H
+
+#include "agg/agg.h"
+#include "cli/cli.h"
+#include "csv/csv.h"
+
+typedef struct mb_plan {
+    size_t ngroup;
+    char **group;            /* group column names */
+    size_t nagg;
+    mb_aggspec *aggs;
+    size_t ncol;             /* distinct aggregated columns */
+    char **cols;
+    unsigned *needs;         /* per column: MB_NEED_* */
+    size_t *agg_col;         /* per aggregate: index into cols, SIZE_MAX for count(*) */
+    mb_csv_dialect dialect;
+    int header;
+    char fingerprint[65];    /* SHA-256 of the canonical plan */
+} mb_plan;
+
+/* Reads the job file named by o->job (if any) into `o`, leaving options
+ * given on the command line alone. Errors (MB_EJOB) name file:line:column. */
+mb_status mb_job_load(mb_opts *o, mb_err *err);
+
+/* Builds the plan from o->group_by, o->agg and the dialect options. */
+mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err);
+
+/* Builds a plan from lists (used when reading stored results). Copies. A
+ * NULL entry (a nil string in a damaged file) is MB_EDATA. */
+mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
+                             char *const *aggtexts, size_t nagg, mb_err *err);
+
+void mb_plan_fini(mb_plan *p);
+
+/* Field indices of the plan's columns in one file. */
+typedef struct mb_binding {
+    size_t ncols;            /* fields per record in the file */
+    size_t *group_idx;       /* ngroup */
+    size_t *col_idx;         /* ncol */
+} mb_binding;
+
+/* Resolves the plan's column names against a file's column names. A
+ * missing column is MB_ENOENT naming it; a column the job uses that the
+ * header names twice is MB_EDATA naming both fields (with --no-header the
+ * names are 1..N, so this cannot happen). */
+mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_binding *b,
+                       mb_err *err);
+void mb_binding_fini(mb_binding *b);
+
+#endif

@@ -1,0 +1,1666 @@
+/* results.c - result tables (CSV), mergeable states (HDF5), the ledger and
+ * the `results` command. Reads and writes files only from rank 0 or plain
+ * processes; knows nothing of MPI or queues.
+ *
+ * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-2"):
+ *   attributes on /: format, task_id, input, fingerprint
+ *   /group_by    string[ngroup]       group column names
+ *   /aggregates  string[nagg]         aggregates as written in the job
+ *   /columns     string[ncol]         aggregated columns, states' order
+ *   /keys        string[G][ngroup]    group key values, rows sorted by key
+ *   /rows        int64[G]             count(*) per group
+ *   /states      compound[G][ncol]    mb_numstate: n, scale, nonint, and
+ *                                     those of the exact integers sum,
+ *                                     sumsq, min, max that the aggregates
+ *                                     use (sum for sum/mean, sum and sumsq
+ *                                     for var/stddev, min and max for
+ *                                     min/max), as little-endian uint64
+ *                                     limbs (two's complement; value =
+ *                                     integer / 10^scale, sumsq /
+ *                                     10^(2*scale)). Absent members read
+ *                                     as zero.
+ * Strings are declared UTF-8; group keys are checked to be valid UTF-8
+ * without NUL where they are first seen (chunk.c), so that holds.
+ * Tables are written in blocks of H5_BLOCK rows, into disk space reserved
+ * beforehand (see h5_write).
+ *
+ * Ledger entry OUT/.ledger/TASK.json (format "mpibatch-ledger-2"), one line
+ * of JSON: format, task, input, message_id, rows, groups, bytes, chunks,
+ * ranks, seconds, fingerprint (the plan's), input_id {size, mtime_s,
+ * mtime_ns, ino, dev} and files {h5, csv: {size, sha256}}, committed. The
+ * checksums are verified before a result file is opened, the counts after
+ * it is read. OUT/.poison/TASK.json: task, message_id, reason, poisoned. */
+#include "core/results.h"
+
+#include "base/digest.h"
+#include "base/fsutil.h"
+#include "base/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEDGER ".ledger"
+#define POISON ".poison"
+#define LEDGER_FORMAT "mpibatch-ledger-2"
+#define LEDGER_MAX (256 * 1024)
+#define PATH_CAP 4096
+#define CELL_CAP 512
+
+mb_status mb_results_prepare(const char *out, mb_err *err)
+{
+    char p[PATH_CAP];
+    size_t n;
+    mb_status st;
+
+    snprintf(p, sizeof p, "%s/%s", out, LEDGER);
+    if ((st = mb_fs_mkdirs(p, err)) != MB_OK)
+        return st;
+    /* A writer killed mid-commit leaves its temporaries; nothing reads
+     * them, but on shared storage they would pile up forever. */
+    n = mb_fs_sweep_temps(out) + mb_fs_sweep_temps(p);
+    snprintf(p, sizeof p, "%s/%s", out, POISON);
+    n += mb_fs_sweep_temps(p);
+    if (n)
+        mb_info("%s: removed %zu temporary file(s) left by killed writers on this host", out, n);
+    return MB_OK;
+}
+
+int mb_results_committed(const char *out, const char *task_id)
+{
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s/%s/%s.json", out, LEDGER, task_id);
+    return access(p, F_OK) == 0;
+}
+
+int mb_results_any(const char *out)
+{
+    char p[PATH_CAP];
+    struct dirent *de;
+    DIR *d;
+    int any = 0;
+
+    snprintf(p, sizeof p, "%s/%s", out, LEDGER);
+    if (!(d = opendir(p)))
+        return 0;
+    while (!any && (de = readdir(d)) != NULL)
+        any = de->d_name[0] != '.' && strstr(de->d_name, ".json") != NULL;
+    closedir(d);
+    return any;
+}
+
+void mb_input_id_from_stat(const struct stat *sb, mb_input_id *id)
+{
+    memset(id, 0, sizeof *id);
+    id->size = (uint64_t)sb->st_size;
+    id->mtime_s = (int64_t)sb->st_mtim.tv_sec;
+    id->mtime_ns = (int64_t)sb->st_mtim.tv_nsec;
+    id->ino = (uint64_t)sb->st_ino;
+    id->dev = (uint64_t)sb->st_dev;
+}
+
+/* ---- the ledger ----------------------------------------------------- */
+
+typedef struct file_sum {
+    uint64_t size;
+    char sha256[MB_SHA256_HEX];
+} file_sum;
+
+/* A ledger entry as read back: what `results` and the redelivery check
+ * rely on. */
+typedef struct ledger {
+    char path[PATH_CAP];
+    char fingerprint[MB_SHA256_HEX];
+    char input[PATH_CAP];
+    uint64_t rows, groups;
+    int have_id, have_files;
+    mb_input_id id;
+    file_sum h5, csv;
+} ledger;
+
+static int is_hex64(const char *s)
+{
+    size_t i;
+    for (i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[64] == '\0';
+}
+
+/* A non-negative integer member of o, or -1. */
+static json_int_t json_count(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+}
+
+static int read_sum(const json_t *files, const char *key, file_sum *s)
+{
+    const json_t *o = json_object_get(files, key), *h;
+    json_int_t size;
+
+    if (!json_is_object(o) || (size = json_count(o, "size")) < 0)
+        return -1;
+    h = json_object_get(o, "sha256");
+    if (!json_is_string(h) || !is_hex64(json_string_value(h)))
+        return -1;
+    s->size = (uint64_t)size;
+    memcpy(s->sha256, json_string_value(h), MB_SHA256_HEX);
+    return 0;
+}
+
+static int read_id(const json_t *o, mb_input_id *id)
+{
+    const char *k[] = {"size", "mtime_s", "mtime_ns", "ino", "dev"};
+    json_int_t v[5];
+
+    if (!json_is_object(o))
+        return -1;
+    for (size_t i = 0; i < 5; i++) {
+        const json_t *x = json_object_get(o, k[i]);
+        if (!json_is_integer(x))
+            return -1;
+        v[i] = json_integer_value(x);
+    }
+    /* ino and dev are stored as the signed image of the unsigned value */
+    id->size = (uint64_t)v[0];
+    id->mtime_s = v[1];
+    id->mtime_ns = v[2];
+    id->ino = (uint64_t)v[3];
+    id->dev = (uint64_t)v[4];
+    return 0;
+}
+
+/* Reads and checks the ledger entry of task_id. MB_ENOENT if there is
+ * none; MB_EDATA naming the entry if it is not one this program wrote. */
+static mb_status ledger_read(const char *out, const char *task_id, ledger *l, mb_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *o, *v;
+    json_error_t je;
+    json_int_t rows, groups;
+    mb_status st;
+    const char *why = NULL;
+
+    memset(l, 0, sizeof *l);
+    snprintf(l->path, sizeof l->path, "%s/%s/%s.json", out, LEDGER, task_id);
+    st = mb_fs_read_small(l->path, LEDGER_MAX, &text, &len, err);
+    if (st == MB_ELIMIT)
+        return mb_err_set(err, MB_EDATA, "%s: damaged ledger entry of task %s: larger than "
+                          "%d bytes", l->path, task_id, LEDGER_MAX);
+    if (st != MB_OK)
+        return st;
+    o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!o)
+        return mb_err_set(err, MB_EDATA, "%s: damaged ledger entry of task %s: %s (byte %d)",
+                          l->path, task_id, je.text, je.position);
+    v = json_object_get(o, "task");
+    if (!json_is_object(o) || !json_is_string(v) || strcmp(json_string_value(v), task_id) != 0)
+        why = "it names another task";
+    v = json_object_get(o, "fingerprint");
+    if (!why && (!json_is_string(v) || !is_hex64(json_string_value(v))))
+        why = "no valid job fingerprint";
+    else if (!why)
+        memcpy(l->fingerprint, json_string_value(v), MB_SHA256_HEX);
+    v = json_object_get(o, "input");
+    if (!why && !json_is_string(v))
+        why = "no input";
+    else if (!why)
+        snprintf(l->input, sizeof l->input, "%s", json_string_value(v));
+    rows = json_count(o, "rows");
+    groups = json_count(o, "groups");
+    if (!why && (rows < 0 || groups < 0))
+        why = "no valid row and group counts";
+    l->rows = (uint64_t)rows;
+    l->groups = (uint64_t)groups;
+    if (!why && (v = json_object_get(o, "input_id")) != NULL) {
+        if (read_id(v, &l->id) != 0)
+            why = "a malformed input identity";
+        l->have_id = 1;
+    }
+    if (!why && (v = json_object_get(o, "files")) != NULL) {
+        if (read_sum(v, "h5", &l->h5) != 0 || read_sum(v, "csv", &l->csv) != 0)
+            why = "malformed file checksums";
+        l->have_files = 1;
+    }
+    v = json_object_get(o, "format");
+    if (!why && l->have_files && (!json_is_string(v) ||
+                                  strcmp(json_string_value(v), LEDGER_FORMAT) != 0))
+        why = "an unknown format";
+    json_decref(o);
+    if (why)
+        return mb_err_set(err, MB_EDATA, "%s: damaged ledger entry of task %s: %s", l->path,
+                          task_id, why);
+    return MB_OK;
+}
+
+/* What differs between two identities, for a message ("" if nothing). */
+static void id_diff(const mb_input_id *was, const mb_input_id *now, char *out, size_t cap)
+{
+    int n = 0;
+
+    out[0] = '\0';
+    if (was->size != now->size)
+        n += snprintf(out + n, cap - (size_t)n, "size %llu -> %llu",
+                      (unsigned long long)was->size, (unsigned long long)now->size);
+    if ((was->mtime_s != now->mtime_s || was->mtime_ns != now->mtime_ns) && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "%smtime %lld.%09lld -> %lld.%09lld",
+                      n ? ", " : "", (long long)was->mtime_s, (long long)was->mtime_ns,
+                      (long long)now->mtime_s, (long long)now->mtime_ns);
+    if (was->ino != now->ino && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "%sinode %llu -> %llu", n ? ", " : "",
+                 (unsigned long long)was->ino, (unsigned long long)now->ino);
+}
+
+mb_status mb_results_check(const char *out, const char *task_id, const char *fingerprint,
+                           const mb_input_id *id, mb_commit_state *state, mb_err *err)
+{
+    ledger *l = malloc(sizeof *l);
+    char diff[512];
+    mb_status st;
+
+    *state = MB_COMMIT_NONE;
+    if (!l)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = ledger_read(out, task_id, l, err);
+    if (st == MB_ENOENT) {
+        free(l);
+        return MB_OK;
+    }
+    if (st != MB_OK) {
+        *state = MB_COMMIT_DAMAGED;
+    } else if (strcmp(l->fingerprint, fingerprint) != 0) {
+        *state = MB_COMMIT_OTHER_JOB;
+        st = mb_err_set(err, MB_EJOB, "task %s: %s belongs to another job: its ledger entry "
+                        "%s was written by the job with fingerprint %s, this job's is %s; give "
+                        "this job its own --out", task_id, out, l->path, l->fingerprint,
+                        fingerprint);
+    } else if (id && l->have_id &&
+               (id_diff(&l->id, id, diff, sizeof diff), diff[0] != '\0')) {
+        *state = MB_COMMIT_INPUT_CHANGED;
+        st = mb_err_set(err, MB_EDATA, "input %s changed since task %s was committed (%s); "
+                        "enqueue it with a new --id to process the new version", l->input,
+                        task_id, diff);
+    } else {
+        *state = MB_COMMIT_SAME;
+    }
+    free(l);
+    return st;
+}
+
+/* ---- the poison record ---------------------------------------------- */
+
+mb_status mb_results_note_poison(const char *out, const char *task_id, const char *msg_id,
+                                 const char *reason, mb_err *err)
+{
+    char p[PATH_CAP], when[32], *body;
+    time_t now = time(NULL);
+    struct tm tm;
+    json_t *o;
+    mb_status st;
+
+    snprintf(p, sizeof p, "%s/%s", out, POISON);
+    if ((st = mb_fs_mkdirs(p, err)) != MB_OK)
+        return st;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    o = json_pack("{s:s, s:s, s:s, s:s}", "task", task_id, "message_id", msg_id ? msg_id : "",
+                  "reason", reason ? reason : "", "poisoned", when);
+    body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!body)
+        return mb_err_set(err, MB_ENOMEM, "task %s: cannot build the poison record", task_id);
+    snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, task_id);
+    st = mb_fs_write_atomic(p, body, strlen(body), err);
+    free(body);
+    return st;
+}
+
+void mb_results_forget_poison(const char *out, const char *task_id)
+{
+    char p[PATH_CAP];
+    mb_err e;
+
+    snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, task_id);
+    if (unlink(p) == 0) {
+        snprintf(p, sizeof p, "%s/%s", out, POISON);
+        (void)mb_fs_sync_dir(p, &e);
+    }
+}
+
+/* ---- CSV ------------------------------------------------------------ */
+
+static void put_field(FILE *f, const char *p, size_t len)
+{
+    if (len && (memchr(p, ',', len) || memchr(p, '"', len) || memchr(p, '\n', len) ||
+                memchr(p, '\r', len))) {
+        putc_unlocked('"', f);
+        for (size_t i = 0; i < len; i++) {
+            if (p[i] == '"')
+                putc_unlocked('"', f);
+            putc_unlocked(p[i], f);
+        }
+        putc_unlocked('"', f);
+    } else {
+        fwrite(p, 1, len, f);
+    }
+}
+
+static void key_field_csv(void *ctx, size_t i, const char *p, size_t len)
+{
+    FILE *f = ctx;
+    if (i)
+        putc_unlocked(',', f);
+    put_field(f, p, len);
+}
+
+/* A column prints as integers only if no value in the whole table had a
+ * fraction or exponent: decided over all groups, so every row agrees. */
+static int *int_columns(const mb_plan *p, const mb_groups *g)
+{
+    int *ic = calloc(p->ncol ? p->ncol : 1, sizeof *ic);
+    if (!ic)
+        return NULL;
+    for (size_t c = 0; c < p->ncol; c++) {
+        ic[c] = 1;
+        for (size_t i = 0; i < g->n && ic[c]; i++)
+            if (mb_groups_nonint(g, i, c))
+                ic[c] = 0;
+    }
+    return ic;
+}
+
+/* Formats aggregate a of group gi into out. */
+static mb_status agg_cell(const mb_plan *p, const mb_groups *g, size_t gi, size_t a,
+                          const int *ic, char *out, size_t cap)
+{
+    size_t c = p->agg_col[a];
+    mb_numstate s;
+
+    if (c == SIZE_MAX)
+        return mb_format_i64(mb_groups_rec(g, gi)->rows, out, cap);
+    mb_groups_state(g, gi, c, &s);
+    return mb_num_format(&s, p->aggs[a].kind, ic[c], out, cap);
+}
+
+/* The table of g in the order idx (sorted by key). */
+static mb_status write_csv_sorted(FILE *f, const mb_plan *p, const mb_groups *g,
+                                  const size_t *idx, const char *task, int header, mb_err *err)
+{
+    size_t i, a;
+    int *ic = int_columns(p, g);
+    char cell[CELL_CAP];
+    mb_status st = MB_OK;
+
+    if (!ic)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (header) {
+        if (task)
+            fputs("task,", f);
+        for (i = 0; i < p->ngroup; i++) {
+            if (i)
+                fputc(',', f);
+            put_field(f, p->group[i], strlen(p->group[i]));
+        }
+        for (a = 0; a < p->nagg; a++) {
+            fputc(',', f);
+            put_field(f, p->aggs[a].text, strlen(p->aggs[a].text));
+        }
+        fputc('\n', f);
+    }
+    for (i = 0; i < g->n && st == MB_OK; i++) {
+        size_t gi = idx[i];
+        if (i + 8 < g->n)       /* sorted order visits records at random */
+            mb_prefetch(mb_groups_rec(g, idx[i + 8]));
+        if (task) {
+            put_field(f, task, strlen(task));
+            putc_unlocked(',', f);
+        }
+        mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_csv, f);
+        for (a = 0; a < p->nagg && st == MB_OK; a++) {
+            st = agg_cell(p, g, gi, a, ic, cell, sizeof cell);
+            putc_unlocked(',', f);
+            fwrite(cell, 1, strlen(cell), f);
+        }
+        putc_unlocked('\n', f);
+    }
+    free(ic);
+    if (st != MB_OK)
+        return mb_err_set(err, st, "cannot format a result value");
+    return ferror(f) ? mb_err_set(err, MB_EIO, "write error: %s", strerror(errno)) : MB_OK;
+}
+
+mb_status mb_results_write_csv(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
+                               int header, mb_err *err)
+{
+    size_t *idx = mb_groups_sorted(g);
+    mb_status st;
+
+    if (!idx)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = write_csv_sorted(f, p, g, idx, task, header, err);
+    free(idx);
+    return st;
+}
+
+/* ---- HDF5 ----------------------------------------------------------- */
+
+static hid_t str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+/* The members of the states' compound type: the state's header, then the
+ * exact integers some column's aggregates use (`need`, the union of the
+ * columns' needs; all of them for reading). */
+static hid_t state_type(unsigned need)
+{
+    hsize_t d4 = 4, d8 = 8;
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
+    hid_t a4 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d4);
+    hid_t a8 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d8);
+
+    H5Tinsert(t, "n", HOFFSET(mb_numstate, n), H5T_NATIVE_INT64);
+    H5Tinsert(t, "scale", HOFFSET(mb_numstate, scale), H5T_NATIVE_INT32);
+    H5Tinsert(t, "nonint", HOFFSET(mb_numstate, nonint), H5T_NATIVE_UINT32);
+    if (need & (MB_NEED_SUM | MB_NEED_SUMSQ))
+        H5Tinsert(t, "sum", HOFFSET(mb_numstate, sum), a4);
+    if (need & MB_NEED_SUMSQ)
+        H5Tinsert(t, "sumsq", HOFFSET(mb_numstate, sumsq), a8);
+    if (need & MB_NEED_MINMAX) {
+        H5Tinsert(t, "min", HOFFSET(mb_numstate, min), a4);
+        H5Tinsert(t, "max", HOFFSET(mb_numstate, max), a4);
+    }
+    H5Tclose(a4);
+    H5Tclose(a8);
+    return t;
+}
+
+/* The file type: the same members packed without padding. */
+static hid_t state_file_type(unsigned need)
+{
+    hid_t m = state_type(need), f = H5Tcopy(m);
+    H5Tpack(f);
+    H5Tclose(m);
+    return f;
+}
+
+/* What a stored state type holds, as MB_NEED_* bits. */
+static unsigned state_type_needs(hid_t t)
+{
+    unsigned need = 0;
+    if (H5Tget_member_index(t, "sum") >= 0)
+        need |= MB_NEED_SUM;
+    if (H5Tget_member_index(t, "sumsq") >= 0)
+        need |= MB_NEED_SUMSQ;
+    if (H5Tget_member_index(t, "min") >= 0 && H5Tget_member_index(t, "max") >= 0)
+        need |= MB_NEED_MINMAX;
+    return need;
+}
+
+static int put_attr(hid_t loc, const char *name, const char *value)
+{
+    hid_t t = str_type(), s = H5Screate(H5S_SCALAR), a;
+    int rc = -1;
+
+    a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) {
+        rc = H5Awrite(a, t, &value) < 0 ? -1 : 0;
+        H5Aclose(a);
+    }
+    H5Sclose(s);
+    H5Tclose(t);
+    return rc;
+}
+
+/* A dataset of dims (d0[, d1]) of file type ft. No object timestamps: the
+ * same states must give the same bytes. */
+static hid_t make_data(hid_t loc, const char *name, hid_t ft, int rank, hsize_t d0, hsize_t d1)
+{
+    hsize_t dims[2] = {d0, d1};
+    hid_t sp = H5Screate_simple(rank, dims, NULL), ds, dcpl;
+
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    ds = H5Dcreate2(loc, name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return ds;
+}
+
+/* Writes a dataset of dims (d0[, d1]) from buf of type t. */
+static int put_data(hid_t loc, const char *name, hid_t t, int rank, hsize_t d0, hsize_t d1,
+                    const void *buf)
+{
+    hid_t ds = make_data(loc, name, t, rank, d0, d1);
+    int rc = -1;
+
+    if (ds >= 0) {
+        rc = (d0 * (rank > 1 ? d1 : 1)) == 0 ||
+                     H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0
+                 ? 0
+                 : -1;
+        H5Dclose(ds);
+    }
+    return rc;
+}
+
+typedef struct key_split {
+    char **out;       /* ngroup slots for this row (variable-length strings) */
+    char *fixed;      /* or ngroup fields of `width` bytes, zero-padded */
+    size_t width;
+    int bad;
+} key_split;
+
+static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
+{
+    key_split *k = ctx;
+    if (memchr(p, '\0', len))
+        k->bad = 1;
+    else if (k->fixed)
+        memcpy(k->fixed + i * k->width, p, len);
+    else if (!(k->out[i] = strndup(p, len)))
+        k->bad = 1;
+}
+
+/* Keys whose fields are all this short are stored fixed-length. */
+#define KEY_FIXED_MAX 64
+
+static hid_t fixed_str_type(size_t width)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, width);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+
+/* Writes rows [r0, r0 + nr) of a dataset of `cols` columns (0: rank 1). */
+static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, const void *buf)
+{
+    hsize_t start[2] = {r0, 0}, count[2] = {nr, cols};
+    int rank = cols ? 2 : 1;
+    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(rank, count, NULL);
+    int rc;
+
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    rc = H5Dwrite(ds, mt, ms, fs, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc;
+}
+
+/* Rows per block: results of any size are written with bounded memory. */
+#define H5_BLOCK 65536
+
+/* The keys, rows and states of g in sorted order, block by block. */
+static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
+                                 const size_t *idx, size_t kmax, mb_err *err)
+{
+    size_t G = g->n, b0, i, nk = 0, ns = 0;
+    unsigned need = 0;
+    char *kfix = NULL;
+    char **keys = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
+    int64_t *rows = malloc(H5_BLOCK * sizeof *rows);
+    mb_numstate *st = calloc(H5_BLOCK * (p->ncol ? p->ncol : 1), sizeof *st);
+    hid_t ts = str_type(), tn, tf, dk, dr, dst;
+    mb_status rc = MB_OK;
+
+    for (i = 0; i < p->ncol; i++)
+        need |= p->needs[i];
+    tn = state_type(need);
+    tf = state_file_type(need);
+    /* Short keys are stored as fixed-length strings: no heap object per
+     * key, which is most of the cost of writing a million of them. */
+    if (kmax <= KEY_FIXED_MAX) {
+        H5Tclose(ts);
+        ts = fixed_str_type(kmax);
+        kfix = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), kmax);
+        if (!kfix)
+            rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
+    }
+    dk = make_data(f, "keys", ts, 2, G, p->ngroup);
+    dr = make_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0);
+    dst = make_data(f, "states", tf, 2, G, p->ncol);
+    if (mb_size_mul(G, p->ngroup, &nk) != 0 || mb_size_mul(G, p->ncol, &ns) != 0)
+        rc = mb_err_set(err, MB_ELIMIT, "result too large");
+    if (rc == MB_OK && (!idx || !keys || !rows || !st))
+        rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
+    if (rc == MB_OK && (dk < 0 || dr < 0 || dst < 0))
+        rc = mb_err_set(err, MB_EIO, "HDF5: cannot create the result tables");
+    for (b0 = 0; rc == MB_OK && b0 < G; b0 += H5_BLOCK) {
+        size_t nb = G - b0 < H5_BLOCK ? G - b0 : H5_BLOCK;
+        for (i = 0; rc == MB_OK && i < nb; i++) {
+            size_t gi = idx[b0 + i];
+            if (b0 + i + 8 < G)
+                mb_prefetch(mb_groups_rec(g, idx[b0 + i + 8]));
+            key_split k = {keys + i * p->ngroup, kfix ? kfix + i * p->ngroup * kmax : NULL,
+                           kmax, 0};
+            mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_dup,
+                                 &k);
+            if (k.bad)
+                rc = mb_err_set(err, MB_EDATA, "a group key holds a NUL byte");
+            rows[i] = mb_groups_rec(g, gi)->rows;
+            for (size_t c = 0; c < p->ncol; c++)
+                mb_groups_state(g, gi, c, st + i * p->ncol + c);
+        }
+        if (rc == MB_OK &&
+            ((p->ngroup && put_rows(dk, ts, b0, nb, p->ngroup, kfix ? (void *)kfix
+                                                                     : (void *)keys) < 0) ||
+             put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0 ||
+             (p->ncol && put_rows(dst, tn, b0, nb, p->ncol, st) < 0)))
+            rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
+        for (i = 0; i < nb * p->ngroup; i++) {
+            free(keys[i]);
+            keys[i] = NULL;
+        }
+        if (kfix)
+            memset(kfix, 0, nb * p->ngroup * kmax);
+    }
+    if (dk >= 0)
+        H5Dclose(dk);
+    if (dr >= 0)
+        H5Dclose(dr);
+    if (dst >= 0)
+        H5Dclose(dst);
+    free(keys);
+    free(kfix);
+    free(rows);
+    free(st);
+    H5Tclose(ts);
+    H5Tclose(tn);
+    H5Tclose(tf);
+    return rc;
+}
+
+typedef struct key_sizes {
+    size_t max;                 /* longest key field, at least 1 */
+    uint64_t total;             /* bytes of all key fields */
+} key_sizes;
+
+static void key_field_size(void *ctx, size_t i, const char *p, size_t len)
+{
+    key_sizes *k = ctx;
+    (void)i;
+    (void)p;
+    if (len > k->max)
+        k->max = len;
+    k->total += len;
+}
+
+/* Bytes the result file can take at most: its datasets' elements (the
+ * layout is contiguous), heap objects of long keys, and room for HDF5's
+ * own metadata. */
+static uint64_t h5_bound(const mb_plan *p, const mb_groups *g, const key_sizes *k)
+{
+    uint64_t G = g->n, fields = G * p->ngroup, small = 0, data;
+    unsigned need = 0;
+    hid_t tf;
+    size_t i, state;
+
+    for (i = 0; i < p->ncol; i++)
+        need |= p->needs[i];
+    tf = state_file_type(need);
+    state = tf >= 0 ? H5Tget_size(tf) : 0;
+    if (tf >= 0)
+        H5Tclose(tf);
+    if (state == 0)
+        state = sizeof(mb_numstate) * 2;
+    for (i = 0; i < p->ngroup; i++)
+        small += strlen(p->group[i]) + 64;
+    for (i = 0; i < p->ncol; i++)
+        small += strlen(p->cols[i]) + 64;
+    for (i = 0; i < p->nagg; i++)
+        small += strlen(p->aggs[i].text) + 64;
+    data = G * 8 + G * p->ncol * state;
+    if (k->max <= KEY_FIXED_MAX)
+        data += fields * k->max;
+    else                        /* descriptor, heap object header, alignment */
+        data += fields * 48 + k->total + (fields / 64 + 1) * 4096;
+    return data + data / 50 + small + ((uint64_t)256 << 10);
+}
+
+/* Writes the result file to path (a temporary) into disk space reserved
+ * first: HDF5 1.10 does not survive a write that fails for want of space
+ * (a file whose flush failed stays half-closed in the library and crashes
+ * H5close at exit), so a full disk or quota must show before it writes.
+ * H5Fcreate truncates, which frees a reservation, so the file is created
+ * and closed first (a few hundred bytes, after a reservation of the whole
+ * has shown the space is there), then reserved and reopened. */
+static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
+                          const size_t *idx, const mb_task_info *t, mb_err *err)
+{
+    hid_t f, ts;
+    mb_status rc = MB_OK;
+    const char **texts = malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
+    key_sizes k = {0, 0};
+    uint64_t need;
+    int fd, outgrew = 0;
+
+    if (!texts)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n; i++)
+        mb_groups_key_fields(mb_groups_key(g, i), mb_groups_klen(g, i), key_field_size, &k);
+    if (k.max == 0)
+        k.max = 1;                  /* HDF5 strings have at least one byte */
+    need = h5_bound(p, g, &k);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 || close(fd) != 0)
+        rc = mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (rc == MB_OK)
+        rc = mb_fs_reserve(path, need, err);
+    if (rc == MB_OK) {
+        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0 || H5Fclose(f) < 0)
+            rc = mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
+    }
+    if (rc == MB_OK)
+        rc = mb_fs_reserve(path, need, err);
+    f = rc == MB_OK ? H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT) : -1;
+    if (rc == MB_OK && f < 0)
+        rc = mb_err_set(err, MB_EIO, "%s: cannot open HDF5 file", path);
+    if (rc != MB_OK) {
+        free(texts);
+        unlink(path);
+        return rc;
+    }
+    for (size_t a = 0; a < p->nagg; a++)
+        texts[a] = p->aggs[a].text;
+    ts = str_type();
+    if (put_attr(f, "format", MPIBATCH_RESULT_FORMAT) < 0 ||
+        put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
+        put_attr(f, "fingerprint", p->fingerprint) < 0 ||
+        put_data(f, "group_by", ts, 1, p->ngroup, 0, p->group) < 0 ||
+        put_data(f, "aggregates", ts, 1, p->nagg, 0, texts) < 0 ||
+        put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
+    if (rc == MB_OK)
+        rc = h5_write_tables(f, p, g, idx, k.max, err);
+    H5Tclose(ts);
+    free(texts);
+    if (H5Fclose(f) < 0 && rc == MB_OK)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
+    if (rc == MB_OK)
+        rc = mb_fs_trim_sync(path, need, &outgrew, err);
+    if (outgrew)
+        /* h5_bound is too small: a full disk could have crashed the write. */
+        mb_warn("%s: result file outgrew its %llu-byte space reservation", path,
+                (unsigned long long)need);
+    if (rc != MB_OK)
+        unlink(path);
+    return rc;
+}
+
+/* The CSV table into tmp, fsynced; not yet published. */
+static mb_status write_csv_tmp(const char *tmp, const mb_plan *p, const mb_groups *g,
+                               const size_t *idx, mb_err *err)
+{
+    mb_status st;
+    FILE *f;
+
+    if (!(f = fopen(tmp, "w")))
+        return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
+    st = write_csv_sorted(f, p, g, idx, NULL, 1, err);
+    if (st == MB_EIO)
+        mb_err_prefix(err, "%s: ", tmp);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && st == MB_OK)
+        st = mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    return st;
+}
+
+static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups *g,
+                              const mb_task_info *t, const file_sum *h5, const file_sum *csv,
+                              mb_err *err)
+{
+    char path[PATH_CAP], when[32], *body;
+    time_t now = time(NULL);
+    struct tm tm;
+    json_t *o, *files, *id = NULL;
+    mb_status st;
+
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    files = json_pack("{s:{s:I, s:s}, s:{s:I, s:s}}", "h5", "size", (json_int_t)h5->size,
+                      "sha256", h5->sha256, "csv", "size", (json_int_t)csv->size, "sha256",
+                      csv->sha256);
+    if (t->input_id)
+        id = json_pack("{s:I, s:I, s:I, s:I, s:I}", "size", (json_int_t)t->input_id->size,
+                       "mtime_s", (json_int_t)t->input_id->mtime_s, "mtime_ns",
+                       (json_int_t)t->input_id->mtime_ns, "ino", (json_int_t)t->input_id->ino,
+                       "dev", (json_int_t)t->input_id->dev);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:f, s:s, s:o*, s:o, s:s}",
+                  "format", LEDGER_FORMAT, "task", t->task_id, "input", t->input, "message_id",
+                  t->message_id ? t->message_id : "", "rows", (json_int_t)t->rows, "groups",
+                  (json_int_t)g->n, "bytes", (json_int_t)t->bytes, "chunks",
+                  (json_int_t)t->chunks, "ranks", t->ranks, "seconds", t->seconds,
+                  "fingerprint", p->fingerprint, "input_id", id, "files", files, "committed",
+                  when);
+    body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!body)
+        return mb_err_set(err, MB_ENOMEM, "task %s: cannot build the ledger entry", t->task_id);
+    snprintf(path, sizeof path, "%s/%s/%s.json", out, LEDGER, t->task_id);
+    {
+        size_t n = strlen(body);
+        char *line = malloc(n + 2);
+        if (!line) {
+            free(body);
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        }
+        memcpy(line, body, n);
+        line[n] = '\n';
+        st = mb_fs_write_atomic(path, line, n + 1, err);
+        free(line);
+    }
+    free(body);
+    return st;
+}
+
+/* Publishes both result files: both temporaries are complete and fsynced,
+ * so only the renames remain, and if the second fails the first is undone;
+ * a failure leaves neither new file visible. */
+static mb_status publish_pair(const char *out, char tmp[2][PATH_CAP + 128],
+                              char path[2][PATH_CAP], mb_err *err)
+{
+    mb_err e2;
+
+    if (rename(tmp[0], path[0]) != 0)
+        return mb_err_set(err, MB_EIO, "%s: rename: %s", path[0], strerror(errno));
+    if (rename(tmp[1], path[1]) != 0) {
+        int e = errno;
+        unlink(path[0]);
+        (void)mb_fs_sync_dir(out, &e2);
+        return mb_err_set(err, MB_EIO, "%s: rename: %s", path[1], strerror(e));
+    }
+    return mb_fs_sync_dir(out, err);
+}
+
+mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
+                            const mb_task_info *t, mb_err *err)
+{
+    char path[2][PATH_CAP], tmp[2][PATH_CAP + 128];
+    double t0 = mb_now_s(), t1, t2;
+    size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
+    file_sum sum[2];
+    mb_status st = MB_OK;
+    mb_err e2;
+    int i;
+
+    if (!idx)
+        return mb_err_set(err, MB_ENOMEM, "task %s: out of memory sorting the result",
+                          t->task_id);
+    t1 = mb_now_s();
+    snprintf(path[0], sizeof path[0], "%s/%s.h5", out, t->task_id);
+    snprintf(path[1], sizeof path[1], "%s/%s.csv", out, t->task_id);
+    for (i = 0; i < 2 && st == MB_OK; i++)
+        st = mb_fs_tmpname(path[i], tmp[i], sizeof tmp[i], err);
+    if (st != MB_OK) {
+        free(idx);
+        return st;
+    }
+    st = h5_write(tmp[0], p, g, idx, t, err);
+    t2 = mb_now_s();
+    if (st == MB_OK)
+        st = write_csv_tmp(tmp[1], p, g, idx, err);
+    free(idx);
+    /* Read back from storage, so the checksums are of what was written. */
+    for (i = 0; i < 2 && st == MB_OK; i++)
+        st = mb_sha256_file(tmp[i], &sum[i].size, sum[i].sha256, err);
+    if (st == MB_OK)
+        st = publish_pair(out, tmp, path, err);
+    if (st != MB_OK) {
+        unlink(tmp[0]);
+        unlink(tmp[1]);
+        return mb_err_prefix(err, "task %s: ", t->task_id);
+    }
+    mb_debug("task %s: commit of %zu groups: sort %.3f s, HDF5 %.3f s, CSV %.3f s", t->task_id,
+             g->n, t1 - t0, t2 - t1, mb_now_s() - t2);
+    st = write_ledger(out, p, g, t, &sum[0], &sum[1], err);
+    if (st != MB_OK) {
+        /* Not committed: take the pair back unless another writer has
+         * committed the task meanwhile (then the files are its). */
+        if (!mb_results_committed(out, t->task_id)) {
+            unlink(path[0]);
+            unlink(path[1]);
+            (void)mb_fs_sync_dir(out, &e2);
+        }
+        return mb_err_prefix(err, "task %s: ", t->task_id);
+    }
+    mb_results_forget_poison(out, t->task_id);
+    return MB_OK;
+}
+
+/* ---- reading results back ------------------------------------------ */
+
+/* Caps on what a result file may declare before anything is allocated. */
+#define NAMES_MAX 4096
+#define KEY_WIDTH_MAX 65536
+
+static mb_status damaged(mb_err *err, const char *path, const char *task, const char *what)
+{
+    return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %s", path, task,
+                      what);
+}
+
+/* Dataset `name` if it is simple, of type class cls and of rank `rank`
+ * (1 or 2), with its dims in d; -1 otherwise. Checked before any read, so
+ * that no declared rank or size is trusted. */
+static hid_t open_dset(hid_t f, const char *name, H5T_class_t cls, int rank, hsize_t d[2])
+{
+    hid_t ds = H5Lexists(f, name, H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1, t = ds >= 0 ? H5Dget_type(ds) : -1;
+    int ok = sp >= 0 && t >= 0 && H5Tget_class(t) == cls &&
+             H5Sget_simple_extent_type(sp) == H5S_SIMPLE &&
+             H5Sget_simple_extent_ndims(sp) == rank && rank >= 1 && rank <= 2;
+
+    d[0] = d[1] = 0;
+    if (ok)
+        ok = H5Sget_simple_extent_dims(sp, d, NULL) == rank;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (!ok && ds >= 0) {
+        H5Dclose(ds);
+        ds = -1;
+    }
+    return ds;
+}
+
+static int is_vlen_str(hid_t ds)
+{
+    hid_t t = H5Dget_type(ds);
+    int v = t >= 0 && H5Tis_variable_str(t) > 0;
+    if (t >= 0)
+        H5Tclose(t);
+    return v;
+}
+
+static void free_h5_strings(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        H5free_memory(v[i]);
+    free(v);
+}
+
+/* A 1-D dataset of variable-length strings, none of them nil. */
+static char **read_strings(hid_t f, const char *name, size_t *n)
+{
+    hsize_t d[2];
+    hid_t ds = open_dset(f, name, H5T_STRING, 1, d), t;
+    char **v = NULL;
+    size_t i;
+
+    if (ds < 0)
+        return NULL;
+    if (!is_vlen_str(ds) || d[0] > NAMES_MAX || !(v = calloc((size_t)d[0] + 1, sizeof *v))) {
+        H5Dclose(ds);
+        return NULL;
+    }
+    t = str_type();
+    if (d[0] > 0 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        free(v);
+        v = NULL;
+    }
+    for (i = 0; v && i < d[0]; i++)
+        if (!v[i]) {
+            free_h5_strings(v, (size_t)d[0]);
+            v = NULL;
+        }
+    if (v)
+        *n = (size_t)d[0];
+    H5Tclose(t);
+    H5Dclose(ds);
+    return v;
+}
+
+/* A scalar variable-length string attribute of the root, as a new string. */
+static char *read_attr(hid_t f, const char *name)
+{
+    hid_t a = H5Aexists(f, name) > 0 ? H5Aopen(f, name, H5P_DEFAULT) : -1;
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1, mt;
+    char *v = NULL, *copy = NULL;
+
+    if (t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 &&
+        H5Sget_simple_extent_type(sp) == H5S_SCALAR) {
+        mt = str_type();
+        if (H5Aread(a, mt, &v) >= 0 && v)
+            copy = strdup(v);
+        H5free_memory(v);
+        H5Tclose(mt);
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    return copy;
+}
+
+static int attr_is(hid_t f, const char *name, const char *want)
+{
+    char *v = read_attr(f, name);
+    int same = v && strcmp(v, want) == 0;
+    free(v);
+    return same;
+}
+
+typedef struct loaded {
+    mb_plan plan;
+    size_t G;
+    char **keys;          /* G * ngroup: HDF5-allocated, or into kbuf */
+    char *kbuf;           /* fixed-length keys, NUL-terminated */
+    int64_t *rows;
+    mb_numstate *st;
+} loaded;
+
+static void loaded_fini(loaded *l)
+{
+    if (l->kbuf) {
+        free(l->kbuf);
+        free(l->keys);
+    } else {
+        free_h5_strings(l->keys, l->G * l->plan.ngroup);
+    }
+    free(l->rows);
+    free(l->st);
+    mb_plan_fini(&l->plan);
+    memset(l, 0, sizeof *l);
+}
+
+/* Reads all of dataset ds (already checked) as type t into buf. */
+static int read_all(hid_t ds, hid_t t, void *buf, size_t count)
+{
+    return count == 0 || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0 : -1;
+}
+
+/* The keys, a [G][ngroup] string dataset: variable-length strings (none
+ * nil), or fixed-length ones read as NUL-terminated strings of one byte
+ * more into l->kbuf. */
+static int read_keys(hid_t f, loaded *l, size_t nk)
+{
+    hsize_t d[2];
+    hid_t ds = open_dset(f, "keys", H5T_STRING, 2, d), ft, mt;
+    size_t w = 0, i;
+    int rc = -1;
+
+    if (ds < 0 || d[0] != l->G || d[1] != l->plan.ngroup) {
+        if (ds >= 0)
+            H5Dclose(ds);
+        return -1;
+    }
+    ft = H5Dget_type(ds);
+    if (is_vlen_str(ds)) {
+        mt = str_type();
+        rc = read_all(ds, mt, l->keys, nk);
+        H5Tclose(mt);
+        for (i = 0; rc == 0 && i < nk; i++)
+            if (!l->keys[i])
+                rc = -1;
+    } else if (ft >= 0 && (w = H5Tget_size(ft)) > 0 && w <= KEY_WIDTH_MAX &&
+               (l->kbuf = calloc(nk ? nk : 1, w + 1)) != NULL) {
+        mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, w + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        H5Tset_cset(mt, H5T_CSET_UTF8);
+        rc = read_all(ds, mt, l->kbuf, nk);
+        H5Tclose(mt);
+        for (i = 0; i < nk; i++)
+            l->keys[i] = l->kbuf + i * (w + 1);
+    }
+    if (ft >= 0)
+        H5Tclose(ft);
+    H5Dclose(ds);
+    return rc;
+}
+
+/* Row i's key fields come strictly after row i-1's (sorted, no duplicate
+ * groups, which a merge would silently add up). */
+static int keys_ascending(const loaded *l)
+{
+    size_t ng = l->plan.ngroup, i, k;
+
+    for (i = 1; i < l->G; i++) {
+        int c = 0;
+        for (k = 0; k < ng && c == 0; k++)
+            c = strcmp(l->keys[(i - 1) * ng + k], l->keys[i * ng + k]);
+        if (c >= 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Every state is one the aggregation could have produced. */
+static const char *bad_states(const loaded *l, uint64_t *rows_total)
+{
+    size_t nc = l->plan.ncol, i, c;
+    uint64_t total = 0;
+
+    for (i = 0; i < l->G; i++) {
+        if (l->rows[i] < 1)
+            return "a group with no rows";
+        if ((uint64_t)l->rows[i] > UINT64_MAX - total)
+            return "row counts overflow";
+        total += (uint64_t)l->rows[i];
+        for (c = 0; c < nc; c++) {
+            const mb_numstate *s = &l->st[i * nc + c];
+            if (s->n < 0 || s->n > l->rows[i] || s->scale < 0 || s->scale > MB_DEC_MAX_SCALE ||
+                s->nonint > 1 || (s->sumsq.w[7] >> 63))
+                return "an aggregate state out of range";
+        }
+    }
+    *rows_total = total;
+    return NULL;
+}
+
+/* The exact integers the stored states hold (absent ones read as zero). */
+static unsigned dset_needs(hid_t ds)
+{
+    hid_t t = H5Dget_type(ds);
+    unsigned need = t >= 0 ? state_type_needs(t) : 0;
+
+    if (t >= 0)
+        H5Tclose(t);
+    return need;
+}
+
+/* The plan from /group_by and /aggregates, checked against /columns. */
+static const char *load_plan(hid_t f, loaded *l, mb_err *err)
+{
+    size_t ng = 0, na = 0, nc = 0, i;
+    char **group = read_strings(f, "group_by", &ng), **aggs = read_strings(f, "aggregates", &na);
+    char **cols = read_strings(f, "columns", &nc);
+    const char *why = NULL;
+    mb_err e2;
+
+    if (!group || !aggs || !cols)
+        why = "the group_by, aggregates or columns dataset is missing or malformed";
+    else if (ng == 0 || na == 0)
+        why = "no group columns or no aggregates";
+    else if (mb_plan_from_lists(&l->plan, group, ng, aggs, na, &e2) != MB_OK)
+        why = "the stored aggregates do not parse";
+    else if (l->plan.ncol != nc)
+        why = "the columns do not match the aggregates";
+    for (i = 0; !why && i < nc; i++)
+        if (strcmp(cols[i], l->plan.cols[i]) != 0)
+            why = "the columns do not match the aggregates";
+    free_h5_strings(group, ng);
+    free_h5_strings(aggs, na);
+    free_h5_strings(cols, nc);
+    (void)err;
+    return why;
+}
+
+/* Reads OUT/TASK.h5 (its checksum already verified against the ledger
+ * entry l): every dataset's rank and dims are checked before it is read,
+ * and the counts against the ledger after. */
+static mb_status load_h5(const char *path, const char *task, const ledger *lg, loaded *l,
+                         mb_err *err)
+{
+    size_t G = 0, nk = 0, ns = 0, c;
+    hid_t f, tn = -1, ds = -1;
+    hsize_t d[2];
+    const char *why = NULL;
+    uint64_t rows_total = 0;
+    unsigned need = 0;
+
+    memset(l, 0, sizeof *l);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return damaged(err, path, task, "not a readable HDF5 file");
+    if (!attr_is(f, "format", MPIBATCH_RESULT_FORMAT))
+        why = "not of format " MPIBATCH_RESULT_FORMAT;
+    else if (!attr_is(f, "task_id", task))
+        why = "its task_id attribute names another task";
+    else if (!attr_is(f, "fingerprint", lg->fingerprint))
+        why = "its job fingerprint differs from its ledger entry";
+    if (!why)
+        why = load_plan(f, l, err);
+    if (!why && ((ds = open_dset(f, "rows", H5T_INTEGER, 1, d)) < 0 || d[0] != lg->groups))
+        why = "the rows dataset is malformed or its group count differs from its ledger entry";
+    if (!why && (d[0] > (SIZE_MAX >> 12) || mb_size_mul((size_t)d[0], l->plan.ngroup, &nk) ||
+                 mb_size_mul((size_t)d[0], l->plan.ncol, &ns)))
+        why = "too many groups";
+    if (!why) {
+        G = l->G = (size_t)d[0];
+        l->keys = calloc(nk ? nk : 1, sizeof *l->keys);
+        l->rows = malloc((G ? G : 1) * sizeof *l->rows);
+        l->st = calloc(ns ? ns : 1, sizeof *l->st);
+        if (!l->keys || !l->rows || !l->st) {
+            H5Dclose(ds);
+            H5Fclose(f);
+            loaded_fini(l);
+            return mb_err_set(err, MB_ENOMEM, "%s: task %s: out of memory", path, task);
+        }
+        if (read_all(ds, H5T_NATIVE_INT64, l->rows, G) != 0)
+            why = "the rows dataset cannot be read";
+    }
+    if (ds >= 0)
+        H5Dclose(ds);
+    ds = -1;
+    if (!why && read_keys(f, l, nk) != 0)
+        why = "the keys dataset is malformed or does not match the rows";
+    if (!why && ((ds = open_dset(f, "states", H5T_COMPOUND, 2, d)) < 0 || d[0] != G ||
+                 d[1] != l->plan.ncol))
+        why = "the states dataset is malformed or does not match the rows";
+    if (!why) {
+        need = dset_needs(ds);
+        for (c = 0; c < l->plan.ncol; c++)
+            if (l->plan.needs[c] & ~need)
+                why = "the states lack values the aggregates need";
+    }
+    if (!why) {
+        tn = state_type(need);
+        if (read_all(ds, tn, l->st, ns) != 0)
+            why = "the states dataset cannot be read";
+        H5Tclose(tn);
+    }
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (!why && !keys_ascending(l))
+        why = "its keys are not sorted and distinct";
+    if (!why)
+        why = bad_states(l, &rows_total);
+    if (!why && rows_total != lg->rows)
+        why = "its row count differs from its ledger entry";
+    if (H5Fclose(f) < 0 && !why)
+        why = "HDF5 close failed";
+    if (why) {
+        loaded_fini(l);
+        if (strstr(why, "ledger entry"))
+            return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %s %s", path,
+                              task, why, lg->path);
+        return damaged(err, path, task, why);
+    }
+    return MB_OK;
+}
+
+/* The file matches the size and SHA-256 its ledger entry recorded. */
+static mb_status verify_file(const char *path, const char *task, const ledger *lg,
+                             const file_sum *want, mb_err *err)
+{
+    char got[MB_SHA256_HEX];
+    uint64_t size = 0;
+    mb_status st = mb_sha256_file(path, &size, got, err);
+
+    if (st == MB_ENOENT)
+        return mb_err_set(err, MB_EIO, "%s: result file of task %s is missing (its ledger "
+                          "entry %s says it was committed)", path, task, lg->path);
+    if (st != MB_OK)
+        return mb_err_prefix(err, "task %s: ", task);
+    if (size != want->size)
+        return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: %llu bytes, its "
+                          "ledger entry %s says %llu", path, task, (unsigned long long)size,
+                          lg->path, (unsigned long long)want->size);
+    if (strcmp(got, want->sha256) != 0)
+        return mb_err_set(err, MB_EDATA, "%s: damaged result file of task %s: its SHA-256 "
+                          "differs from the one in its ledger entry %s", path, task, lg->path);
+    return MB_OK;
+}
+
+/* One committed task, verified: ledger entry, both files' checksums, then
+ * the states (HDF5 opens the file only after its checksum matched). */
+static mb_status load_task(const char *out, const char *task, loaded *l, mb_err *err)
+{
+    char path[PATH_CAP];
+    ledger *lg = malloc(sizeof *lg);
+    mb_status st;
+
+    memset(l, 0, sizeof *l);
+    if (!lg)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = ledger_read(out, task, lg, err);
+    if (st == MB_ENOENT)
+        st = mb_err_set(err, MB_EIO, "%s: the ledger entry of task %s vanished", lg->path, task);
+    if (st == MB_OK && !lg->have_files)
+        st = mb_err_set(err, MB_EDATA, "%s: the ledger entry of task %s has no checksums of its "
+                        "result files (an older mpibatch wrote it); process the task again",
+                        lg->path, task);
+    snprintf(path, sizeof path, "%s/%s.csv", out, task);
+    if (st == MB_OK)
+        st = verify_file(path, task, lg, &lg->csv, err);
+    snprintf(path, sizeof path, "%s/%s.h5", out, task);
+    if (st == MB_OK)
+        st = verify_file(path, task, lg, &lg->h5, err);
+    if (st == MB_OK)
+        st = load_h5(path, task, lg, l, err);
+    free(lg);
+    return st;
+}
+
+/* Merges a loaded result into g (plan must match). */
+static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, mb_err *err)
+{
+    mb_buf key;
+    mb_status st = MB_OK;
+    size_t i, k;
+
+    mb_buf_init(&key, (size_t)1 << 30);
+    for (i = 0; i < l->G && st == MB_OK; i++) {
+        key.len = 0;
+        for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
+            const char *s = l->keys[i * l->plan.ngroup + k];
+            uint32_t len = (uint32_t)strlen(s);
+            st = mb_buf_put(&key, &len, sizeof len);
+            if (st == MB_OK)
+                st = mb_buf_put(&key, s, len);
+        }
+        if (st == MB_OK)
+            st = mb_groups_merge_one(g, key.p, key.len, l->rows[i], l->st + i * l->plan.ncol,
+                                     err);
+    }
+    mb_buf_fini(&key);
+    return st == MB_OK ? MB_OK : mb_err_prefix(err, "task %s: ", task);
+}
+
+static int same_plan(const mb_plan *a, const mb_plan *b)
+{
+    size_t i;
+    if (a->ngroup != b->ngroup || a->nagg != b->nagg)
+        return 0;
+    for (i = 0; i < a->ngroup; i++)
+        if (strcmp(a->group[i], b->group[i]) != 0)
+            return 0;
+    for (i = 0; i < a->nagg; i++)
+        if (strcmp(a->aggs[i].text, b->aggs[i].text) != 0)
+            return 0;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* The names X of the files X.json in OUT/sub, sorted. MB_ENOENT when the
+ * directory is missing. */
+static mb_status list_json(const char *out, const char *sub, char ***ids, size_t *n,
+                           mb_err *err)
+{
+    char p[PATH_CAP];
+    DIR *d;
+    struct dirent *e;
+    size_t cap = 16;
+    int nomem = 0;
+
+    snprintf(p, sizeof p, "%s/%s", out, sub);
+    *n = 0;
+    *ids = NULL;
+    if (!(d = opendir(p)))
+        return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", p,
+                          strerror(errno));
+    *ids = malloc(cap * sizeof **ids);
+    while (*ids && !nomem && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        if (*n == cap) {
+            char **v = realloc(*ids, (cap *= 2) * sizeof **ids);
+            if (!v) {
+                nomem = 1;
+                break;
+            }
+            *ids = v;
+        }
+        if (!((*ids)[*n] = strndup(e->d_name, len - 5)))
+            nomem = 1;
+        else
+            (*n)++;
+    }
+    closedir(d);
+    if (!*ids || nomem) {
+        free_ids(*ids, *n);
+        *ids = NULL;
+        return mb_err_set(err, MB_ENOMEM, "out of memory listing %s", p);
+    }
+    qsort(*ids, *n, sizeof **ids, cmp_str);
+    return MB_OK;
+}
+
+/* Task ids with a ledger entry, sorted: the only tasks `results` reads. */
+static mb_status list_tasks(const char *out, char ***ids, size_t *n, mb_err *err)
+{
+    mb_status st = list_json(out, LEDGER, ids, n, err);
+
+    if (st == MB_ENOENT)
+        return mb_err_set(err, MB_ENOENT, "%s: no result directory (no ledger)", out);
+    return st;
+}
+
+/* Warns about the tasks of OUT recorded as poisoned and not committed. */
+static void warn_poisoned(const char *out)
+{
+    char **ids = NULL, list[768], *text, p[PATH_CAP];
+    size_t n = 0, i, bad = 0, len;
+    int at = 0;
+    mb_err e;
+
+    if (list_json(out, POISON, &ids, &n, &e) != MB_OK)
+        return;
+    list[0] = '\0';
+    for (i = 0; i < n; i++) {
+        if (mb_results_committed(out, ids[i]))
+            continue;
+        if (++bad <= 10 && at >= 0 && (size_t)at < sizeof list)
+            at += snprintf(list + at, sizeof list - (size_t)at, "%s%s", bad > 1 ? ", " : "",
+                           ids[i]);
+    }
+    if (bad > 10 && at >= 0 && (size_t)at < sizeof list)
+        snprintf(list + at, sizeof list - (size_t)at, ", ...");
+    if (bad)
+        mb_warn("%zu task(s) of this output ended in the poison area: %s (reasons below; "
+                "`mpibatch queue redrive` puts them back in the queue)", bad, list);
+    for (i = 0; i < n && bad; i++) {
+        json_t *o;
+        snprintf(p, sizeof p, "%s/%s/%s.json", out, POISON, ids[i]);
+        if (mb_results_committed(out, ids[i]) ||
+            mb_fs_read_small(p, LEDGER_MAX, &text, &len, &e) != MB_OK)
+            continue;
+        o = json_loadb(text, len, 0, NULL);
+        free(text);
+        if (json_is_string(json_object_get(o, "reason")))
+            mb_warn("task %s: %s", ids[i], json_string_value(json_object_get(o, "reason")));
+        json_decref(o);
+    }
+    free_ids(ids, n);
+}
+
+static void json_str(FILE *f, const char *p, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+typedef struct json_key_ctx {
+    FILE *f;
+    const mb_plan *p;
+} json_key_ctx;
+
+static void key_field_json(void *ctx, size_t i, const char *s, size_t len)
+{
+    json_key_ctx *c = ctx;
+    if (i)
+        fputc(',', c->f);
+    json_str(c->f, c->p->group[i], strlen(c->p->group[i]));
+    fputc(':', c->f);
+    json_str(c->f, s, len);
+}
+
+static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
+                            int *first, mb_err *err)
+{
+    size_t *idx = mb_groups_sorted(g), i, a;
+    int *ic = int_columns(p, g);
+    char cell[CELL_CAP];
+    mb_status st = MB_OK;
+    json_key_ctx kc = {f, p};
+
+    if (!idx || !ic) {
+        free(idx);
+        free(ic);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < g->n && st == MB_OK; i++) {
+        fputs(*first ? "\n  {" : ",\n  {", f);
+        *first = 0;
+        if (task) {
+            fputs("\"task\":", f);
+            json_str(f, task, strlen(task));
+            fputc(',', f);
+        }
+        mb_groups_key_fields(mb_groups_key(g, idx[i]), mb_groups_klen(g, idx[i]), key_field_json, &kc);
+        for (a = 0; a < p->nagg && st == MB_OK; a++) {
+            st = agg_cell(p, g, idx[i], a, ic, cell, sizeof cell);
+            if (st != MB_OK) {
+                mb_err_set(err, st, "cannot format %s of a group", p->aggs[a].text);
+                break;
+            }
+            fputc(',', f);
+            json_str(f, p->aggs[a].text, strlen(p->aggs[a].text));
+            fprintf(f, ":%s", cell[0] ? cell : "null");
+        }
+        fputc('}', f);
+    }
+    free(idx);
+    free(ic);
+    return st;
+}
+
+static mb_status print_one(FILE *f, const loaded *l, const char *task, int json, int *first,
+                           mb_err *err)
+{
+    mb_groups g;
+    mb_status st;
+
+    if (mb_groups_init(&g, l->plan.needs, l->plan.ncol, SIZE_MAX) != MB_OK)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    st = merge_loaded(&g, l, task, err);
+    if (st == MB_OK && g.n != l->G)
+        st = mb_err_set(err, MB_EDATA, "task %s: duplicate groups", task);
+    if (st == MB_OK) {
+        st = json ? write_json(f, &l->plan, &g, task, first, err)
+                  : mb_results_write_csv(f, &l->plan, &g, task, *first, err);
+        if (st != MB_OK)
+            mb_err_prefix(err, "task %s: ", task);
+    }
+    *first = 0;
+    mb_groups_fini(&g);
+    return st;
+}
+
+/* The tasks of OUT, printed to f (a memory stream: nothing reaches the
+ * real output unless every task was read whole). */
+static mb_status print_tasks(const char *out, char **ids, size_t n, int merge, int json,
+                             FILE *f, mb_err *err)
+{
+    mb_status st = MB_OK;
+    mb_groups total;
+    loaded l, ref;
+    int have_ref = 0, first = 1;
+    size_t i;
+
+    memset(&total, 0, sizeof total);
+    memset(&ref, 0, sizeof ref);
+    if (json)
+        fputc('[', f);
+    for (i = 0; i < n && st == MB_OK; i++) {
+        if ((st = load_task(out, ids[i], &l, err)) != MB_OK)
+            break;
+        if (!merge) {
+            st = print_one(f, &l, ids[i], json, &first, err);
+            loaded_fini(&l);
+            continue;
+        }
+        if (!have_ref) {
+            if (mb_groups_init(&total, l.plan.needs, l.plan.ncol, SIZE_MAX) != MB_OK)
+                st = mb_err_set(err, MB_ENOMEM, "out of memory");
+        } else if (!same_plan(&ref.plan, &l.plan)) {
+            st = mb_err_set(err, MB_EDATA, "%s: task %s has other group columns or aggregates "
+                            "than task %s; merge needs one job", out, ids[i], ids[0]);
+        }
+        if (st == MB_OK)
+            st = merge_loaded(&total, &l, ids[i], err);
+        if (!have_ref) {
+            ref = l;            /* its plan prints the total */
+            have_ref = 1;
+        } else {
+            loaded_fini(&l);
+        }
+    }
+    if (st == MB_OK && merge && have_ref) {
+        st = json ? write_json(f, &ref.plan, &total, NULL, &first, err)
+                  : mb_results_write_csv(f, &ref.plan, &total, NULL, 1, err);
+        if (st != MB_OK)
+            mb_err_prefix(err, "%s: the merged total: ", out);
+    }
+    if (json)
+        fputs(first ? "]\n" : "\n]\n", f);
+    if (have_ref)
+        loaded_fini(&ref);
+    mb_groups_fini(&total);
+    return st;
+}
+
+mb_status mb_results_print(const char *out, int merge, const char *format, FILE *f,
+                           mb_err *err)
+{
+    char **ids = NULL, *buf = NULL;
+    size_t n = 0, len = 0;
+    int json;
+    mb_status st;
+    FILE *mem;
+
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return mb_err_set(err, MB_EUSAGE, "--format: '%s' is not csv or json", format);
+    json = format && strcmp(format, "json") == 0;
+    if ((st = list_tasks(out, &ids, &n, err)) != MB_OK)
+        return st;
+    warn_poisoned(out);
+    if (!(mem = open_memstream(&buf, &len))) {
+        free_ids(ids, n);
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    }
+    st = print_tasks(out, ids, n, merge, json, mem, err);
+    if (fclose(mem) != 0 && st == MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory formatting the results of %s", out);
+    if (st == MB_OK && (fwrite(buf, 1, len, f) != len || fflush(f) != 0))
+        st = mb_err_set(err, MB_EIO, "writing the results of %s: %s", out, strerror(errno));
+    free(buf);
+    free_ids(ids, n);
+    return st;
+}

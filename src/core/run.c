@@ -1,0 +1,1279 @@
+/* run.c - the drain loop: claim, describe, scatter, aggregate in rounds,
+ * checkpoint, reduce, commit, delete. Rank 0 talks to the queue and writes
+ * results; all ranks read and aggregate their chunks from shared storage.
+ *
+ * Rounds. In round k rank r works on the (k*size + r)-th chunk still to do,
+ * then all ranks OR together their flags (failure, stop request, checkpoint
+ * due): that one small collective per round is where ranks agree to fail,
+ * to checkpoint, or to stop. The flags of a round travel while the next
+ * chunk is worked on, so a stop takes effect within two chunks, at the same
+ * round on every rank, and no rank waits in a collective another rank will
+ * not enter.
+ *
+ * Failure semantics. A task is committed (results + ledger entry) before
+ * its message is deleted, so a crash anywhere leaves the message to be
+ * redelivered; a redelivered task that is already in the ledger is
+ * acknowledged without reprocessing. Bad data is deterministic, so such a
+ * message goes straight to the poison area with the error; a transient
+ * failure (input missing or unreadable) releases the message with a delay.
+ * Failed deliveries are counted with their causes in a delivery record
+ * (delivery.h): a delivery that made progress or stopped on request is not
+ * a failure, one that crashed without progress is, and more than
+ * --max-dequeue failures send the message to the poison area with all of
+ * its causes. A job that fits no file (a column it names is missing from
+ * the first file it meets) is the job's fault: the run stops with exit 65
+ * and gives the message back untouched. With --checkpoint-dir,
+ * the states of the in-flight task are checkpointed collectively (ckpt.c)
+ * and a rerun resumes from them on any number of ranks. */
+#include "core/run.h"
+
+#include "csv/chunk.h"
+#include "queue/delivery.h"
+#include "base/digest.h"
+#include "base/fault.h"
+#include "base/fsutil.h"
+#include "cli/job.h"
+#include "base/log.h"
+#include "csv/partition.h"
+#include "azure/preempt.h"
+#include "queue/queue.h"
+#include "core/results.h"
+#include "core/resume.h"
+#include "core/status.h"
+#include "queue/task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ACT_EXIT = 0, ACT_TASK = 1, ACT_IDLE = 2, ACT_SCAN = 3 };
+enum { F_FAIL = 1, F_STOP = 2, F_CKPT = 4 };
+
+/* What every rank needs to work on one task (broadcast by rank 0). */
+typedef struct desc {
+    uint64_t action;
+    char *task_id, *input, *msg_id;
+    mb_grid grid;                 /* bounds only on ranks other than 0 */
+    mb_binding bind;
+    uint64_t nremain;
+    uint64_t *remain;             /* chunks still to do, ascending */
+    int resumed;                  /* rank 0: states come from a checkpoint */
+    mb_input_id input_id;         /* rank 0: the input as it was when prepared */
+    char grid_digest[MB_SHA256_HEX];
+} desc;
+
+typedef struct runner {
+    mb_opts *o;
+    mb_dist *d;
+    mb_plan plan;
+    mb_queue *q;                  /* rank 0 only */
+    mb_msg msg;                   /* rank 0: the claimed message */
+    mb_resume res;                /* rank 0: checkpoints and lease found at start */
+    mb_delivery dlv;              /* rank 0: the record of the claimed message */
+    int bound_once;               /* rank 0: the job has fit a file in this run */
+    double lease_renewed;
+    int lease_lost;
+    uint64_t tasks_done, tasks_failed, bytes_done;
+    double t0, last_ckpt, idle_since;
+    pid_t ppid;                   /* the launcher, when started by one */
+    int first_chunk_logged;
+    int stop_unsaved;             /* the stop checkpoint was abandoned: exit 74, not 75 */
+    mb_jobstat js;                /* rank 0: the status file */
+    double last_count, last_status; /* rank 0: queue counted, status file written */
+    int64_t counted_left;         /* rank 0: the last count, and the tasks ended by then */
+    uint64_t ended_at_count;
+} runner;
+
+#define PROGRESS_S 5              /* between progress lines and status files */
+#define QUEUE_COUNT_S 30          /* between approximate queue counts */
+
+/* Rank 0's view of the task in hand, for progress lines. */
+typedef struct progress {
+    double t_begin;               /* this delivery's rounds began */
+    uint64_t bytes_left;          /* of the chunks to do when they began */
+    uint64_t bytes_new;           /* of remain[0 .. counted) */
+    size_t counted;
+    uint64_t rows0, bytes0;       /* rank 0's own chunks */
+} progress;
+
+typedef struct u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec;
+
+static int vec_push(u64vec *a, uint64_t x)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        uint64_t *p = realloc(a->v, cap * sizeof *p);
+        if (!p)
+            return -1;
+        a->v = p;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+static void desc_fini(desc *t)
+{
+    free(t->task_id);
+    free(t->input);
+    free(t->msg_id);
+    free(t->remain);
+    mb_grid_fini(&t->grid);
+    mb_binding_fini(&t->bind);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- rank 0: the queue side ----------------------------------------- */
+
+/* Renews the lease when half the visibility timeout has passed. Called
+ * between chunks and while rank 0 waits for the others. */
+static void renew_tick(void *ctx)
+{
+    runner *r = ctx;
+    mb_err err;
+    double t = mb_now_s();
+
+    if (!r->q || r->lease_lost || !r->msg.body)
+        return;
+    if (t - r->lease_renewed < (double)r->o->visibility_timeout / 2)
+        return;
+    if (mb_queue_renew(r->q, &r->msg, (unsigned)r->o->visibility_timeout, &err) == MB_OK) {
+        r->lease_renewed = t;
+        mb_debug("message %s: lease renewed", r->msg.id);
+        if (mb_resume_save_lease(&r->res, &r->msg, &err) != MB_OK)
+            mb_warn("cannot record the lease: %s", err.msg);
+        if (mb_delivery_note(&r->dlv, 0, 1, &err) != MB_OK)
+            mb_warn("cannot update the delivery record: %s", err.msg);
+    } else {
+        r->lease_lost = 1;
+        mb_warn("message %s: lease lost (%s); the result will still count once", r->msg.id,
+                err.msg);
+    }
+}
+
+static void finish_message(runner *r, const char *verb, mb_status st, mb_err *err)
+{
+    if (st != MB_OK)
+        mb_warn("message %s: %s failed: %s", r->msg.id, verb, err->msg);
+    mb_msg_fini(&r->msg);
+    mb_resume_forget_lease(&r->res);
+}
+
+static void poison(runner *r, const char *task_id, const char *reason)
+{
+    mb_err err;
+    r->tasks_failed++;
+    mb_error("message %s: %s", r->msg.id, reason);
+    if (task_id) {
+        mb_resume_finish_task(&r->res, task_id);
+        if (mb_results_note_poison(r->o->out, task_id, r->msg.id, reason, &err) != MB_OK)
+            mb_warn("task %s: cannot record the poisoning in %s: %s", task_id, r->o->out,
+                    err.msg);
+    }
+    mb_delivery_remove(&r->dlv);
+    finish_message(r, "moving to the poison area",
+                   mb_queue_poison(r->q, &r->msg, reason, &err), &err);
+}
+
+/* More failed deliveries than --max-dequeue allows? Then the reason, with
+ * the causes on record. */
+static int too_many_failures(const runner *r, char *reason, size_t cap)
+{
+    char causes[MB_ERR_MAX];
+
+    if (r->o->max_dequeue == 0 || r->dlv.failures <= r->o->max_dequeue)
+        return 0;
+    mb_delivery_causes(&r->dlv, causes, sizeof causes);
+    snprintf(reason, cap, "failed %llu times, more than max-dequeue %llu: %s",
+             (unsigned long long)r->dlv.failures, (unsigned long long)r->o->max_dequeue,
+             causes);
+    return 1;
+}
+
+/* A transient failure: counted, then the message is given back with a
+ * delay that grows with the failures, or poisoned past --max-dequeue. */
+static void release_later(runner *r, const char *task_id, const char *why)
+{
+    char reason[MB_ERR_MAX];
+    mb_err err;
+    uint64_t n;
+    unsigned delay;
+
+    if (mb_delivery_fail(&r->dlv, why, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    if (too_many_failures(r, reason, sizeof reason)) {
+        poison(r, task_id, reason);
+        return;
+    }
+    n = r->dlv.failures;
+    delay = (unsigned)(n < 1 ? 1 : n > 60 ? 60 : n);
+    mb_warn("message %s: %s; retry in %u s (failure %llu, at most %llu)", r->msg.id, why,
+            delay, (unsigned long long)n, (unsigned long long)r->o->max_dequeue);
+    finish_message(r, "release", mb_queue_release(r->q, &r->msg, delay, &err), &err);
+}
+
+/* The job, not the file, is at fault: the message goes back at once and
+ * uncounted; the caller ends the run with MB_EJOB. */
+static void release_job_error(runner *r)
+{
+    mb_err err;
+
+    if (mb_delivery_end(&r->dlv, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
+}
+
+/* Rank 0, a message just claimed: settles what became of its previous
+ * delivery and opens this one. 0 when the message went to the poison area
+ * instead. */
+static int start_delivery(runner *r)
+{
+    char reason[MB_ERR_MAX];
+    mb_err err;
+
+    mb_delivery_fini(&r->dlv);
+    if (mb_delivery_load(&r->dlv, r->o->out, r->msg.id, &err) != MB_OK)
+        mb_warn("message %s: no delivery record (%s); failures are not counted", r->msg.id,
+                err.msg);
+    if (mb_delivery_settle(&r->dlv, r->msg.dequeue_count))
+        mb_warn("message %s: the previous delivery failed: %s", r->msg.id,
+                r->dlv.causes[r->dlv.ncauses - 1]);
+    if (too_many_failures(r, reason, sizeof reason)) {
+        mb_task task;
+        int known = mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task,
+                                  &err) == MB_OK;
+        poison(r, known ? task.id : NULL, reason);
+        if (known)
+            mb_task_fini(&task);
+        return 0;
+    }
+    if (mb_delivery_begin(&r->dlv, r->msg.dequeue_count, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    return 1;
+}
+
+/* Decides which chunks remain: all of them, or those a checkpoint of this
+ * task does not cover (when the checkpoint matches the grid). */
+static mb_status plan_chunks(runner *r, desc *t)
+{
+    mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
+    size_t i, n = t->grid.nchunks;
+
+    if (mb_sha256_hex(t->grid.bounds, (n + 1) * sizeof *t->grid.bounds, t->grid_digest) !=
+        MB_OK)
+        return MB_EINTERNAL;
+    if (c && (c->meta.nchunks != n || c->meta.file_size != t->grid.file_size ||
+              c->meta.chunk_size != r->o->chunk_size ||
+              strcmp(c->meta.grid_digest, t->grid_digest) != 0)) {
+        mb_warn("checkpoint %s no longer matches %s (file or chunk size changed); task %s "
+                "starts over", c->path, t->input, t->task_id);
+        mb_resume_finish_task(&r->res, t->task_id);
+        c = NULL;
+    }
+    t->remain = malloc((n + 1) * sizeof *t->remain);
+    if (!t->remain)
+        return MB_ENOMEM;
+    for (i = 0; i < n; i++)
+        if (!c || !c->done[i])
+            t->remain[t->nremain++] = i;
+    t->resumed = c != NULL;
+    if (c)
+        mb_info("task %s: resuming from %s: %llu of %zu chunks already done", t->task_id,
+                c->path, (unsigned long long)c->ndone, n);
+    return MB_OK;
+}
+
+/* Files this large have their grid built by all ranks, one part each;
+ * MPIBATCH_PARALLEL_GRID_MIN (bytes) changes it, so tests can use small
+ * files. */
+static uint64_t par_grid_min(void)
+{
+    const char *e = getenv("MPIBATCH_PARALLEL_GRID_MIN");
+    char *end;
+    unsigned long long v;
+
+    if (e && *e) {
+        errno = 0;
+        v = strtoull(e, &end, 10);
+        if (errno == 0 && *end == '\0')
+            return (uint64_t)v;
+    }
+    return (uint64_t)32 << 20;
+}
+
+/* Every rank: part `rank` of the grid of the file in the scan request b
+ * (path, data_start, size), sent to rank 0 as (start, end, ok, n, v...).
+ * A rank that cannot read the file sends a part that is not ok. */
+static mb_status scan_part(runner *r, const mb_buf *b, uint64_t **all, size_t **counts,
+                           mb_err *err)
+{
+    mb_grid head;
+    mb_grid_part part;
+    mb_rd rd;
+    char *path;
+    uint64_t *msg = NULL;
+    mb_status st;
+    int fd;
+
+    memset(&head, 0, sizeof head);
+    memset(&part, 0, sizeof part);
+    mb_rd_init(&rd, b->p, b->len);
+    (void)mb_rd_u64(&rd);                       /* ACT_SCAN */
+    path = mb_rd_str(&rd, 65536);
+    head.data_start = mb_rd_u64(&rd);
+    head.file_size = mb_rd_u64(&rd);
+    if (!rd.bad && path && (fd = open(path, O_RDONLY)) >= 0) {
+        mb_err e2;
+        if (mb_grid_part_scan(&head, path, fd, r->o->chunk_size, &r->plan.dialect,
+                              (size_t)r->o->max_record, (size_t)r->d->rank,
+                              (size_t)r->d->size, &part, &e2) != MB_OK)
+            part.ok = 0;
+        close(fd);
+    }
+    free(path);
+    msg = malloc((part.n + 4) * sizeof *msg);
+    if (msg) {
+        msg[0] = part.start;
+        msg[1] = part.end;
+        msg[2] = (uint64_t)part.ok;
+        msg[3] = part.n;
+        if (part.n)
+            memcpy(msg + 4, part.v, part.n * sizeof *msg);
+    }
+    st = mb_dist_gather_u64(r->d, msg, msg ? part.n + 4 : 0, all, counts, err);
+    free(msg);
+    mb_grid_part_fini(&part);
+    return st;
+}
+
+static int is_scan(const mb_buf *b)
+{
+    mb_rd rd;
+    mb_rd_init(&rd, b->p, b->len);
+    return mb_rd_u64(&rd) == ACT_SCAN && !rd.bad;
+}
+
+/* Rank 0: the grid of a large file built by every rank in parts (the
+ * others are waiting for the turn's broadcast and take the request); 1
+ * when the parts joined into g, 0 when the serial build must do it. */
+static int grid_parallel(runner *r, const char *path, mb_grid *g)
+{
+    mb_buf b;
+    uint64_t *all = NULL;
+    size_t *counts = NULL, at = 0, k;
+    mb_grid_part *parts = calloc((size_t)r->d->size, sizeof *parts);
+    int joined = 0;
+    mb_err err;
+
+    mb_buf_init(&b, 65536 + 64);
+    if (mb_buf_put_u64(&b, ACT_SCAN) != MB_OK || mb_buf_put_str(&b, path) != MB_OK ||
+        mb_buf_put_u64(&b, g->data_start) != MB_OK || mb_buf_put_u64(&b, g->file_size) != MB_OK ||
+        !parts) {
+        mb_buf_fini(&b);
+        free(parts);
+        return 0;
+    }
+    if (mb_dist_bcast(r->d, &b, &err) == MB_OK && scan_part(r, &b, &all, &counts, &err) == MB_OK) {
+        joined = 1;
+        for (k = 0; k < (size_t)r->d->size && joined; k++) {
+            uint64_t *m = all + at;
+            if (counts[k] < 4 || m[3] != counts[k] - 4) {
+                joined = 0;
+                break;
+            }
+            parts[k].start = m[0];
+            parts[k].end = m[1];
+            parts[k].ok = m[2] == 1;
+            parts[k].n = (size_t)m[3];
+            parts[k].v = m + 4;
+            at += counts[k];
+        }
+        joined = joined && mb_grid_join(g, parts, (size_t)r->d->size);
+    }
+    mb_buf_fini(&b);
+    free(parts);       /* the parts point into `all` */
+    free(all);
+    free(counts);
+    return joined;
+}
+
+/* Rank 0: the chunk grid of the task's file. */
+static mb_status build_grid(runner *r, const char *path, int fd, uint64_t size, mb_grid *g,
+                            mb_err *err)
+{
+    if (r->d->size > 1 && size >= par_grid_min()) {
+        mb_status st = mb_grid_head(g, path, fd, size, &r->plan.dialect, r->plan.header,
+                                    (size_t)r->o->max_record, err);
+        if (st != MB_OK)
+            return st;
+        if (g->data_start < size && grid_parallel(r, path, g)) {
+            mb_debug("%s: chunk grid built in %d parts", path, r->d->size);
+            return MB_OK;
+        }
+        mb_debug("%s: chunk grid parts did not join (a part began inside a field or a "
+                 "record is too long); building it serially", path);
+        mb_grid_fini(g);
+    }
+    return mb_grid_build(g, path, fd, size, r->o->chunk_size, &r->plan.dialect, r->plan.header,
+                         (size_t)r->o->max_record, err);
+}
+
+/* Prepares the task of the claimed message: parse, ledger check, grid,
+ * binding, chunks to do. Returns 1 with t filled when there is work for all
+ * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
+ * released), -1 when the job itself is at fault (job_err says why; the
+ * message was released). */
+static int prepare_task(runner *r, desc *t, mb_err *job_err)
+{
+    mb_task task;
+    mb_err err;
+    mb_status st;
+    mb_commit_state cs;
+    struct stat sb;
+    int fd;
+
+    if (mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task, &err) != MB_OK) {
+        poison(r, NULL, err.msg);
+        return 0;
+    }
+    /* Acknowledged only if this job committed this very input; a ledger
+     * entry of another job stops the run (the job is at fault, not the
+     * file); a changed input is the file's fault; a damaged entry is
+     * overwritten by processing the task again. */
+    memset(&t->input_id, 0, sizeof t->input_id);
+    if (stat(task.input, &sb) == 0)
+        mb_input_id_from_stat(&sb, &t->input_id);
+    st = mb_results_check(r->o->out, task.id, r->plan.fingerprint,
+                          t->input_id.ino ? &t->input_id : NULL, &cs, &err);
+    if (cs == MB_COMMIT_SAME) {
+        mb_info("task %s: already committed; acknowledging the redelivered message %s",
+                task.id, r->msg.id);
+        mb_resume_finish_task(&r->res, task.id);
+        mb_delivery_remove(&r->dlv);
+        finish_message(r, "delete", mb_queue_remove(r->q, &r->msg, &err), &err);
+    } else if (cs == MB_COMMIT_OTHER_JOB) {
+        *job_err = err;
+        release_job_error(r);
+    } else if (cs == MB_COMMIT_INPUT_CHANGED) {
+        poison(r, task.id, err.msg);
+    } else if (st != MB_OK) {
+        mb_warn("%s; processing task %s again", err.msg, task.id);
+    }
+    if (cs == MB_COMMIT_SAME || cs == MB_COMMIT_OTHER_JOB || cs == MB_COMMIT_INPUT_CHANGED) {
+        mb_task_fini(&task);
+        return cs == MB_COMMIT_OTHER_JOB ? -1 : 0;
+    }
+    st = mb_fs_open_input(task.input, &fd, &sb, &err);
+    if (st != MB_OK) {
+        /* A FIFO or directory stays what it is; a missing file may yet come. */
+        if (st == MB_EDATA)
+            poison(r, task.id, err.msg);
+        else
+            release_later(r, task.id, err.msg);
+        mb_task_fini(&task);
+        return 0;
+    }
+    st = build_grid(r, task.input, fd, (uint64_t)sb.st_size, &t->grid, &err);
+    close(fd);
+    if (st == MB_OK)
+        st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, &err);
+    if (st == MB_ENOENT && !r->bound_once && !mb_results_any(r->o->out)) {
+        mb_err_prefix(&err, "%s: ", task.input);
+        mb_err_set(job_err, MB_EJOB, "the job does not fit its input: %s; no file has matched "
+                   "the job yet (in this run or in --out), so the job is taken to be at fault "
+                   "(the message is released, not poisoned): fix the job and run again",
+                   err.msg);
+        release_job_error(r);
+        mb_task_fini(&task);
+        return -1;
+    }
+    if (st == MB_EDATA || st == MB_ELIMIT || st == MB_ENOENT) {
+        if (strncmp(err.msg, task.input, strlen(task.input)) != 0)
+            mb_err_prefix(&err, "%s: ", task.input);
+        poison(r, task.id, err.msg);
+    } else if (st != MB_OK) {
+        release_later(r, task.id, err.msg);
+    }
+    if (st == MB_OK)
+        r->bound_once = 1;
+    t->action = ACT_TASK;
+    t->task_id = strdup(task.id);
+    t->input = task.input;
+    t->msg_id = strdup(r->msg.id);
+    if (st == MB_OK && (!t->task_id || !t->msg_id || plan_chunks(r, t) != MB_OK)) {
+        mb_error("task %s: out of memory", task.id);
+        release_later(r, task.id, "out of memory");
+        st = MB_ENOMEM;
+    }
+    if (st != MB_OK) {
+        desc_fini(t);
+        return 0;
+    }
+    return 1;
+}
+
+/* Rank 0: the next message to work on, or MB_EAGAIN. A lease recorded by
+ * the previous run is reclaimed first, with its lease handle. */
+static mb_status claim(runner *r, mb_err *err)
+{
+    mb_status st;
+
+    if (r->res.lease.body) {
+        r->msg = r->res.lease;
+        memset(&r->res.lease, 0, sizeof r->res.lease);
+        if (mb_queue_renew(r->q, &r->msg, (unsigned)r->o->visibility_timeout, err) == MB_OK) {
+            mb_info("message %s: reclaimed from the previous run with its lease", r->msg.id);
+            return MB_OK;
+        }
+        mb_info("message %s: the previous run's lease is gone (%s); claiming anew", r->msg.id,
+                err->msg);
+        mb_msg_fini(&r->msg);
+        mb_resume_forget_lease(&r->res);
+    }
+    st = mb_queue_claim(r->q, (unsigned)r->o->visibility_timeout, &r->msg, err);
+    if (st == MB_OK && mb_resume_save_lease(&r->res, &r->msg, err) != MB_OK)
+        mb_warn("cannot record the lease: %s", err->msg);
+    return st;
+}
+
+/* Rank 0: what all ranks do next. ACT_TASK with t filled, ACT_IDLE (the
+ * queue is empty for now), ACT_EXIT (empty long enough), or -1 on a queue
+ * failure (err set). */
+static int next_action(runner *r, desc *t, mb_err *err)
+{
+    for (;;) {
+        mb_status st = claim(r, err);
+        if (st == MB_OK) {
+            int ready;
+            r->lease_renewed = mb_now_s();
+            r->lease_lost = 0;
+            if (!start_delivery(r))
+                continue;
+            if ((ready = prepare_task(r, t, err)) < 0)
+                return -1;
+            if (ready)
+                return ACT_TASK;
+            continue;
+        }
+        if (st != MB_EAGAIN)
+            return -1;
+        if (r->idle_since == 0)
+            r->idle_since = mb_now_s();
+        return mb_now_s() - r->idle_since >= r->o->idle_exit ? ACT_EXIT : ACT_IDLE;
+    }
+}
+
+/* ---- the task descriptor ------------------------------------------- */
+
+static mb_status desc_pack(const runner *r, const desc *t, mb_buf *b)
+{
+    mb_status st = mb_buf_put_u64(b, t->action);
+    size_t i;
+
+    if (t->action != ACT_TASK)
+        return st;
+    if (st == MB_OK) st = mb_buf_put_str(b, t->task_id);
+    if (st == MB_OK) st = mb_buf_put_str(b, t->input);
+    if (st == MB_OK) st = mb_buf_put_str(b, t->msg_id);
+    if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.ncols);
+    if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.nchunks);
+    if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.file_size);
+    if (st == MB_OK)
+        st = mb_buf_put(b, t->grid.bounds, (t->grid.nchunks + 1) * sizeof *t->grid.bounds);
+    if (st == MB_OK) st = mb_buf_put_u64(b, t->nremain);
+    if (st == MB_OK && t->nremain)
+        st = mb_buf_put(b, t->remain, t->nremain * sizeof *t->remain);
+    for (i = 0; i < r->plan.ngroup && st == MB_OK; i++)
+        st = mb_buf_put_u64(b, t->bind.group_idx[i]);
+    for (i = 0; i < r->plan.ncol && st == MB_OK; i++)
+        st = mb_buf_put_u64(b, t->bind.col_idx[i]);
+    return st;
+}
+
+static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
+{
+    mb_rd rd;
+    size_t i, nb;
+
+    memset(t, 0, sizeof *t);
+    mb_rd_init(&rd, b->p, b->len);
+    t->action = mb_rd_u64(&rd);
+    if (t->action != ACT_TASK)
+        return rd.bad ? MB_EINTERNAL : MB_OK;
+    t->task_id = mb_rd_str(&rd, MB_TASK_ID_MAX);
+    t->input = mb_rd_str(&rd, 65536);
+    t->msg_id = mb_rd_str(&rd, 65536);
+    t->grid.ncols = t->bind.ncols = (size_t)mb_rd_u64(&rd);
+    t->grid.nchunks = (size_t)mb_rd_u64(&rd);
+    t->grid.file_size = mb_rd_u64(&rd);
+    if (rd.bad || t->grid.nchunks > (SIZE_MAX / 8) - 1)
+        return MB_EINTERNAL;
+    nb = t->grid.nchunks + 1;
+    t->grid.bounds = malloc(nb * sizeof *t->grid.bounds);
+    t->remain = malloc(nb * sizeof *t->remain);
+    t->bind.group_idx = malloc((r->plan.ngroup + 1) * sizeof(size_t));
+    t->bind.col_idx = malloc((r->plan.ncol + 1) * sizeof(size_t));
+    if (!t->grid.bounds || !t->remain || !t->bind.group_idx || !t->bind.col_idx)
+        return MB_ENOMEM;
+    mb_rd_get(&rd, t->grid.bounds, nb * sizeof *t->grid.bounds);
+    t->nremain = mb_rd_u64(&rd);
+    if (rd.bad || t->nremain > t->grid.nchunks)
+        return MB_EINTERNAL;
+    mb_rd_get(&rd, t->remain, t->nremain * sizeof *t->remain);
+    for (i = 0; i < r->plan.ngroup; i++)
+        t->bind.group_idx[i] = (size_t)mb_rd_u64(&rd);
+    for (i = 0; i < r->plan.ncol; i++)
+        t->bind.col_idx[i] = (size_t)mb_rd_u64(&rd);
+    return rd.bad ? MB_EINTERNAL : MB_OK;
+}
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+/* Collective: writes this rank's states and covered chunks. */
+static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const u64vec *mine,
+                            mb_err *err)
+{
+    char dir[4200];
+    mb_ckpt_meta meta;
+    mb_ckpt_part part;
+    mb_buf b;
+    mb_status st = MB_OK;
+    double secs = 0;
+    uint64_t done = 0, total_bytes = 0;
+    size_t i;
+
+    mb_buf_init(&b, SIZE_MAX / 2);
+    for (i = 0; i < g->n && st == MB_OK; i++)
+        st = mb_groups_pack(g, i, &b);
+    if (st != MB_OK)
+        mb_err_set(err, st, "cannot pack the states for a checkpoint");
+    memset(&meta, 0, sizeof meta);
+    if (r->d->rank == 0) {
+        snprintf(meta.fingerprint, sizeof meta.fingerprint, "%s", r->plan.fingerprint);
+        snprintf(meta.task_id, sizeof meta.task_id, "%s", t->task_id);
+        snprintf(meta.input, sizeof meta.input, "%s", t->input);
+        snprintf(meta.msg_id, sizeof meta.msg_id, "%s", r->msg.id);
+        snprintf(meta.receipt, sizeof meta.receipt, "%s", r->msg.receipt);
+        snprintf(meta.grid_digest, sizeof meta.grid_digest, "%s", t->grid_digest);
+        meta.file_size = t->grid.file_size;
+        meta.chunk_size = r->o->chunk_size;
+        meta.nchunks = t->grid.nchunks;
+        meta.nstate = r->plan.ncol;
+    }
+    snprintf(dir, sizeof dir, "%s/%s", r->o->checkpoint_dir, t->task_id);
+    if (r->d->rank == 0)
+        meta.seq = mb_ckpt_last_seq(dir) + 1;
+    part.states = b.p;
+    part.states_len = b.len;
+    part.chunks = mine->v;
+    part.nchunks = mine->n;
+    st = mb_dist_agree(r->d, st, err);
+    if (st == MB_OK && (mb_dist_sum_u64(r->d, mine->n, &done) != MB_OK ||
+                        mb_dist_sum_u64(r->d, b.len, &total_bytes) != MB_OK))
+        st = mb_err_set(err, MB_EINTERNAL, "checkpoint size reduction failed");
+    if (st == MB_OK)
+        st = mb_ckpt_write(r->d, dir, &meta, &part, &secs, err);
+    mb_buf_fini(&b);
+    if (st != MB_OK && r->d->rank == 0)
+        mb_err_prefix(err, "checkpoint %llu abandoned: ", (unsigned long long)meta.seq);
+    if (st == MB_OK && r->d->rank == 0) {
+        mb_err e2;
+        mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
+                t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
+                t->grid.nchunks, (double)total_bytes / 1e3, secs);
+        r->js.chunks_done = done;   /* exact, for the status file */
+        /* Progress of this delivery: chunks beyond those it started with. */
+        uint64_t before = t->grid.nchunks - t->nremain;
+        if (mb_delivery_note(&r->dlv, done > before ? done - before : 0, 0, &e2) != MB_OK)
+            mb_warn("cannot update the delivery record: %s", e2.msg);
+    }
+    r->last_ckpt = mb_now_s();
+    return st;
+}
+
+/* ---- rank 0: commit ------------------------------------------------- */
+
+static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_start,
+                        mb_err *err)
+{
+    mb_task_info info;
+    mb_status st;
+    double secs = mb_now_s() - t_start;
+    uint64_t rows = 0;
+
+    for (size_t i = 0; i < result->n; i++)
+        rows += (uint64_t)mb_groups_rec(result, i)->rows;
+    memset(&info, 0, sizeof info);
+    info.task_id = t->task_id;
+    info.input = t->input;
+    info.message_id = t->msg_id;
+    info.job_name = r->o->name;
+    info.rows = rows;
+    info.bytes = t->grid.file_size;
+    info.chunks = t->grid.nchunks;
+    info.ranks = r->d->size;
+    info.seconds = secs;
+    info.input_id = t->input_id.ino ? &t->input_id : NULL;
+    if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
+        return st;
+    mb_fault_point("after-commit");
+    mb_delivery_remove(&r->dlv);
+    if (mb_queue_remove(r->q, &r->msg, err) != MB_OK)
+        mb_warn("message %s: delete failed after commit (%s); the redelivery will be "
+                "acknowledged without reprocessing", r->msg.id, err->msg);
+    mb_msg_fini(&r->msg);
+    mb_resume_forget_lease(&r->res);
+    mb_resume_finish_task(&r->res, t->task_id);
+    r->tasks_done++;
+    r->bytes_done += t->grid.file_size;
+    mb_info("task %s: committed %llu rows, %zu groups, %.1f MB in %.2f s (%.0f MB/s); "
+            "%llu tasks done, %.0f MB/s overall",
+            t->task_id, (unsigned long long)rows, result->n, (double)t->grid.file_size / 1e6,
+            secs, secs > 0 ? (double)t->grid.file_size / 1e6 / secs : 0.0,
+            (unsigned long long)r->tasks_done,
+            (double)r->bytes_done / 1e6 / (mb_now_s() - r->t0 > 0 ? mb_now_s() - r->t0 : 1));
+    return MB_OK;
+}
+
+/* A failed task, as agreed by all ranks: rank 0 decides about the message.
+ * Returns the status that should end the run, or MB_OK to go on. */
+static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err)
+{
+    /* Bad data is deterministic: poison. An I/O error may pass: retry
+     * later. Either way the run goes on; anything else ends it. */
+    int bad_data = st == MB_EDATA || st == MB_ERANGE || st == MB_ELIMIT;
+
+    if (r->d->rank != 0)
+        return bad_data || st == MB_EIO ? MB_OK : st;
+    if (bad_data) {
+        poison(r, t->task_id, err->msg);
+        return MB_OK;
+    }
+    if (st == MB_EIO) {
+        release_later(r, t->task_id, err->msg);
+        return MB_OK;
+    }
+    mb_error("task %s: %s", t->task_id, err->msg);
+    release_later(r, t->task_id, "internal error");
+    return st;
+}
+
+/* Rank 0 after the stop checkpoint: the message becomes visible again at
+ * once, and an Azure eviction notice is approved. */
+static void stop_task(runner *r, const desc *t)
+{
+    char why[256];
+    mb_err err;
+
+    mb_info("task %s: stopping on request (%s)", t->task_id,
+            mb_preempt_reason(why, sizeof why));
+    if (mb_delivery_end(&r->dlv, &err) != MB_OK)
+        mb_warn("cannot update the delivery record: %s", err.msg);
+    finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
+}
+
+/* ---- rank 0: progress and the status file ------------------------- */
+
+static uint64_t chunk_bytes(const desc *t, uint64_t c)
+{
+    return t->grid.bounds[c + 1] - t->grid.bounds[c];
+}
+
+/* Rank 0: the tasks this run has ended, committed or rejected. */
+static uint64_t tasks_ended(const runner *r)
+{
+    return r->tasks_done + r->tasks_failed + (r->q ? r->q->npoisoned : 0);
+}
+
+/* Rank 0: an approximate queue count, at most every QUEUE_COUNT_S (it is
+ * a directory scan or a request); a failed count keeps the last one. */
+static void count_queue(runner *r)
+{
+    int64_t vis = 0, leased = 0, poisoned = 0;
+    mb_err err;
+
+    if (!r->q || (r->last_count > 0 && mb_now_s() - r->last_count < QUEUE_COUNT_S))
+        return;
+    r->last_count = mb_now_s();
+    if (mb_queue_count(r->q, &vis, &leased, &poisoned, &err) != MB_OK) {
+        mb_debug("progress: cannot count the queue: %s", err.msg);
+        return;
+    }
+    r->counted_left = vis + leased;
+    r->ended_at_count = tasks_ended(r);
+    r->js.queue_poisoned = poisoned;
+}
+
+/* Rank 0: what is left, from the last count less the tasks this run ended
+ * since (their messages are gone), so that it does not lag 30 s. */
+static int64_t queue_left(const runner *r)
+{
+    uint64_t since = tasks_ended(r) - r->ended_at_count;
+
+    if (r->last_count == 0 || r->counted_left < 0)
+        return -1;
+    return since >= (uint64_t)r->counted_left ? 0 : r->counted_left - (int64_t)since;
+}
+
+/* Rank 0: the status file with the run-wide figures brought up to date. */
+static void status_write(runner *r, mb_jobstat_state state)
+{
+    r->js.state = state;
+    r->js.tasks_done = r->tasks_done;
+    r->js.tasks_rejected = r->tasks_failed + (r->q ? r->q->npoisoned : 0);
+    r->js.queue_left = queue_left(r);
+    r->last_status = mb_now_s();
+    mb_jobstat_write(&r->js);
+}
+
+/* Rank 0: a task is about to be worked on. */
+static void status_task(runner *r, const desc *t, progress *p)
+{
+    size_t i;
+
+    memset(p, 0, sizeof *p);
+    p->t_begin = mb_now_s();
+    for (i = 0; i < t->nremain; i++)
+        p->bytes_left += chunk_bytes(t, t->remain[i]);
+    snprintf(r->js.task, sizeof r->js.task, "%s", t->task_id);
+    snprintf(r->js.input, sizeof r->js.input, "%s", t->input);
+    r->js.chunks_total = t->grid.nchunks;
+    r->js.chunks_done = t->grid.nchunks - t->nremain;
+    r->js.bytes_total = t->grid.file_size;
+    r->js.bytes_done = t->grid.file_size - p->bytes_left;
+    r->js.rows_per_s = r->js.mb_per_s = 0;
+    r->js.eta_s = -1;
+    count_queue(r);
+    status_write(r, MB_JOBSTAT_RUNNING);
+}
+
+/* Rank 0, every PROGRESS_S: a progress line and the status file. Rank 0
+ * knows only that the others are at most a round behind it, so the chunks
+ * of rounds up to this one count as done (`done_new` of the remaining).
+ * Rows are counted per rank and rank 0 knows only its own: the total is
+ * estimated from its rows per byte times the bytes of the chunks done,
+ * rather than with a collective for a log line. The rates are this
+ * delivery's so far, and the ETA assumes they hold. */
+static void progress_tick(runner *r, const desc *t, progress *p, size_t done_new)
+{
+    char eta[32], left[32], poisoned[32];
+    double secs = mb_now_s() - p->t_begin, bps, rows;
+    uint64_t todo;
+
+    while (p->counted < done_new && p->counted < t->nremain)
+        p->bytes_new += chunk_bytes(t, t->remain[p->counted++]);
+    bps = secs > 0 ? (double)p->bytes_new / secs : 0;
+    rows = p->bytes0 ? (double)p->rows0 / (double)p->bytes0 * (double)p->bytes_new : 0;
+    todo = p->bytes_left > p->bytes_new ? p->bytes_left - p->bytes_new : 0;
+    r->js.chunks_done = t->grid.nchunks - t->nremain + p->counted;
+    r->js.bytes_done = t->grid.file_size - todo;
+    r->js.mb_per_s = bps / 1e6;
+    r->js.rows_per_s = secs > 0 ? rows / secs : 0;
+    r->js.eta_s = bps > 0 ? (double)todo / bps : -1;
+    count_queue(r);
+    status_write(r, MB_JOBSTAT_RUNNING);
+    mb_jobstat_fmt_eta(r->js.eta_s, eta, sizeof eta);
+    snprintf(left, sizeof left, r->js.queue_left < 0 ? "?" : "~%lld",
+             (long long)r->js.queue_left);
+    snprintf(poisoned, sizeof poisoned, r->js.queue_poisoned < 0 ? "?" : "%lld",
+             (long long)r->js.queue_poisoned);
+    mb_info("task %s: %llu/%llu chunks, %.1f/%.1f MB, %.0f rows/s, %.1f MB/s, ETA %s; "
+            "run: %llu tasks done, %llu rejected; queue: %s left, %s poisoned",
+            t->task_id, (unsigned long long)r->js.chunks_done,
+            (unsigned long long)r->js.chunks_total, (double)r->js.bytes_done / 1e6,
+            (double)r->js.bytes_total / 1e6, r->js.rows_per_s, r->js.mb_per_s, eta,
+            (unsigned long long)r->js.tasks_done, (unsigned long long)r->js.tasks_rejected,
+            left, poisoned);
+}
+
+/* Rank 0, the queue empty for now: the status file says so, refreshed
+ * every PROGRESS_S so that a long --idle-exit does not look stale. */
+static void status_idle(runner *r)
+{
+    if (r->js.state == MB_JOBSTAT_IDLE && mb_now_s() - r->last_status < PROGRESS_S)
+        return;
+    r->js.task[0] = r->js.input[0] = '\0';
+    r->js.chunks_done = r->js.chunks_total = r->js.bytes_done = r->js.bytes_total = 0;
+    r->js.rows_per_s = r->js.mb_per_s = 0;
+    r->js.eta_s = -1;
+    count_queue(r);
+    status_write(r, MB_JOBSTAT_IDLE);
+}
+
+/* Flags this rank contributes to a round. */
+static unsigned round_flags(runner *r, mb_status st, mb_err *err, mb_status *stp)
+{
+    unsigned f = 0;
+
+    if (r->ppid > 1 && getppid() != r->ppid && st == MB_OK) {
+        *stp = mb_err_set(err, MB_EINTERNAL, "the launcher (mpirun or srun) is gone; "
+                          "stopping without committing");
+        st = *stp;
+    }
+    if (st != MB_OK)
+        f |= F_FAIL;
+    if (mb_preempt_requested())
+        f |= F_STOP;
+    if (r->d->rank == 0 && r->o->checkpoint_dir &&
+        mb_now_s() - r->last_ckpt >= r->o->checkpoint_interval)
+        f |= F_CKPT;
+    return f;
+}
+
+static void note_first_chunk(runner *r, const desc *t)
+{
+    if (r->d->rank != 0 || r->first_chunk_logged)
+        return;
+    r->first_chunk_logged = 1;
+    if (t->resumed)
+        mb_info("task %s: first new chunk done %.3f s after start", t->task_id,
+                mb_now_s() - r->t0);
+}
+
+/* The aggregation rounds of one task on this rank. On success `local`
+ * holds this rank's states. */
+/* Acts on the flags every rank sent for a round: failure, checkpoint,
+ * stop. Returns 1 when the rounds end here (same answer on every rank). */
+static int round_end(runner *r, desc *t, mb_groups *local, u64vec *mine, unsigned all,
+                     mb_status *st, mb_err *err)
+{
+    if (all & F_FAIL) {
+        *st = mb_dist_agree(r->d, *st, err);
+        return 1;
+    }
+    if ((all & (F_CKPT | F_STOP)) && r->o->checkpoint_dir) {
+        /* Every rank gets the same status: the write agrees on it. The
+         * work goes on without the checkpoint (the next one may succeed);
+         * a stop still stops, but may not claim a complete checkpoint. */
+        if (checkpoint(r, t, local, mine, err) != MB_OK) {
+            r->stop_unsaved = (all & F_STOP) != 0;
+            if (r->d->rank == 0)
+                mb_warn("task %s: %s; %s", t->task_id, err->msg,
+                        r->stop_unsaved ? "stopping without it"
+                                        : "the task goes on, the previous checkpoint stays");
+        }
+    }
+    if (all & F_STOP) {
+        *st = *st == MB_OK ? mb_err_set(err, MB_ESTOP, "stopped on request") : *st;
+        return 1;
+    }
+    return 0;
+}
+
+/* Round k: every rank does chunk k*size + rank of the remaining ones. The
+ * flags of round k travel while round k+1's chunk is worked on, and are
+ * acted on after it, so a slow chunk on one rank does not stall the other
+ * every round; a stop or failure still takes effect within two chunks, at
+ * the same round on every rank. */
+static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_err *err)
+{
+    size_t size = (size_t)r->d->size, rank = (size_t)r->d->rank, k, nround;
+    mb_chunker ck;
+    mb_status st;
+    uint64_t rows = 0;
+    double last_log = mb_now_s();
+    unsigned all = 0;
+    int done = 0;
+    progress prog;
+
+    if (rank == 0)
+        status_task(r, t, &prog);
+    nround = (size_t)(t->nremain + size - 1) / size;
+    st = mb_chunker_open(&ck, &r->plan, &t->bind, t->input, t->grid.ncols,
+                         (size_t)r->o->max_record, err);
+    for (k = 0; !done && (k < nround || (k == 0 && nround == 0)); k++) {
+        size_t i = k * size + rank;
+        unsigned flags;
+        if (st == MB_OK && i < t->nremain) {
+            uint64_t c = t->remain[i];
+            st = mb_chunker_run(&ck, t->grid.bounds[c], t->grid.bounds[c + 1], local, &rows,
+                                err);
+            if (st == MB_OK && vec_push(mine, c) != 0)
+                st = mb_err_set(err, MB_ENOMEM, "out of memory");
+            if (st == MB_OK)
+                note_first_chunk(r, t);
+            if (rank == 0) {
+                prog.rows0 = rows;
+                prog.bytes0 += chunk_bytes(t, c);
+            }
+            mb_fault_point("after-chunk");
+            mb_fault_sleep();
+            if (rank == 0)
+                renew_tick(r);   /* a busy rank 0 must not let its lease lapse */
+        }
+        if (rank == 0 && mb_now_s() - last_log > PROGRESS_S) {
+            last_log = mb_now_s();
+            progress_tick(r, t, &prog, (k + 1) * size);
+        }
+        flags = round_flags(r, st, err, &st);
+        if (mb_dist_flags_pending(r->d)) {
+            if (mb_dist_flags_wait(r->d, &all, rank == 0 ? renew_tick : NULL, r, err) != MB_OK)
+                st = MB_EINTERNAL;
+            if ((done = round_end(r, t, local, mine, all, &st, err)) != 0)
+                break;
+        }
+        if (mb_dist_flags_post(r->d, flags, err) != MB_OK)
+            st = MB_EINTERNAL;
+    }
+    if (!done && mb_dist_flags_pending(r->d)) {
+        if (mb_dist_flags_wait(r->d, &all, rank == 0 ? renew_tick : NULL, r, err) != MB_OK)
+            st = MB_EINTERNAL;
+        (void)round_end(r, t, local, mine, all, &st, err);
+    }
+    mb_chunker_close(&ck);
+    return st;
+}
+
+static mb_status run_task(runner *r, desc *t, mb_err *err)
+{
+    mb_groups local, result;
+    mb_status st = MB_OK;
+    u64vec mine = {NULL, 0, 0};
+    double t_start = mb_now_s();
+    size_t cap = (size_t)r->o->max_groups_mb << 20;
+
+    memset(&result, 0, sizeof result);
+    if (mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap) != MB_OK)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (r->d->rank == 0 && t->resumed) {
+        mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
+        st = mb_groups_unpack_merge(&local, c->states, c->states_len, err);
+        for (size_t i = 0; st == MB_OK && i < c->meta.nchunks; i++)
+            if (c->done[i] && vec_push(&mine, i) != 0)
+                st = mb_err_set(err, MB_ENOMEM, "out of memory");
+        mb_resume_drop(&r->res, t->task_id);
+    }
+    r->last_ckpt = mb_now_s();
+    r->first_chunk_logged = 0;
+    st = mb_dist_agree(r->d, st, err);
+    if (st == MB_OK)
+        st = rounds(r, t, &local, &mine, err);
+    free(mine.v);
+    if (st == MB_ESTOP) {
+        if (r->d->rank == 0)
+            stop_task(r, t);
+        mb_groups_fini(&local);
+        return st;
+    }
+    if (st != MB_OK) {
+        mb_groups_fini(&local);
+        return task_failed(r, t, st, err);
+    }
+    double t_red = mb_now_s();
+    size_t nlocal = local.n;
+    st = mb_dist_reduce(r->d, &local, cap, &result, err);
+    mb_debug("task %s: reduce of %zu local groups: %.3f s", t->task_id, nlocal, mb_now_s() - t_red);
+    mb_groups_fini(&local);
+    if (st != MB_OK) {
+        mb_groups_fini(&result);
+        return task_failed(r, t, st, err);
+    }
+    if (r->d->rank == 0) {
+        renew_tick(r);
+        st = commit(r, t, &result, t_start, err);
+        if (st == MB_EDATA) {
+            st = task_failed(r, t, st, err);
+        } else if (st != MB_OK) {
+            mb_error("task %s: cannot commit the result: %s", t->task_id, err->msg);
+            release_later(r, t->task_id, "commit failed");
+        }
+    }
+    mb_groups_fini(&result);
+    /* A commit failure on rank 0 ends the run on every rank. */
+    return mb_dist_agree(r->d, st, err);
+}
+
+/* ---- the loop ------------------------------------------------------- */
+
+static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
+{
+    mb_preempt_opts po;
+    mb_status st;
+
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->d = d;
+    r->t0 = mb_now_s();
+    /* Under a launcher, a changed parent means the launcher died: orphaned
+     * ranks must not go on working beside a rerun. */
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_STEP_ID"))
+        r->ppid = getppid();
+    memset(&po, 0, sizeof po);
+    po.watch_events = mb_dist_node_leader(d);
+    st = mb_plan_build(&r->plan, o, err);
+    if (st == MB_OK)
+        st = mb_preempt_init(&po, err);
+    if (st == MB_OK && d->rank == 0) {
+        st = mb_results_prepare(o->out, err);
+        if (st == MB_OK)
+            mb_delivery_sweep(o->out);
+        if (st == MB_OK)
+            st = mb_resume_open(&r->res, o->checkpoint_dir, r->plan.fingerprint, o->out,
+                                o->fresh, err);
+        if (st == MB_OK) {
+            mb_err e2;
+            if (mb_jobstat_init(&r->js, o->checkpoint_dir, o->out, o->queue, d->size, &e2) !=
+                MB_OK)
+                mb_warn("no status file: %s", e2.msg);
+            status_write(r, MB_JOBSTAT_RUNNING);
+        }
+        if (st == MB_OK) {
+            mb_queue_config cfg;
+            st = mb_cli_queue_config(o, &cfg, err);
+            if (st == MB_OK)
+                st = mb_queue_open(&r->q, o->queue, 0, &cfg, err);
+        }
+    }
+    return st;
+}
+
+/* One turn of the loop on every rank. Returns MB_OK to go on, MB_EAGAIN
+ * when the run is over, or the status that ends it. */
+static mb_status turn(runner *r, mb_buf *b, mb_err *err)
+{
+    unsigned all = 0;
+    mb_status st = MB_OK;
+    desc t;
+    int act = ACT_EXIT;
+
+    if (mb_dist_or_flags(r->d, round_flags(r, MB_OK, err, &st), &all, NULL, NULL, err) !=
+        MB_OK)
+        return MB_EINTERNAL;
+    if (all & F_FAIL)
+        return mb_dist_agree(r->d, st, err);
+    if (all & F_STOP)
+        return mb_err_set(err, MB_ESTOP, "stopped on request");
+    memset(&t, 0, sizeof t);
+    b->len = 0;
+    if (r->d->rank == 0) {
+        act = next_action(r, &t, err);
+        t.action = act < 0 ? ACT_EXIT : (uint64_t)act;
+        if (act < 0)
+            st = err->code ? err->code : MB_EQUEUE;
+        else if ((st = desc_pack(r, &t, b)) != MB_OK)
+            mb_err_set(err, st, "task descriptor too large");
+        if (st != MB_OK) {
+            b->len = 0;
+            mb_buf_put_u64(b, ACT_EXIT);
+        }
+    }
+    for (;;) {
+        if (mb_dist_bcast(r->d, b, err) != MB_OK) {
+            desc_fini(&t);
+            return MB_EINTERNAL;
+        }
+        if (r->d->rank != 0 && is_scan(b)) {
+            uint64_t *gathered;
+            size_t *counts;
+            if (scan_part(r, b, &gathered, &counts, err) != MB_OK)
+                return MB_EINTERNAL;
+            continue;                  /* rank 0 goes on with the same turn */
+        }
+        break;
+    }
+    if (r->d->rank != 0) {
+        if (desc_unpack(r, b, &t) != MB_OK)
+            st = mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
+        act = (int)t.action;
+    }
+    if (st == MB_OK && act == ACT_TASK) {
+        r->idle_since = 0;
+        st = run_task(r, &t, err);
+    } else if (st == MB_OK && act == ACT_IDLE && r->d->rank == 0) {
+        struct timespec ts = {0, 250000000};
+        status_idle(r);
+        nanosleep(&ts, NULL);
+    }
+    desc_fini(&t);
+    if (st == MB_OK && act == ACT_EXIT)
+        return MB_EAGAIN;
+    return st;
+}
+
+/* Rank 0, the run over: the status file keeps the outcome. A run that
+ * only rejected some tasks (exit 65) still drained the queue: done. */
+static void status_end(runner *r, mb_status st, const mb_err *err)
+{
+    mb_jobstat_state state = MB_JOBSTAT_FAILED;
+
+    if (st == MB_OK || (st == MB_EDATA && r->tasks_failed))
+        state = MB_JOBSTAT_DONE;
+    else if (st == MB_ESTOP || r->stop_unsaved)
+        state = MB_JOBSTAT_STOPPED;
+    if (state == MB_JOBSTAT_FAILED)
+        snprintf(r->js.error, sizeof r->js.error, "%s", err->msg);
+    if (state == MB_JOBSTAT_DONE) {
+        r->js.task[0] = r->js.input[0] = '\0';
+        r->js.chunks_done = r->js.chunks_total = r->js.bytes_done = r->js.bytes_total = 0;
+    }
+    r->js.rows_per_s = r->js.mb_per_s = 0;
+    r->js.eta_s = -1;
+    if (st != MB_EQUEUE) {     /* an unreachable queue would only retry again */
+        r->last_count = 0;
+        count_queue(r);
+    }
+    r->js.state = state;
+    r->js.tasks_done = r->tasks_done;
+    r->js.tasks_rejected = r->tasks_failed;   /* the ceiling's poisonings are folded in */
+    r->js.queue_left = queue_left(r);
+    mb_jobstat_write(&r->js);
+}
+
+mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
+{
+    runner r;
+    mb_status st = setup(&r, o, d, err);
+    mb_buf b;
+    char why[256];
+
+    st = mb_dist_agree(d, st, err);
+    mb_buf_init(&b, (size_t)1 << 30);
+    if (st == MB_OK && d->rank == 0)
+        mb_info("run: queue %s, %d ranks, out %s, job %s%s%s", o->queue, d->size, o->out,
+                o->name ? o->name : (o->job ? o->job : "(command line)"),
+                o->checkpoint_dir ? ", checkpoints in " : "",
+                o->checkpoint_dir ? o->checkpoint_dir : "");
+    while (st == MB_OK)
+        st = turn(&r, &b, err);
+    if (st == MB_EAGAIN)
+        st = MB_OK;
+    if (st == MB_ESTOP && r.stop_unsaved)
+        st = mb_err_set(err, MB_EIO, "stopped on request (%s), but the stop checkpoint was "
+                        "abandoned; exit 74: a rerun resumes from the previous checkpoint, if "
+                        "any", mb_preempt_reason(why, sizeof why));
+    if (d->rank == 0) {
+        if (r.q)
+            r.tasks_failed += r.q->npoisoned;   /* past the delivery ceiling */
+        if (st == MB_OK || st == MB_ESTOP)
+            mb_info("run: %s: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
+                    st == MB_OK ? "done" : "stopped", (unsigned long long)r.tasks_done,
+                    (unsigned long long)r.tasks_failed, (double)r.bytes_done / 1e6,
+                    mb_now_s() - r.t0);
+        if (st == MB_ESTOP)
+            mb_err_set(err, MB_ESTOP, "stopped on request (%s); exit 75: requeue me",
+                       mb_preempt_reason(why, sizeof why));
+        if (st == MB_OK && r.tasks_failed)
+            st = mb_err_set(err, MB_EDATA, "%llu task(s) rejected (bad data, or too many failed "
+                            "deliveries); see the poison area of %s",
+                            (unsigned long long)r.tasks_failed, o->queue);
+        status_end(&r, st, err);
+    }
+    if (st == MB_ESTOP)
+        mb_preempt_approve();
+    mb_preempt_fini();
+    mb_buf_fini(&b);
+    mb_msg_fini(&r.msg);
+    mb_delivery_fini(&r.dlv);
+    mb_resume_fini(&r.res);
+    mb_jobstat_fini(&r.js);
+    mb_queue_free(r.q);
+    mb_plan_fini(&r.plan);
+    return st;
+}

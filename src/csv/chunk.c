@@ -1,0 +1,330 @@
+/* chunk.c - read, parse and aggregate one chunk of a CSV file. The hot
+ * path of the program: one pread per chunk, zero-copy cells, one hash
+ * lookup per record, exact accumulation per value. */
+#include "csv/chunk.h"
+
+#include "csv/csv_scan.h"
+#include "base/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
+                          const char *path, size_t ncols, size_t max_record, mb_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->plan = p;
+    c->bind = b;
+    c->path = path;
+    c->ncols = ncols;
+    c->fd = -1;
+    mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
+    c->cells = calloc(ncols + 1, sizeof *c->cells);
+    for (size_t k = 0; k < p->ngroup; k++)
+        c->keep |= b->group_idx[k] < 64 ? (uint64_t)1 << b->group_idx[k] : 0;
+    for (size_t k = 0; k < p->ncol; k++)
+        c->keep |= b->col_idx[k] < 64 ? (uint64_t)1 << b->col_idx[k] : 0;
+    c->koff = calloc(MB_BATCH + 1, sizeof *c->koff);
+    c->hash = calloc(MB_BATCH, sizeof *c->hash);
+    c->vals = calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
+    if (!c->cells || !c->koff || !c->hash || !c->vals)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    struct stat sb;
+    mb_status st = mb_fs_open_input(path, &c->fd, &sb, err);
+    /* Rank 0 saw a regular file; anything else now is a replaced input. */
+    if (st == MB_ENOENT)
+        st = err->code = MB_EIO;
+    return st;
+}
+
+void mb_chunker_close(mb_chunker *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    free(c->cells);
+    free(c->koff);
+    free(c->hash);
+    free(c->vals);
+    mb_buf_fini(&c->key);
+    c->buf = NULL;
+    c->cells = NULL;
+    c->koff = NULL;
+    c->hash = NULL;
+    c->vals = NULL;
+    c->cap = 0;
+}
+
+/* An error at file offset `off`, reported as path:line:column. */
+static mb_status data_error(const char *path, uint64_t off, mb_status code, mb_err *err,
+                            const char *what)
+{
+    unsigned long line = 0, col = 0;
+    char msg[MB_ERR_MAX];
+
+    snprintf(msg, sizeof msg, "%s", what);
+    if (mb_csv_locate_file(path, off, &line, &col) == MB_OK)
+        return mb_err_set(err, code, "%s:%lu:%lu: %s", path, line, col, msg);
+    return mb_err_set(err, code, "%s: at byte %llu: %s", path, (unsigned long long)off, msg);
+}
+
+/* Appends one key field (unescaped when needed) to the key buffer. */
+static mb_status key_add(mb_buf *k, const mb_cell *c)
+{
+    uint32_t len = (uint32_t)c->len;
+    size_t at;
+    mb_status st;
+
+    if (c->len > UINT32_MAX)
+        return MB_ELIMIT;
+    if ((st = mb_buf_reserve(k, sizeof len + c->len)) != MB_OK)
+        return st;
+    at = k->len;
+    k->len += sizeof len;
+    if (c->escaped)
+        len = (uint32_t)mb_csv_cell_unescape(c, k->p + k->len, c->len);
+    else
+        memcpy(k->p + k->len, c->p, c->len);
+    memcpy(k->p + at, &len, sizeof len);
+    k->len += len;
+    return MB_OK;
+}
+
+static mb_status add_values(mb_chunker *c, const mb_cell *vals, mb_groups *g, size_t gi,
+                            uint64_t base, mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    size_t k;
+
+    for (k = 0; k < p->ncol; k++) {
+        const mb_cell *cell = &vals[k];
+        mb_err e2;
+        mb_status st;
+
+        if (cell->len == 0)
+            continue;                      /* NULL */
+        if (p->needs[k] == MB_NEED_COUNT) {
+            mb_acc_count(mb_groups_acc(g, gi, k));
+            continue;
+        }
+        st = mb_groups_add_text(g, gi, k, cell->p, cell->len, &e2);
+        if (st != MB_OK) {
+            char what[MB_ERR_MAX];
+            snprintf(what, sizeof what, "column '%s': %s", p->cols[k], e2.msg);
+            return data_error(c->path, base + (uint64_t)(cell->p - c->buf),
+                              st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
+        }
+    }
+    return MB_OK;
+}
+
+static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
+{
+    size_t got = 0;
+
+    if (n > c->cap) {
+        char *p = realloc(c->buf, n);
+        if (!p)
+            return mb_err_set(err, MB_ENOMEM, "out of memory for a %zu-byte chunk", n);
+        c->buf = p;
+        c->cap = n;
+    }
+    while (got < n) {
+        ssize_t k = pread(c->fd, c->buf + got, n - got, (off_t)(a + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return mb_err_set(err, MB_EIO, "%s: read at byte %llu: %s", c->path,
+                              (unsigned long long)(a + got),
+                              k == 0 ? "file shrank while being processed" : strerror(errno));
+        got += (size_t)k;
+    }
+    return MB_OK;
+}
+
+/* Length of the valid UTF-8 prefix of p[0..len) without NUL bytes (len when
+ * the whole text is valid): group keys are stored as UTF-8 strings and
+ * printed as JSON, and HDF5 and C strings end at a NUL. Overlong forms,
+ * surrogates and code points past U+10FFFF are invalid. */
+static size_t utf8_ok_prefix(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char b = p[i];
+        size_t n, k;
+        uint32_t cp;
+        if (b >= 0x01 && b < 0x80) {
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            n = 1, cp = b & 0x1fu;
+        else if (b >= 0xe0 && b <= 0xef)
+            n = 2, cp = b & 0x0fu;
+        else if (b >= 0xf0 && b <= 0xf4)
+            n = 3, cp = b & 0x07u;
+        else
+            return i;                   /* NUL, continuation byte, 0xc0/0xc1, > 0xf4 */
+        if (len - i <= n)
+            return i;
+        for (k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return i;
+        i += n + 1;
+    }
+    return i;
+}
+
+/* Whether every field of an encoded key is valid UTF-8 without NUL. */
+static int key_text_ok(const char *key, size_t len)
+{
+    size_t at = 0;
+    uint32_t flen;
+
+    while (at + sizeof flen <= len) {
+        memcpy(&flen, key + at, sizeof flen);
+        at += sizeof flen;
+        if (flen > len - at || utf8_ok_prefix((const unsigned char *)key + at, flen) != flen)
+            return 0;
+        at += flen;
+    }
+    return 1;
+}
+
+/* A new group's key failed key_text_ok: finds the first record of the
+ * chunk (bytes [base, base + n) in c->buf) whose key field is not valid
+ * UTF-8 or holds a NUL, and reports it as file:line:column. Only taken on
+ * that error, so it may parse the chunk again. */
+static mb_status bad_key(mb_chunker *c, uint64_t base, size_t n, mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    mb_csv_scan csv;
+    size_t nc = 0, k;
+    mb_err e2;
+
+    mb_csv_scan_init(&csv, &p->dialect, c->buf, n, base);
+    while (mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &nc, c->ncols, c->keep, &e2) ==
+           MB_OK) {
+        for (k = 0; k < p->ngroup; k++) {
+            const mb_cell *cell = &c->cells[c->bind->group_idx[k]];
+            /* Quotes are ASCII: a raw cell is valid exactly when its
+             * unescaped text is, and its offsets are the file's. */
+            size_t ok = utf8_ok_prefix((const unsigned char *)cell->p, cell->len);
+            char what[256];
+            if (ok == cell->len)
+                continue;
+            snprintf(what, sizeof what, "group column '%s': %s", p->group[k],
+                     cell->p[ok] == '\0' ? "a NUL byte in a group key"
+                                         : "a group key that is not valid UTF-8");
+            return data_error(c->path, base + (uint64_t)(cell->p + ok - c->buf), MB_EDATA, err,
+                              what);
+        }
+    }
+    return mb_err_set(err, MB_EDATA, "%s: a group key between bytes %llu and %llu holds a NUL "
+                      "byte or is not valid UTF-8", c->path, (unsigned long long)base,
+                      (unsigned long long)(base + n));
+}
+
+/* Adds the current record (c->cells) to the batch. */
+static mb_status batch_add(mb_chunker *c, const mb_groups *g)
+{
+    const mb_plan *p = c->plan;
+    size_t k, i = c->nb;
+    mb_status st = MB_OK;
+
+    c->koff[i] = c->key.len;
+    for (k = 0; k < p->ngroup && st == MB_OK; k++)
+        st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
+    if (st != MB_OK)
+        return st;
+    for (k = 0; k < p->ncol; k++)
+        c->vals[i * p->ncol + k] = c->cells[c->bind->col_idx[k]];
+    c->hash[i] = mb_groups_hash(c->key.p + c->koff[i], c->key.len - c->koff[i]);
+    mb_groups_prefetch_slot(g, c->hash[i]);
+    c->koff[++c->nb] = c->key.len;
+    return MB_OK;
+}
+
+/* Folds the batch into g: first the slots (prefetched by batch_add) lead to
+ * the candidate records, which are prefetched; then every record is looked
+ * up for good and its values added, in input order. */
+static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t clen,
+                             uint64_t *rows, mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    size_t i, n = c->nb;
+    mb_status st = MB_OK;
+
+    for (i = 0; i < n; i++)
+        mb_groups_prefetch_rec(g, c->hash[i]);
+    for (i = 0; i < n && st == MB_OK; i++) {
+        size_t gi, ng = g->n;
+        st = mb_groups_get(g, c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], c->hash[i],
+                           &gi, err);
+        if (st != MB_OK)
+            break;
+        /* Keys are checked once per group, when it is new: rare after the
+         * first chunks, so the per-record path does not pay for it. */
+        if (g->n != ng && !key_text_ok(c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i])) {
+            st = bad_key(c, base, clen, err);
+            break;
+        }
+        mb_groups_rec(g, gi)->rows++;
+        (*rows)++;
+        st = add_values(c, c->vals + i * p->ncol, g, gi, base, err);
+    }
+    c->nb = 0;
+    c->key.len = 0;
+    return st;
+}
+
+mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, uint64_t *rows,
+                         mb_err *err)
+{
+    const mb_plan *p = c->plan;
+    size_t n = 0;
+    mb_csv_scan csv;           /* the fast reader, tested against csv.c */
+    mb_status st, fst;
+    mb_err e2;
+
+    if (b < a || b - a > SIZE_MAX)
+        return mb_err_set(err, MB_EINTERNAL, "bad chunk range");
+    if ((st = read_range(c, a, (size_t)(b - a), err)) != MB_OK)
+        return st;
+    mb_csv_scan_init(&csv, &p->dialect, c->buf, (size_t)(b - a), a);
+    c->nb = 0;
+    c->key.len = 0;
+    for (;;) {
+        st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
+        if (st != MB_OK) {
+            /* the records before an error are folded first, so that their
+             * own errors are reported in file order */
+            if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
+                return fst;
+            if (st == MB_EAGAIN)
+                return MB_OK;
+            return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
+        }
+        if (batch_add(c, g) != MB_OK) {
+            if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
+                return fst;
+            return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
+        }
+        if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
+            return st;
+    }
+}

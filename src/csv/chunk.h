@@ -1,0 +1,43 @@
+/* chunk.h - one rank's work on one chunk: read the byte range, parse its
+ * records, and fold them into the group table. Knows nothing of MPI,
+ * queues or checkpoints; errors name file:line:column. */
+#ifndef MB_CHUNK_H
+#define MB_CHUNK_H
+
+#include "agg/group.h"
+#include "cli/job.h"
+
+typedef struct mb_chunker {
+    const mb_plan *plan;
+    const mb_binding *bind;
+    const char *path;
+    size_t ncols;             /* fields per record */
+    int fd;
+    char *buf;                /* the current chunk */
+    size_t cap;
+    mb_cell *cells;
+    uint64_t keep;            /* the fields the plan reads (bit i: field i) */
+    /* A batch of parsed records waiting for their groups: the group table
+     * is probed for a whole batch at once, with prefetches, so that its
+     * cache misses overlap instead of following one another. */
+    mb_buf key;               /* the batch's encoded group keys, back to back */
+    size_t nb;                /* records in the batch */
+    size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
+    uint64_t *hash;           /* MB_BATCH key hashes */
+    mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
+} mb_chunker;
+
+#define MB_BATCH 32
+
+/* Opens `path` for reading chunks with `ncols` fields per record. */
+mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
+                          const char *path, size_t ncols, size_t max_record, mb_err *err);
+void mb_chunker_close(mb_chunker *c);     /* NULL-safe, idempotent */
+
+/* Aggregates the records in file bytes [a, b) into g; adds the record
+ * count to *rows. The range must start at a record and end at one (the
+ * chunk grid guarantees it). */
+mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, uint64_t *rows,
+                         mb_err *err);
+
+#endif
