@@ -48,7 +48,7 @@ static char *dup_range(const char *p, size_t len)
     size_t size;
     char *s;
 
-    if (mb_size_add(len, 1, &size) != 0 || (s = malloc(size)) == NULL)
+    if (mb_size_add(len, 1, &size) != 0 || (s = mb_malloc(size)) == NULL)
         return NULL;
     memcpy(s, p, len);
     s[len] = '\0';
@@ -147,7 +147,7 @@ mb_status mb_agg_parse_list(const char *text, mb_aggspec **out, size_t *n, mb_er
     if (text == NULL || text[skip_space(text, 0)] == '\0')
         return mb_err_set(err, MB_EJOB, "column 1: empty aggregate list");
     cap = count_items(text);
-    if ((a = calloc(cap, sizeof *a)) == NULL)
+    if ((a = mb_calloc(cap, sizeof *a)) == NULL)
         return mb_err_set(err, MB_ENOMEM, "out of memory parsing aggregates");
     for (i = 0;;) {
         i = skip_space(text, i);
@@ -872,7 +872,7 @@ static mb_status acc_put(mb_acc *a, const mb_numstate *t, unsigned need, mb_spil
     if (!fits) {
         if (sp->n == sp->cap) {
             size_t cap = sp->cap ? sp->cap * 2 : 16;
-            mb_numstate *nv = realloc(sp->v, cap * sizeof *nv);
+            mb_numstate *nv = mb_realloc(sp->v, cap * sizeof *nv);
             if (!nv)
                 return mb_err_set(err, MB_ENOMEM, "out of memory for a wide aggregate state");
             sp->v = nv;

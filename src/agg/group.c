@@ -19,7 +19,7 @@ static void *big_alloc(size_t bytes, int zero)
     void *p = NULL;
 
     if (bytes < HUGE_MIN)
-        return zero ? calloc(1, bytes) : malloc(bytes);
+        return zero ? mb_calloc(1, bytes) : mb_malloc(bytes);
     if (posix_memalign(&p, HUGE_ALIGN, bytes) != 0)
         return NULL;
 #ifdef MADV_HUGEPAGE
@@ -36,7 +36,7 @@ static void *big_realloc(void *old, size_t used, size_t bytes)
     void *p;
 
     if (bytes < HUGE_MIN)
-        return realloc(old, bytes);
+        return mb_realloc(old, bytes);
     if (!(p = big_alloc(bytes, 0)))
         return NULL;
     if (used)
@@ -53,9 +53,9 @@ mb_status mb_groups_init(mb_groups *g, const unsigned *needs, size_t nstate, siz
     g->nstate = nstate;
     g->max_bytes = max_bytes;
     g->nslots = 1024;
-    g->slots = calloc(g->nslots, sizeof *g->slots);
-    g->needs = malloc((nstate ? nstate : 1) * sizeof *g->needs);
-    g->acc_off = malloc((nstate ? nstate : 1) * sizeof *g->acc_off);
+    g->slots = mb_calloc(g->nslots, sizeof *g->slots);
+    g->needs = mb_malloc((nstate ? nstate : 1) * sizeof *g->needs);
+    g->acc_off = mb_malloc((nstate ? nstate : 1) * sizeof *g->acc_off);
     if (!g->slots || !g->needs || !g->acc_off) {
         mb_groups_fini(g);
         return MB_ENOMEM;
@@ -145,7 +145,7 @@ static mb_status grow_arena(mb_groups *g, size_t more)
         cap *= 2;
     if (bytes_used(g, g->gcap, g->nslots, cap) > g->max_bytes)
         return MB_ELIMIT;
-    p = realloc(g->arena, cap);
+    p = mb_realloc(g->arena, cap);
     if (!p)
         return MB_ENOMEM;
     g->arena = p;
@@ -422,7 +422,7 @@ static unsigned prefix_byte(const sort_ent *x, unsigned b)
  * equal prefixes in full key order. Returns 0 when out of memory. */
 static int radix_sort(sort_ent *e, size_t n)
 {
-    sort_ent *tmp = malloc((n ? n : 1) * sizeof *tmp), *src = e, *dst = tmp;
+    sort_ent *tmp = mb_malloc((n ? n : 1) * sizeof *tmp), *src = e, *dst = tmp;
     size_t cnt[256], i, j;
 
     if (!tmp)
@@ -459,8 +459,8 @@ static int radix_sort(sort_ent *e, size_t n)
 
 size_t *mb_groups_sorted(const mb_groups *g)
 {
-    size_t *idx = malloc((g->n ? g->n : 1) * sizeof *idx), i;
-    sort_ent *e = malloc((g->n ? g->n : 1) * sizeof *e);
+    size_t *idx = mb_malloc((g->n ? g->n : 1) * sizeof *idx), i;
+    sort_ent *e = mb_malloc((g->n ? g->n : 1) * sizeof *e);
 
     if (!idx || !e) {
         free(idx);

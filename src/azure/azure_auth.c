@@ -95,7 +95,7 @@ static const char *trim(const char *s, size_t *len)
 
 static char *dup_n(const char *s, size_t n)
 {
-    char *p = malloc(n + 1);
+    char *p = mb_malloc(n + 1);
 
     if (p) {
         memcpy(p, s, n);
@@ -451,7 +451,7 @@ static mb_status env_identity(mb_az_cred *c, const char *account, mb_err *err)
     if (id) {
         if (strlen(id) > CLIENT_ID_MAX || strspn(id, "0123456789abcdefABCDEF-") != strlen(id))
             return mb_err_set(err, MB_EUSAGE, "AZURE_CLIENT_ID is not a client id (a GUID)");
-        if (!(c->client_id = strdup(id)))
+        if (!(c->client_id = mb_strdup(id)))
             return mb_err_set(err, MB_ENOMEM, "out of memory");
     }
     mb_debug("Azure credentials: managed identity%s", id ? " (user-assigned)" : "");
@@ -540,7 +540,7 @@ static void sb_add(sbuf *b, const char *s, size_t n)
     if (need + 1 > b->cap) {
         for (cap = b->cap ? b->cap : 512; cap < need + 1; cap *= 2)
             ;
-        if (!(q = realloc(b->p, cap))) {
+        if (!(q = mb_realloc(b->p, cap))) {
             b->st = MB_ENOMEM;
             return;
         }
@@ -592,7 +592,7 @@ static int pair_cmp(const void *a, const void *b)
  * canonicalized-headers rules ask (the value is already trimmed). */
 static char *fold(const char *s, size_t n)
 {
-    char *out = malloc(n + 1);
+    char *out = mb_malloc(n + 1);
     size_t i, j = 0;
 
     if (!out)
@@ -662,7 +662,7 @@ static int hexval(int ch)
  * A broken escape or %00 is MB_EUSAGE: the query came from a URL. */
 static mb_status pct_decode(const char *s, size_t n, int to_lower, char **out)
 {
-    char *d = malloc(n + 1);
+    char *d = mb_malloc(n + 1);
     size_t i, j = 0;
 
     if (!(*out = d))
@@ -1380,7 +1380,7 @@ void mb_az_redact(char *s)
 
     if (!s || !(n = strlen(s)))
         return;
-    if (n > sizeof small && !(mark = malloc(n))) {
+    if (n > sizeof small && !(mark = mb_malloc(n))) {
         s[blot(s, n)] = '\0';
         return;
     }

@@ -60,7 +60,7 @@ static int sink_reserve(sink *s, size_t need)
         cap = cap > SIZE_MAX / 2 ? want : cap * 2;
     if (s->max < SIZE_MAX && cap > s->max + 1)
         cap = s->max + 1;
-    p = realloc(s->buf, cap);
+    p = mb_realloc(s->buf, cap);
     if (!p)
         return -1;
     s->buf = p;
@@ -193,12 +193,12 @@ static char *no_proxy_list(void)
     if (!env || !*env)
         env = getenv("no_proxy");
     if (env && strcmp(env, "*") == 0)
-        return strdup("*");
+        return mb_strdup("*");
     if (!env || !*env)
-        return strdup(NO_PROXY_HOSTS);
+        return mb_strdup(NO_PROXY_HOSTS);
     if (mb_size_add(sizeof NO_PROXY_HOSTS, strlen(env) + 1, &len) != 0)
         return NULL;
-    if (!(s = malloc(len)))
+    if (!(s = mb_malloc(len)))
         return NULL;
     snprintf(s, len, "%s,%s", NO_PROXY_HOSTS, env);
     return s;

@@ -267,7 +267,7 @@ mb_status mb_fs_read_small(const char *path, size_t max, char **out, size_t *len
         close(fd);
         return mb_err_set(err, MB_ELIMIT, "%s: larger than %zu bytes", path, max);
     }
-    buf = malloc((size_t)sb.st_size + 1);
+    buf = mb_malloc((size_t)sb.st_size + 1);
     if (!buf) {
         close(fd);
         return mb_err_set(err, MB_ENOMEM, "out of memory");

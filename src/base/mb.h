@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/mem.h"
 
 typedef enum mb_status {
     MB_OK = 0,

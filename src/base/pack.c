@@ -34,7 +34,7 @@ mb_status mb_buf_reserve(mb_buf *b, size_t more)
     cap = b->cap ? b->cap : 4096;
     while (cap < need)
         cap = cap > b->max / 2 ? b->max : cap * 2;
-    p = realloc(b->p, cap);
+    p = mb_realloc(b->p, cap);
     if (!p)
         return MB_ENOMEM;
     b->p = p;
@@ -115,7 +115,7 @@ char *mb_rd_str(mb_rd *r, size_t max)
     p = mb_rd_ptr(r, (size_t)n);
     if (!p)
         return NULL;
-    s = malloc((size_t)n + 1);
+    s = mb_malloc((size_t)n + 1);
     if (!s) {
         r->bad = 1;
         return NULL;

@@ -269,7 +269,7 @@ static mb_status store(mb_opts *o, const opt *op, const char *val, int from_job,
     switch (op->type) {
     case T_STR: {
         char **dst = (char **)(void *)(base + op->off);
-        char *copy = strdup(val);
+        char *copy = mb_strdup(val);
         if (!copy)
             return mb_err_set(err, MB_ENOMEM, "out of memory");
         free(*dst);
@@ -384,7 +384,7 @@ mb_status mb_cli_parse(mb_opts *o, int argc, char **argv, mb_err *err)
     int i, dashdash = 0;
     mb_status st;
 
-    o->args = calloc((size_t)argc + 1, sizeof *o->args);
+    o->args = mb_calloc((size_t)argc + 1, sizeof *o->args);
     if (!o->args)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     for (i = 1; i < argc; i++) {

@@ -40,12 +40,12 @@ static mb_status split_names(const char *text, char ***out, size_t *n, mb_err *e
 
     for (p = text; *p; p++)
         cap += *p == ',';
-    v = calloc(cap, sizeof *v);
+    v = mb_calloc(cap, sizeof *v);
     if (!v)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     for (p = text;; i++) {
         size_t len = strcspn(p, ",");
-        char *s = strndup(p, len), *t;
+        char *s = mb_strndup(p, len), *t;
         if (!s)
             goto nomem;
         t = trim(s);
@@ -222,9 +222,9 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
     size_t i, j;
     mb_status st = MB_OK;
 
-    p->cols = calloc(p->nagg, sizeof *p->cols);
-    p->needs = calloc(p->nagg, sizeof *p->needs);
-    p->agg_col = calloc(p->nagg, sizeof *p->agg_col);
+    p->cols = mb_calloc(p->nagg, sizeof *p->cols);
+    p->needs = mb_calloc(p->nagg, sizeof *p->needs);
+    p->agg_col = mb_calloc(p->nagg, sizeof *p->agg_col);
     if (!p->cols || !p->needs || !p->agg_col)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     for (i = 0; i < p->nagg; i++) {
@@ -235,7 +235,7 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
         }
         for (j = 0; j < p->ncol && strcmp(p->cols[j], a->column) != 0; j++)
             ;
-        if (j == p->ncol && !(p->cols[p->ncol++] = strdup(a->column)))
+        if (j == p->ncol && !(p->cols[p->ncol++] = mb_strdup(a->column)))
             return mb_err_set(err, MB_ENOMEM, "out of memory");
         p->needs[j] |= mb_agg_needs(a->kind);
         p->agg_col[i] = j;
@@ -285,8 +285,8 @@ mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
     size_t i;
 
     memset(p, 0, sizeof *p);
-    p->group = calloc(ngroup ? ngroup : 1, sizeof *p->group);
-    p->aggs = calloc(nagg ? nagg : 1, sizeof *p->aggs);
+    p->group = mb_calloc(ngroup ? ngroup : 1, sizeof *p->group);
+    p->aggs = mb_calloc(nagg ? nagg : 1, sizeof *p->aggs);
     if (!p->group || !p->aggs) {
         mb_plan_fini(p);
         return mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -297,7 +297,7 @@ mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
             return mb_err_set(err, MB_EDATA, "a stored group column or aggregate is missing");
         }
     for (i = 0; i < ngroup; i++, p->ngroup++)
-        if (!(p->group[i] = strdup(group[i]))) {
+        if (!(p->group[i] = mb_strdup(group[i]))) {
             mb_plan_fini(p);
             return mb_err_set(err, MB_ENOMEM, "out of memory");
         }
@@ -365,8 +365,8 @@ mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_bi
     size_t i;
 
     b->ncols = ncols;
-    b->group_idx = calloc(p->ngroup ? p->ngroup : 1, sizeof *b->group_idx);
-    b->col_idx = calloc(p->ncol ? p->ncol : 1, sizeof *b->col_idx);
+    b->group_idx = mb_calloc(p->ngroup ? p->ngroup : 1, sizeof *b->group_idx);
+    b->col_idx = mb_calloc(p->ncol ? p->ncol : 1, sizeof *b->col_idx);
     if (!b->group_idx || !b->col_idx) {
         mb_binding_fini(b);
         return mb_err_set(err, MB_ENOMEM, "out of memory");

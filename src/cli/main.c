@@ -25,7 +25,7 @@ static mb_status need_queue(mb_opts *o, mb_err *err)
 
     if (o->queue)
         return MB_OK;
-    if (env && *env && (o->queue = strdup(env)) != NULL)
+    if (env && *env && (o->queue = mb_strdup(env)) != NULL)
         return MB_OK;
     return mb_err_set(err, MB_EUSAGE, "%s: --queue URL is required (or set MPIBATCH_QUEUE)",
                       mb_cli_cmd_name(o->cmd));

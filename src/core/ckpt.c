@@ -158,13 +158,13 @@ static mb_status list_ckpts(const char *dir, entry **out, size_t *n, mb_err *err
     if (!dh)
         return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", dir,
                           strerror(errno));
-    v = malloc(cap * sizeof *v);
+    v = mb_malloc(cap * sizeof *v);
     while (v && (e = readdir(dh)) != NULL && *n < MAX_LISTED) {
         uint64_t seq;
         if (!parse_name(e->d_name, &seq))
             continue;
         if (*n == cap) {
-            entry *w = realloc(v, (cap *= 2) * sizeof *v);
+            entry *w = mb_realloc(v, (cap *= 2) * sizeof *v);
             if (!w) {
                 free(v);
                 v = NULL;
@@ -196,7 +196,7 @@ static mb_status chunks_sha(const uint64_t *c, size_t n, char out[SHA_HEX])
 
     if (mb_size_mul(n, 8, &bytes) != 0)
         return MB_ELIMIT;
-    if (!(b = malloc(bytes ? bytes : 1)))
+    if (!(b = mb_malloc(bytes ? bytes : 1)))
         return MB_ENOMEM;
     for (i = 0; i < n; i++)
         for (int k = 0; k < 8; k++)
@@ -815,7 +815,7 @@ mb_status mb_ckpt_write(mb_dist *d, const char *dir, const mb_ckpt_meta *meta,
                         const mb_ckpt_part *part, double *seconds, mb_err *err)
 {
     double t0 = mb_dist_wtime();
-    writer *w = calloc(1, sizeof *w);
+    writer *w = mb_calloc(1, sizeof *w);
     mb_status st = w ? MB_OK : mb_err_set(err, MB_ENOMEM, "out of memory");
 
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -1063,7 +1063,7 @@ static mb_status check_sizes(reader *r, mb_err *err)
  * stopped half-way. */
 static mb_status check_valid(reader *r, mb_err *err)
 {
-    unsigned char *v = malloc((size_t)r->nparts);
+    unsigned char *v = mb_malloc((size_t)r->nparts);
     mb_status st = v ? read_dset(r->f, "valid", H5T_NATIVE_UCHAR, v, r->nparts, err)
                      : mb_err_set(err, MB_ENOMEM, "out of memory");
 
@@ -1083,7 +1083,7 @@ static mb_status read_parts(reader *r, mb_err *err)
     uint64_t so = 0, co = 0;
     mb_status st;
 
-    r->parts = calloc((size_t)r->nparts, sizeof *r->parts);
+    r->parts = mb_calloc((size_t)r->nparts, sizeof *r->parts);
     if (!r->parts || t < 0) {
         close_type(t);
         return mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -1113,8 +1113,8 @@ static mb_status read_payload(reader *r, mb_err *err)
     mb_ckpt_loaded *o = r->out;
     mb_status st;
 
-    o->states = malloc(r->nstates ? (size_t)r->nstates : 1);
-    r->chunks = malloc(r->nentries ? (size_t)r->nentries * 8 : 1);
+    o->states = mb_malloc(r->nstates ? (size_t)r->nstates : 1);
+    r->chunks = mb_malloc(r->nentries ? (size_t)r->nentries * 8 : 1);
     if (!o->states || !r->chunks)
         return mb_err_set(err, MB_ENOMEM, "out of memory for a %llu-byte checkpoint",
                           (unsigned long long)r->nstates);
@@ -1151,7 +1151,7 @@ static mb_status build_done(reader *r, mb_err *err)
     mb_ckpt_loaded *o = r->out;
     uint64_t n = o->meta.nchunks;
 
-    if (!(o->done = calloc(n ? (size_t)n : 1, 1)))
+    if (!(o->done = mb_calloc(n ? (size_t)n : 1, 1)))
         return mb_err_set(err, MB_ENOMEM, "out of memory for a %llu-chunk bitmap",
                           (unsigned long long)n);
     for (uint64_t i = 0; i < r->nentries; i++) {

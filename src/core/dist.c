@@ -219,9 +219,9 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
                          mb_err *err)
 {
     int n = d->size, rc;
-    int *sc = calloc((size_t)n * 4, sizeof *sc);
+    int *sc = mb_calloc((size_t)n * 4, sizeof *sc);
     int *sd = sc + n, *rcnt = sc + 2 * n, *rd = sc + 3 * n;
-    mb_buf *parts = calloc((size_t)n, sizeof *parts), all, in;
+    mb_buf *parts = mb_calloc((size_t)n, sizeof *parts), all, in;
     mb_status st = MB_OK;
     size_t total = 0;
 
@@ -277,7 +277,7 @@ static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *rec
                               size_t *total, size_t *lens, mb_err *err)
 {
     int n = d->size, rc, mine = len > INT_MAX ? 0 : (int)len;
-    int *cnt = calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
+    int *cnt = mb_calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
     mb_status st = !cnt            ? mb_err_set(err, MB_ENOMEM, "out of memory gathering")
                    : len > INT_MAX ? mb_err_set(err, MB_ELIMIT, "more than 2 GiB to gather")
                                    : MB_OK;
@@ -320,7 +320,7 @@ static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *rec
 mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t **all,
                              size_t **counts, mb_err *err)
 {
-    size_t total = 0, *lens = malloc((size_t)d->size * sizeof *lens);
+    size_t total = 0, *lens = mb_malloc((size_t)d->size * sizeof *lens);
     mb_buf recv;
     mb_status st;
 
@@ -336,7 +336,7 @@ mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t *
         *counts = lens;
         recv.p = NULL;
         lens = NULL;
-        if (!*all && !(*all = malloc(sizeof **all))) {
+        if (!*all && !(*all = mb_malloc(sizeof **all))) {
             free(*counts);
             *counts = NULL;
             st = mb_err_set(err, MB_ENOMEM, "out of memory gathering");
@@ -468,7 +468,7 @@ mb_status mb_dist_flags_post(mb_dist *d, unsigned local, mb_err *err)
 {
     int rc;
 
-    if (!d->round && !(d->round = calloc(1, sizeof *d->round)))
+    if (!d->round && !(d->round = mb_calloc(1, sizeof *d->round)))
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     if (d->round->pending)
         return mb_err_set(err, MB_EINTERNAL, "round flags posted twice");

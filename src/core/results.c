@@ -263,7 +263,7 @@ static void id_diff(const mb_input_id *was, const mb_input_id *now, char *out, s
 mb_status mb_results_check(const char *out, const char *task_id, const char *fingerprint,
                            const mb_input_id *id, mb_commit_state *state, mb_err *err)
 {
-    ledger *l = malloc(sizeof *l);
+    ledger *l = mb_malloc(sizeof *l);
     char diff[512];
     mb_status st;
 
@@ -366,7 +366,7 @@ static void key_field_csv(void *ctx, size_t i, const char *p, size_t len)
  * fraction or exponent: decided over all groups, so every row agrees. */
 static int *int_columns(const mb_plan *p, const mb_groups *g)
 {
-    int *ic = calloc(p->ncol ? p->ncol : 1, sizeof *ic);
+    int *ic = mb_calloc(p->ncol ? p->ncol : 1, sizeof *ic);
     if (!ic)
         return NULL;
     for (size_t c = 0; c < p->ncol; c++) {
@@ -570,7 +570,7 @@ static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
         k->bad = 1;
     else if (k->fixed)
         memcpy(k->fixed + i * k->width, p, len);
-    else if (!(k->out[i] = strndup(p, len)))
+    else if (!(k->out[i] = mb_strndup(p, len)))
         k->bad = 1;
 }
 
@@ -612,9 +612,9 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     size_t G = g->n, b0, i, nk = 0, ns = 0;
     unsigned need = 0;
     char *kfix = NULL;
-    char **keys = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
-    int64_t *rows = malloc(H5_BLOCK * sizeof *rows);
-    mb_numstate *st = calloc(H5_BLOCK * (p->ncol ? p->ncol : 1), sizeof *st);
+    char **keys = mb_calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
+    int64_t *rows = mb_malloc(H5_BLOCK * sizeof *rows);
+    mb_numstate *st = mb_calloc(H5_BLOCK * (p->ncol ? p->ncol : 1), sizeof *st);
     hid_t ts = str_type(), tn, tf, dk, dr, dst;
     mb_status rc = MB_OK;
 
@@ -627,7 +627,7 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     if (kmax <= KEY_FIXED_MAX) {
         H5Tclose(ts);
         ts = fixed_str_type(kmax);
-        kfix = calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), kmax);
+        kfix = mb_calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), kmax);
         if (!kfix)
             rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
     }
@@ -744,7 +744,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
 {
     hid_t f, ts;
     mb_status rc = MB_OK;
-    const char **texts = malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
+    const char **texts = mb_malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
     key_sizes k = {0, 0};
     uint64_t need;
     int fd, outgrew = 0;
@@ -857,7 +857,7 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
     snprintf(path, sizeof path, "%s/%s/%s.json", out, LEDGER, t->task_id);
     {
         size_t n = strlen(body);
-        char *line = malloc(n + 2);
+        char *line = mb_malloc(n + 2);
         if (!line) {
             free(body);
             return mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -1010,7 +1010,7 @@ static char **read_strings(hid_t f, const char *name, size_t *n)
 
     if (ds < 0)
         return NULL;
-    if (!is_vlen_str(ds) || d[0] > NAMES_MAX || !(v = calloc((size_t)d[0] + 1, sizeof *v))) {
+    if (!is_vlen_str(ds) || d[0] > NAMES_MAX || !(v = mb_calloc((size_t)d[0] + 1, sizeof *v))) {
         H5Dclose(ds);
         return NULL;
     }
@@ -1042,7 +1042,7 @@ static char *read_attr(hid_t f, const char *name)
         H5Sget_simple_extent_type(sp) == H5S_SCALAR) {
         mt = str_type();
         if (H5Aread(a, mt, &v) >= 0 && v)
-            copy = strdup(v);
+            copy = mb_strdup(v);
         H5free_memory(v);
         H5Tclose(mt);
     }
@@ -1116,7 +1116,7 @@ static int read_keys(hid_t f, loaded *l, size_t nk)
             if (!l->keys[i])
                 rc = -1;
     } else if (ft >= 0 && (w = H5Tget_size(ft)) > 0 && w <= KEY_WIDTH_MAX &&
-               (l->kbuf = calloc(nk ? nk : 1, w + 1)) != NULL) {
+               (l->kbuf = mb_calloc(nk ? nk : 1, w + 1)) != NULL) {
         mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, w + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
@@ -1242,9 +1242,9 @@ static mb_status load_h5(const char *path, const char *task, const ledger *lg, l
         why = "too many groups";
     if (!why) {
         G = l->G = (size_t)d[0];
-        l->keys = calloc(nk ? nk : 1, sizeof *l->keys);
-        l->rows = malloc((G ? G : 1) * sizeof *l->rows);
-        l->st = calloc(ns ? ns : 1, sizeof *l->st);
+        l->keys = mb_calloc(nk ? nk : 1, sizeof *l->keys);
+        l->rows = mb_malloc((G ? G : 1) * sizeof *l->rows);
+        l->st = mb_calloc(ns ? ns : 1, sizeof *l->st);
         if (!l->keys || !l->rows || !l->st) {
             H5Dclose(ds);
             H5Fclose(f);
@@ -1322,7 +1322,7 @@ static mb_status verify_file(const char *path, const char *task, const ledger *l
 static mb_status load_task(const char *out, const char *task, loaded *l, mb_err *err)
 {
     char path[PATH_CAP];
-    ledger *lg = malloc(sizeof *lg);
+    ledger *lg = mb_malloc(sizeof *lg);
     mb_status st;
 
     memset(l, 0, sizeof *l);
@@ -1415,20 +1415,20 @@ static mb_status list_json(const char *out, const char *sub, char ***ids, size_t
     if (!(d = opendir(p)))
         return mb_err_set(err, errno == ENOENT ? MB_ENOENT : MB_EIO, "%s: %s", p,
                           strerror(errno));
-    *ids = malloc(cap * sizeof **ids);
+    *ids = mb_malloc(cap * sizeof **ids);
     while (*ids && !nomem && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
             continue;
         if (*n == cap) {
-            char **v = realloc(*ids, (cap *= 2) * sizeof **ids);
+            char **v = mb_realloc(*ids, (cap *= 2) * sizeof **ids);
             if (!v) {
                 nomem = 1;
                 break;
             }
             *ids = v;
         }
-        if (!((*ids)[*n] = strndup(e->d_name, len - 5)))
+        if (!((*ids)[*n] = mb_strndup(e->d_name, len - 5)))
             nomem = 1;
         else
             (*n)++;

@@ -46,7 +46,7 @@ static mb_status load_lease(mb_resume *r)
     }
     snprintf(r->lease.id, sizeof r->lease.id, "%s", id);
     snprintf(r->lease.receipt, sizeof r->lease.receipt, "%s", rc);
-    r->lease.body = strdup(body);
+    r->lease.body = mb_strdup(body);
     r->lease.body_len = r->lease.body ? strlen(body) : 0;
     r->lease.dequeue_count = dq;
     json_decref(o);
@@ -81,7 +81,7 @@ static mb_status load_task(mb_resume *r, const char *name, const char *fingerpri
                           "columns, aggregates or CSV dialect); run with --fresh to discard "
                           "it, or use another --checkpoint-dir", c.path);
     }
-    grown = realloc(r->tasks, (r->n + 1) * sizeof *r->tasks);
+    grown = mb_realloc(r->tasks, (r->n + 1) * sizeof *r->tasks);
     if (!grown) {
         mb_ckpt_loaded_fini(&c);
         return mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -115,7 +115,7 @@ mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint,
         return MB_OK;
     if ((st = mb_fs_mkdirs(dir, err)) != MB_OK)
         return st;
-    if (!(r->dir = strdup(dir)))
+    if (!(r->dir = mb_strdup(dir)))
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     (void)mb_fs_sweep_temps(dir);          /* lease.json temps of killed runs */
     if (!(d = opendir(dir)))

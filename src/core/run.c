@@ -109,7 +109,7 @@ static int vec_push(u64vec *a, uint64_t x)
 {
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 64;
-        uint64_t *p = realloc(a->v, cap * sizeof *p);
+        uint64_t *p = mb_realloc(a->v, cap * sizeof *p);
         if (!p)
             return -1;
         a->v = p;
@@ -277,7 +277,7 @@ static mb_status plan_chunks(runner *r, desc *t)
         mb_resume_finish_task(&r->res, t->task_id);
         c = NULL;
     }
-    t->remain = malloc((n + 1) * sizeof *t->remain);
+    t->remain = mb_malloc((n + 1) * sizeof *t->remain);
     if (!t->remain)
         return MB_ENOMEM;
     for (i = 0; i < n; i++)
@@ -338,7 +338,7 @@ static mb_status scan_part(runner *r, const mb_buf *b, uint64_t **all, size_t **
         close(fd);
     }
     free(path);
-    msg = malloc((part.n + 4) * sizeof *msg);
+    msg = mb_malloc((part.n + 4) * sizeof *msg);
     if (msg) {
         msg[0] = part.start;
         msg[1] = part.end;
@@ -368,7 +368,7 @@ static int grid_parallel(runner *r, const char *path, mb_grid *g)
     mb_buf b;
     uint64_t *all = NULL;
     size_t *counts = NULL, at = 0, k;
-    mb_grid_part *parts = calloc((size_t)r->d->size, sizeof *parts);
+    mb_grid_part *parts = mb_calloc((size_t)r->d->size, sizeof *parts);
     int joined = 0;
     mb_err err;
 
@@ -504,9 +504,9 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
     if (st == MB_OK)
         r->bound_once = 1;
     t->action = ACT_TASK;
-    t->task_id = strdup(task.id);
+    t->task_id = mb_strdup(task.id);
     t->input = task.input;
-    t->msg_id = strdup(r->msg.id);
+    t->msg_id = mb_strdup(r->msg.id);
     if (st == MB_OK && (!t->task_id || !t->msg_id || plan_chunks(r, t) != MB_OK)) {
         mb_error("task %s: out of memory", task.id);
         release_later(r, task.id, "out of memory");
@@ -616,10 +616,10 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     if (rd.bad || t->grid.nchunks > (SIZE_MAX / 8) - 1)
         return MB_EINTERNAL;
     nb = t->grid.nchunks + 1;
-    t->grid.bounds = malloc(nb * sizeof *t->grid.bounds);
-    t->remain = malloc(nb * sizeof *t->remain);
-    t->bind.group_idx = malloc((r->plan.ngroup + 1) * sizeof(size_t));
-    t->bind.col_idx = malloc((r->plan.ncol + 1) * sizeof(size_t));
+    t->grid.bounds = mb_malloc(nb * sizeof *t->grid.bounds);
+    t->remain = mb_malloc(nb * sizeof *t->remain);
+    t->bind.group_idx = mb_malloc((r->plan.ngroup + 1) * sizeof(size_t));
+    t->bind.col_idx = mb_malloc((r->plan.ncol + 1) * sizeof(size_t));
     if (!t->grid.bounds || !t->remain || !t->bind.group_idx || !t->bind.col_idx)
         return MB_ENOMEM;
     mb_rd_get(&rd, t->grid.bounds, nb * sizeof *t->grid.bounds);

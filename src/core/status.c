@@ -71,7 +71,7 @@ mb_status mb_jobstat_init(mb_jobstat *s, const char *ckpt_dir, const char *out,
     (void)mb_fs_sweep_temps(dir);
     host_part(host, sizeof host);
     snprintf(path, sizeof path, "%s/" NAME_PREFIX "%s.%ld" NAME_SUFFIX, dir, host, s->pid);
-    if (!(s->path = strdup(path)))
+    if (!(s->path = mb_strdup(path)))
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     return MB_OK;
 }
@@ -193,7 +193,7 @@ static mb_status list_files(const char *dir, char ***v, size_t *n, mb_err *err)
         if (!is_status_name(e->d_name))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (!(grown = realloc(*v, (*n + 1) * sizeof **v)) || !(grown[*n] = strdup(path))) {
+        if (!(grown = mb_realloc(*v, (*n + 1) * sizeof **v)) || !(grown[*n] = mb_strdup(path))) {
             if (grown)
                 *v = grown;
             closedir(d);

@@ -24,14 +24,14 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
     c->ncols = ncols;
     c->fd = -1;
     mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
-    c->cells = calloc(ncols + 1, sizeof *c->cells);
+    c->cells = mb_calloc(ncols + 1, sizeof *c->cells);
     for (size_t k = 0; k < p->ngroup; k++)
         c->keep |= b->group_idx[k] < 64 ? (uint64_t)1 << b->group_idx[k] : 0;
     for (size_t k = 0; k < p->ncol; k++)
         c->keep |= b->col_idx[k] < 64 ? (uint64_t)1 << b->col_idx[k] : 0;
-    c->koff = calloc(MB_BATCH + 1, sizeof *c->koff);
-    c->hash = calloc(MB_BATCH, sizeof *c->hash);
-    c->vals = calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
+    c->koff = mb_calloc(MB_BATCH + 1, sizeof *c->koff);
+    c->hash = mb_calloc(MB_BATCH, sizeof *c->hash);
+    c->vals = mb_calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
     if (!c->cells || !c->koff || !c->hash || !c->vals)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     struct stat sb;
@@ -131,7 +131,7 @@ static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
     size_t got = 0;
 
     if (n > c->cap) {
-        char *p = realloc(c->buf, n);
+        char *p = mb_realloc(c->buf, n);
         if (!p)
             return mb_err_set(err, MB_ENOMEM, "out of memory for a %zu-byte chunk", n);
         c->buf = p;

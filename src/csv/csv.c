@@ -234,7 +234,7 @@ mb_status mb_csv_locate_file(const char *path, uint64_t off, unsigned long *line
     loc l = {1, 0};
     uint64_t pos = 0;
     size_t bom = 0;
-    char *b = malloc(LOCATE_BLOCK);
+    char *b = mb_malloc(LOCATE_BLOCK);
     int fd = open(path, O_RDONLY | O_NONBLOCK);   /* never wait on a FIFO */
     mb_status st = MB_OK;
 

@@ -263,7 +263,7 @@ static mb_status grow(build *b)
     if ((b->capv && mb_size_mul(b->capv, 2, &cap) != 0) ||
         mb_size_mul(cap, sizeof *v, &bytes) != 0)
         return mb_err_set(b->err, MB_ENOMEM, "%s: too many chunks", b->path);
-    v = realloc(b->v, bytes);
+    v = mb_realloc(b->v, bytes);
     if (!v)
         return nomem(b);
     b->v = v;
@@ -339,12 +339,12 @@ static mb_status set_names(build *b, mb_grid *g, const mb_cell *cells, int heade
 {
     size_t i;
 
-    g->names = calloc(g->ncols, sizeof *g->names);
+    g->names = mb_calloc(g->ncols, sizeof *g->names);
     if (!g->names)
         return nomem(b);
     for (i = 0; i < g->ncols; i++) {
         size_t cap = header ? cells[i].len + 1 : 24;
-        char *s = malloc(cap);
+        char *s = mb_malloc(cap);
 
         if (!s)
             return nomem(b);
@@ -371,13 +371,13 @@ static mb_status parse_first(build *b, mb_grid *g, uint64_t start, uint64_t end,
     if (end - start > SIZE_MAX - 1)
         return fail_at(b, MB_ELIMIT, start, "first record too large for memory");
     len = (size_t)(end - start); /* > 0: the record is not blank */
-    if (!(rec = malloc(len)))
+    if (!(rec = mb_malloc(len)))
         return nomem(b);
     if ((st = read_at(b, start, rec, len)) != MB_OK)
         goto out;
     for (i = 0; i < len; i++)
         ncap += (size_t)(rec[i] == b->d.delim); /* bounds the field count */
-    if (mb_size_mul(ncap, sizeof *cells, &bytes) != 0 || !(cells = malloc(bytes))) {
+    if (mb_size_mul(ncap, sizeof *cells, &bytes) != 0 || !(cells = mb_malloc(bytes))) {
         st = nomem(b);
         goto out;
     }
@@ -435,7 +435,7 @@ static mb_status set_bounds(build *b, mb_grid *g)
     if (g->data_start < b->size)
         n++;
     if (mb_size_mul(n + 1, sizeof *g->bounds, &bytes) == 0)
-        g->bounds = malloc(bytes);
+        g->bounds = mb_malloc(bytes);
     if (!g->bounds)
         return nomem(b);
     g->bounds[0] = g->data_start;
@@ -474,7 +474,7 @@ static mb_status build_open(build *b, const char *path, int fd, uint64_t size,
     b->err = err;
     if (!dialect_ok(&b->d))
         return mb_err_set(err, MB_EUSAGE, "%s: invalid CSV dialect", path);
-    if (!(b->blk = malloc(BLOCK)))
+    if (!(b->blk = mb_malloc(BLOCK)))
         return mb_err_set(err, MB_ENOMEM, "%s: out of memory", path);
     return MB_OK;
 }
@@ -643,7 +643,7 @@ int mb_grid_join(mb_grid *g, const mb_grid_part *parts, size_t nparts)
         }
         total += parts[k].n;
     }
-    if (total && !(b.v = malloc(total * sizeof *b.v)))
+    if (total && !(b.v = mb_malloc(total * sizeof *b.v)))
         return 0;
     for (k = 0; k < nparts; k++) {
         if (parts[k].n)

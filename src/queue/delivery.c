@@ -96,8 +96,8 @@ mb_status mb_delivery_load(mb_delivery *d, const char *out, const char *msg_id, 
         return mb_err_set(err, MB_EUSAGE, "result directory name too long: %s", out);
     if ((st = mb_fs_mkdirs(dir, err)) != MB_OK)
         return st;
-    d->path = malloc(strlen(dir) + 2 + 32 + 6);
-    d->msg_id = strdup(msg_id);
+    d->path = mb_malloc(strlen(dir) + 2 + 32 + 6);
+    d->msg_id = mb_strdup(msg_id);
     if (!d->path || !d->msg_id) {
         mb_delivery_fini(d);
         return mb_err_set(err, MB_ENOMEM, "out of memory");

@@ -70,8 +70,8 @@ mb_status mb_queue_open(mb_queue **out, const char *url, int create,
                           "no queue back end accepts '%s' (expected dir:PATH, an absolute path, "
                           "or an Azure queue URL)",
                           shown_url(url, shown, sizeof shown));
-    q = calloc(1, sizeof *q);
-    if (!q || !(q->url = strdup(url))) {
+    q = mb_calloc(1, sizeof *q);
+    if (!q || !(q->url = mb_strdup(url))) {
         free(q);
         return mb_err_set(err, MB_ENOMEM, "out of memory opening a queue");
     }

@@ -466,7 +466,7 @@ static int canonical_base64(const char *s, size_t len)
 static mb_status decode_text(const char *text, size_t len, char **out, size_t *out_len)
 {
     size_t cap = 3 * (len / 4) + 3, n = 0;
-    char *buf = malloc(cap + 1 > len + 1 ? cap + 1 : len + 1);
+    char *buf = mb_malloc(cap + 1 > len + 1 ? cap + 1 : len + 1);
 
     if (!buf)
         return MB_ENOMEM;
@@ -507,7 +507,7 @@ static mb_status encode_text(const azq *a, mb_msg_encoding enc, const char *body
                           "Queue Storage's limit of %d bytes; nothing was sent",
                           a->u.queue, len, need, enc == MB_MSG_TEXT ? "text" : "base64",
                           TEXT_MAX);
-    if (!(*out = malloc(need + 1)))
+    if (!(*out = mb_malloc(need + 1)))
         return mb_err_set(err, MB_ENOMEM, "queue %s: out of memory", a->u.queue);
     if (enc == MB_MSG_TEXT)
         memcpy(*out, body, len);
@@ -530,7 +530,7 @@ static char *xml_envelope(const char *text, size_t len)
     size_t cap = sizeof head + sizeof tail + 5 * len, o = sizeof head - 1, i;
     char *x;
 
-    if (len > TEXT_MAX || !(x = malloc(cap)))
+    if (len > TEXT_MAX || !(x = mb_malloc(cap)))
         return NULL;
     memcpy(x, head, o);
     for (i = 0; i < len; i++) {
@@ -673,7 +673,7 @@ static void append_text(xdoc *d, xitem *it, const char *s, size_t len)
         it->text_over = 1;
         return;
     }
-    if (!(p = realloc(it->text, it->text_len + len + 1))) {
+    if (!(p = mb_realloc(it->text, it->text_len + len + 1))) {
         xml_refuse(d, "out of memory");
         return;
     }
@@ -738,7 +738,7 @@ static int parse_xml(const char *buf, size_t len, size_t max_items, xdoc *d)
         return -1;
     }
     d->max = max_items;
-    if ((max_items && !(d->items = calloc(max_items, sizeof *d->items))) ||
+    if ((max_items && !(d->items = mb_calloc(max_items, sizeof *d->items))) ||
         !(d->p = XML_ParserCreate("UTF-8"))) {
         d->bad = "out of memory";
         return -1;
@@ -830,7 +830,7 @@ static mb_status build_url(const azq *a, const call *c, char *path, size_t path_
     if (n < 0 || (size_t)n >= path_cap)
         return mb_err_set(err, MB_EINTERNAL, "queue %s: %s: path too long", a->u.queue, c->op);
     need = strlen(a->u.base) + (size_t)n + strlen(c->query) + strlen(sas) + 3;
-    if (!(*url = malloc(need)))
+    if (!(*url = mb_malloc(need)))
         return mb_err_set(err, MB_ENOMEM, "queue %s: out of memory", a->u.queue);
     snprintf(*url, need, "%s%s%s%s%s%s", a->u.base, path, c->query[0] || sas[0] ? "?" : "",
              c->query, c->query[0] && sas[0] ? "&" : "", sas);
@@ -1354,7 +1354,7 @@ static char *poison_body(const mb_msg *m, char *orig_id, size_t cap, size_t *len
     if (json_is_string(id))
         snprintf(orig_id, cap, "%s", json_string_value(id));
     if (json_is_string(b) && !json_is_true(json_object_get(o, "body_truncated")) &&
-        (out = malloc(json_string_length(b) + 1)) != NULL) {
+        (out = mb_malloc(json_string_length(b) + 1)) != NULL) {
         memcpy(out, json_string_value(b), json_string_length(b) + 1);
         *len = json_string_length(b);
     }
@@ -1403,7 +1403,7 @@ static mb_status az_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err
     azq *a = q->impl;
     char query[96];
     call c = {"Get Messages (poison)", "GET", a->poison, "/messages", query, NULL, 0, RESP_MANY};
-    mb_msg *left = calloc(REDRIVE_MAX, sizeof *left);
+    mb_msg *left = mb_calloc(REDRIVE_MAX, sizeof *left);
     size_t nleft = 0, seen = 0, i;
     mb_status st = left ? MB_OK : mb_err_set(err, MB_ENOMEM, "out of memory");
     int n, done = 0;
@@ -1558,7 +1558,7 @@ static mb_status check_account(const azq *a, mb_err *err)
 
 static mb_status az_open(mb_queue *q, const char *url, int create, mb_err *err)
 {
-    azq *a = calloc(1, sizeof *a);
+    azq *a = mb_calloc(1, sizeof *a);
     mb_status st;
 
     if (!a)

@@ -320,7 +320,7 @@ static mb_status read_upto(dirq *d, int fd, size_t len, mb_msg *m, mb_err *err)
 {
     size_t got = 0;
 
-    if (!(m->body = malloc(len + 1)))
+    if (!(m->body = mb_malloc(len + 1)))
         return mb_err_set(err, MB_ENOMEM, "queue dir:%s: message %s: out of memory", d->path,
                           m->id);
     while (got < len) {
@@ -549,7 +549,7 @@ static mb_status dir_open(mb_queue *q, const char *url, int create, mb_err *err)
 
     if (!*path)
         return mb_err_set(err, MB_EUSAGE, "queue URL '%s' names no directory", url);
-    if (!(d = calloc(1, sizeof *d)) || !(d->path = strdup(path))) {
+    if (!(d = mb_calloc(1, sizeof *d)) || !(d->path = mb_strdup(path))) {
         free(d);
         return mb_err_set(err, MB_ENOMEM, "out of memory opening queue dir:%s", path);
     }
@@ -866,7 +866,7 @@ static mb_status dir_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_er
 
     if (st != MB_OK)
         return st;
-    if (!(o.v = calloc(o.cap, sizeof *o.v)))
+    if (!(o.v = mb_calloc(o.cap, sizeof *o.v)))
         return mb_err_set(err, MB_ENOMEM, "queue dir:%s: out of memory peeking", d->path);
     st = scan(d, D_READY, keep_oldest, &o, err);
     if (st == MB_OK)

@@ -123,7 +123,7 @@ static mb_status add_queue(const char *name, memq **out, mb_err *err)
     if (i == QUEUES_MAX)
         return mb_err_set(err, MB_ELIMIT, "queue mem:%s: more than %d mem: queues", name,
                           QUEUES_MAX);
-    queues[i] = calloc(1, sizeof *queues[i]);
+    queues[i] = mb_calloc(1, sizeof *queues[i]);
     if (!queues[i])
         return mb_err_set(err, MB_ENOMEM, "queue mem:%s: out of memory", name);
     snprintf(queues[i]->name, sizeof queues[i]->name, "%s", name);
@@ -165,7 +165,7 @@ static mb_status grow(memq *mq, mb_err *err)
     if (mq->n >= MSGS_MAX)
         return mb_err_set(err, MB_ELIMIT, "queue mem:%s: more than %d messages", mq->name,
                           MSGS_MAX);
-    v = realloc(mq->v, cap * sizeof *v);
+    v = mb_realloc(mq->v, cap * sizeof *v);
     if (!v)
         return mb_err_set(err, MB_ENOMEM, "queue mem:%s: out of memory", mq->name);
     mq->v = v;
@@ -175,7 +175,7 @@ static mb_status grow(memq *mq, mb_err *err)
 
 static char *dup_body(const char *body, size_t len)
 {
-    char *b = malloc(len + 1);
+    char *b = mb_malloc(len + 1);
 
     if (b) {
         memcpy(b, body, len);

@@ -53,9 +53,9 @@ static mb_status set_input(mb_task *t, const char *p, size_t len, const char *ro
         return mb_err_set(err, MB_EDATA, "input '%.*s' is a URL; inputs must be paths on "
                           "shared storage", (int)(len > 200 ? 200 : len), p);
     if (p[0] == '/' || rl == 0) {
-        t->input = strndup(p, len);
+        t->input = mb_strndup(p, len);
     } else {
-        t->input = malloc(rl + 1 + len + 1);
+        t->input = mb_malloc(rl + 1 + len + 1);
         if (t->input)
             snprintf(t->input, rl + len + 2, "%s/%.*s", root, (int)len, p);
     }
@@ -130,7 +130,7 @@ mb_status mb_task_body(const char *path, const char *id, char **body, mb_err *er
     if (strchr(abs, '\n'))
         return mb_err_set(err, MB_EDATA, "%s: path holds a newline", path);
     if (!id) {
-        *body = strdup(abs);
+        *body = mb_strdup(abs);
     } else {
         json_t *o;
         if (!mb_task_id_valid(id))
