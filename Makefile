@@ -44,7 +44,7 @@ PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_query,--libs))$(PKG_LIBS)
 
 WARN     := -Wall -Wextra -Wshadow -Wconversion -pedantic $(WERROR) -Wno-format-truncation
 MB_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMB_VERSION='"$(VERSION)"' \
-              -Isrc -Iinclude $(PKG_CFLAGS)
+              -Isrc $(PKG_CFLAGS)
 MB_CFLAGS   = -std=c11 $(WARN) $(MB_CPPFLAGS)
 MB_LDFLAGS  =
 MB_LDLIBS   = $(PKG_LIBS) -lm
@@ -168,7 +168,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
                 -DMB_VERSION='"$(VERSION)"' $(filter-out -Wno-format-truncation,$(WARN)) \
-                -Isrc -Iinclude $(PKG_CFLAGS) $(FUZZ_SAN)
+                -Isrc $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIBS     = $(PKG_LIBS) $(shell mpicc --showme:link 2>/dev/null) -lm
 FUZZ_OBJS    := $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZERS      := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))

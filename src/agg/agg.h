@@ -12,7 +12,7 @@
 
 #include "base/mb.h"
 
-#include <mpibatch/state.h>
+#include "agg/state.h"
 
 __extension__ typedef __int128 mb_i128;
 __extension__ typedef unsigned __int128 mb_u128;

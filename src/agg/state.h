@@ -1,4 +1,4 @@
-/* mpibatch/state.h - the public, stable types of mpibatch's exact
+/* state.h - the stable types of mpibatch's exact
  * aggregate states, as stored in result files (OUT/TASK.h5, dataset
  * "states") and exchanged between ranks.
  *
