@@ -7,7 +7,7 @@
  * a secret from it. */
 #include "base/log.h"
 
-#include "azure/azure_auth.h"
+#include "base/redact.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -152,7 +152,7 @@ void mb_log(mb_log_level lvl, const char *fmt, ...)
     if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
         msg[0] = '\0';
     va_end(ap);
-    mb_az_redact(msg);
+    mb_redact(msg);
     if (log_fmt == MB_LOG_JSON && (js = json_line(&now, lvl, msg)) != NULL) {
         len = strlen(js);
         js[len] = '\n';      /* over the NUL: the line is written by length */
