@@ -9,7 +9,9 @@
 #include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,23 @@ static char *dup_range(const char *p, size_t len)
     return s;
 }
 
+/* A syntax error at byte `at` (0-based) of the list: the 1-based column
+ * goes into err->col and, for callers that only print the message, into
+ * its text ("column 5: expected ')'"). */
+static mb_status list_error(mb_err *err, size_t at, const char *fmt, ...) MB_PRINTF(3, 4);
+
+static mb_status list_error(mb_err *err, size_t at, const char *fmt, ...)
+{
+    char why[MB_ERR_MAX];
+    long col = at < (size_t)LONG_MAX ? (long)at + 1 : 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return mb_err_set_at(err, MB_EJOB, col, "column %ld: %s", col, why);
+}
+
 static int lookup_kind(const char *name, size_t len, mb_agg_kind *kind)
 {
     for (size_t i = 0; i < MB_ARRAY_LEN(agg_names); i++) {
@@ -79,15 +98,13 @@ static mb_status parse_name(const char *t, size_t *i, mb_agg_kind *kind, mb_err 
     while (isalnum((unsigned char)t[end]) || t[end] == '_')
         end++;
     if (end == start)
-        return mb_err_set(err, MB_EJOB, "column %zu: expected an aggregate name", start + 1);
+        return list_error(err, start, "expected an aggregate name");
     namelen = (int)(end - start > 64 ? 64 : end - start);
     if (lookup_kind(t + start, end - start, kind) != 0)
-        return mb_err_set(err, MB_EJOB, "column %zu: unknown aggregate '%.*s'", start + 1,
-                          namelen, t + start);
+        return list_error(err, start, "unknown aggregate '%.*s'", namelen, t + start);
     open = skip_space(t, end);
     if (t[open] != '(')
-        return mb_err_set(err, MB_EJOB, "column %zu: expected '(' after '%.*s'", open + 1,
-                          namelen, t + start);
+        return list_error(err, open, "expected '(' after '%.*s'", namelen, t + start);
     *i = open + 1;
     return MB_OK;
 }
@@ -106,18 +123,16 @@ static mb_status parse_item(const char *t, size_t *i, mb_aggspec *a, mb_err *err
     while (t[close] && t[close] != ')' && t[close] != ',' && t[close] != '(')
         close++;
     if (t[close] != ')')
-        return mb_err_set(err, MB_EJOB, "column %zu: expected ')'", close + 1);
+        return list_error(err, close, "expected ')'");
     argend = close;
     while (argend > arg && is_space(t[argend - 1]))
         argend--;
     if (argend == arg)
-        return mb_err_set(err, MB_EJOB, "column %zu: %.*s() needs a column%s", open + 2,
-                          (int)(open - start), t + start,
-                          a->kind == MB_AGG_COUNT ? " or '*'" : "");
+        return list_error(err, open + 1, "%.*s() needs a column%s", (int)(open - start),
+                          t + start, a->kind == MB_AGG_COUNT ? " or '*'" : "");
     if (argend - arg == 1 && t[arg] == '*') {
         if (a->kind != MB_AGG_COUNT)
-            return mb_err_set(err, MB_EJOB, "column %zu: '*' is only allowed in count(*)",
-                              arg + 1);
+            return list_error(err, arg, "'*' is only allowed in count(*)");
         a->kind = MB_AGG_COUNT_STAR;
     } else if ((a->column = dup_range(t + arg, argend - arg)) == NULL) {
         return mb_err_set(err, MB_ENOMEM, "out of memory parsing aggregates");
@@ -145,7 +160,7 @@ mb_status mb_agg_parse_list(const char *text, mb_aggspec **out, size_t *n, mb_er
     *out = NULL;
     *n = 0;
     if (text == NULL || text[skip_space(text, 0)] == '\0')
-        return mb_err_set(err, MB_EJOB, "column 1: empty aggregate list");
+        return list_error(err, 0, "empty aggregate list");
     cap = count_items(text);
     if ((a = mb_calloc(cap, sizeof *a)) == NULL)
         return mb_err_set(err, MB_ENOMEM, "out of memory parsing aggregates");
@@ -158,8 +173,7 @@ mb_status mb_agg_parse_list(const char *text, mb_aggspec **out, size_t *n, mb_er
         if (text[i] == '\0')
             break;
         if (text[i] != ',') {
-            st = mb_err_set(err, MB_EJOB, "column %zu: expected ',' or the end of the list",
-                            i + 1);
+            st = list_error(err, i, "expected ',' or the end of the list");
             break;
         }
         i++;

@@ -37,7 +37,8 @@ typedef struct mb_aggspec {
 /* Parses "count(*), sum(delay), avg(x)" into a new array. Names are
  * case-insensitive; column names are taken as written (trimmed). On error
  * returns MB_EJOB with a message naming the 1-based character column in
- * `text` ("column 12: unknown aggregate 'median'"). */
+ * `text` ("column 12: unknown aggregate 'median'"), the same column in
+ * err->col. */
 mb_status mb_agg_parse_list(const char *text, mb_aggspec **out, size_t *n, mb_err *err);
 void mb_agg_list_free(mb_aggspec *a, size_t n);     /* NULL-safe */
 

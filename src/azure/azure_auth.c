@@ -1142,7 +1142,7 @@ static mb_status token_fetch(mb_az_cred *c, mb_err *err)
     b.base_ms = retry_base_ms();
     for (attempt = 1;; attempt++) {
         mb_http_resp r = {0, NULL, 0};
-        mb_err e = {MB_OK, ""};
+        mb_err e = {MB_OK, "", 0};
 
         st = token_get(url, &b, &r, &e);
         if (st == MB_OK && r.status == 200) {

@@ -55,6 +55,20 @@ mb_status mb_err_set(mb_err *e, mb_status code, const char *fmt, ...)
     if (e) {
         va_list ap;
         e->code = code;
+        e->col = 0;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+mb_status mb_err_set_at(mb_err *e, mb_status code, long col, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        e->code = code;
+        e->col = col > 0 ? col : 0;
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
@@ -82,6 +96,7 @@ void mb_err_clear(mb_err *e)
     if (e) {
         e->code = MB_OK;
         e->msg[0] = '\0';
+        e->col = 0;
     }
 }
 

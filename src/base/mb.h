@@ -36,11 +36,20 @@ int mb_status_exit(mb_status st);
 
 #define MB_ERR_MAX 1024
 
-/* An error report: the status and a message. Functions that take an
- * `mb_err *` may be passed NULL when the caller does not want the text. */
+/* An error report: the status, a message and, for errors in a text that
+ * was parsed (an aggregate list, a job-file value, a query), the column at
+ * fault. Functions that take an `mb_err *` may be passed NULL when the
+ * caller does not want the report.
+ *
+ * col is 1-based, counted in bytes from the start of the text the failing
+ * function was given, and 0 when unknown or not about a position. It lets
+ * a caller that knows where that text sits (a job file's line, a query's
+ * offset in a file) point at the spot without parsing the message; the
+ * message still names the position itself for callers that only print it. */
 typedef struct mb_err {
     mb_status code;
     char msg[MB_ERR_MAX];
+    long col;
 } mb_err;
 
 #if defined(__GNUC__)
@@ -53,8 +62,14 @@ typedef struct mb_err {
  * `code`, so that `return mb_err_set(err, MB_EDATA, "...")` reads well. */
 mb_status mb_err_set(mb_err *e, mb_status code, const char *fmt, ...) MB_PRINTF(3, 4);
 
+/* As mb_err_set, and records the column `col` (1-based; 0: unknown) the
+ * error is about. mb_err_set clears the column. */
+mb_status mb_err_set_at(mb_err *e, mb_status code, long col, const char *fmt, ...)
+    MB_PRINTF(4, 5);
+
 /* Prefixes the message already in `e` with a formatted context
- * ("file.csv: " + old message). Returns e->code. */
+ * ("file.csv: " + old message), keeping its code and column. Returns
+ * e->code. */
 mb_status mb_err_prefix(mb_err *e, const char *fmt, ...) MB_PRINTF(2, 3);
 
 /* Clears an error report. */

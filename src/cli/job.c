@@ -31,7 +31,8 @@ static char *trim(char *s)
 }
 
 /* Splits a comma-separated list of names into a new array of trimmed copies.
- * An empty name is MB_EJOB naming its 1-based character position. */
+ * An empty name is MB_EJOB naming its 1-based character position (in the
+ * message and in err->col). */
 static mb_status split_names(const char *text, char ***out, size_t *n, mb_err *err)
 {
     size_t cap = 1, i = 0;
@@ -54,8 +55,8 @@ static mb_status split_names(const char *text, char ***out, size_t *n, mb_err *e
             for (size_t j = 0; j < i; j++)
                 free(v[j]);
             free(v);
-            return mb_err_set(err, MB_EJOB, "column %zu: empty column name",
-                              (size_t)(p - text) + 1);
+            long col = (long)(p - text) + 1;
+            return mb_err_set_at(err, MB_EJOB, col, "column %ld: empty column name", col);
         }
         memmove(s, t, strlen(t) + 1);
         v[i] = s;
@@ -82,24 +83,13 @@ static void free_names(char **v, size_t n)
     free(v);
 }
 
-/* Reads "column N: rest" at the start of an error message, as the agg and
- * name parsers report positions inside a value. */
-static long inner_column(const char *msg)
-{
-    long c = 0;
-    if (strncmp(msg, "column ", 7) != 0)
-        return 0;
-    for (msg += 7; *msg >= '0' && *msg <= '9' && c < 100000; msg++)
-        c = c * 10 + (*msg - '0');
-    return *msg == ':' ? c : 0;
-}
-
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx *c = user;
     char key[128], val[4096];
     mb_status st;
     size_t n;
+    int quoted;
 
     if (c->failed)
         return 0;
@@ -110,7 +100,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         goto bad;
     }
     memcpy(val, value, n + 1);
-    if (n >= 2 && val[0] == '"' && val[n - 1] == '"' && strcmp(key, "csv.delimiter") != 0) {
+    quoted = n >= 2 && val[0] == '"' && val[n - 1] == '"' && strcmp(key, "csv.delimiter") != 0;
+    if (quoted) {
         val[n - 1] = '\0';
         memmove(val, val + 1, n - 1);
     }
@@ -124,7 +115,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         mb_agg_list_free(a, a ? na : 0);
         free_names(names, names ? na : 0);
         if (st != MB_OK) {
-            c->value_col = inner_column(c->err.msg);
+            /* where in the value the parser stopped; in the file, past the quote */
+            c->value_col = c->err.col > 0 ? c->err.col + quoted : 0;
             goto bad_prefixed;
         }
     }
@@ -194,12 +186,13 @@ mb_status mb_job_load(mb_opts *o, mb_err *err)
     if (line < 0)
         return mb_err_set(err, MB_ENOMEM, "%s: out of memory reading the job file", o->job);
     if (!c.failed)
-        return mb_err_set(err, MB_EJOB, "%s:%d:1: syntax error (expected [section] or key = value)",
-                          o->job, line);
+        return mb_err_set_at(err, MB_EJOB, 1,
+                             "%s:%d:1: syntax error (expected [section] or key = value)",
+                             o->job, line);
     {
         long vc = line_column(o->job, line, c.value_col < 0);
         long col = vc ? vc + (c.value_col > 0 ? c.value_col - 1 : 0) : 1;
-        return mb_err_set(err, MB_EJOB, "%s:%d:%ld: %s", o->job, line, col, c.err.msg);
+        return mb_err_set_at(err, MB_EJOB, col, "%s:%d:%ld: %s", o->job, line, col, c.err.msg);
     }
 }
 

@@ -27,7 +27,8 @@ typedef struct mb_plan {
 } mb_plan;
 
 /* Reads the job file named by o->job (if any) into `o`, leaving options
- * given on the command line alone. Errors (MB_EJOB) name file:line:column. */
+ * given on the command line alone. Errors (MB_EJOB) name file:line:column;
+ * err->col holds that column too (1-based, in the line). */
 mb_status mb_job_load(mb_opts *o, mb_err *err);
 
 /* Builds the plan from o->group_by, o->agg and the dialect options. */

@@ -43,7 +43,7 @@ static void clear_env(void)
 static void cs_fails(const char *cs, const char *secret, const char *mention, const char *what)
 {
     mb_az_cred c;
-    mb_err e = {MB_OK, ""};
+    mb_err e = {MB_OK, "", 0};
     mb_status st = mb_az_parse_connection_string(&c, cs, &e);
 
     ok(st == MB_EUSAGE, "%s: rejected as a usage error", what);
@@ -248,7 +248,7 @@ static void sts_is(const mb_az_cred *c, const char *method, const char *path, co
                    const char *const *h, size_t clen, const char *want, const char *what)
 {
     char *got = NULL;
-    mb_err e = {MB_OK, ""};
+    mb_err e = {MB_OK, "", 0};
     mb_status st = mb_az_string_to_sign(c, method, path, query, h, clen, &got, &e);
 
     if (!ok(st == MB_OK, "%s: string to sign built", what))
@@ -261,7 +261,7 @@ static void sts_fails(const mb_az_cred *c, const char *path, const char *query,
                       const char *const *h, mb_status want, const char *what)
 {
     char *got = (char *)"x";
-    mb_err e = {MB_OK, ""};
+    mb_err e = {MB_OK, "", 0};
 
     ok(mb_az_string_to_sign(c, "GET", path, query, h, 0, &got, &e) == want && got == NULL,
        "%s: refused", what);
@@ -579,7 +579,7 @@ static void test_token_unreachable(void)
 {
     char url[64], out[HDR_CAP];
     mb_az_cred c, sk = dev_cred();
-    mb_err e = {MB_OK, ""};
+    mb_err e = {MB_OK, "", 0};
     time_t t0;
 
     clear_env();
