@@ -47,7 +47,7 @@ MB_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMB_VERSION='"$(VERSI
               -Isrc $(PKG_CFLAGS)
 MB_CFLAGS   = -std=c11 $(WARN) $(MB_CPPFLAGS)
 MB_LDFLAGS  =
-MB_LDLIBS   = $(PKG_LIBS) -lm
+MB_LDLIBS   = $(PKG_LIBS) -lpg_query -lm
 
 ifeq ($(SAN),1)
 MB_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -108,7 +108,7 @@ $(BUILD)/obj $(BUILD)/tests:
 # Debian packages the project needs; installed only when missing.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools \
             libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev \
-            libinih-dev pkg-config make gcc python3 perl time procps \
+            libinih-dev libpg-query-dev pkg-config make gcc python3 perl time procps \
             iproute2 shellcheck python3-yaml slurmctld slurmd slurm-client munge \
             node=nodejs npm=npm clang libclang-rt-14-dev \
             man-db groff-base
@@ -169,7 +169,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS   = -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
                 -DMB_VERSION='"$(VERSION)"' $(filter-out -Wno-format-truncation,$(WARN)) \
                 -Isrc $(PKG_CFLAGS) $(FUZZ_SAN)
-FUZZ_LIBS     = $(PKG_LIBS) $(shell mpicc --showme:link 2>/dev/null) -lm
+FUZZ_LIBS     = $(PKG_LIBS) $(shell mpicc --showme:link 2>/dev/null) -lpg_query -lm
 FUZZ_OBJS    := $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZERS      := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 

@@ -50,7 +50,7 @@ ROLE_MESSAGE_PROCESSOR = "8a0f0c08-91a1-4084-bc3d-661d67233fed"
 QUEUE_METRIC_NS = "microsoft.storage/storageaccounts/queueservices"
 BUILD_PACKAGES = ["openmpi-bin", "libopenmpi-dev", "libhdf5-openmpi-dev", "hdf5-tools",
                   "libcurl4-openssl-dev", "libssl-dev", "libexpat1-dev", "libjansson-dev",
-                  "libinih-dev", "make", "gcc", "git", "pkg-config"]
+                  "libinih-dev", "libpg-query-dev", "make", "gcc", "git", "pkg-config"]
 
 
 class Report:

@@ -15,7 +15,7 @@ case " ${ID:-} ${ID_LIKE:-} " in
         export DEBIAN_FRONTEND=noninteractive
         pkgs=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
               libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev
-              libinih-dev make gcc git pkg-config)
+              libinih-dev libpg-query-dev make gcc git pkg-config)
         missing=()
         for p in "${pkgs[@]}"; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
