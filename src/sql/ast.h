@@ -44,8 +44,8 @@ typedef enum mb_sql_op {
 } mb_sql_op;
 
 typedef enum mb_sql_lit {
-    MB_SQL_LIT_INT,      /* text: digits, no sign (a sign is MB_SQL_NEG) */
-    MB_SQL_LIT_NUM,      /* text: digits with a point or an exponent */
+    MB_SQL_LIT_INT,      /* text: [-]digits, as written */
+    MB_SQL_LIT_NUM,      /* text: [-]digits with a point or an exponent */
     MB_SQL_LIT_STRING,   /* text: the string's bytes, quotes removed */
     MB_SQL_LIT_TRUE,
     MB_SQL_LIT_FALSE,
@@ -92,7 +92,7 @@ typedef struct mb_sql_target {
     long pos;
 } mb_sql_target;
 
-typedef struct mb_sql_arena mb_sql_arena;
+typedef struct mb_sql_pool mb_sql_pool;
 
 /* A parsed query: SELECT targets FROM input [WHERE where]
  * [GROUP BY group] [HAVING having] [ORDER BY order]
@@ -110,7 +110,7 @@ typedef struct mb_sql_query {
     int64_t limit;            /* -1: none */
     int64_t offset;           /* 0: none */
     bool distinct;            /* SELECT DISTINCT */
-    mb_sql_arena *arena;
+    mb_sql_pool *arena;
 } mb_sql_query;
 
 /* Parses one SELECT over the table `input` with libpg_query. `source`

@@ -10,6 +10,7 @@
  * written as `{}`), the constant is read back from the query text at its
  * location, which the parser reports exactly. */
 #include "sql/ast.h"
+#include "sql/pool.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,54 +24,6 @@
 
 #define MAX_QUERY_BYTES (1u << 20)   /* 1 MiB of SQL is not a query */
 #define MAX_DEPTH 256                /* expression nesting */
-
-/* ---- arena: every node and string of a query ------------------------------ */
-
-struct mb_sql_arena {
-    struct mb_sql_arena *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char mem[];
-};
-
-static void *arena_alloc(mb_sql_arena **a, size_t n)
-{
-    mb_sql_arena *b = *a;
-    size_t need = (n + 15) & ~(size_t)15;
-    if (need < n)
-        return NULL;
-    if (!b || b->cap - b->used < need) {
-        size_t cap = need > 16384 ? need : 16384;
-        if (!(b = mb_malloc(sizeof *b + cap)))
-            return NULL;
-        b->next = *a;
-        b->used = 0;
-        b->cap = cap;
-        *a = b;
-    }
-    void *p = b->mem + b->used;
-    b->used += need;
-    memset(p, 0, n);
-    return p;
-}
-
-static char *arena_strndup(mb_sql_arena **a, const char *s, size_t n)
-{
-    char *p = n + 1 ? arena_alloc(a, n + 1) : NULL;
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
-static void arena_free(mb_sql_arena *a)
-{
-    while (a) {
-        mb_sql_arena *next = a->next;
-        free(a);
-        a = next;
-    }
-}
 
 /* ---- positions and errors ------------------------------------------------- */
 
@@ -93,7 +46,7 @@ typedef struct parser {
     const char *sql;
     const char *source;
     mb_status code;          /* MB_EUSAGE or MB_EJOB */
-    mb_sql_arena *arena;
+    mb_sql_pool *arena;
     mb_err *err;
     int depth;
     const char *alias;       /* FROM input [AS] alias */
@@ -165,7 +118,7 @@ static mb_status expr(parser *p, const json_t *node, mb_sql_node **out);
 
 static mb_sql_node *new_node(parser *p, mb_sql_kind kind, long pos)
 {
-    mb_sql_node *n = arena_alloc(&p->arena, sizeof *n);
+    mb_sql_node *n = mb_sql_pool_alloc(&p->arena, sizeof *n);
     if (n) {
         n->kind = kind;
         n->pos = pos;
@@ -175,7 +128,7 @@ static mb_sql_node *new_node(parser *p, mb_sql_kind kind, long pos)
 
 static mb_status set_args(parser *p, mb_sql_node *n, size_t count)
 {
-    if (count && !(n->args = arena_alloc(&p->arena, count * sizeof *n->args)))
+    if (count && !(n->args = mb_sql_pool_alloc(&p->arena, count * sizeof *n->args)))
         return nomem(p);
     n->nargs = count;
     return MB_OK;
@@ -216,7 +169,7 @@ static mb_status number_text(parser *p, long pos, mb_sql_node *n)
     if (i == 0 || !isdigit((unsigned char)s[i - 1]) || memchr(s, '_', i))
         return fail(p, pos, "unsupported numeric constant");
     n->lit = point || e ? MB_SQL_LIT_NUM : MB_SQL_LIT_INT;
-    if (!(n->text = arena_strndup(&p->arena, s, i)))
+    if (!(n->text = mb_sql_pool_strndup(&p->arena, s, i)))
         return nomem(p);
     n->len = i;
     return MB_OK;
@@ -244,7 +197,7 @@ static mb_status constant(parser *p, const json_t *body, mb_sql_node **out)
         s = s ? s : "";
         n->lit = MB_SQL_LIT_STRING;
         n->len = strlen(s);
-        return (n->text = arena_strndup(&p->arena, s, n->len)) ? MB_OK : nomem(p);
+        return (n->text = mb_sql_pool_strndup(&p->arena, s, n->len)) ? MB_OK : nomem(p);
     }
     if ((json_object_get(body, "ival") || json_object_get(body, "fval")) && pos >= 0)
         return number_text(p, pos, n);
@@ -292,7 +245,7 @@ static mb_status column(parser *p, const json_t *body, mb_sql_node **out)
     } else if (at && strncasecmp(at, name, len) == 0) {
         name = at;
     }
-    if (!(n->name = arena_strndup(&p->arena, name, len)))
+    if (!(n->name = mb_sql_pool_strndup(&p->arena, name, len)))
         return nomem(p);
     *out = n;
     return MB_OK;
@@ -314,7 +267,7 @@ static mb_status func_node(parser *p, const char *name, long pos, const json_t *
                            mb_sql_node **out)
 {
     mb_sql_node *n = new_node(p, MB_SQL_FUNC, pos);
-    if (!n || !(n->name = arena_strndup(&p->arena, name, strlen(name))))
+    if (!n || !(n->name = mb_sql_pool_strndup(&p->arena, name, strlen(name))))
         return nomem(p);
     *out = n;
     return list_args(p, n, args, 0);
@@ -688,7 +641,7 @@ static mb_status sort_list(parser *p, const json_t *list, mb_sql_sort **out, siz
     *n = 0;
     if (!count)
         return MB_OK;
-    if (!(*out = arena_alloc(&p->arena, count * sizeof **out)))
+    if (!(*out = mb_sql_pool_alloc(&p->arena, count * sizeof **out)))
         return nomem(p);
     for (size_t i = 0; i < count; i++) {
         json_t *b;
@@ -766,7 +719,7 @@ static mb_status from_clause(parser *p, const json_t *from, long stmt_pos)
             const char *an = str_of(alias, "aliasname");
             if (json_object_get(alias, "colnames"))
                 return fail(p, loc_of(b), "column aliases in FROM are not supported");
-            if (an && !(p->alias = arena_strndup(&p->arena, an, strlen(an))))
+            if (an && !(p->alias = mb_sql_pool_strndup(&p->arena, an, strlen(an))))
                 return nomem(p);
         }
     }
@@ -803,7 +756,7 @@ static mb_status targets(parser *p, mb_sql_query *q, const json_t *list)
 {
     size_t n = json_array_size(list);
     mb_status st;
-    if (!(q->targets = arena_alloc(&p->arena, (n ? n : 1) * sizeof *q->targets)))
+    if (!(q->targets = mb_sql_pool_alloc(&p->arena, (n ? n : 1) * sizeof *q->targets)))
         return nomem(p);
     for (size_t i = 0; i < n; i++) {
         json_t *b;
@@ -814,7 +767,7 @@ static mb_status targets(parser *p, mb_sql_query *q, const json_t *list)
         if ((st = expr(p, json_object_get(b, "val"), &q->targets[i].expr)) != MB_OK)
             return st;
         if ((name = str_of(b, "name")) &&
-            !(q->targets[i].alias = arena_strndup(&p->arena, name, strlen(name))))
+            !(q->targets[i].alias = mb_sql_pool_strndup(&p->arena, name, strlen(name))))
             return nomem(p);
         q->ntargets = i + 1;
     }
@@ -827,7 +780,7 @@ static mb_status group_list(parser *p, mb_sql_query *q, const json_t *list)
     mb_status st;
     if (!n)
         return MB_OK;
-    if (!(q->group = arena_alloc(&p->arena, n * sizeof *q->group)))
+    if (!(q->group = mb_sql_pool_alloc(&p->arena, n * sizeof *q->group)))
         return nomem(p);
     for (size_t i = 0; i < n; i++) {
         json_t *b;
@@ -981,7 +934,7 @@ void mb_sql_query_free(mb_sql_query *q)
 {
     if (!q)
         return;
-    arena_free(q->arena);
+    mb_sql_pool_free(q->arena);
     free(q->sql);
     free(q->source);
     free(q);
