@@ -60,13 +60,15 @@ LINK     = $(CC) $(MB_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(MB_LDFLAGS) $(LDFLAGS)
 SRCS     := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 DEPFILES := $(OBJS:.o=.d) $(BUILD)/obj/cli/main.d
 
 .PHONY: all unit-tests deps demo check check-asan check-portable bench bench-ckpt soak
 .PHONY: install uninstall deb clean
 .PHONY: fuzz fuzz-build fuzz-replay fuzz-clean
 
-all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(BUILD)/mpibatch.1 $(BUILD)/mpibatch.bash $(TESTS)
+all: $(BUILD)/mpibatch $(BUILD)/mpibatch-gen $(BUILD)/mpibatch.1 $(BUILD)/mpibatch.bash $(TESTS) \
+     $(TOOLS)
 
 unit-tests: $(TESTS)
 
@@ -85,6 +87,11 @@ $(BUILD)/mpibatch: $(BUILD)/obj/cli/main.o $(BUILD)/libmpibatch.a
 $(BUILD)/mpibatch-gen: jobs/gen.c | $(BUILD)/obj
 	@echo "  CC      $@"
 	$(Q)$(LINK) -o $@ $< $(LDLIBS)
+
+# Test drivers (tests/tools): programs the shell tests run, not tests.
+$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
+	@echo "  TOOL    $@"
+	$(Q)$(LINK) -o $@ $< $(BUILD)/libmpibatch.a $(MB_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
 	@echo "  TEST    $@"

@@ -17,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if [ $# -gt 0 ]; then
     exec prove --timer "$@" < /dev/null
 fi
-set -- "$BUILD"/tests/test_* tests/mpi/*.t
+set -- "$BUILD"/tests/test_* tests/sql/*.t tests/mpi/*.t
 [ -n "$(ls tests/azure/*.t 2>/dev/null)" ] && set -- "$@" tests/azure/*.t
 if [ -n "${MB_SANITIZE:-}" ]; then
     export UBSAN_OPTIONS=print_stacktrace=1
@@ -30,7 +30,7 @@ if [ -n "${MB_SANITIZE:-}" ]; then
     # shellcheck disable=SC2086 # a word list of test programs
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 prove --timer $nompi < /dev/null || exit 1
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
-    set -- tests/mpi/*.t
+    set -- tests/sql/*.t tests/mpi/*.t
     [ -n "$(ls tests/azure/*.t 2>/dev/null)" ] && set -- "$@" tests/azure/*.t
     for t in "$BUILD"/tests/test_*; do
         case " $nompi " in *" $t "*) ;; *) set -- "$t" "$@" ;; esac

@@ -444,8 +444,8 @@ mb_status mb_sql_format_double(double d, char *out, size_t cap)
     const char *p;
     char *end;
 
-    if (isnan(d))
-        return put(out, cap, snprintf(out, cap, "nan"));
+    if (isnan(d))                       /* DuckDB keeps the sign of a NaN */
+        return put(out, cap, snprintf(out, cap, signbit(d) ? "-nan" : "nan"));
     if (isinf(d))
         return put(out, cap, snprintf(out, cap, d < 0 ? "-inf" : "inf"));
     for (prec = 1; prec <= 17; prec++) {           /* the shortest that reads back */
