@@ -1084,7 +1084,7 @@ static mb_status bind_keys(binder *b)
     const mb_sql_query *q = b->q;
     size_t nk = q->ngroup;
     bool distinct_keys = q->distinct && !q->ngroup;
-    mb_status st;
+    mb_status st = MB_OK;
 
     if (distinct_keys)            /* SELECT DISTINCT a, b: GROUP BY a, b */
         nk = q->ntargets;

@@ -63,9 +63,11 @@ static char *scratch_get(mb_sql_scratch *s, size_t n, mb_err *err)
     sblock *b = s->head;
     if (!b || b->cap - b->used < n) {
         size_t cap = b ? 2 * b->cap : 4096;
+        if (cap > s->max - s->total && s->max - s->total >= n)
+            cap = s->max - s->total;          /* the last block fills the cap */
         if (cap < n)
             cap = n;
-        if (s->total + cap > s->max) {
+        if (s->total > s->max || cap > s->max - s->total) {
             mb_err_set(err, MB_ELIMIT, "the strings of one row need more than %zu bytes", s->max);
             return NULL;
         }

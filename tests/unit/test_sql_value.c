@@ -45,9 +45,11 @@ static void type_names(void)
         (void)mb_sql_dtype_name(t, name, sizeof name);
         is_str(name, cases[i][1], "type '%s'", cases[i][0]);
     }
-    for (size_t i = 0; i < MB_ARRAY_LEN(bad); i++)
-        ok(mb_sql_dtype_parse(bad[i], strlen(bad[i]), &t, &e) == MB_EUSAGE && e.col >= 1,
-           "type '%s' refused: %s (col %ld)", bad[i], e.msg, e.col);
+    for (size_t i = 0; i < MB_ARRAY_LEN(bad); i++) {
+        mb_status st = mb_sql_dtype_parse(bad[i], strlen(bad[i]), &t, &e);
+        ok(st == MB_EUSAGE && e.col >= 1, "type '%s' refused: %s (col %ld)", bad[i], e.msg,
+           e.col);
+    }
     ok(mb_sql_dtype_name(dtype("DECIMAL(10,2)"), name, 5) == MB_ELIMIT && name[0] == '\0',
        "a name that does not fit is MB_ELIMIT");
 }
