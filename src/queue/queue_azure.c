@@ -29,6 +29,8 @@
  * copy would pass 64 KiB. A crash between the two steps leaves the message
  * both in the poison queue and (after its lease) in the queue: it may be
  * poisoned twice, never lost.
+ * `queue peek --poison` reads the copies back (without
+ * claiming them), `queue purge --poison` clears QUEUE-poison.
  *
  * Failures: 408, 429, 500, 502, 503, 504 and connection errors or timeouts
  * are retried with exponential backoff and full jitter, or after the delay
@@ -1487,24 +1489,37 @@ static mb_status az_count(mb_queue *q, int64_t *visible, int64_t *leased, int64_
     return st;
 }
 
-static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err)
+/* Peek Messages on `queue` into *d, up to `want` items; a missing queue is
+ * an empty list when missing_ok (the poison queue before its first use). */
+static mb_status peek_list(azq *a, const char *queue, int missing_ok, size_t want, xdoc *d,
+                           mb_err *err)
 {
-    azq *a = q->impl;
     char query[64];
-    size_t want = cap < PEEK_MAX ? cap : PEEK_MAX, i;
-    call c = {"Peek Messages", "GET", a->u.queue, "/messages", query, NULL, 0, RESP_MANY};
+    call c = {"Peek Messages", "GET", queue, "/messages", query, NULL, 0, RESP_MANY};
     reply r;
-    xdoc d;
     int tries;
     mb_status st;
 
     snprintf(query, sizeof query, "peekonly=true&numofmessages=%zu", want);
-    memset(&d, 0, sizeof d);
+    memset(d, 0, sizeof *d);
     st = execute(a, &c, &r, &tries, err);
-    if (st == MB_OK && r.http.status != 200)
+    if (st == MB_OK && r.http.status == 404 && missing_ok)
+        st = MB_OK;
+    else if (st == MB_OK && r.http.status != 200)
         st = status_fail(&c, &r, err);
-    if (st == MB_OK)
-        st = parse_list(a, &c, &r, want, &d, err);
+    else if (st == MB_OK)
+        st = parse_list(a, &c, &r, want, d, err);
+    reply_fini(&r);
+    return st;
+}
+
+static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err)
+{
+    azq *a = q->impl;
+    size_t want = cap < PEEK_MAX ? cap : PEEK_MAX, i;
+    xdoc d;
+    mb_status st = peek_list(a, a->u.queue, 0, want, &d, err);
+
     for (i = 0; st == MB_OK && i < d.n; i++) {
         mb_status one = item_to_msg(a, &d.items[i], 0, &out[*n], err);
         if (one == MB_OK)
@@ -1516,6 +1531,94 @@ static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err
     }
     mb_err_clear(st == MB_OK ? err : NULL);
     xdoc_fini(&d);
+    return st;
+}
+
+/* A poison copy as `peek --poison` shows it: the original's id, dequeue
+ * count, reason and body from our JSON (see poison_json). A copy that is
+ * not ours (other software, e.g. Azure Functions, moves the bare body) is
+ * shown as it is, without a reason. Takes over copy's body either way. */
+static mb_status poisoned_from_copy(const azq *a, mb_msg *copy, mb_poisoned *p, mb_err *err)
+{
+    json_t *o = json_loadb(copy->body ? copy->body : "", copy->body_len, 0, NULL);
+    json_t *id = json_object_get(o, "message_id"), *reason = json_object_get(o, "reason");
+    json_t *body = json_object_get(o, "body"), *dq = json_object_get(o, "dequeue_count");
+    mb_status st = MB_OK;
+
+    if (!json_is_string(id) || !json_is_string(reason) || !json_is_integer(dq) ||
+        !(json_is_string(body) || json_is_null(body))) {
+        p->msg = *copy;
+        memset(copy, 0, sizeof *copy);
+        json_decref(o);
+        return MB_OK;
+    }
+    snprintf(p->msg.id, sizeof p->msg.id, "%s", json_string_value(id));
+    snprintf(p->reason, sizeof p->reason, "%s", json_string_value(reason));
+    p->msg.dequeue_count = (int64_t)json_integer_value(dq);
+    p->body_cut = json_is_true(json_object_get(o, "body_truncated"));
+    if (json_is_string(body)) {
+        size_t len = json_string_length(body);
+        if ((p->msg.body = mb_malloc(len + 1)) != NULL) {
+            memcpy(p->msg.body, json_string_value(body), len + 1);
+            p->msg.body_len = len;
+        } else {
+            st = mb_err_set(err, MB_ENOMEM, "queue %s: out of memory", a->poison);
+        }
+    }
+    json_decref(o);
+    mb_msg_fini(copy);
+    return st;
+}
+
+/* Peeks QUEUE-poison (at most 32, as any Azure peek); no poison queue yet
+ * is an empty poison area. A copy too long to hand out is listed without
+ * its body, as the dir back end lists an unreadable poisoned file. */
+static mb_status az_peek_poison(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n,
+                                mb_err *err)
+{
+    azq *a = q->impl;
+    size_t want = cap < PEEK_MAX ? cap : PEEK_MAX, i;
+    xdoc d;
+    mb_status st = peek_list(a, a->poison, 1, want, &d, err);
+
+    for (i = 0; st == MB_OK && i < d.n; i++) {
+        mb_msg copy;
+        mb_status one;
+
+        memset(&copy, 0, sizeof copy);
+        one = item_to_msg(a, &d.items[i], 0, &copy, err);
+        if (one == MB_OK)
+            one = poisoned_from_copy(a, &copy, &out[*n], err);
+        else if (one == MB_ELIMIT) {
+            out[*n].msg = copy;
+            memset(&copy, 0, sizeof copy);
+            one = MB_OK;
+        }
+        mb_msg_fini(&copy);
+        if (one == MB_OK)
+            (*n)++;
+        else
+            st = one;
+    }
+    if (st != MB_OK)
+        while (*n > 0)
+            mb_poisoned_fini(&out[--*n]);
+    mb_err_clear(st == MB_OK ? err : NULL);
+    xdoc_fini(&d);
+    return st;
+}
+
+/* Clear Messages on `queue`; a missing queue is already clear when
+ * missing_ok (the poison queue before its first use). */
+static mb_status clear_queue(azq *a, const char *queue, int missing_ok, mb_err *err)
+{
+    call c = {"Clear Messages", "DELETE", queue, "/messages", "", NULL, 0, 0};
+    reply r;
+    int n;
+    mb_status st = execute(a, &c, &r, &n, err);
+
+    if (st == MB_OK && r.http.status != 204 && !(missing_ok && r.http.status == 404))
+        st = status_fail(&c, &r, err);
     reply_fini(&r);
     return st;
 }
@@ -1523,15 +1626,15 @@ static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err
 static mb_status az_purge(mb_queue *q, mb_err *err)
 {
     azq *a = q->impl;
-    call c = {"Clear Messages", "DELETE", a->u.queue, "/messages", "", NULL, 0, 0};
-    reply r;
-    int n;
-    mb_status st = execute(a, &c, &r, &n, err);
 
-    if (st == MB_OK && r.http.status != 204)
-        st = status_fail(&c, &r, err);
-    reply_fini(&r);
-    return st;
+    return clear_queue(a, a->u.queue, 0, err);
+}
+
+static mb_status az_purge_poison(mb_queue *q, mb_err *err)
+{
+    azq *a = q->impl;
+
+    return clear_queue(a, a->poison, 1, err);
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
@@ -1603,5 +1706,7 @@ const mb_queue_ops mb_queue_azure_ops = {
     .count = az_count,
     .peek = az_peek,
     .purge = az_purge,
+    .peek_poison = az_peek_poison,
+    .purge_poison = az_purge_poison,
     .redrive = az_redrive,
 };
