@@ -23,10 +23,10 @@ typedef enum mb_cmd {
 
 typedef struct mb_opts {
     mb_cmd cmd;
-    /* strings are owned (mb_opts_fini) */
+    /* strings are owned (mb_opts_fini); format, encoding and log_format are
+     * NULL or one of their option's values, spelled as in cli.c's table */
     char *queue, *out, *job, *name, *group_by, *agg, *checkpoint_dir, *data_root;
-    char *id, *format, *encoding, *ca_file, *log_format;   /* format, encoding and
-                          log_format hold one of their option's values, as the table spells it */
+    char *id, *format, *encoding, *ca_file, *log_format;
     double checkpoint_interval, idle_exit, retry_deadline;
     uint64_t visibility_timeout, max_dequeue, chunk_size, max_record, max_groups_mb;
     char delimiter;
