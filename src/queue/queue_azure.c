@@ -856,7 +856,9 @@ static mb_status send_once(azq *a, const call *c, const char *reqid, long timeou
 }
 
 /* The wait the server asked for, in ms (0: none): the larger of
- * x-ms-retry-after-ms and Retry-After (seconds; an HTTP date is ignored). */
+ * x-ms-retry-after-ms and Retry-After in seconds. Retry-After as an HTTP
+ * date is ignored (our backoff applies): it would be measured against this
+ * host's clock, and a few minutes of skew would make it give up at once. */
 static double server_hint_ms(const reply *r)
 {
     char v[32];
