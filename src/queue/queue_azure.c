@@ -52,7 +52,9 @@
 
 #include "azure/azure_auth.h"
 #include "azure/http.h"
+#include "base/backoff.h"
 #include "base/log.h"
+#include "base/timefmt.h"
 
 #include <errno.h>
 #include <expat.h>
@@ -139,20 +141,8 @@ static void reply_fini(reply *r)
     r->headers = NULL;
 }
 
-static void sleep_s(double s)
-{
-    struct timespec ts;
-
-    if (s <= 0)
-        return;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Falls back to the clock when getrandom fails: the bytes only spread
- * retries and name requests, nothing depends on their secrecy. */
+/* Falls back to the clock when getrandom fails: the bytes only name
+ * requests, nothing depends on their secrecy. */
 static void random_bytes(unsigned char *p, size_t n)
 {
     size_t got = 0;
@@ -167,15 +157,6 @@ static void random_bytes(unsigned char *p, size_t n)
     }
     for (; got < n; got++)
         p[got] = (unsigned char)(mb_now_s() * 1e9 + (double)got);
-}
-
-static double random_unit(void)
-{
-    unsigned char b[4];
-
-    random_bytes(b, sizeof b);
-    return (double)(((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
-                    b[3]) / 4294967296.0;
 }
 
 static void new_uuid(char out[37])
@@ -759,39 +740,13 @@ static int parse_xml(const char *buf, size_t len, size_t max_items, xdoc *d)
     return d->bad ? -1 : 0;
 }
 
-/* "Sat, 28 Nov 2026 12:57:45 GMT" -> epoch ms; 0 when it does not parse
- * (the time is informational). */
-static int64_t rfc1123_ms(const char *s)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    struct tm tm;
-    char mon[4];
-    const char *hit;
-    time_t t;
-    int day, year, h, mi, sec;
-
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(s, "%*[A-Za-z], %2d %3s %4d %2d:%2d:%2d GMT", &day, mon, &year, &h, &mi, &sec) !=
-            6 ||
-        strlen(mon) != 3 || !(hit = strstr(months, mon)) || (hit - months) % 3 != 0)
-        return 0;
-    tm.tm_mday = day;
-    tm.tm_mon = (int)((hit - months) / 3);
-    tm.tm_year = year - 1900;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
-}
-
 /* Copies one parsed item into *m. With a receipt required (claim), a
  * message without one is a malformed response. MB_ELIMIT (id and receipt
  * set, no body) when its text is over the limit. */
 static mb_status item_to_msg(const azq *a, const xitem *it, int need_receipt, mb_msg *m,
                              mb_err *err)
 {
-    int64_t dq = 0;
+    int64_t dq = 0, inserted;
 
     if (!it->id[0] || (need_receipt && !it->receipt[0]) || parse_count(it->dq, DQ_MAX, &dq))
         return mb_err_set(err, MB_EQUEUE,
@@ -801,7 +756,8 @@ static mb_status item_to_msg(const azq *a, const xitem *it, int need_receipt, mb
     memcpy(m->id, it->id, sizeof m->id);
     memcpy(m->receipt, it->receipt, sizeof m->receipt);
     m->dequeue_count = dq;
-    m->enqueued_ms = rfc1123_ms(it->inserted);
+    /* The insertion time is informational: 0 when it does not parse. */
+    m->enqueued_ms = mb_time_parse_http(it->inserted, &inserted) == MB_OK ? inserted * 1000 : 0;
     if (it->text_over)
         return mb_err_set(err, MB_ELIMIT,
                           "queue %s: message %s: text longer than %d bytes, more than Azure "
@@ -902,7 +858,9 @@ static mb_status send_once(azq *a, const call *c, const char *reqid, long timeou
 }
 
 /* The wait the server asked for, in ms (0: none): the larger of
- * x-ms-retry-after-ms and Retry-After (seconds; an HTTP date is ignored). */
+ * x-ms-retry-after-ms and Retry-After in seconds. Retry-After as an HTTP
+ * date is ignored (our backoff applies): it would be measured against this
+ * host's clock, and a few minutes of skew would make it give up at once. */
 static double server_hint_ms(const reply *r)
 {
     char v[32];
@@ -916,19 +874,6 @@ static double server_hint_ms(const reply *r)
         parse_count(v, (long long)(HINT_CAP_MS / 1000), &n) == 0 && (double)n * 1000 > ms)
         ms = (double)n * 1000;
     return ms;
-}
-
-/* Full jitter: uniform in [0, min(cap, first * 2^(attempt-1))]. */
-static double backoff_ms(int attempt)
-{
-    double ceiling = BACKOFF_FIRST_MS;
-    int i;
-
-    for (i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
-        ceiling *= 2;
-    if (ceiling > BACKOFF_CAP_MS)
-        ceiling = BACKOFF_CAP_MS;
-    return random_unit() * ceiling;
 }
 
 /* Azure's error codes are words such as "PopReceiptMismatch"; anything
@@ -1035,21 +980,6 @@ static long attempt_ms(double left_s)
     return ms < ATTEMPT_MIN_MS ? ATTEMPT_MIN_MS : ms > ATTEMPT_MS ? ATTEMPT_MS : (long)ms;
 }
 
-/* Seconds to wait before attempt n + 1, or -1 when the deadline allows
- * none. A server that asks for more time than is left will not be ready
- * sooner; our own backoff is cut to end at the deadline with a last try. */
-static double next_delay(const reply *r, int n, double left)
-{
-    double hint = r ? server_hint_ms(r) / 1000 : 0, delay;
-
-    if (hint > 0)
-        return hint < left ? hint : -1;
-    delay = backoff_ms(n) / 1000;
-    if (delay > left - LAST_MARGIN_S)
-        delay = left - LAST_MARGIN_S;
-    return delay < 0 ? -1 : delay;
-}
-
 /* Sends c until a response that is not retryable arrives (MB_OK, the
  * caller judges the status) or the retry deadline passes (MB_EQUEUE).
  * *attempts says how many requests went out. */
@@ -1057,11 +987,15 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
 {
     char reqid[37], last[MB_ERR_MAX / 2];
     double start = mb_now_s(), deadline = start + a->cfg->retry_deadline, delay;
+    mb_backoff b;
     mb_status st;
     mb_err e;
     int n, sent;
 
     new_uuid(reqid);
+    /* Full-jitter backoff from 250 ms up to 8 s, or the server's wait;
+     * every attempt starts before the retry deadline. */
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, deadline, LAST_MARGIN_S);
     for (n = 1;; n++) {
         mb_err_clear(&e);
         st = send_once(a, c, reqid, attempt_ms(deadline - mb_now_s()), resp, &sent, &e);
@@ -1074,7 +1008,7 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
             return st;
         }
         attempt_text(st, &e, resp, last, sizeof last);
-        delay = next_delay(st == MB_OK ? resp : NULL, n, deadline - mb_now_s());
+        delay = mb_backoff_next(&b, mb_now_s(), st == MB_OK ? server_hint_ms(resp) / 1000 : 0);
         reply_fini(resp);
         if (delay < 0)
             return fail(err, MB_EQUEUE,
@@ -1084,7 +1018,7 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
                         a->cfg->retry_deadline, last);
         mb_warn("queue %s: %s: %s; retry %d in %.2f s (request id %s)", c->queue, c->op, last,
                 n, delay, reqid);
-        sleep_s(delay);
+        mb_backoff_sleep(delay);
     }
 }
 
