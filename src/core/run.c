@@ -341,7 +341,7 @@ static int build_grid(runner *r, desc *t, uint64_t size, mb_err *job_err)
             t->action = ACT_SCAN;
             return 1;
         }
-        mb_grid_fini(&t->grid);     /* a header and no data: nothing to share */
+        mb_grid_fini(&t->grid);     /* no head, or no data after it: no scan */
     }
     if (st == MB_OK)
         st = mb_grid_build(&t->grid, t->input, t->fd, size, r->o->chunk_size, &r->plan.dialect,
