@@ -714,7 +714,7 @@ static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err
 }
 
 /* Rank 0 after the stop checkpoint: the message becomes visible again at
- * once, and an Azure eviction notice is approved. */
+ * once (an Azure eviction notice is approved later, as the run ends). */
 static void stop_task(runner *r, const desc *t)
 {
     char why[256];
@@ -852,7 +852,8 @@ static void status_idle(runner *r)
     status_write(r, MB_JOBSTAT_IDLE);
 }
 
-/* Flags this rank contributes to a round. */
+/* Flags this rank contributes to a round, or to the agreement that opens
+ * a turn (which acts on failure and stop only). */
 static unsigned round_flags(runner *r, mb_status st, mb_err *err, mb_status *stp)
 {
     unsigned f = 0;
