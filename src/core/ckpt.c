@@ -54,6 +54,7 @@
 #include "base/fsutil.h"
 #include "base/log.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -65,7 +66,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT "mpibatch-checkpoint-2"
+#define FORMAT "mpibatch-checkpoint-3"
+/* The format before the accumulator layout was recorded: refused, since
+ * its states cannot be told apart from those of another layout. */
+#define FORMAT_NO_LAYOUT "mpibatch-checkpoint-2"
 #define PATH_CAP 4096
 #define NAME_CAP 64
 #define MAX_PARTS ((uint64_t)1 << 24)     /* ranks; far above any real job */
@@ -244,6 +248,8 @@ static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, char out[SHA_H
     if (st == MB_OK) st = put_kv(&b, "grid_digest", m->grid_digest);
     if (st == MB_OK) st = put_kv_u64(&b, "seq", m->seq);
     if (st == MB_OK) st = put_kv_u64(&b, "nstate", m->nstate);
+    if (st == MB_OK) st = put_kv_u64(&b, "layout_version", m->layout_version);
+    if (st == MB_OK) st = put_kv(&b, "layout", m->layout);
     if (st == MB_OK) st = put_kv_u64(&b, "nparts", nparts);
     if (st == MB_OK) st = mb_sha256_hex(b.p, b.len, out);
     mb_buf_fini(&b);
@@ -342,7 +348,8 @@ static int meta_terminated(const mb_ckpt_meta *m)
     return memchr(m->fingerprint, 0, sizeof m->fingerprint) &&
            memchr(m->task_id, 0, sizeof m->task_id) && memchr(m->input, 0, sizeof m->input) &&
            memchr(m->msg_id, 0, sizeof m->msg_id) && memchr(m->receipt, 0, sizeof m->receipt) &&
-           memchr(m->grid_digest, 0, sizeof m->grid_digest);
+           memchr(m->grid_digest, 0, sizeof m->grid_digest) &&
+           memchr(m->layout, 0, sizeof m->layout);
 }
 
 static void meta_terminate(mb_ckpt_meta *m)
@@ -353,6 +360,7 @@ static void meta_terminate(mb_ckpt_meta *m)
     m->msg_id[sizeof m->msg_id - 1] = '\0';
     m->receipt[sizeof m->receipt - 1] = '\0';
     m->grid_digest[sizeof m->grid_digest - 1] = '\0';
+    m->layout[sizeof m->layout - 1] = '\0';
 }
 
 /* Rank 0: checks the metadata, makes the directory and names the files. */
@@ -372,6 +380,10 @@ static mb_status root_prepare(writer *w, const char *dir, const mb_ckpt_meta *me
                           (unsigned long long)meta->nchunks, (unsigned long long)meta->file_size,
                           (unsigned long long)meta->nstate);
     w->s.meta = *meta;
+    /* The states are packed by this binary, so its layout is theirs. */
+    w->s.meta.layout_version = MB_ACC_LAYOUT_VERSION;
+    if (mb_acc_layout(w->s.meta.layout, sizeof w->s.meta.layout) != MB_OK)
+        return mb_err_set(err, MB_EINTERNAL, "the accumulator layout does not fit its buffer");
     if (snprintf(w->s.dir, sizeof w->s.dir, "%s", dir) >= (int)sizeof w->s.dir ||
         ckpt_path(w->s.tmp, sizeof w->s.tmp, dir, ".", meta->seq, ".tmp") != 0 ||
         ckpt_path(w->s.path, sizeof w->s.path, dir, "", meta->seq, "") != 0)
@@ -444,6 +456,15 @@ static mb_status place_parts(writer *w, mb_err *err)
         return st;
     w->rec.states_offset = before[0];
     w->rec.chunks_offset = before[1];
+    /* The exclusive scan makes the parts tile /states and /chunks in rank
+     * order: part r starts where part r-1 ends, the first at 0, the last
+     * ends at the total. The loader refuses a file where they do not
+     * (read_parts); here it would be a bug in the scan. */
+    assert(w->d->rank != 0 || (before[0] == 0 && before[1] == 0));
+    assert(before[0] <= w->total[0] && w->rec.states_len <= w->total[0] - before[0]);
+    assert(before[1] <= w->total[1] && w->rec.chunks_count <= w->total[1] - before[1]);
+    assert(w->d->rank != w->d->size - 1 || (before[0] + w->rec.states_len == w->total[0] &&
+                                            before[1] + w->rec.chunks_count == w->total[1]));
     if (w->total[1] > w->s.meta.nchunks)
         return mb_err_set(err, MB_EINTERNAL, "checkpoint parts cover %llu of %llu chunks",
                           (unsigned long long)w->total[1],
@@ -493,7 +514,9 @@ static int put_meta(hid_t f, const mb_ckpt_meta *m, uint64_t nparts, const char 
            put_u64_attr(f, "chunk_size", m->chunk_size) |
            put_u64_attr(f, "nchunks", m->nchunks) |
            put_str_attr(f, "grid_digest", m->grid_digest) | put_u64_attr(f, "seq", m->seq) |
-           put_u64_attr(f, "nstate", m->nstate) | put_u64_attr(f, "nparts", nparts) |
+           put_u64_attr(f, "nstate", m->nstate) |
+           put_u64_attr(f, "layout_version", m->layout_version) |
+           put_str_attr(f, "layout", m->layout) | put_u64_attr(f, "nparts", nparts) |
            put_str_attr(f, "meta_sha256", sha);
 }
 
@@ -946,6 +969,9 @@ static mb_status read_attrs(reader *r, char sha[SHA_HEX], mb_err *err)
     char format[64];
     mb_status st = get_str_attr(f, "format", format, sizeof format, err);
 
+    if (st == MB_OK && strcmp(format, FORMAT_NO_LAYOUT) == 0)
+        return mb_err_set(err, MB_EJOB, "written by an older mpibatch (format %s), which did "
+                          "not record the layout of its states", FORMAT_NO_LAYOUT);
     if (st == MB_OK && strcmp(format, FORMAT) != 0)
         return damaged(err, "format is '%s', not '%s'", format, FORMAT);
 #define STR(name, field) \
@@ -963,6 +989,8 @@ static mb_status read_attrs(reader *r, char sha[SHA_HEX], mb_err *err)
     STR("grid_digest", m->grid_digest);
     U64("seq", &m->seq);
     U64("nstate", &m->nstate);
+    U64("layout_version", &m->layout_version);
+    STR("layout", m->layout);
     U64("nparts", &r->nparts);
 #undef STR
 #undef U64
@@ -1221,6 +1249,28 @@ void mb_ckpt_loaded_fini(mb_ckpt_loaded *c)
     memset(c, 0, sizeof *c);
 }
 
+/* MB_EJOB when the checkpoint's states were packed with another
+ * accumulator layout than this binary's (they would be misread), naming
+ * both versions and where the descriptions part. */
+static mb_status check_layout(const mb_ckpt_meta *m, mb_err *err)
+{
+    char mine[MB_ACC_LAYOUT_CAP];
+    size_t at = 0;
+
+    if (mb_acc_layout(mine, sizeof mine) != MB_OK)
+        return mb_err_set(err, MB_EINTERNAL, "the accumulator layout does not fit its buffer");
+    if (m->layout_version == MB_ACC_LAYOUT_VERSION && strcmp(m->layout, mine) == 0)
+        return MB_OK;
+    while (m->layout[at] && m->layout[at] == mine[at])
+        at++;
+    while (at > 0 && m->layout[at - 1] != ' ')   /* from the word that differs */
+        at--;
+    return mb_err_set(err, MB_EJOB, "its states were packed with accumulator layout %llu "
+                      "(\"...%.60s\"), this mpibatch's is layout %d (\"...%.60s\"): another "
+                      "build wrote it", (unsigned long long)m->layout_version, m->layout + at,
+                      MB_ACC_LAYOUT_VERSION, mine + at);
+}
+
 mb_status mb_ckpt_load(const char *dir, mb_ckpt_loaded *out, mb_err *err)
 {
     entry *v;
@@ -1239,6 +1289,8 @@ mb_status mb_ckpt_load(const char *dir, mb_ckpt_loaded *out, mb_err *err)
         st = validate(&r, path, out, &why);
         if (st == MB_OK && out->meta.seq != v[i].seq)
             st = damaged(&why, "it holds sequence %llu", (unsigned long long)out->meta.seq);
+        if (st == MB_OK)
+            st = check_layout(&out->meta, &why);
         if (st == MB_OK)
             break;
         mb_ckpt_loaded_fini(out);
@@ -1275,6 +1327,7 @@ static void print_meta(FILE *f, const mb_ckpt_meta *m)
     /* A lease handle: a secret for later back ends, so never shown. */
     put_line(f, "receipt", m->receipt[0] ? "(present)" : "(none)");
     fprintf(f, "%-12s%llu\n", "sequence", (unsigned long long)m->seq);
+    fprintf(f, "%-12s%llu\n", "layout", (unsigned long long)m->layout_version);
 }
 
 mb_status mb_ckpt_inspect(const char *path, FILE *out, mb_err *err)
@@ -1298,8 +1351,13 @@ mb_status mb_ckpt_inspect(const char *path, FILE *out, mb_err *err)
     }
     if (st == MB_OK)
         fprintf(out, "%-12sVALID\n", "status");
+    else if (st == MB_EJOB)
+        fprintf(out, "%-12sUNUSABLE (%s)\n", "status", why.msg);
     else
         fprintf(out, "%-12sDAMAGED (%s)\n", "status", why.msg);
+    /* Valid, but not resumable by this binary: said, not refused. */
+    if (st == MB_OK && check_layout(&c.meta, &why) != MB_OK)
+        fprintf(out, "%-12s%s\n", "warning", why.msg);
     mb_ckpt_loaded_fini(&c);
     if (st == MB_EDATA)
         return mb_err_set(err, MB_EDATA, "%s: damaged checkpoint (%s)", path, why.msg);
