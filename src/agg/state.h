@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define MPIBATCH_RESULT_FORMAT "mpibatch-result-2"
+#define MPIBATCH_RESULT_FORMAT "mpibatch-result-3"
 
 /* Signed two's-complement integers, little-endian 64-bit limbs. */
 typedef struct mb_i256 { uint64_t w[4]; } mb_i256;
