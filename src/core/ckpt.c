@@ -7,46 +7,12 @@
  * Files: DIR/ckpt-<seq>.h5 with seq as 20 zero-padded digits, so that names
  * sort by sequence; written as DIR/.ckpt-<seq>.h5.tmp, whose disk space is
  * reserved before HDF5 writes to it, and renamed once every rank has written
- * its part. Layout (format "mpibatch-checkpoint-2"; HDF5
- * 1.8+ file format, whose superblock and object headers carry checksums of
- * their own; readable with h5dump, h5py, or any HDF5 1.8+ library):
- *
- *   attributes on / (scalars; strings are fixed-length, NUL-terminated):
- *     format       string  "mpibatch-checkpoint-2"
- *     fingerprint  string  job plan fingerprint (SHA-256 hex)
- *     task_id      string
- *     input        string  input path of the task
- *     msg_id       string  queue message id
- *     receipt      string  lease handle of the message (not printed by
- *                          `mpibatch inspect`: later back ends make it secret)
- *     file_size    uint64  input size when the chunk grid was built
- *     chunk_size   uint64  nominal chunk size of the grid
- *     nchunks      uint64  chunks in the grid
- *     grid_digest  string  SHA-256 hex of the grid bounds
- *     seq          uint64  sequence number (the one in the file name)
- *     nstate       uint64  states per group
- *     nparts       uint64  ranks that wrote the checkpoint
- *     meta_sha256  string  SHA-256 hex of the lines "NAME=LEN:VALUE\n" for
- *                          the attributes above, in this order (numbers in
- *                          decimal, LEN = bytes of VALUE)
- *   /states  uint8[S]   packed group states (group.h, mb_groups_pack) of
- *                       all parts, concatenated in rank order
- *   /chunks  uint64[C]  indices of the chunks each part covers, concatenated
- *   /parts   compound[nparts], one per rank:
- *              states_offset, states_len    uint64  its bytes of /states
- *              chunks_offset, chunks_count  uint64  its entries of /chunks
- *              states_sha256  string[65]    SHA-256 hex of its /states bytes
- *              chunks_sha256  string[65]    SHA-256 hex of its /chunks
- *                                           entries as little-endian uint64
- *   /valid   uint8[nparts]  1 when part i is completely written; each rank
- *                       writes its flag after its data is synced, so a file
- *                       that was cut short holds zeros here
- *
- * A checkpoint is valid when the metadata checksum matches, every valid flag
- * is 1, the parts tile /states and /chunks in order without gaps, every
- * part's checksums match, and every chunk index is below nchunks and covered
- * once. The concatenated states are independent of the number of ranks that
- * wrote them, so a checkpoint of N ranks resumes on M. */
+ * its part. The layout (format "mpibatch-checkpoint-3": metadata attributes
+ * with the accumulator layout and meta_sha256, /states, /chunks, /parts,
+ * /valid) and what makes a checkpoint valid are documented in
+ * docs/result-format.md; keep it in step with this file. The concatenated
+ * states are independent of the number of ranks that wrote them, so a
+ * checkpoint of N ranks resumes on M. */
 #include "core/ckpt.h"
 
 #include "base/digest.h"
@@ -229,7 +195,7 @@ static mb_status put_kv_u64(mb_buf *b, const char *name, uint64_t v)
     return put_kv(b, name, num);
 }
 
-/* meta_sha256: see the layout at the top of this file. */
+/* meta_sha256: see docs/result-format.md. */
 static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, char out[SHA_HEX])
 {
     mb_buf b;

@@ -1,35 +1,13 @@
-/* results.c - result tables (CSV), mergeable states (HDF5), the ledger and
- * the `results` command. Reads and writes files only from rank 0 or plain
- * processes; knows nothing of MPI or queues.
+/* results.c - result tables (CSV), the typed answers and mergeable states
+ * (HDF5), the ledger and the `results` command. Reads and writes files only
+ * from rank 0 or plain processes; knows nothing of MPI or queues.
  *
- * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-2"):
- *   attributes on /: format, task_id, input, fingerprint
- *   /group_by    string[ngroup]       group column names
- *   /aggregates  string[nagg]         aggregates as written in the job
- *   /columns     string[ncol]         aggregated columns, states' order
- *   /keys        string[G][ngroup]    group key values, rows sorted by key
- *   /rows        int64[G]             count(*) per group
- *   /states      compound[G][ncol]    mb_numstate: n, scale, nonint, and
- *                                     those of the exact integers sum,
- *                                     sumsq, min, max that the aggregates
- *                                     use (sum for sum/mean, sum and sumsq
- *                                     for var/stddev, min and max for
- *                                     min/max), as little-endian uint64
- *                                     limbs (two's complement; value =
- *                                     integer / 10^scale, sumsq /
- *                                     10^(2*scale)). Absent members read
- *                                     as zero.
- * Strings are declared UTF-8; group keys are checked to be valid UTF-8
- * without NUL where they are first seen (chunk.c), so that holds.
- * Tables are written in blocks of H5_BLOCK rows, into disk space reserved
- * beforehand (see h5_write).
- *
- * Ledger entry OUT/.ledger/TASK.json (format "mpibatch-ledger-2"), one line
- * of JSON: format, task, input, message_id, rows, groups, bytes, chunks,
- * ranks, seconds, fingerprint (the plan's), input_id {size, mtime_s,
- * mtime_ns, ino, dev} and files {h5, csv: {size, sha256}}, committed. The
- * checksums are verified before a result file is opened, the counts after
- * it is read. OUT/.poison/TASK.json: task, message_id, reason, poisoned. */
+ * The formats (OUT/TASK.h5 "mpibatch-result-3" with /values and /states/C,
+ * OUT/TASK.csv, the ledger "mpibatch-ledger-2", OUT/.poison) are documented
+ * in docs/result-format.md; keep it in step with this file. Tables are
+ * written in blocks of H5_BLOCK rows, into disk space reserved beforehand
+ * (see h5_write). The checksums in the ledger are verified before a result
+ * file is opened, the counts after it is read. */
 #include "core/results.h"
 
 #include "base/digest.h"
