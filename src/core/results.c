@@ -737,38 +737,38 @@ static mb_status vals_plan(vals *v, const mb_plan *p, const mb_groups *g, size_t
     return MB_OK;
 }
 
-/* Fills the aggregate fields of one /values record for group gi: from the
- * same text the CSV has (agg_cell), so both say the same. */
-static mb_status vals_fill(const vals *v, const mb_plan *p, const mb_groups *g, size_t gi,
+/* Fills the aggregate fields of one /values record from the group's row
+ * count and states (one per column): from the same text the CSV has
+ * (mb_num_format, as agg_cell), so both say the same. */
+static mb_status vals_fill(const vals *v, const mb_plan *p, int64_t rows, const mb_numstate *sv,
                            unsigned char *rec)
 {
     char cell[CELL_CAP];
-    mb_numstate s;
 
     for (size_t a = 0; a < p->nagg; a++) {
         unsigned char *at = rec + v->off[p->ngroup + a];
         size_t c = p->agg_col[a];
+        const mb_numstate *s = c == SIZE_MAX ? NULL : &sv[c];
+        mb_agg_kind k = p->aggs[a].kind;
         int64_t i64 = 0;
         double d = NAN;
         char *str;
         mb_status st;
 
-        if (c != SIZE_MAX)
-            mb_groups_state(g, gi, c, &s);
+        if (!s && v->kind[a] != VK_I64)
+            return MB_EINTERNAL;        /* count(*) is always VK_I64 */
         switch (v->kind[a]) {
         case VK_I64:
-            i64 = c == SIZE_MAX ? mb_groups_rec(g, gi)->rows
-                  : p->aggs[a].kind == MB_AGG_COUNT ? s.n
-                                                    : (int64_t)int_member(&s, p->aggs[a].kind)->w[0];
+            i64 = !s ? rows : k == MB_AGG_COUNT ? s->n : (int64_t)int_member(s, k)->w[0];
             memcpy(at, &i64, sizeof i64);
             break;
         case VK_INT_F64:
-            if (s.n > 0)
-                d = (double)(int64_t)int_member(&s, p->aggs[a].kind)->w[0];
+            if (s->n > 0)
+                d = (double)(int64_t)int_member(s, k)->w[0];
             memcpy(at, &d, sizeof d);
             break;
         case VK_F64:
-            if ((st = agg_cell(p, g, gi, a, v->ic, cell, sizeof cell)) != MB_OK)
+            if ((st = mb_num_format(s, k, v->ic[c], cell, sizeof cell)) != MB_OK)
                 return st;
             if (cell[0]) {
                 char *end;
@@ -779,7 +779,7 @@ static mb_status vals_fill(const vals *v, const mb_plan *p, const mb_groups *g, 
             memcpy(at, &d, sizeof d);
             break;
         case VK_STR:
-            if ((st = agg_cell(p, g, gi, a, v->ic, cell, sizeof cell)) != MB_OK)
+            if ((st = mb_num_format(s, k, v->ic[c], cell, sizeof cell)) != MB_OK)
                 return st;
             if (!(str = mb_strdup(cell)))
                 return MB_ENOMEM;
@@ -921,7 +921,8 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
             for (size_t c = 0; c < p->ncol; c++)
                 mb_groups_state(g, gi, c, st + i * p->ncol + c);
             vals_keys(v, p->ngroup, k.fixed, kmax, k.out, vbuf + i * v->rec);
-            if (rc == MB_OK && (vst = vals_fill(v, p, g, gi, vbuf + i * v->rec)) != MB_OK)
+            if (rc == MB_OK && (vst = vals_fill(v, p, rows[i], st + i * p->ncol,
+                                                vbuf + i * v->rec)) != MB_OK)
                 rc = mb_err_set(err, vst, "cannot convert a result value for the values table");
         }
         if (rc == MB_OK &&
