@@ -314,8 +314,7 @@ static int meta_terminated(const mb_ckpt_meta *m)
     return memchr(m->fingerprint, 0, sizeof m->fingerprint) &&
            memchr(m->task_id, 0, sizeof m->task_id) && memchr(m->input, 0, sizeof m->input) &&
            memchr(m->msg_id, 0, sizeof m->msg_id) && memchr(m->receipt, 0, sizeof m->receipt) &&
-           memchr(m->grid_digest, 0, sizeof m->grid_digest) &&
-           memchr(m->layout, 0, sizeof m->layout);
+           memchr(m->grid_digest, 0, sizeof m->grid_digest);   /* layout: set here */
 }
 
 static void meta_terminate(mb_ckpt_meta *m)
