@@ -594,8 +594,8 @@ static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, co
  * rounding of integers it cannot hold. */
 typedef enum val_kind {
     VK_I64,          /* counts; integer sum/min/max that every group has, each fitting */
-    VK_F64,          /* doubles as printed; NaN for NULL; integers up to 2^53 with NULLs */
-    VK_INT_F64,      /* such an integer field: the exact integer as a double */
+    VK_F64,          /* the double the CSV prints; NaN for NULL */
+    VK_INT_F64,      /* integer sum/min/max with NULLs, each within 2^53: exact doubles */
     VK_STR           /* the CSV text: integers that fit neither, NULL as "" */
 } val_kind;
 
