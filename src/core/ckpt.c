@@ -195,14 +195,16 @@ static mb_status put_kv_u64(mb_buf *b, const char *name, uint64_t v)
     return put_kv(b, name, num);
 }
 
-/* meta_sha256: see docs/result-format.md. */
-static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, char out[SHA_HEX])
+/* meta_sha256: see docs/result-format.md. With `v2`, as format
+ * mpibatch-checkpoint-2 computed it (no layout lines), to tell such a file
+ * from a damaged one. */
+static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, int v2, char out[SHA_HEX])
 {
     mb_buf b;
     mb_status st;
 
     mb_buf_init(&b, (size_t)1 << 16);
-    st = put_kv(&b, "format", FORMAT);
+    st = put_kv(&b, "format", v2 ? FORMAT_NO_LAYOUT : FORMAT);
     if (st == MB_OK) st = put_kv(&b, "fingerprint", m->fingerprint);
     if (st == MB_OK) st = put_kv(&b, "task_id", m->task_id);
     if (st == MB_OK) st = put_kv(&b, "input", m->input);
@@ -214,8 +216,8 @@ static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, char out[SHA_H
     if (st == MB_OK) st = put_kv(&b, "grid_digest", m->grid_digest);
     if (st == MB_OK) st = put_kv_u64(&b, "seq", m->seq);
     if (st == MB_OK) st = put_kv_u64(&b, "nstate", m->nstate);
-    if (st == MB_OK) st = put_kv_u64(&b, "layout_version", m->layout_version);
-    if (st == MB_OK) st = put_kv(&b, "layout", m->layout);
+    if (st == MB_OK && !v2) st = put_kv_u64(&b, "layout_version", m->layout_version);
+    if (st == MB_OK && !v2) st = put_kv(&b, "layout", m->layout);
     if (st == MB_OK) st = put_kv_u64(&b, "nparts", nparts);
     if (st == MB_OK) st = mb_sha256_hex(b.p, b.len, out);
     mb_buf_fini(&b);
@@ -407,7 +409,7 @@ static mb_status part_prepare(writer *w, const mb_ckpt_part *p, mb_err *err)
     if (st == MB_OK)
         st = chunks_sha(p->chunks, p->nchunks, w->rec.chunks_sha256);
     if (st == MB_OK)
-        st = meta_sha(&w->s.meta, w->nparts, w->meta_sha);
+        st = meta_sha(&w->s.meta, w->nparts, 0, w->meta_sha);
     return st == MB_OK ? MB_OK : mb_err_set(err, st, "cannot checksum the checkpoint part");
 }
 
@@ -846,6 +848,7 @@ typedef struct reader {
     uint64_t fsize;              /* bytes of the file: bounds every dataset */
     hid_t f;
     int have_meta, have_parts;
+    int v2;                      /* format mpibatch-checkpoint-2 */
     uint64_t nparts, nstates, nentries;
     part_rec *parts;
     uint64_t *chunks;
@@ -934,10 +937,8 @@ static mb_status read_attrs(reader *r, char sha[SHA_HEX], mb_err *err)
     char format[64];
     mb_status st = get_str_attr(f, "format", format, sizeof format, err);
 
-    if (st == MB_OK && strcmp(format, FORMAT_NO_LAYOUT) == 0)
-        return mb_err_set(err, MB_EJOB, "written by an older mpibatch (format %s), which did "
-                          "not record the layout of its states", FORMAT_NO_LAYOUT);
-    if (st == MB_OK && strcmp(format, FORMAT) != 0)
+    r->v2 = st == MB_OK && strcmp(format, FORMAT_NO_LAYOUT) == 0;
+    if (st == MB_OK && !r->v2 && strcmp(format, FORMAT) != 0)
         return damaged(err, "format is '%s', not '%s'", format, FORMAT);
 #define STR(name, field) \
     if (st == MB_OK) st = get_str_attr(f, name, field, sizeof field, err)
@@ -954,8 +955,10 @@ static mb_status read_attrs(reader *r, char sha[SHA_HEX], mb_err *err)
     STR("grid_digest", m->grid_digest);
     U64("seq", &m->seq);
     U64("nstate", &m->nstate);
-    U64("layout_version", &m->layout_version);
-    STR("layout", m->layout);
+    if (!r->v2) {
+        U64("layout_version", &m->layout_version);
+        STR("layout", m->layout);
+    }
     U64("nparts", &r->nparts);
 #undef STR
 #undef U64
@@ -970,10 +973,15 @@ static mb_status read_meta(reader *r, mb_err *err)
 
     if (st != MB_OK)
         return st;
-    if (meta_sha(m, r->nparts, want) != MB_OK)
+    if (meta_sha(m, r->nparts, r->v2, want) != MB_OK)
         return mb_err_set(err, MB_ENOMEM, "cannot checksum the checkpoint metadata");
     if (strcmp(sha, want) != 0)
         return damaged(err, "metadata checksum does not match");
+    /* Whole, but its states may be laid out otherwise: refused, not
+     * skipped like a damaged file (the checksum tells the two apart). */
+    if (r->v2)
+        return mb_err_set(err, MB_EJOB, "written by an older mpibatch (format %s), which did "
+                          "not record the layout of its states", FORMAT_NO_LAYOUT);
     r->have_meta = 1;
     /* Sane bounds, checked after the checksum so that they judge what the
      * writer meant rather than a random flip. */
