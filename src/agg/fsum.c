@@ -195,16 +195,15 @@ static void counts_add(mb_fsum_counts *dst, const mb_fsum_counts *src)
     dst->nan += src->nan;
 }
 
-static void merge(mb_fsum_counts *dc, uint32_t *dpend, int64_t *dw, const mb_fsum_counts *sc,
-                  const int64_t *sw, size_t limbs)
+static void merge(mb_fsum_counts *dc, int64_t *dw, const mb_fsum_counts *sc, const int64_t *sw,
+                  size_t limbs)
 {
-    /* dst swept is below 2^53 per limb, src unswept below MB_FSUM_LAZY * 2^53:
+    /* dst swept is below 2^53 per limb, src below (MB_FSUM_LAZY + 1) * 2^53:
      * the sum keeps within the 10 spare bits, and is swept at once. */
     sweep(dw, limbs);
     for (size_t i = 0; i < limbs; i++)
         dw[i] += sw[i];
     sweep(dw, limbs);
-    *dpend = 0;
     counts_add(dc, sc);
 }
 
@@ -438,10 +437,13 @@ void mb_fsum_add(mb_fsum *s, double x)
     unsigned ef, i, sh;
     int64_t neg;
 
+    /* A sweep before every MB_FSUM_LAZY-th add, whatever kind of value:
+     * at most that many adds since the last one, as the headroom needs. */
+    if ((++s->c.n & (MB_FSUM_LAZY - 1)) == 0)
+        sweep(s->w, MB_FSUM_LIMBS);
     memcpy(&bits, &x, sizeof bits);
     ef = (unsigned)(bits >> 52) & EXP_SPECIAL;
     m = bits & FRAC_MASK;
-    s->c.n++;
     if (ef == EXP_SPECIAL) {
         if (m != 0)
             s->c.nan++;
@@ -451,7 +453,10 @@ void mb_fsum_add(mb_fsum *s, double x)
             s->c.pinf++;
         return;
     }
-    s->c.negzero += bits == SIGN_BIT;
+    if (ef == 0 && m == 0) {         /* +-0 adds nothing but its sign */
+        s->c.negzero += bits >> 63;
+        return;
+    }
     if (ef != 0) {
         m |= HIDDEN;
         ef--;
@@ -463,15 +468,11 @@ void mb_fsum_add(mb_fsum *s, double x)
     neg = -(int64_t)(bits >> 63);
     s->w[i] += ((int64_t)lo ^ neg) - neg;
     s->w[i + 1] += ((int64_t)hi ^ neg) - neg;
-    if (++s->pending >= MB_FSUM_LAZY) {
-        sweep(s->w, MB_FSUM_LIMBS);
-        s->pending = 0;
-    }
 }
 
 void mb_fsum_merge(mb_fsum *dst, const mb_fsum *src)
 {
-    merge(&dst->c, &dst->pending, dst->w, &src->c, src->w, MB_FSUM_LIMBS);
+    merge(&dst->c, dst->w, &src->c, src->w, MB_FSUM_LIMBS);
 }
 
 double mb_fsum_value(const mb_fsum *s)
@@ -533,10 +534,11 @@ void mb_fsumsq_add(mb_fsumsq *q, double x)
     unsigned ef, i, sh;
     u128 m2;
 
+    if ((++q->c.n & (MB_FSUM_LAZY - 1)) == 0)
+        sweep(q->w, MB_FSUMSQ_LIMBS);
     memcpy(&bits, &x, sizeof bits);
     ef = (unsigned)(bits >> 52) & EXP_SPECIAL;
     m = bits & FRAC_MASK;
-    q->c.n++;
     if (ef == EXP_SPECIAL) {
         if (m != 0)
             q->c.nan++;
@@ -554,15 +556,11 @@ void mb_fsumsq_add(mb_fsumsq *q, double x)
     q->w[i] += (int64_t)(((uint64_t)m2 << sh) & DIGIT_MASK);
     q->w[i + 1] += (int64_t)((uint64_t)(m2 >> (DIGIT_BITS - sh)) & DIGIT_MASK);
     q->w[i + 2] += (int64_t)(uint64_t)(m2 >> (2 * DIGIT_BITS - sh));
-    if (++q->pending >= MB_FSUM_LAZY) {
-        sweep(q->w, MB_FSUMSQ_LIMBS);
-        q->pending = 0;
-    }
 }
 
 void mb_fsumsq_merge(mb_fsumsq *dst, const mb_fsumsq *src)
 {
-    merge(&dst->c, &dst->pending, dst->w, &src->c, src->w, MB_FSUMSQ_LIMBS);
+    merge(&dst->c, dst->w, &src->c, src->w, MB_FSUMSQ_LIMBS);
 }
 
 double mb_fsumsq_value(const mb_fsumsq *q)
