@@ -685,7 +685,8 @@ static void test_fuzz(long rounds)
             memcpy(m, base[which], len);
             for (int k = 1 + (int)rnd_below(3); k > 0; k--) {
                 size_t at = rnd_below(len);
-                m[at] = rnd_below(2) ? (unsigned char)rnd() : (unsigned char)(m[at] ^ (1u << rnd_below(8)));
+                unsigned v = rnd_below(2) ? (unsigned)rnd() : m[at] ^ (1u << rnd_below(8));
+                m[at] = (unsigned char)v;
             }
             if (rnd_below(8) == 0)
                 len = rnd_below(len + 1);
