@@ -295,18 +295,20 @@ static size_t pack(const mb_fsum_counts *c, const int64_t *w, const layout *l,
 typedef struct reader {
     const unsigned char *p;
     size_t len, pos;
+    size_t at;              /* where the field being read starts, for messages */
     const layout *l;
     mb_err *err;
 } reader;
 
 static mb_status bad(reader *r, const char *why)
 {
-    return mb_err_set(r->err, MB_EDATA, "%s: byte %zu of %zu: %s", r->l->what, r->pos, r->len,
+    return mb_err_set(r->err, MB_EDATA, "%s: offset %zu of %zu bytes: %s", r->l->what, r->at, r->len,
                       why);
 }
 
 static mb_status get_u8(reader *r, unsigned *v)
 {
+    r->at = r->pos;
     if (r->pos >= r->len)
         return bad(r, "truncated");
     *v = r->p[r->pos++];
@@ -318,11 +320,13 @@ static mb_status get_u8(reader *r, unsigned *v)
 static mb_status get_varint(reader *r, uint64_t *v, const char *name)
 {
     uint64_t x = 0;
+    size_t start = r->pos;
 
     for (unsigned i = 0;; i++) {
         unsigned b = 0;
         if (get_u8(r, &b) != MB_OK)
             return MB_EDATA;
+        r->at = start;
         if (i == 9 && b > 1)
             return bad(r, name);
         x |= (uint64_t)(b & 0x7f) << (7 * i);
@@ -373,10 +377,12 @@ static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
         return st;
     if (version != PACK_VERSION)
         return bad(r, "unsupported version");
-    if ((st = get_u8(r, &kind)) != MB_OK || (st = get_u8(r, &flags)) != MB_OK)
+    if ((st = get_u8(r, &kind)) != MB_OK)
         return st;
     if (kind != l->kind)
         return bad(r, "not this kind of state");
+    if ((st = get_u8(r, &flags)) != MB_OK)
+        return st;
     if (flags > (l->kind == 'S' ? 1u : 0u))
         return bad(r, "unknown flags");
     if ((st = get_varint(r, &c->n, "bad count")) != MB_OK ||
@@ -393,11 +399,13 @@ static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
         return bad(r, "digits out of range");
     if (nd == 0 && (lo != 0 || flags != 0))
         return bad(r, "a zero sum with a sign or an index");
+    r->at = r->pos;
     if (r->len - r->pos != nd * DIGIT_BYTES)
         return bad(r, r->len - r->pos < nd * DIGIT_BYTES ? "truncated" : "trailing bytes");
     memset(w, 0, l->limbs * sizeof w[0]);
     for (size_t i = 0; i < nd; i++) {
         uint64_t v = 0;
+        r->at = r->pos;
         for (unsigned b = 0; b < DIGIT_BYTES; b++)
             v |= (uint64_t)r->p[r->pos++] << (8 * b);
         if (v > DIGIT_MASK)
@@ -409,6 +417,7 @@ static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
     /* n values, of which nz finite and nonzero, each of fewer than maxbits
      * bits (in units), cannot sum to more than maxbits + bitlen(nz) bits. */
     nz = c->n - c->negzero - c->pinf - c->ninf - c->nan;
+    r->at = r->len - nd * DIGIT_BYTES;
     if (nd > 0 && (nz == 0 || 53 * (lo + nd - 1) + bitlen64((uint64_t)w[lo + nd - 1]) >
                                   l->maxbits + bitlen64(nz))) {
         return bad(r, "a sum too large for the count of values");
@@ -508,7 +517,7 @@ size_t mb_fsum_pack(const mb_fsum *s, unsigned char *out, size_t cap)
 
 mb_status mb_fsum_unpack(mb_fsum *s, const unsigned char *p, size_t len, mb_err *err)
 {
-    reader r = {p, len, 0, &SUM, err};
+    reader r = {p, len, 0, 0, &SUM, err};
     mb_fsum t;
     mb_status st;
 
@@ -575,7 +584,7 @@ size_t mb_fsumsq_pack(const mb_fsumsq *q, unsigned char *out, size_t cap)
 
 mb_status mb_fsumsq_unpack(mb_fsumsq *q, const unsigned char *p, size_t len, mb_err *err)
 {
-    reader r = {p, len, 0, &SUMSQ, err};
+    reader r = {p, len, 0, 0, &SUMSQ, err};
     mb_fsumsq t;
     mb_status st;
 
