@@ -364,13 +364,11 @@ static mb_status check_counts(reader *r, const mb_fsum_counts *c)
     return MB_OK;
 }
 
-/* Reads a whole byte form into counts and canonical digits (magnitude and
- * sign), checking everything fsum.h promises. */
-static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
+/* The header: version, kind, flags (returned in *flags) and counts. */
+static mb_status read_header(reader *r, unsigned *flags, mb_fsum_counts *c)
 {
     const layout *l = r->l;
-    unsigned version = 0, kind = 0, flags = 0;
-    uint64_t lo = 0, nd = 0, nz;
+    unsigned version = 0, kind = 0;
     mb_status st;
 
     if ((st = get_u8(r, &version)) != MB_OK)
@@ -381,28 +379,39 @@ static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
         return st;
     if (kind != l->kind)
         return bad(r, "not this kind of state");
-    if ((st = get_u8(r, &flags)) != MB_OK)
+    if ((st = get_u8(r, flags)) != MB_OK)
         return st;
-    if (flags > (l->kind == 'S' ? 1u : 0u))
+    if (*flags > (l->kind == 'S' ? 1u : 0u))
         return bad(r, "unknown flags");
     if ((st = get_varint(r, &c->n, "bad count")) != MB_OK ||
         (st = get_varint(r, &c->negzero, "bad count of -0")) != MB_OK ||
         (st = get_varint(r, &c->pinf, "bad count of +inf")) != MB_OK ||
         (st = get_varint(r, &c->ninf, "bad count of -inf")) != MB_OK ||
-        (st = get_varint(r, &c->nan, "bad count of NaN")) != MB_OK ||
-        (st = check_counts(r, c)) != MB_OK)
+        (st = get_varint(r, &c->nan, "bad count of NaN")) != MB_OK)
         return st;
+    return check_counts(r, c);
+}
+
+/* The digits, to the end of the bytes, into w (zeroed first); *top is
+ * the bit length of the magnitude. */
+static mb_status read_digits(reader *r, int neg, int64_t *w, uint64_t *top)
+{
+    const layout *l = r->l;
+    uint64_t lo = 0, nd = 0;
+    mb_status st;
+
     if ((st = get_varint(r, &lo, "bad digit index")) != MB_OK ||
         (st = get_varint(r, &nd, "bad digit count")) != MB_OK)
         return st;
     if (lo > l->limbs || nd > l->limbs - lo)
         return bad(r, "digits out of range");
-    if (nd == 0 && (lo != 0 || flags != 0))
+    if (nd == 0 && (lo != 0 || neg))
         return bad(r, "a zero sum with a sign or an index");
     r->at = r->pos;
     if (r->len - r->pos != nd * DIGIT_BYTES)
         return bad(r, r->len - r->pos < nd * DIGIT_BYTES ? "truncated" : "trailing bytes");
     memset(w, 0, l->limbs * sizeof w[0]);
+    *top = 0;
     for (size_t i = 0; i < nd; i++) {
         uint64_t v = 0;
         r->at = r->pos;
@@ -412,20 +421,31 @@ static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
             return bad(r, "digit out of range");
         if (v == 0 && (i == 0 || i + 1 == nd))
             return bad(r, "zero digit at an end of the digits");
-        w[lo + i] = (int64_t)v;
+        w[lo + i] = neg ? -(int64_t)v : (int64_t)v;
+        *top = DIGIT_BITS * (lo + i) + bitlen64(v);
     }
-    /* n values, of which nz finite and nonzero, each of fewer than maxbits
-     * bits (in units), cannot sum to more than maxbits + bitlen(nz) bits. */
+    return MB_OK;
+}
+
+/* Reads a whole byte form into counts and limbs (swept), checking
+ * everything fsum.h promises. */
+static mb_status unpack(reader *r, mb_fsum_counts *c, int64_t *w)
+{
+    unsigned flags = 0;
+    uint64_t bits = 0, nz;
+    mb_status st;
+
+    if ((st = read_header(r, &flags, c)) != MB_OK ||
+        (st = read_digits(r, (int)(flags & 1), w, &bits)) != MB_OK)
+        return st;
+    /* nz finite nonzero values, each below 2^maxbits units, sum to less
+     * than nz * 2^maxbits: at most maxbits + bitlen(nz - 1) bits. */
     nz = c->n - c->negzero - c->pinf - c->ninf - c->nan;
-    r->at = r->len - nd * DIGIT_BYTES;
-    if (nd > 0 && (nz == 0 || 53 * (lo + nd - 1) + bitlen64((uint64_t)w[lo + nd - 1]) >
-                                  l->maxbits + bitlen64(nz))) {
+    if (bits > 0 && (nz == 0 || bits > r->l->maxbits + bitlen64(nz - 1))) {
+        r->at = 3;
         return bad(r, "a sum too large for the count of values");
     }
-    if (flags & 1)
-        for (size_t i = 0; i < l->limbs; i++)
-            w[i] = -w[i];
-    sweep(w, l->limbs);
+    sweep(w, r->l->limbs);
     return MB_OK;
 }
 

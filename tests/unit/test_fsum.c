@@ -634,11 +634,19 @@ static void test_refuse(void)
     ok(refused((const unsigned char[]){1, 'S', 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0}, 17,
                "too large"),
        "a nonzero sum of one -0.0 is refused");
-    ok(mb_fsum_unpack(&s, (const unsigned char[]){1, 'S', 0, 1, 0, 0, 0, 0, 39, 1, 1, 0, 0, 0, 0,
-                                                   0, 0},
+    ok(refused((const unsigned char[]){1, 'S', 0, 1, 0, 0, 0, 0, 39, 1, 0, 0, 0, 0x80, 0, 0, 0}, 17,
+               "too large"),
+       "a sum of 2^1024 from one value is refused");
+    ok(mb_fsum_unpack(&s, (const unsigned char[]){1, 'S', 0, 1, 0, 0, 0, 0, 39, 1, 0, 0, 0, 0x40,
+                                                   0, 0, 0},
                       17, &err) == MB_OK &&
-           same(mb_fsum_value(&s), ldexp(1, 2067 - 1074)),
-       "... while 2^2067 units (2^993) from one value is accepted");
+           same(mb_fsum_value(&s), ldexp(1, 1023)),
+       "... while 2^1023 from one value is accepted");
+    ok(mb_fsum_unpack(&s, (const unsigned char[]){1, 'S', 0, 2, 0, 0, 0, 0, 39, 1, 0, 0, 0, 0x80,
+                                                   0, 0, 0},
+                      17, &err) == MB_OK &&
+           same(mb_fsum_value(&s), HUGE_VAL),
+       "... and 2^1024 from two values");
     ok(mb_fsum_unpack(&s, NULL, 0, &err) == MB_EDATA, "nothing at all is refused");
     ok(mb_fsum_unpack(&s, (const unsigned char[]){0}, 1, NULL) == MB_EDATA,
        "refused with a NULL error report");
