@@ -20,8 +20,13 @@
  * to MB_FSUM_LAZY adds can pass before a carry sweep ("normalisation") must
  * bring every limb but the top one back into [0, 2^53). The number is two's
  * complement in that sense: after a sweep the top limb carries the sign.
- * Sizes: sizeof(mb_fsum) = 368 bytes, sizeof(mb_fsumsq) = 688 bytes
- * (x86-64); a packed state is typically 20-40 bytes.
+ * Sizes: sizeof(mb_fsum) = 368 bytes, sizeof(mb_fsumsq) = 688 bytes. The
+ * byte form is sign and magnitude, with only the digits in use: 20-40 bytes
+ * for values of similar magnitudes, up to 300 (600 for squares) when they
+ * range from subnormals to DBL_MAX.
+ *
+ * Design limit: 2^63 values in all, over every add and merge into one
+ * state (counts would wrap beyond 2^64; unpack refuses n > 2^63).
  *
  * Final values follow IEEE-754 for the exact result, rounded to nearest,
  * ties to even:
@@ -114,7 +119,8 @@ double mb_fsum_mean(const mb_fsum *s);
  * their magnitudes or offset. NaN when n is 0 (or 1 for the sample
  * variance), when any value was inf or NaN, or when s and q do not describe
  * the same values (different counts, or D < 0: states that were not built
- * together). */
+ * together). stddev is then sqrt() of this double: deterministic, though
+ * not always the correctly rounded root of the exact variance. */
 double mb_fsum_var(const mb_fsum *s, const mb_fsumsq *q, int sample);
 
 /* Writes the byte form of s into out[0..cap) when it fits, and returns its
@@ -128,9 +134,10 @@ double mb_fsum_var(const mb_fsum *s, const mb_fsumsq *q, int sample);
  *   varint n, negzero, pinf, ninf, nan      (LEB128, minimal encodings)
  *   varint lo, nd    the digits held: indices lo .. lo+nd-1 (both 0 for a
  *                    zero sum; else the first and last digit are nonzero)
- *   nd x 7 bytes     the magnitude's base-2^53 digits, little-endian
- * Only the digits in use are written: a sum of values of similar size
- * takes 2 or 3 digits. */
+ *   nd x 7 bytes     digits d_lo .. d_(lo+nd-1), each < 2^53, little-endian
+ * The exact sum is (-1)^neg * sum d_j 2^(53 j) units (2^-1074 for 'S',
+ * 2^-2148 for 'Q'). Only the digits in use are written: a sum of values of
+ * similar size takes 2 or 3 digits. */
 size_t mb_fsum_pack(const mb_fsum *s, unsigned char *out, size_t cap);
 size_t mb_fsumsq_pack(const mb_fsumsq *q, unsigned char *out, size_t cap);
 
