@@ -207,7 +207,7 @@ static void merge(mb_fsum_counts *dc, int64_t *dw, const mb_fsum_counts *sc, con
     counts_add(dc, sc);
 }
 
-/* NaN, +-inf or 0 when the counts decide the value (returns 1), else 0. */
+/* Stores NaN or +-inf and returns 1 when the counts decide the value. */
 static int special_value(const mb_fsum_counts *c, double *out)
 {
     if (c->nan > 0 || (c->pinf > 0 && c->ninf > 0)) {
