@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -808,6 +809,40 @@ static unsigned acc_mm(unsigned need)
 size_t mb_acc_size(unsigned need)
 {
     return sizeof(mb_acc) + acc_nfields(need) * sizeof(mb_i128);
+}
+
+mb_status mb_acc_layout(char *out, size_t cap)
+{
+    static const char *const kind[] = {"count(*)", "count", "sum", "mean",
+                                       "min",      "max",   "var", "stddev"};
+    int n = snprintf(out, cap,
+                     "v%d; acc %zu: n i64@%zu, scale i32@%zu, flags u32@%zu (1 nonint, "
+                     "2 spilled); then i128 (2 limbs) each: sum if sum or sumsq, sumsq, "
+                     "min, max; spilled: acc + numstate %zu: n i64@%zu, scale i32@%zu, "
+                     "nonint u32@%zu, sum %zu limbs@%zu, sumsq %zu@%zu, min %zu@%zu, "
+                     "max %zu@%zu; needs:",
+                     MB_ACC_LAYOUT_VERSION, sizeof(mb_acc), offsetof(mb_acc, n),
+                     offsetof(mb_acc, scale), offsetof(mb_acc, flags), sizeof(mb_numstate),
+                     offsetof(mb_numstate, n), offsetof(mb_numstate, scale),
+                     offsetof(mb_numstate, nonint), sizeof(mb_i256) / 8,
+                     offsetof(mb_numstate, sum), sizeof(mb_i512) / 8,
+                     offsetof(mb_numstate, sumsq), sizeof(mb_i256) / 8,
+                     offsetof(mb_numstate, min), sizeof(mb_i256) / 8,
+                     offsetof(mb_numstate, max));
+
+    for (int k = MB_AGG_COUNT_STAR; k <= MB_AGG_STDDEV && n >= 0 && (size_t)n < cap; k++) {
+        unsigned need = mb_agg_needs((mb_agg_kind)k);
+        n += snprintf(out + n, cap - (size_t)n, " %s=%s%s%s%s", kind[k],
+                      need ? "" : "n", (need & (MB_NEED_SUM | MB_NEED_SUMSQ)) ? "sum" : "",
+                      (need & MB_NEED_SUMSQ) ? "+sumsq" : "",
+                      (need & MB_NEED_MINMAX) ? "min+max" : "");
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return MB_ELIMIT;
+    }
+    return MB_OK;
 }
 
 static size_t spill_index(const mb_acc *a)

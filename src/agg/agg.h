@@ -151,6 +151,20 @@ void mb_acc_get(const mb_acc *a, unsigned need, const mb_spill *sp, mb_numstate 
 mb_status mb_acc_merge(mb_acc *a, const mb_numstate *src, unsigned need, mb_spill *sp,
                        mb_err *err);
 
+/* The layout of packed accumulators as this binary writes them (the
+ * states of a checkpoint, group.h's mb_groups_pack): a version, then the
+ * header, the 128-bit members in the order they follow it, the spilled
+ * form and which members each aggregate kind needs, with sizes and
+ * offsets taken from the structs themselves. Together with the job's
+ * fingerprint (which fixes the aggregates) it determines every byte of a
+ * packed state, so two binaries with the same text read each other's
+ * checkpoints; MB_ACC_LAYOUT_VERSION is bumped when the meaning changes
+ * without the sizes changing. Writes it NUL-terminated into out[0..cap);
+ * MB_ELIMIT when it does not fit (MB_ACC_LAYOUT_CAP always does). */
+#define MB_ACC_LAYOUT_VERSION 1
+#define MB_ACC_LAYOUT_CAP 512
+mb_status mb_acc_layout(char *out, size_t cap);
+
 /* a := a (+) src for a src that is not spilled (its bytes as packed by
  * mb_groups_pack, so checked: MB_EDATA when n, scale or flags are out of
  * range). */

@@ -1,6 +1,6 @@
 /* state.h - the stable types of mpibatch's exact
  * aggregate states, as stored in result files (OUT/TASK.h5, dataset
- * "states") and exchanged between ranks.
+ * "states/C", docs/result-format.md) and exchanged between ranks.
  *
  * A state describes one (group, column): n non-NULL values and exact
  * integers at a decimal scale. The value of sum is sum / 10^scale, of min and
@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define MPIBATCH_RESULT_FORMAT "mpibatch-result-2"
+#define MPIBATCH_RESULT_FORMAT "mpibatch-result-3"
 
 /* Signed two's-complement integers, little-endian 64-bit limbs. */
 typedef struct mb_i256 { uint64_t w[4]; } mb_i256;

@@ -3,11 +3,12 @@
  * identity bearer tokens, secret redaction and strict base64. Does not build
  * or send storage requests, and never puts a key, signature or token into a
  * log line or error message; its only I/O is the token request to the
- * instance metadata service, made through http.c. */
+ * instance metadata service, made through imds.c. */
 #include "azure/azure_auth.h"
 
-#include "azure/http.h"
+#include "azure/imds.h"
 #include "base/log.h"
+#include "base/timefmt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -32,20 +33,12 @@
 #define QUERY_PARAMS_MAX 64
 #define STS_MAX 65536
 #define TOKEN_MAX 16384
-#define IMDS_URL_MAX 1024
+#define IMDS_PATH_MAX 512
 #define IMDS_RESPONSE_MAX 65536
 #define IMDS_CONNECT_MS 2000L
 #define IMDS_TIMEOUT_MS 10000L
+#define IMDS_DEADLINE_S 90.0    /* all retries (imds.c's policy) within this */
 #define TOKEN_SLACK_S 300       /* refresh 5 minutes before expiry */
-/* Microsoft's IMDS guidance: back off exponentially on 404, 429 and 5xx;
- * on 410 (the service is being updated) keep trying for at least 70 s.
- * Everything stays inside one overall deadline. */
-#define IMDS_MAX_RETRIES 5      /* for 404, 429, 5xx */
-#define IMDS_CONN_RETRIES 2     /* nothing answered: probably not on Azure */
-#define IMDS_GONE_WINDOW_S 70.0
-#define IMDS_DEADLINE_S 90.0
-#define IMDS_BASE_MS 1000L
-#define IMDS_DELAY_MAX_MS 16000L
 #define HMAC_SHA256_LEN 32
 #define SIG_B64_LEN 45          /* base64 of 32 bytes, plus NUL */
 
@@ -54,7 +47,6 @@ static const char DEV_ACCOUNT[] = "devstoreaccount1";
 static const char DEV_KEY[] =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 static const char DEV_QUEUE_ENDPOINT[] = "http://127.0.0.1:10001/devstoreaccount1";
-static const char IMDS_DEFAULT[] = "http://169.254.169.254";
 static const char IMDS_TOKEN_PATH[] =
     "/metadata/identity/oauth2/token?api-version=2018-02-01"
     "&resource=https%3A%2F%2Fstorage.azure.com%2F";
@@ -437,17 +429,18 @@ static mb_status pick_account(mb_az_cred *c, const char *named, const char *what
 
 static mb_status env_identity(mb_az_cred *c, const char *account, mb_err *err)
 {
-    const char *ep = env("MPIBATCH_IMDS_ENDPOINT");
     const char *id = env("AZURE_CLIENT_ID");
+    char ep[MB_IMDS_ENDPOINT_MAX];
     mb_status st;
 
     c->kind = MB_AZ_TOKEN;
     if ((st = pick_account(c, env("AZURE_STORAGE_ACCOUNT"), "AZURE_STORAGE_ACCOUNT", account,
                            err)) != MB_OK)
         return st;
-    if ((st = dup_endpoint(ep ? ep : IMDS_DEFAULT, "MPIBATCH_IMDS_ENDPOINT", &c->imds_endpoint,
-                           err)) != MB_OK)
+    if ((st = mb_imds_endpoint(NULL, ep, err)) != MB_OK)
         return st;
+    if (!(c->imds_endpoint = mb_strdup(ep)))
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
     if (id) {
         if (strlen(id) > CLIENT_ID_MAX || strspn(id, "0123456789abcdefABCDEF-") != strlen(id))
             return mb_err_set(err, MB_EUSAGE, "AZURE_CLIENT_ID is not a client id (a GUID)");
@@ -898,74 +891,11 @@ mb_status mb_az_sharedkey_header(const mb_az_cred *c, const char *method, const 
 
 /* ---- managed identity ----------------------------------------------------- */
 
-static void sleep_ms(long ms)
+/* Path and query of the token endpoint, with the user-assigned client id
+ * if any (checked to be a GUID, so it needs no escaping). */
+static mb_status token_path(const mb_az_cred *c, char *path, size_t cap, mb_err *err)
 {
-    struct timespec ts = {(time_t)(ms / 1000), (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* $MPIBATCH_IMDS_RETRY_BASE_MS (tests make it small), else the default. */
-static long retry_base_ms(void)
-{
-    const char *s = env("MPIBATCH_IMDS_RETRY_BASE_MS");
-    char *end;
-    long v;
-
-    if (!s)
-        return IMDS_BASE_MS;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 1 || v > 60000) {
-        mb_warn("MPIBATCH_IMDS_RETRY_BASE_MS must be 1..60000; using %ld", IMDS_BASE_MS);
-        return IMDS_BASE_MS;
-    }
-    return v;
-}
-
-typedef struct backoff {
-    double start, deadline;
-    long base_ms;
-    int sleeps;           /* pauses so far: the exponent */
-    int retries;          /* retries spent on 404, 429, 5xx */
-    int conn_retries;     /* retries spent on no answer at all */
-} backoff;
-
-static int retriable(long status)
-{
-    return status == 0 || status == 404 || status == 410 || status == 429 || status >= 500;
-}
-
-/* The pause before the next attempt after `status` (0: no answer), or -1
- * when the policy gives up: out of retries, past the 70 s window for 410,
- * or a pause that would end past the deadline. */
-static long next_delay(backoff *b, long status)
-{
-    double now = mb_now_s();
-    long d = b->base_ms;
-    int i;
-
-    if (status == 410 ? now - b->start >= IMDS_GONE_WINDOW_S
-        : status == 0 ? ++b->conn_retries > IMDS_CONN_RETRIES
-                      : ++b->retries > IMDS_MAX_RETRIES)
-        return -1;
-    for (i = 0; i < b->sleeps && d < IMDS_DELAY_MAX_MS; i++)
-        d *= 2;
-    if (d > IMDS_DELAY_MAX_MS && b->base_ms <= IMDS_DELAY_MAX_MS)
-        d = IMDS_DELAY_MAX_MS;
-    if (now + (double)d / 1000.0 >= b->deadline)
-        return -1;
-    b->sleeps++;
-    return d;
-}
-
-/* GET URL of the token endpoint, with the user-assigned client id if any
- * (checked to be a GUID, so it needs no escaping). */
-static mb_status token_url(const mb_az_cred *c, char *url, size_t cap, mb_err *err)
-{
-    const char *ep = c->imds_endpoint ? c->imds_endpoint : IMDS_DEFAULT;
-    int n = snprintf(url, cap, "%s%s%s%s", ep, IMDS_TOKEN_PATH, c->client_id ? "&client_id=" : "",
+    int n = snprintf(path, cap, "%s%s%s", IMDS_TOKEN_PATH, c->client_id ? "&client_id=" : "",
                      c->client_id ? c->client_id : "");
 
     if (n < 0 || (size_t)n >= cap)
@@ -1066,7 +996,7 @@ static void imds_reason(const mb_http_resp *r, char *out, size_t cap)
 static mb_status token_refused(const mb_az_cred *c, const mb_http_resp *r, int attempts,
                                mb_err *err)
 {
-    const char *ep = c->imds_endpoint ? c->imds_endpoint : IMDS_DEFAULT;
+    const char *ep = c->imds_endpoint ? c->imds_endpoint : MB_IMDS_DEFAULT;
     char why[256];
 
     imds_reason(r, why, sizeof why);
@@ -1080,80 +1010,41 @@ static mb_status token_refused(const mb_az_cred *c, const mb_http_resp *r, int a
                       r->status, why, attempts, attempts == 1 ? "" : "s");
 }
 
-/* One GET of the token endpoint, its timeout trimmed to the deadline. */
-static mb_status token_get(const char *url, const backoff *b, mb_http_resp *resp, mb_err *err)
-{
-    static const char *const headers[] = {"Metadata: true", NULL};
-    double left_ms = (b->deadline - mb_now_s()) * 1000.0;
-    mb_http_req req;
-
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.connect_timeout_ms = IMDS_CONNECT_MS;
-    /* 0 would mean http.c's 30 s default: never let the trim reach it. */
-    if (left_ms < 100.0)
-        left_ms = 100.0;
-    req.timeout_ms = left_ms < (double)IMDS_TIMEOUT_MS ? (long)left_ms : IMDS_TIMEOUT_MS;
-    req.max_response = IMDS_RESPONSE_MAX;
-    return mb_http_do(&req, resp, err);
-}
-
-/* What to do after an attempt that did not yield a token: pause and try
- * again (returns MB_EAGAIN), or fail with the reason in err. `st` and `e`
- * are the transport outcome, `r` the response when there was one. */
-static mb_status token_retry(const mb_az_cred *c, backoff *b, int attempt, mb_status st,
-                             const mb_err *e, const mb_http_resp *r, mb_err *err)
-{
-    long delay;
-
-    if (st != MB_OK && st != MB_EQUEUE)
-        return mb_err_set(err, st, "managed identity: %s", e->msg);
-    if (st == MB_OK && !retriable(r->status))
-        return token_refused(c, r, attempt, err);
-    delay = next_delay(b, st == MB_OK ? r->status : 0);
-    if (delay < 0 && st == MB_OK)
-        return token_refused(c, r, attempt, err);
-    if (delay < 0)
-        return mb_err_set(err, MB_EQUEUE, "managed identity: no token after %d attempt%s: %s",
-                          attempt, attempt == 1 ? "" : "s", e->msg);
-    if (st == MB_OK)
-        mb_debug("managed identity: attempt %d answered %ld; retrying in %ld ms", attempt,
-                 r->status, delay);
-    else
-        mb_debug("managed identity: attempt %d failed (%s); retrying in %ld ms", attempt, e->msg,
-                 delay);
-    sleep_ms(delay);
-    return MB_EAGAIN;
-}
-
+/* One token request, retried by imds.c as Microsoft's guidance says; a
+ * final refusal or silence becomes the error. */
 static mb_status token_fetch(mb_az_cred *c, mb_err *err)
 {
-    char url[IMDS_URL_MAX];
-    backoff b = {0};
+    char path[IMDS_PATH_MAX];
+    mb_imds_req q;
+    mb_http_resp r;
+    mb_err e = {MB_OK, "", 0};
     mb_status st;
-    int attempt;
+    int attempts = 0;
 
-    if ((st = token_url(c, url, sizeof url, err)) != MB_OK)
+    if ((st = token_path(c, path, sizeof path, err)) != MB_OK)
         return st;
-    b.start = mb_now_s();
-    b.deadline = b.start + IMDS_DEADLINE_S;
-    b.base_ms = retry_base_ms();
-    for (attempt = 1;; attempt++) {
-        mb_http_resp r = {0, NULL, 0};
-        mb_err e = {MB_OK, "", 0};
-
-        st = token_get(url, &b, &r, &e);
-        if (st == MB_OK && r.status == 200) {
-            st = take_token(c, &r, err);
-            OPENSSL_cleanse(r.body, r.body_len);   /* the response holds the token */
-        } else
-            st = token_retry(c, &b, attempt, st, &e, &r, err);
-        mb_http_resp_fini(&r);
-        if (st != MB_EAGAIN)
-            return st;
-    }
+    memset(&q, 0, sizeof q);
+    q.base = c->imds_endpoint ? c->imds_endpoint : MB_IMDS_DEFAULT;
+    q.path = path;
+    q.connect_ms = IMDS_CONNECT_MS;
+    q.timeout_ms = IMDS_TIMEOUT_MS;
+    q.max_response = IMDS_RESPONSE_MAX;
+    q.retry_s = IMDS_DEADLINE_S;
+    q.what = "managed identity";
+    st = mb_imds_do(&q, &r, &attempts, &e);
+    if (st == MB_OK && r.status == 200)
+        st = take_token(c, &r, err);
+    else if (st == MB_OK)
+        st = token_refused(c, &r, attempts, err);
+    else if (st == MB_EQUEUE)
+        st = mb_err_set(err, MB_EQUEUE, "managed identity: no token after %d attempt%s: %s",
+                        attempts, attempts == 1 ? "" : "s", e.msg);
+    else
+        st = mb_err_set(err, st, "managed identity: %s", e.msg);
+    if (r.body)
+        OPENSSL_cleanse(r.body, r.body_len);   /* the response may hold the token */
+    mb_http_resp_fini(&r);
+    return st;
 }
 
 mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err)
@@ -1181,18 +1072,9 @@ mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err)
 
 /* ---- dates ---------------------------------------------------------------- */
 
-/* Fixed English names: strftime's %a and %b follow the locale, HTTP not. */
+/* Out of range (before 1970, after 9999) the epoch is written, as before. */
 void mb_az_date(time_t t, char out[32])
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-
-    if (!gmtime_r(&t, &tm) || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11) {
-        snprintf(out, 32, "Thu, 01 Jan 1970 00:00:00 GMT");
-        return;
-    }
-    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    _Static_assert(MB_TIME_HTTP_LEN <= 32, "an HTTP date fits mb_az_date's buffer");
+    (void)mb_time_format_http((int64_t)t, out);
 }

@@ -1,5 +1,5 @@
 /* azure_auth.h - Azure Storage credentials and request signing: pure code,
- * no I/O except the managed-identity token request (through http.c).
+ * no I/O except the managed-identity token request (through imds.c).
  *
  * Credentials come from the standard environment variables, in this order:
  * AZURE_STORAGE_CONNECTION_STRING (including UseDevelopmentStorage=true),
@@ -74,7 +74,8 @@ mb_status mb_az_sharedkey_header(const mb_az_cred *c, const char *method, const 
 /* A bearer token for https://storage.azure.com/ from the managed identity
  * endpoint (GET /metadata/identity/oauth2/token?api-version=2018-02-01&
  * resource=...), cached until 5 minutes before it expires; retried on
- * 404, 410, 429 and 5xx with exponential backoff as Microsoft documents.
+ * 404, 410, 429, 5xx and silence by imds.c, with full-jitter exponential
+ * backoff as Microsoft documents, for at most 90 s.
  * Writes "Authorization: Bearer TOKEN" into out. MB_EQUEUE when no token
  * could be had within the deadline. */
 mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err);
@@ -83,7 +84,8 @@ mb_status mb_az_token_header(mb_az_cred *c, char *out, size_t cap, mb_err *err);
  * this name is kept for the callers in queue/ and core/. */
 static inline void mb_az_redact(char *s) { mb_redact(s); }
 
-/* RFC 1123 date for x-ms-date ("Sun, 06 Nov 1994 08:49:37 GMT"). */
+/* RFC 1123 date for x-ms-date ("Sun, 06 Nov 1994 08:49:37 GMT"), written
+ * by base/timefmt; the epoch for a time outside 1970..9999. */
 void mb_az_date(time_t t, char out[32]);
 
 /* Base64 helpers (OpenSSL EVP_Encode/DecodeBlock underneath). decode

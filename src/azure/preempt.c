@@ -4,8 +4,9 @@
  * then calls mb_preempt_approve(). */
 #include "azure/preempt.h"
 
-#include "azure/http.h"
+#include "azure/imds.h"
 #include "base/log.h"
+#include "base/timefmt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -18,11 +19,8 @@
 #include <strings.h>
 #include <time.h>
 
-#define DEFAULT_ENDPOINT "http://169.254.169.254"
 #define NAME_PATH "/metadata/instance/compute/name?api-version=2021-02-01&format=text"
 #define EVENTS_PATH "/metadata/scheduledevents?api-version=2020-07-01"
-#define ENDPOINT_MAX 256
-#define URL_MAX (ENDPOINT_MAX + 128)
 #define VM_NAME_MAX 128
 #define ID_MAX 128
 #define TYPE_MAX 32
@@ -68,7 +66,7 @@ typedef struct watcher {
     int running;                  /* a thread was started and not yet joined */
     int stopping;                 /* guarded by lock */
     event ev;                     /* guarded by lock */
-    char endpoint[ENDPOINT_MAX];
+    char endpoint[MB_IMDS_ENDPOINT_MAX];
     double poll_interval;
     char vm_name[VM_NAME_MAX];
     char seen[SEEN_MAX][ID_MAX];  /* ignored EventIds already logged */
@@ -179,114 +177,22 @@ static void warn_once(const char *fmt, const char *detail)
     mb_warn("%s", msg);
 }
 
-/* ---- RFC 1123 dates --------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
- * days_from_civil), so no timegm() and no time zone is involved. */
-static long days_from_civil(long y, long m, long d)
-{
-    long era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static long days_in_month(long y, long m)
-{
-    static const long days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* Reads exactly `n` digits. */
-static int read_digits(const char **p, int n, long *out)
-{
-    long v = 0;
-    int i;
-
-    for (i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-static int expect(const char **p, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    if (strncmp(*p, lit, n) != 0)
-        return -1;
-    *p += n;
-    return 0;
-}
-
-static int read_month(const char **p, long *mon)
-{
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    long i;
-
-    for (i = 0; i < 12; i++)
-        if (strncmp(*p, names + 3 * i, 3) == 0) {
-            *p += 3;
-            *mon = i + 1;
-            return 0;
-        }
-    return -1;
-}
-
-/* Parses "Mon, 19 Sep 2016 18:29:47 GMT" (the day name is not checked,
- * a one-digit day is accepted) into epoch seconds. Returns -1 if the text
- * is not exactly that shape or a field is out of range. */
-static int parse_rfc1123(const char *s, double *out)
-{
-    const char *p = strchr(s, ',');
-    long day, mon, year, hh, mm, ss;
-
-    if (!p || p - s != 3 || expect(&p, ", ") != 0)
-        return -1;
-    if (read_digits(&p, 2, &day) != 0 && read_digits(&p, 1, &day) != 0)
-        return -1;
-    if (expect(&p, " ") || read_month(&p, &mon) || expect(&p, " ") ||
-        read_digits(&p, 4, &year) || expect(&p, " ") || read_digits(&p, 2, &hh) ||
-        expect(&p, ":") || read_digits(&p, 2, &mm) || expect(&p, ":") ||
-        read_digits(&p, 2, &ss) || expect(&p, " GMT") || *p != '\0')
-        return -1;
-    if (year < 1970 || day < 1 || day > days_in_month(year, mon) || hh > 23 || mm > 59 ||
-        ss > 60)
-        return -1;
-    *out = (double)(days_from_civil(year, mon, day) * 86400L + hh * 3600L + mm * 60L + ss);
-    return 0;
-}
-
 /* ---- talking to the metadata service -------------------------------------- */
 
+/* One GET, not retried: the watcher polls again a second later anyway. */
 static mb_status imds_get(const char *path, long conn_ms, long total_ms, size_t max,
                           mb_http_resp *resp, mb_err *err)
 {
-    static const char *const headers[] = {"Metadata: true", NULL};
-    char url[URL_MAX];
-    mb_http_req req;
+    mb_imds_req q;
     mb_status st;
 
-    snprintf(url, sizeof url, "%s%s", w.endpoint, path);
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.connect_timeout_ms = conn_ms;
-    req.timeout_ms = total_ms;
-    req.max_response = max;
-    st = mb_http_do(&req, resp, err);
+    memset(&q, 0, sizeof q);
+    q.base = w.endpoint;
+    q.path = path;
+    q.connect_ms = conn_ms;
+    q.timeout_ms = total_ms;
+    q.max_response = max;
+    st = mb_imds_do(&q, resp, NULL, err);
     if (st == MB_OK && resp->status != 200) {
         st = mb_err_set(err, MB_EQUEUE, "GET %s%.*s: HTTP status %ld", w.endpoint,
                         (int)strcspn(path, "?"), path, resp->status);
@@ -365,10 +271,10 @@ static void note_ignored(const char *id, const char *type, const char *why)
  * stopping already and approve the first one. */
 static void record_stop(const char *id, const char *type, const char *not_before)
 {
-    double epoch = 0;
+    int64_t epoch = 0;
     int first = 0, same = 0;
 
-    if (not_before[0] && parse_rfc1123(not_before, &epoch) != 0) {
+    if (not_before[0] && mb_time_parse_http(not_before, &epoch) != MB_OK) {
         warn_once("cannot parse Scheduled Event NotBefore '%s'; assuming no deadline",
                   not_before);
         epoch = 0;
@@ -381,7 +287,7 @@ static void record_stop(const char *id, const char *type, const char *not_before
         copy_str(w.ev.id, sizeof w.ev.id, id);
         copy_str(w.ev.type, sizeof w.ev.type, type);
         copy_str(w.ev.not_before, sizeof w.ev.not_before, not_before);
-        w.ev.not_before_epoch = epoch;
+        w.ev.not_before_epoch = (double)epoch;
     }
     pthread_mutex_unlock(&w.lock);
     request_stop(MB_PREEMPT_EVENT);
@@ -496,23 +402,6 @@ static void *watch(void *unused)
     return NULL;
 }
 
-static mb_status set_endpoint(const mb_preempt_opts *o, mb_err *err)
-{
-    const char *ep = getenv("MPIBATCH_IMDS_ENDPOINT");
-    size_t n;
-
-    if (!ep || !*ep)
-        ep = o->endpoint && *o->endpoint ? o->endpoint : DEFAULT_ENDPOINT;
-    n = strlen(ep);
-    while (n > 0 && ep[n - 1] == '/')
-        n--;
-    if (n == 0 || n >= sizeof w.endpoint || memchr(ep, '?', n))
-        return mb_err_set(err, MB_EUSAGE, "bad metadata endpoint '%.64s'", ep);
-    memcpy(w.endpoint, ep, n);
-    w.endpoint[n] = '\0';
-    return MB_OK;
-}
-
 static mb_status start_watcher(const mb_preempt_opts *o, mb_err *err)
 {
     pthread_condattr_t ca;
@@ -520,7 +409,7 @@ static mb_status start_watcher(const mb_preempt_opts *o, mb_err *err)
     mb_status st;
     int rc;
 
-    if ((st = set_endpoint(o, err)) != MB_OK)
+    if ((st = mb_imds_endpoint(o->endpoint, w.endpoint, err)) != MB_OK)
         return st;
     w.poll_interval = o->poll_interval > 0 ? o->poll_interval : 1.0;
     if (w.poll_interval > 3600)
@@ -660,13 +549,11 @@ static char *approval_body(const char *id)
     return s;
 }
 
+/* One POST, not retried: Azure proceeds at NotBefore without it. */
 static void post_approval(const char *id)
 {
-    static const char *const headers[] = {"Metadata: true",
-                                          "Content-Type: application/json", NULL};
-    char url[URL_MAX];
     char *body = approval_body(id);
-    mb_http_req req;
+    mb_imds_req q;
     mb_http_resp resp;
     mb_err err;
 
@@ -674,17 +561,15 @@ static void post_approval(const char *id)
         mb_warn("cannot approve Scheduled Event %s: out of memory", id);
         return;
     }
-    snprintf(url, sizeof url, "%s%s", w.endpoint, EVENTS_PATH);
-    memset(&req, 0, sizeof req);
-    req.method = "POST";
-    req.url = url;
-    req.headers = headers;
-    req.body = body;
-    req.body_len = strlen(body);
-    req.connect_timeout_ms = 1000;
-    req.timeout_ms = 5000;
-    req.max_response = 64 * 1024;
-    if (mb_http_do(&req, &resp, &err) != MB_OK)
+    memset(&q, 0, sizeof q);
+    q.base = w.endpoint;
+    q.method = "POST";
+    q.path = EVENTS_PATH;
+    q.body = body;
+    q.connect_ms = 1000;
+    q.timeout_ms = 5000;
+    q.max_response = 64 * 1024;
+    if (mb_imds_do(&q, &resp, NULL, &err) != MB_OK)
         mb_warn("cannot approve Scheduled Event %s: %s", id, err.msg);
     else if (resp.status != 200)
         mb_warn("approving Scheduled Event %s: HTTP status %ld", id, resp.status);

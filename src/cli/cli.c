@@ -2,6 +2,7 @@
  * types and limits of options; does not know what any option does. */
 #include "cli/cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 typedef enum opt_type {
     T_STR,       /* char *            */
+    T_ENUM,      /* char *, one of op->values (stored as the table spells it) */
     T_U64,       /* uint64_t, decimal */
     T_SIZE,      /* uint64_t, with K/M/G suffix (binary) */
     T_SECONDS,   /* double >= 0, fractions allowed */
@@ -30,6 +32,7 @@ typedef struct opt {
     const char *job_key;     /* key in job files ("section.key"), or NULL */
     uint64_t min, max;       /* for T_U64 / T_SIZE / T_SECONDS */
     const char *help;
+    const char *const *values;   /* T_ENUM: the allowed values, NULL-terminated */
 } opt;
 
 #define C(x) (1u << (x))
@@ -40,77 +43,92 @@ typedef struct opt {
 #define MIB (1024ull * 1024ull)
 #define GIB (1024ull * 1024ull * 1024ull)
 
+/* Value sets of the T_ENUM options; the first is the default. What each
+ * value means is the business of the code that reads the option (the
+ * queue, the log, the printers), not of this file. */
+static const char *const v_encoding[] = {"base64", "text", NULL};
+static const char *const v_text_json[] = {"text", "json", NULL};
+static const char *const v_csv_json[] = {"csv", "json", NULL};
+
 static const opt options[] = {
     {"queue", 0, "URL", T_STR, F(queue), C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE),
      NULL, 0, 0,
      "queue: dir:PATH or an absolute PATH (directory queue on shared storage); "
-     "default $MPIBATCH_QUEUE"},
+     "default $MPIBATCH_QUEUE", NULL},
     {"id", 0, "ID", T_STR, F(id), C(MB_CMD_ENQUEUE) | C(MB_CMD_QUEUE), NULL, 0, 0,
      "enqueue: task id of the message (one FILE only; default: a digest of the message "
-     "body); queue redrive: the message to move back (default: all)"},
+     "body); queue redrive: the message to move back (default: all)", NULL},
     {"out", 0, "DIR", T_STR, F(out), C(MB_CMD_RUN), NULL, 0, 0,
-     "result directory on shared storage (created if missing)"},
+     "result directory on shared storage (created if missing)", NULL},
     {"job", 0, "FILE", T_STR, F(job), C(MB_CMD_RUN), NULL, 0, 0,
-     "job file (INI); options given on the command line win"},
+     "job file (INI); options given on the command line win", NULL},
     {"name", 0, "NAME", T_STR, F(name), C(MB_CMD_RUN), "job.name", 0, 0,
-     "job name shown in logs"},
+     "job name shown in logs", NULL},
     {"group-by", 0, "COLS", T_STR, F(group_by), C(MB_CMD_RUN), "job.group_by", 0, 0,
-     "comma-separated group columns (header names, or 1-based numbers with --no-header)"},
+     "comma-separated group columns (header names, or 1-based numbers with --no-header)", NULL},
     {"agg", 0, "LIST", T_STR, F(agg), C(MB_CMD_RUN), "job.aggregates", 0, 0,
      "aggregates: count(*), count(c), sum(c), mean(c)/avg(c), min(c), max(c), var(c), "
-     "stddev(c)"},
+     "stddev(c)", NULL},
     {"delimiter", 0, "CHAR", T_DELIM, F(delimiter), C(MB_CMD_RUN), "csv.delimiter", 0, 0,
-     "field delimiter: , ; | or tab (default ,)"},
+     "field delimiter: , ; | or tab (default ,)", NULL},
     {"no-header", 0, NULL, T_NOFLAG, F(header), C(MB_CMD_RUN), "csv.header", 0, 0,
-     "the files have no header row; columns are named 1..N"},
+     "the files have no header row; columns are named 1..N", NULL},
     {"chunk-size", 0, "BYTES", T_SIZE, F(chunk_size), C(MB_CMD_RUN), "run.chunk_size", 1,
-     GIB, "partition size, suffixes K M G (default 4M)"},
+     GIB, "partition size, suffixes K M G (default 4M)", NULL},
     {"max-record", 0, "BYTES", T_SIZE, F(max_record), C(MB_CMD_RUN), "run.max_record", 16,
-     GIB, "longest record accepted (default 16M)"},
+     GIB, "longest record accepted (default 16M)", NULL},
     {"max-groups-mb", 0, "MB", T_U64, F(max_groups_mb), C(MB_CMD_RUN), "run.max_groups_mb", 1,
-     1u << 20, "memory cap of one rank's group table, in MiB (default 4096)"},
+     1u << 20, "memory cap of one rank's group table, in MiB (default 4096)", NULL},
     {"checkpoint-dir", 0, "DIR", T_STR, F(checkpoint_dir), C(MB_CMD_RUN), "run.checkpoint_dir", 0,
-     0, "checkpoint the in-flight task here (shared storage); a rerun resumes from it"},
+     0, "checkpoint the in-flight task here (shared storage); a rerun resumes from it", NULL},
     {"checkpoint-interval", 0, "SECONDS", T_SECONDS, F(checkpoint_interval), C(MB_CMD_RUN),
      "run.checkpoint_interval", 0, 31536000,
-     "time between checkpoints, fractions allowed (default 60)"},
+     "time between checkpoints, fractions allowed (default 60)", NULL},
     {"fresh", 0, NULL, T_FLAG, F(fresh), C(MB_CMD_RUN), NULL, 0, 0,
-     "discard checkpoints in --checkpoint-dir instead of resuming from them"},
+     "discard checkpoints in --checkpoint-dir instead of resuming from them", NULL},
     {"idle-exit", 0, "SECONDS", T_SECONDS, F(idle_exit), C(MB_CMD_RUN), "run.idle_exit", 0,
-     31536000, "exit after the queue has been empty this long; 0 = at once (default 0)"},
+     31536000, "exit after the queue has been empty this long; 0 = at once (default 0)", NULL},
     {"visibility-timeout", 0, "SECONDS", T_U64, F(visibility_timeout), C(MB_CMD_RUN),
      "run.visibility_timeout", 1, 604800,
-     "lease on a claimed message, renewed while the task runs (default 300)"},
+     "lease on a claimed message, renewed while the task runs (default 300)", NULL},
     {"max-dequeue", 0, "N", T_U64, F(max_dequeue), C(MB_CMD_RUN), "run.max_dequeue", 0, 1000,
      "failed deliveries before a message goes to the poison area (default 5; 0 = never); a "
      "delivery that made progress (a newer checkpoint, a renewed lease) or stopped on "
-     "request is not a failure, and 10 x N deliveries of any kind are the ceiling"},
+     "request is not a failure, and 10 x N deliveries of any kind are the ceiling", NULL},
     {"data-root", 0, "DIR", T_STR, F(data_root), C(MB_CMD_RUN), "run.data_root", 0, 0,
-     "directory that relative input paths in messages are resolved against"},
-    {"message-encoding", 0, "ENC", T_STR, F(encoding),
+     "directory that relative input paths in messages are resolved against", NULL},
+    {"message-encoding", 0, "ENC", T_ENUM, F(encoding),
      C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE), "queue.message_encoding", 0, 0,
      "Azure queues: send message bodies as base64 (default, the Azure Functions and SDK "
-     "convention) or text; both are accepted on receive"},
+     "convention) or text; both are accepted on receive", v_encoding},
     {"ca-file", 0, "FILE", T_STR, F(ca_file), C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE),
-     "queue.ca_file", 0, 0, "extra CA certificates (PEM) for a private TLS endpoint"},
+     "queue.ca_file", 0, 0, "extra CA certificates (PEM) for a private TLS endpoint", NULL},
     {"retry-deadline", 0, "SECONDS", T_SECONDS, F(retry_deadline),
      C(MB_CMD_ENQUEUE) | C(MB_CMD_RUN) | C(MB_CMD_QUEUE), "queue.retry_deadline", 0, 86400,
-     "how long a failing queue request is retried before giving up with exit 69 (default 120)"},
+     "how long a failing queue request is retried before giving up with exit 69 (default 120)",
+     NULL},
     {"merge", 0, NULL, T_FLAG, F(merge), C(MB_CMD_RESULTS), NULL, 0, 0,
-     "print the exact total over all committed tasks instead of each task"},
-    {"format", 0, "FMT", T_STR, F(format), C(MB_CMD_RESULTS) | C(MB_CMD_QUEUE) | C(MB_CMD_STATUS),
-     NULL, 0, 0,
-     "output format: results: csv (default) or json; queue stats and peek, status: text "
-     "(default) or json"},
-    {"log-format", 0, "FMT", T_STR, F(log_format), ALL, "run.log_format", 0, 0,
+     "print the exact total over all committed tasks instead of each task", NULL},
+    {"poison", 0, NULL, T_FLAG, F(poison), C(MB_CMD_QUEUE), NULL, 0, 0,
+     "peek, purge: the poison area instead of the queue", NULL},
+    /* one name, two value sets: the entry that applies to the command is
+     * the one parsed (find_long) */
+    {"format", 0, "FMT", T_ENUM, F(format), C(MB_CMD_RESULTS), NULL, 0, 0,
+     "output format: csv (default) or json", v_csv_json},
+    {"format", 0, "FMT", T_ENUM, F(format), C(MB_CMD_QUEUE) | C(MB_CMD_STATUS), NULL, 0, 0,
+     "output format of queue stats and peek, and of status: text (default) or json",
+     v_text_json},
+    {"log-format", 0, "FMT", T_ENUM, F(log_format), ALL, "run.log_format", 0, 0,
      "log lines on stderr: text (default: TIME HOST mpibatch[RANK]: LEVEL: MESSAGE) or json "
-     "(one object per line: time, host, rank, level, msg)"},
-    {"verbose", 'v', NULL, T_FLAG, F(verbose), ALL, NULL, 0, 0, "more messages (debug)"},
-    {"quiet", 'q', NULL, T_FLAG, F(quiet), ALL, NULL, 0, 0, "errors and warnings only"},
-    {"help", 'h', NULL, T_FLAG, F(help), ALL, NULL, 0, 0, "show this help"},
+     "(one object per line: time, host, rank, level, msg)", v_text_json},
+    {"verbose", 'v', NULL, T_FLAG, F(verbose), ALL, NULL, 0, 0, "more messages (debug)", NULL},
+    {"quiet", 'q', NULL, T_FLAG, F(quiet), ALL, NULL, 0, 0, "errors and warnings only", NULL},
+    {"help", 'h', NULL, T_FLAG, F(help), ALL, NULL, 0, 0, "show this help", NULL},
     {"version", 'V', NULL, T_FLAG, F(version), C(MB_CMD_NONE), NULL, 0, 0,
-     "show the version"},
+     "show the version", NULL},
 };
+
+_Static_assert(MB_ARRAY_LEN(options) <= MB_OPT_MAX, "mb_opts.set has MB_OPT_MAX entries");
 
 static const struct {
     mb_cmd cmd;
@@ -130,12 +148,15 @@ static const struct {
     {MB_CMD_INSPECT, "inspect", "CHECKPOINT",
      "Validate a checkpoint file and print what it holds: job fingerprint, task,\n"
      "input, chunks done of the total, sequence number, parts, validity."},
-    {MB_CMD_QUEUE, "queue", "stats|peek|purge|redrive --queue URL [--id ID] [--format text|json]",
+    {MB_CMD_QUEUE, "queue",
+     "stats|peek|purge|redrive --queue URL [--poison] [--id ID] [--format text|json]",
      "stats: approximate message counts (visible, leased, poison) and the leases\n"
      "with their expiry where the back end can tell; peek: show the next visible\n"
-     "messages without claiming them; purge: delete every message (not the poison\n"
-     "area); redrive: move poisoned messages (all, or --id) back into the queue as\n"
-     "first deliveries, e.g. after fixing a job or a file."},
+     "messages without claiming them (ID, dequeue count, body; with --poison the\n"
+     "poisoned ones: ID, dequeue count, reason, body); purge: delete every message\n"
+     "(not the poison area; with --poison only the poison area); redrive: move\n"
+     "poisoned messages (all, or --id) back into the queue as first deliveries,\n"
+     "e.g. after fixing a job or a file."},
     {MB_CMD_STATUS, "status", "DIR [--format text|json]",
      "Show the jobs that wrote status files into DIR (a --checkpoint-dir, or an\n"
      "--out dir whose jobs had none: OUT/.status/): state, task, chunks, MB, rates,\n"
@@ -257,6 +278,50 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
+/* The allowed values of a T_ENUM option as "a, b, c" (for messages). */
+static const char *values_text(const opt *op, char *buf, size_t cap)
+{
+    size_t used = 0, k;
+
+    assert(op->type == T_ENUM && op->values && cap > 0);
+    buf[0] = '\0';
+    for (k = 0; op->values[k] && used < cap; k++) {
+        int w = snprintf(buf + used, cap - used, "%s%s", k ? ", " : "", op->values[k]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+/* Replaces the string field of `op` with a copy of `val`. */
+static mb_status store_str(mb_opts *o, const opt *op, const char *val, mb_err *err)
+{
+    char **dst = (char **)(void *)((char *)o + op->off);
+    char *copy = mb_strdup(val);
+
+    if (!copy)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    free(*dst);
+    *dst = copy;
+    return MB_OK;
+}
+
+/* A T_ENUM value is matched without regard to case and stored as the table
+ * spells it, so that readers of the field compare with strcmp. */
+static mb_status store_enum(mb_opts *o, const opt *op, const char *val, int from_job,
+                            mb_err *err)
+{
+    char list[256];
+    size_t k;
+
+    for (k = 0; op->values[k]; k++)
+        if (strcasecmp(val, op->values[k]) == 0)
+            return store_str(o, op, op->values[k], err);
+    return mb_err_set(err, from_job ? MB_EJOB : MB_EUSAGE, "%s%s: '%s' is not one of %s",
+                      from_job ? "" : "--", op->name, val, values_text(op, list, sizeof list));
+}
+
 /* Stores `val` into the field of option `op`. from_job selects the job-file
  * reading of T_NOFLAG (a boolean value rather than a bare flag). */
 static mb_status store(mb_opts *o, const opt *op, const char *val, int from_job, mb_err *err)
@@ -267,15 +332,10 @@ static mb_status store(mb_opts *o, const opt *op, const char *val, int from_job,
     int b;
 
     switch (op->type) {
-    case T_STR: {
-        char **dst = (char **)(void *)(base + op->off);
-        char *copy = mb_strdup(val);
-        if (!copy)
-            return mb_err_set(err, MB_ENOMEM, "out of memory");
-        free(*dst);
-        *dst = copy;
-        return MB_OK;
-    }
+    case T_STR:
+        return store_str(o, op, val, err);
+    case T_ENUM:
+        return store_enum(o, op, val, from_job, err);
     case T_U64:
     case T_SIZE:
         if (parse_u64(val, &u, op->type == T_SIZE) != 0 || u < op->min || u > op->max)
@@ -315,13 +375,22 @@ static mb_status store(mb_opts *o, const opt *op, const char *val, int from_job,
     return mb_err_set(err, MB_EINTERNAL, "option type");
 }
 
-static const opt *find_long(const char *name, size_t len)
+/* The option named `name` (len bytes); of several with that name, the one
+ * that applies to `cmd`, else the first (which parse_one then refuses). */
+static const opt *find_long(const char *name, size_t len, mb_cmd cmd)
 {
+    const opt *first = NULL;
     size_t i;
-    for (i = 0; i < MB_ARRAY_LEN(options); i++)
-        if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+
+    for (i = 0; i < MB_ARRAY_LEN(options); i++) {
+        if (strlen(options[i].name) != len || memcmp(options[i].name, name, len) != 0)
+            continue;
+        if (options[i].cmds & C(cmd))
             return &options[i];
-    return NULL;
+        if (!first)
+            first = &options[i];
+    }
+    return first;
 }
 
 static const opt *find_short(char c)
@@ -356,7 +425,7 @@ static mb_status parse_one(mb_opts *o, int argc, char **argv, int *i, mb_err *er
     if (a[1] == '-') {
         const char *eq = strchr(a + 2, '=');
         size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-        op = find_long(a + 2, len);
+        op = find_long(a + 2, len, o->cmd);
         if (eq)
             val = eq + 1;
     } else {
@@ -474,26 +543,14 @@ void mb_cli_help(mb_cmd cmd)
                      op->metavar ? op->metavar : "");
         printf("  %-30s ", head);
         print_wrapped(op->help, 33);
+        if (op->type == T_ENUM) {
+            char list[256];
+            printf("%33s(values: %s)\n", "", values_text(op, list, sizeof list));
+        }
         if (op->job_key)
             printf("%33s(job file: [%.*s] %s)\n", "", (int)strcspn(op->job_key, "."),
                    op->job_key, strchr(op->job_key, '.') + 1);
     }
-}
-
-mb_status mb_cli_queue_config(const mb_opts *o, mb_queue_config *c, mb_err *err)
-{
-    mb_queue_config_init(c);
-    c->max_deliveries = (unsigned)(o->max_dequeue * 10);
-    c->ca_file = o->ca_file;
-    c->retry_deadline = o->retry_deadline;
-    if (!o->encoding || strcmp(o->encoding, "base64") == 0)
-        c->encoding = MB_MSG_BASE64;
-    else if (strcmp(o->encoding, "text") == 0)
-        c->encoding = MB_MSG_TEXT;
-    else
-        return mb_err_set(err, MB_EUSAGE, "--message-encoding: '%s' is not base64 or text",
-                          o->encoding);
-    return MB_OK;
 }
 
 /* ---- generated documentation: the man page and the bash completion ---- */
@@ -521,6 +578,8 @@ static void roff_text(FILE *f, const char *s)
  * help, and its job-file key when it has one. */
 static void man_option(FILE *f, const opt *op)
 {
+    size_t k;
+
     fputs(".TP\n", f);
     if (op->shortc)
         fprintf(f, "\\fB\\-%c\\fR, ", op->shortc);
@@ -535,6 +594,13 @@ static void man_option(FILE *f, const opt *op)
     fputc('\n', f);
     roff_text(f, op->help);
     fputc('\n', f);
+    for (k = 0; op->type == T_ENUM && op->values[k]; k++) {
+        fputs(k ? ", \\fB" : ".br\nValues: \\fB", f);
+        roff_text(f, op->values[k]);
+        fputs("\\fR", f);
+    }
+    if (op->type == T_ENUM)
+        fputc('\n', f);
     if (op->job_key) {
         fprintf(f, ".br\nJob file: [%.*s] ", (int)strcspn(op->job_key, "."), op->job_key);
         roff_text(f, strchr(op->job_key, '.') + 1);
@@ -626,20 +692,71 @@ static void gen_man(FILE *f)
           "\\fBsysexits\\fR(3)\n", f);
 }
 
-/* The words a value of `op` completes to: a compgen action. */
-static const char *completion_action(const opt *op)
+/* Writes the shell command that completes a value of `op`: compgen over
+ * files, directories or its values, or no completion at all. */
+static void completion_value(FILE *f, const opt *op)
 {
-    if (strcmp(op->metavar, "FILE") == 0 || strcmp(op->metavar, "CHECKPOINT") == 0)
-        return "-f";
-    if (strcmp(op->metavar, "DIR") == 0)
-        return "-d";
-    if (op->type == T_DELIM)
-        return "-W 'comma semicolon pipe tab'";
-    if (strcmp(op->name, "format") == 0)
-        return "-W 'csv json'";
-    if (strcmp(op->name, "message-encoding") == 0)
-        return "-W 'base64 text'";
-    return NULL;
+    size_t k;
+
+    if (op->type == T_ENUM) {
+        fputs("mapfile -t COMPREPLY < <(compgen -W '", f);
+        for (k = 0; op->values[k]; k++)
+            fprintf(f, "%s%s", k ? " " : "", op->values[k]);
+        fputs("' -- \"$cur\")", f);
+    } else if (strcmp(op->metavar, "FILE") == 0 || strcmp(op->metavar, "CHECKPOINT") == 0) {
+        fputs("mapfile -t COMPREPLY < <(compgen -f -- \"$cur\")", f);
+    } else if (strcmp(op->metavar, "DIR") == 0) {
+        fputs("mapfile -t COMPREPLY < <(compgen -d -- \"$cur\")", f);
+    } else if (op->type == T_DELIM) {
+        fputs("mapfile -t COMPREPLY < <(compgen -W 'comma semicolon pipe tab' -- \"$cur\")", f);
+    } else {
+        fputs("COMPREPLY=()", f);
+    }
+}
+
+/* Is options[k] the first entry with its name? */
+static int first_of_name(size_t k)
+{
+    size_t j;
+
+    for (j = 0; j < k; j++)
+        if (strcmp(options[j].name, options[k].name) == 0)
+            return 0;
+    return 1;
+}
+
+/* The case arm for the value of option `options[k]`, the first of its
+ * name: when several entries share the name (--format), which one applies
+ * depends on the command, so the arm switches on $cmd. */
+static void completion_arm(FILE *f, size_t k)
+{
+    const opt *op = &options[k];
+    size_t j, i, same = 0;
+
+    for (j = k; j < MB_ARRAY_LEN(options); j++)
+        same += strcmp(options[j].name, op->name) == 0;
+    fprintf(f, "    --%s) ", op->name);
+    if (same == 1) {
+        completion_value(f, op);
+        fputs("; return ;;\n", f);
+        return;
+    }
+    fputs("case $cmd in\n", f);
+    for (j = k; j < MB_ARRAY_LEN(options); j++) {
+        const char *sep = "";
+        if (strcmp(options[j].name, op->name) != 0)
+            continue;
+        fputs("        ", f);
+        for (i = 0; i < MB_ARRAY_LEN(commands); i++)
+            if (options[j].cmds & C(commands[i].cmd)) {
+                fprintf(f, "%s%s", sep, commands[i].name);
+                sep = "|";
+            }
+        fputs(") ", f);
+        completion_value(f, &options[j]);
+        fputs(" ;;\n", f);
+    }
+    fputs("        *) COMPREPLY=() ;;\n        esac; return ;;\n", f);
 }
 
 /* The options of `cmd` as one space-separated list, long then short. */
@@ -674,17 +791,9 @@ static void gen_completion(FILE *f)
     fputs(") cmd=${COMP_WORDS[i]}; break ;;\n        esac\n    done\n"
           "    case $prev in\n", f);
     /* an option that takes a value: complete the value, or nothing */
-    for (k = 0; k < MB_ARRAY_LEN(options); k++) {
-        const char *act;
-        if (!takes_value(&options[k]))
-            continue;
-        act = completion_action(&options[k]);
-        if (act)
-            fprintf(f, "    --%s) mapfile -t COMPREPLY < <(compgen %s -- \"$cur\"); return ;;\n",
-                    options[k].name, act);
-        else
-            fprintf(f, "    --%s) COMPREPLY=(); return ;;\n", options[k].name);
-    }
+    for (k = 0; k < MB_ARRAY_LEN(options); k++)
+        if (takes_value(&options[k]) && first_of_name(k))
+            completion_arm(f, k);
     fputs("    esac\n    case $cmd in\n    '') opts='", f);
     completion_opts(f, MB_CMD_NONE);
     fputs("' ;;\n", f);

@@ -6,7 +6,6 @@
 #define MB_CLI_H
 
 #include "base/mb.h"
-#include "queue/queue.h"
 
 #include <stdio.h>
 
@@ -24,13 +23,14 @@ typedef enum mb_cmd {
 
 typedef struct mb_opts {
     mb_cmd cmd;
-    /* strings are owned (mb_opts_fini) */
+    /* strings are owned (mb_opts_fini); format, encoding and log_format are
+     * NULL or one of their option's values, spelled as in cli.c's table */
     char *queue, *out, *job, *name, *group_by, *agg, *checkpoint_dir, *data_root;
     char *id, *format, *encoding, *ca_file, *log_format;
     double checkpoint_interval, idle_exit, retry_deadline;
     uint64_t visibility_timeout, max_dequeue, chunk_size, max_record, max_groups_mb;
     char delimiter;
-    int header, merge, fresh, verbose, quiet, help, version;
+    int header, merge, fresh, poison, verbose, quiet, help, version;
     char **args;          /* positional arguments (borrowed from argv) */
     size_t nargs;
     unsigned char set[MB_OPT_MAX];   /* option i given on the command line */
@@ -55,9 +55,12 @@ void mb_cli_help(mb_cmd cmd);
 
 const char *mb_cli_cmd_name(mb_cmd cmd);
 
-/* The queue settings the options ask for. MB_EUSAGE for an unknown
- * --message-encoding. */
-mb_status mb_cli_queue_config(const mb_opts *o, mb_queue_config *c, mb_err *err);
+/* The queue settings the options ask for (--max-dequeue, --ca-file,
+ * --retry-deadline, --message-encoding). Defined in cli_queue.c, the one
+ * file of cli/ that knows the queue; declared here with the struct left
+ * incomplete, so that this header does not pull in queue/queue.h. */
+struct mb_queue_config;
+mb_status mb_cli_queue_config(const mb_opts *o, struct mb_queue_config *c, mb_err *err);
 
 /* Writes the documentation generated from the option table to `out`:
  * what = "man" for the man page (roff), "completion" for the bash

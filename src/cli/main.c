@@ -173,8 +173,9 @@ static mb_status queue_peek(mb_queue *q, int json, mb_err *err)
                                                  "dequeue_count",
                                                  (json_int_t)m[i].dequeue_count, "body",
                                                  body_json(&m[i])));
-        st = print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "backend", q->ops->name,
-                                  "peeked", (json_int_t)n, "visible", (json_int_t)vis,
+        st = print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "backend",
+                                  q->ops->name, "area", "queue", "peeked", (json_int_t)n,
+                                  "visible", (json_int_t)vis,
                                   "leased", (json_int_t)leased, "poison",
                                   (json_int_t)poisoned, "messages", arr ? arr : json_null()),
                         err);
@@ -184,12 +185,53 @@ static mb_status queue_peek(mb_queue *q, int json, mb_err *err)
     return st;
 }
 
-/* --format for queue and status: 1 for json, 0 for text, -1 otherwise. */
+static json_t *poisoned_json(const mb_poisoned *p)
+{
+    return json_pack("{s:s, s:I, s:o, s:o, s:b}", "id", p->msg.id, "dequeue_count",
+                     (json_int_t)p->msg.dequeue_count, "reason",
+                     p->reason[0] ? json_string(p->reason) : json_null(), "body",
+                     body_json(&p->msg), "body_truncated", p->body_cut);
+}
+
+/* queue peek --poison: the poisoned messages, with their reasons. Text:
+ * ID, dequeue count, reason ("-" when not recorded), body, tab-separated
+ * (a reason is one line without control characters). */
+static mb_status queue_peek_poison(mb_queue *q, int json, mb_err *err)
+{
+    mb_poisoned p[32];
+    size_t n = 0, i;
+    int64_t vis = 0, leased = 0, poisoned = 0;
+    mb_status st;
+    json_t *arr;
+
+    memset(p, 0, sizeof p);
+    st = mb_queue_peek_poison(q, p, MB_ARRAY_LEN(p), &n, err);
+    if (st == MB_OK && json)
+        st = mb_queue_count(q, &vis, &leased, &poisoned, err);
+    if (st == MB_OK && !json)
+        for (i = 0; i < n; i++)
+            printf("%s\t%lld\t%s\t%s\n", p[i].msg.id, (long long)p[i].msg.dequeue_count,
+                   p[i].reason[0] ? p[i].reason : "-", p[i].msg.body ? p[i].msg.body : "");
+    if (st == MB_OK && json) {
+        arr = json_array();
+        for (i = 0; arr && i < n; i++)
+            json_array_append_new(arr, poisoned_json(&p[i]));
+        st = print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "backend",
+                                  q->ops->name, "area", "poison", "peeked", (json_int_t)n,
+                                  "visible", (json_int_t)vis, "leased", (json_int_t)leased,
+                                  "poison", (json_int_t)poisoned, "messages",
+                                  arr ? arr : json_null()),
+                        err);
+    }
+    for (i = 0; i < n; i++)
+        mb_poisoned_fini(&p[i]);
+    return st;
+}
+
+/* --format for queue and status (cli.c let only text or json through). */
 static int want_json(const mb_opts *o)
 {
-    if (!o->format || strcmp(o->format, "text") == 0)
-        return 0;
-    return strcmp(o->format, "json") == 0 ? 1 : -1;
+    return o->format && strcmp(o->format, "json") == 0;
 }
 
 static mb_status cmd_queue(mb_opts *o, mb_err *err)
@@ -206,8 +248,9 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
         return mb_err_set(err, MB_EUSAGE, "queue: say stats, peek, purge or redrive");
     if (o->id && strcmp(action, "redrive") != 0)
         return mb_err_set(err, MB_EUSAGE, "queue %s: --id goes with redrive only", action);
-    if (json < 0)
-        return mb_err_set(err, MB_EUSAGE, "queue: --format '%s' is not text or json", o->format);
+    if (o->poison && strcmp(action, "peek") && strcmp(action, "purge"))
+        return mb_err_set(err, MB_EUSAGE, "queue %s: --poison goes with peek and purge only",
+                          action);
     if (json && strcmp(action, "stats") && strcmp(action, "peek"))
         return mb_err_set(err, MB_EUSAGE, "queue %s: --format goes with stats and peek only",
                           action);
@@ -216,7 +259,7 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
     if (strcmp(action, "stats") == 0) {
         st = queue_stats(q, json, err);
     } else if (strcmp(action, "peek") == 0) {
-        st = queue_peek(q, json, err);
+        st = o->poison ? queue_peek_poison(q, json, err) : queue_peek(q, json, err);
     } else if (strcmp(action, "redrive") == 0) {
         uint64_t moved = 0;
         st = mb_queue_redrive(q, o->id, &moved, err);
@@ -225,7 +268,7 @@ static mb_status cmd_queue(mb_opts *o, mb_err *err)
         if (st == MB_OK && o->id && moved == 0)
             st = mb_err_set(err, MB_ENOENT, "queue redrive: no poisoned message %s", o->id);
     } else {
-        st = mb_queue_purge(q, err);
+        st = o->poison ? mb_queue_purge_poison(q, err) : mb_queue_purge(q, err);
     }
     mb_queue_free(q);
     return st;
@@ -237,8 +280,6 @@ static mb_status cmd_status(const mb_opts *o, mb_err *err)
 
     if (o->nargs != 1)
         return mb_err_set(err, MB_EUSAGE, "status: name one DIR (a --checkpoint-dir or --out)");
-    if (json < 0)
-        return mb_err_set(err, MB_EUSAGE, "status: --format '%s' is not text or json", o->format);
     return mb_jobstat_print(o->args[0], json, stdout, err);
 }
 

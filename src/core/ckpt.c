@@ -7,46 +7,12 @@
  * Files: DIR/ckpt-<seq>.h5 with seq as 20 zero-padded digits, so that names
  * sort by sequence; written as DIR/.ckpt-<seq>.h5.tmp, whose disk space is
  * reserved before HDF5 writes to it, and renamed once every rank has written
- * its part. Layout (format "mpibatch-checkpoint-2"; HDF5
- * 1.8+ file format, whose superblock and object headers carry checksums of
- * their own; readable with h5dump, h5py, or any HDF5 1.8+ library):
- *
- *   attributes on / (scalars; strings are fixed-length, NUL-terminated):
- *     format       string  "mpibatch-checkpoint-2"
- *     fingerprint  string  job plan fingerprint (SHA-256 hex)
- *     task_id      string
- *     input        string  input path of the task
- *     msg_id       string  queue message id
- *     receipt      string  lease handle of the message (not printed by
- *                          `mpibatch inspect`: later back ends make it secret)
- *     file_size    uint64  input size when the chunk grid was built
- *     chunk_size   uint64  nominal chunk size of the grid
- *     nchunks      uint64  chunks in the grid
- *     grid_digest  string  SHA-256 hex of the grid bounds
- *     seq          uint64  sequence number (the one in the file name)
- *     nstate       uint64  states per group
- *     nparts       uint64  ranks that wrote the checkpoint
- *     meta_sha256  string  SHA-256 hex of the lines "NAME=LEN:VALUE\n" for
- *                          the attributes above, in this order (numbers in
- *                          decimal, LEN = bytes of VALUE)
- *   /states  uint8[S]   packed group states (group.h, mb_groups_pack) of
- *                       all parts, concatenated in rank order
- *   /chunks  uint64[C]  indices of the chunks each part covers, concatenated
- *   /parts   compound[nparts], one per rank:
- *              states_offset, states_len    uint64  its bytes of /states
- *              chunks_offset, chunks_count  uint64  its entries of /chunks
- *              states_sha256  string[65]    SHA-256 hex of its /states bytes
- *              chunks_sha256  string[65]    SHA-256 hex of its /chunks
- *                                           entries as little-endian uint64
- *   /valid   uint8[nparts]  1 when part i is completely written; each rank
- *                       writes its flag after its data is synced, so a file
- *                       that was cut short holds zeros here
- *
- * A checkpoint is valid when the metadata checksum matches, every valid flag
- * is 1, the parts tile /states and /chunks in order without gaps, every
- * part's checksums match, and every chunk index is below nchunks and covered
- * once. The concatenated states are independent of the number of ranks that
- * wrote them, so a checkpoint of N ranks resumes on M. */
+ * its part. The layout (format "mpibatch-checkpoint-3": metadata attributes
+ * with the accumulator layout and meta_sha256, /states, /chunks, /parts,
+ * /valid) and what makes a checkpoint valid are documented in
+ * docs/result-format.md; keep it in step with this file. The concatenated
+ * states are independent of the number of ranks that wrote them, so a
+ * checkpoint of N ranks resumes on M. */
 #include "core/ckpt.h"
 
 #include "base/digest.h"
@@ -54,6 +20,7 @@
 #include "base/fsutil.h"
 #include "base/log.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -65,7 +32,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT "mpibatch-checkpoint-2"
+#define FORMAT "mpibatch-checkpoint-3"
+/* The format before the accumulator layout was recorded: refused, since
+ * its states cannot be told apart from those of another layout. */
+#define FORMAT_NO_LAYOUT "mpibatch-checkpoint-2"
 #define PATH_CAP 4096
 #define NAME_CAP 64
 #define MAX_PARTS ((uint64_t)1 << 24)     /* ranks; far above any real job */
@@ -225,14 +195,16 @@ static mb_status put_kv_u64(mb_buf *b, const char *name, uint64_t v)
     return put_kv(b, name, num);
 }
 
-/* meta_sha256: see the layout at the top of this file. */
-static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, char out[SHA_HEX])
+/* meta_sha256: see docs/result-format.md. With `v2`, as format
+ * mpibatch-checkpoint-2 computed it (no layout lines), to tell such a file
+ * from a damaged one. */
+static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, int v2, char out[SHA_HEX])
 {
     mb_buf b;
     mb_status st;
 
     mb_buf_init(&b, (size_t)1 << 16);
-    st = put_kv(&b, "format", FORMAT);
+    st = put_kv(&b, "format", v2 ? FORMAT_NO_LAYOUT : FORMAT);
     if (st == MB_OK) st = put_kv(&b, "fingerprint", m->fingerprint);
     if (st == MB_OK) st = put_kv(&b, "task_id", m->task_id);
     if (st == MB_OK) st = put_kv(&b, "input", m->input);
@@ -244,6 +216,8 @@ static mb_status meta_sha(const mb_ckpt_meta *m, uint64_t nparts, char out[SHA_H
     if (st == MB_OK) st = put_kv(&b, "grid_digest", m->grid_digest);
     if (st == MB_OK) st = put_kv_u64(&b, "seq", m->seq);
     if (st == MB_OK) st = put_kv_u64(&b, "nstate", m->nstate);
+    if (st == MB_OK && !v2) st = put_kv_u64(&b, "layout_version", m->layout_version);
+    if (st == MB_OK && !v2) st = put_kv(&b, "layout", m->layout);
     if (st == MB_OK) st = put_kv_u64(&b, "nparts", nparts);
     if (st == MB_OK) st = mb_sha256_hex(b.p, b.len, out);
     mb_buf_fini(&b);
@@ -342,7 +316,7 @@ static int meta_terminated(const mb_ckpt_meta *m)
     return memchr(m->fingerprint, 0, sizeof m->fingerprint) &&
            memchr(m->task_id, 0, sizeof m->task_id) && memchr(m->input, 0, sizeof m->input) &&
            memchr(m->msg_id, 0, sizeof m->msg_id) && memchr(m->receipt, 0, sizeof m->receipt) &&
-           memchr(m->grid_digest, 0, sizeof m->grid_digest);
+           memchr(m->grid_digest, 0, sizeof m->grid_digest);   /* layout: set here */
 }
 
 static void meta_terminate(mb_ckpt_meta *m)
@@ -353,6 +327,7 @@ static void meta_terminate(mb_ckpt_meta *m)
     m->msg_id[sizeof m->msg_id - 1] = '\0';
     m->receipt[sizeof m->receipt - 1] = '\0';
     m->grid_digest[sizeof m->grid_digest - 1] = '\0';
+    m->layout[sizeof m->layout - 1] = '\0';
 }
 
 /* Rank 0: checks the metadata, makes the directory and names the files. */
@@ -372,6 +347,10 @@ static mb_status root_prepare(writer *w, const char *dir, const mb_ckpt_meta *me
                           (unsigned long long)meta->nchunks, (unsigned long long)meta->file_size,
                           (unsigned long long)meta->nstate);
     w->s.meta = *meta;
+    /* The states are packed by this binary, so its layout is theirs. */
+    w->s.meta.layout_version = MB_ACC_LAYOUT_VERSION;
+    if (mb_acc_layout(w->s.meta.layout, sizeof w->s.meta.layout) != MB_OK)
+        return mb_err_set(err, MB_EINTERNAL, "the accumulator layout does not fit its buffer");
     if (snprintf(w->s.dir, sizeof w->s.dir, "%s", dir) >= (int)sizeof w->s.dir ||
         ckpt_path(w->s.tmp, sizeof w->s.tmp, dir, ".", meta->seq, ".tmp") != 0 ||
         ckpt_path(w->s.path, sizeof w->s.path, dir, "", meta->seq, "") != 0)
@@ -430,7 +409,7 @@ static mb_status part_prepare(writer *w, const mb_ckpt_part *p, mb_err *err)
     if (st == MB_OK)
         st = chunks_sha(p->chunks, p->nchunks, w->rec.chunks_sha256);
     if (st == MB_OK)
-        st = meta_sha(&w->s.meta, w->nparts, w->meta_sha);
+        st = meta_sha(&w->s.meta, w->nparts, 0, w->meta_sha);
     return st == MB_OK ? MB_OK : mb_err_set(err, st, "cannot checksum the checkpoint part");
 }
 
@@ -444,6 +423,15 @@ static mb_status place_parts(writer *w, mb_err *err)
         return st;
     w->rec.states_offset = before[0];
     w->rec.chunks_offset = before[1];
+    /* The exclusive scan makes the parts tile /states and /chunks in rank
+     * order: part r starts where part r-1 ends, the first at 0, the last
+     * ends at the total. The loader refuses a file where they do not
+     * (read_parts); here it would be a bug in the scan. */
+    assert(w->d->rank != 0 || (before[0] == 0 && before[1] == 0));
+    assert(before[0] <= w->total[0] && w->rec.states_len <= w->total[0] - before[0]);
+    assert(before[1] <= w->total[1] && w->rec.chunks_count <= w->total[1] - before[1]);
+    assert(w->d->rank != w->d->size - 1 || (before[0] + w->rec.states_len == w->total[0] &&
+                                            before[1] + w->rec.chunks_count == w->total[1]));
     if (w->total[1] > w->s.meta.nchunks)
         return mb_err_set(err, MB_EINTERNAL, "checkpoint parts cover %llu of %llu chunks",
                           (unsigned long long)w->total[1],
@@ -493,7 +481,9 @@ static int put_meta(hid_t f, const mb_ckpt_meta *m, uint64_t nparts, const char 
            put_u64_attr(f, "chunk_size", m->chunk_size) |
            put_u64_attr(f, "nchunks", m->nchunks) |
            put_str_attr(f, "grid_digest", m->grid_digest) | put_u64_attr(f, "seq", m->seq) |
-           put_u64_attr(f, "nstate", m->nstate) | put_u64_attr(f, "nparts", nparts) |
+           put_u64_attr(f, "nstate", m->nstate) |
+           put_u64_attr(f, "layout_version", m->layout_version) |
+           put_str_attr(f, "layout", m->layout) | put_u64_attr(f, "nparts", nparts) |
            put_str_attr(f, "meta_sha256", sha);
 }
 
@@ -858,6 +848,7 @@ typedef struct reader {
     uint64_t fsize;              /* bytes of the file: bounds every dataset */
     hid_t f;
     int have_meta, have_parts;
+    int v2;                      /* format mpibatch-checkpoint-2 */
     uint64_t nparts, nstates, nentries;
     part_rec *parts;
     uint64_t *chunks;
@@ -946,7 +937,8 @@ static mb_status read_attrs(reader *r, char sha[SHA_HEX], mb_err *err)
     char format[64];
     mb_status st = get_str_attr(f, "format", format, sizeof format, err);
 
-    if (st == MB_OK && strcmp(format, FORMAT) != 0)
+    r->v2 = st == MB_OK && strcmp(format, FORMAT_NO_LAYOUT) == 0;
+    if (st == MB_OK && !r->v2 && strcmp(format, FORMAT) != 0)
         return damaged(err, "format is '%s', not '%s'", format, FORMAT);
 #define STR(name, field) \
     if (st == MB_OK) st = get_str_attr(f, name, field, sizeof field, err)
@@ -963,6 +955,10 @@ static mb_status read_attrs(reader *r, char sha[SHA_HEX], mb_err *err)
     STR("grid_digest", m->grid_digest);
     U64("seq", &m->seq);
     U64("nstate", &m->nstate);
+    if (!r->v2) {
+        U64("layout_version", &m->layout_version);
+        STR("layout", m->layout);
+    }
     U64("nparts", &r->nparts);
 #undef STR
 #undef U64
@@ -977,10 +973,15 @@ static mb_status read_meta(reader *r, mb_err *err)
 
     if (st != MB_OK)
         return st;
-    if (meta_sha(m, r->nparts, want) != MB_OK)
+    if (meta_sha(m, r->nparts, r->v2, want) != MB_OK)
         return mb_err_set(err, MB_ENOMEM, "cannot checksum the checkpoint metadata");
     if (strcmp(sha, want) != 0)
         return damaged(err, "metadata checksum does not match");
+    /* Whole, but its states may be laid out otherwise: refused, not
+     * skipped like a damaged file (the checksum tells the two apart). */
+    if (r->v2)
+        return mb_err_set(err, MB_EJOB, "written by an older mpibatch (format %s), which did "
+                          "not record the layout of its states", FORMAT_NO_LAYOUT);
     r->have_meta = 1;
     /* Sane bounds, checked after the checksum so that they judge what the
      * writer meant rather than a random flip. */
@@ -1221,6 +1222,28 @@ void mb_ckpt_loaded_fini(mb_ckpt_loaded *c)
     memset(c, 0, sizeof *c);
 }
 
+/* MB_EJOB when the checkpoint's states were packed with another
+ * accumulator layout than this binary's (they would be misread), naming
+ * both versions and where the descriptions part. */
+static mb_status check_layout(const mb_ckpt_meta *m, mb_err *err)
+{
+    char mine[MB_ACC_LAYOUT_CAP];
+    size_t at = 0;
+
+    if (mb_acc_layout(mine, sizeof mine) != MB_OK)
+        return mb_err_set(err, MB_EINTERNAL, "the accumulator layout does not fit its buffer");
+    if (m->layout_version == MB_ACC_LAYOUT_VERSION && strcmp(m->layout, mine) == 0)
+        return MB_OK;
+    while (m->layout[at] && m->layout[at] == mine[at])
+        at++;
+    while (at > 0 && m->layout[at - 1] != ' ')   /* from the word that differs */
+        at--;
+    return mb_err_set(err, MB_EJOB, "its states were packed with accumulator layout %llu "
+                      "(\"...%.60s\"), this mpibatch's is layout %d (\"...%.60s\"): another "
+                      "build wrote it", (unsigned long long)m->layout_version, m->layout + at,
+                      MB_ACC_LAYOUT_VERSION, mine + at);
+}
+
 mb_status mb_ckpt_load(const char *dir, mb_ckpt_loaded *out, mb_err *err)
 {
     entry *v;
@@ -1239,6 +1262,8 @@ mb_status mb_ckpt_load(const char *dir, mb_ckpt_loaded *out, mb_err *err)
         st = validate(&r, path, out, &why);
         if (st == MB_OK && out->meta.seq != v[i].seq)
             st = damaged(&why, "it holds sequence %llu", (unsigned long long)out->meta.seq);
+        if (st == MB_OK)
+            st = check_layout(&out->meta, &why);
         if (st == MB_OK)
             break;
         mb_ckpt_loaded_fini(out);
@@ -1275,6 +1300,7 @@ static void print_meta(FILE *f, const mb_ckpt_meta *m)
     /* A lease handle: a secret for later back ends, so never shown. */
     put_line(f, "receipt", m->receipt[0] ? "(present)" : "(none)");
     fprintf(f, "%-12s%llu\n", "sequence", (unsigned long long)m->seq);
+    fprintf(f, "%-12s%llu\n", "layout", (unsigned long long)m->layout_version);
 }
 
 mb_status mb_ckpt_inspect(const char *path, FILE *out, mb_err *err)
@@ -1298,8 +1324,13 @@ mb_status mb_ckpt_inspect(const char *path, FILE *out, mb_err *err)
     }
     if (st == MB_OK)
         fprintf(out, "%-12sVALID\n", "status");
+    else if (st == MB_EJOB)
+        fprintf(out, "%-12sUNUSABLE (%s)\n", "status", why.msg);
     else
         fprintf(out, "%-12sDAMAGED (%s)\n", "status", why.msg);
+    /* Valid, but not resumable by this binary: said, not refused. */
+    if (st == MB_OK && check_layout(&c.meta, &why) != MB_OK)
+        fprintf(out, "%-12s%s\n", "warning", why.msg);
     mb_ckpt_loaded_fini(&c);
     if (st == MB_EDATA)
         return mb_err_set(err, MB_EDATA, "%s: damaged checkpoint (%s)", path, why.msg);

@@ -14,6 +14,7 @@
 #ifndef MB_CKPT_H
 #define MB_CKPT_H
 
+#include "agg/agg.h"
 #include "core/dist.h"
 
 #include <stdio.h>
@@ -32,6 +33,11 @@ typedef struct mb_ckpt_meta {
     char grid_digest[65];        /* SHA-256 of the grid bounds */
     uint64_t seq;                /* sequence number, grows with each checkpoint */
     uint64_t nstate;             /* states per group (plan columns) */
+    /* The accumulator layout of the packed states (agg.h, mb_acc_layout):
+     * set by mb_ckpt_write to this binary's, whatever the caller put here;
+     * mb_ckpt_load refuses a checkpoint whose layout is not this binary's. */
+    uint64_t layout_version;
+    char layout[MB_ACC_LAYOUT_CAP];
 } mb_ckpt_meta;
 
 typedef struct mb_ckpt_part {
@@ -65,7 +71,12 @@ typedef struct mb_ckpt_loaded {
 
 /* Not collective (rank 0, or a plain process): finds the newest valid
  * checkpoint in dir. A damaged one is skipped with a warning (mb_warn) naming
- * the file and the reason. MB_ENOENT when there is none (or none valid). */
+ * the file and the reason. MB_ENOENT when there is none (or none valid).
+ * MB_EJOB, naming the file and saying what differs, when the newest
+ * undamaged one was written with another accumulator layout than this
+ * binary's, or by an mpibatch that did not record its layout (format
+ * mpibatch-checkpoint-2): its states would be misread, and an older
+ * checkpoint of the same directory is not used instead. */
 mb_status mb_ckpt_load(const char *dir, mb_ckpt_loaded *out, mb_err *err);
 void mb_ckpt_loaded_fini(mb_ckpt_loaded *c);
 

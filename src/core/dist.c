@@ -501,8 +501,7 @@ int mb_dist_flags_pending(const mb_dist *d)
     return d->round && d->round->pending;
 }
 
-mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_tick_fn tick,
-                           void *ctx, mb_err *err)
+mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_err *err)
 {
     MPI_Request req;
     int rc;
@@ -510,6 +509,6 @@ mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_ti
     (void)d;
     rc = MPI_Iallreduce(&local, all, 1, MPI_UNSIGNED, MPI_BOR, MPI_COMM_WORLD, &req);
     if (rc == MPI_SUCCESS)
-        rc = wait_polling(&req, tick, ctx);
+        rc = wait_polling(&req, NULL, NULL);
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Allreduce (flags)", rc);
 }

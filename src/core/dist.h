@@ -65,12 +65,10 @@ double mb_dist_wtime(void);
 /* 1 if this rank is the lowest rank on its node (shared-memory domain). */
 int mb_dist_node_leader(mb_dist *d);
 
-/* Bitwise OR of every rank's flags, waiting without spinning and calling
- * tick(ctx) about every 50 ms meanwhile (tick may be NULL). This is the
- * per-round agreement of the run loop: failure, stop and checkpoint
- * requests travel as bits. */
-mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_dist_tick_fn tick,
-                           void *ctx, mb_err *err);
+/* Bitwise OR of every rank's flags, waiting without spinning. This is the
+ * per-turn agreement of the run loop: failure and stop requests travel as
+ * bits. */
+mb_status mb_dist_or_flags(mb_dist *d, unsigned local, unsigned *all, mb_err *err);
 
 /* The same agreement in two halves, so that a rank can work on while the
  * flags of the round before travel: post this round's flags, then wait for

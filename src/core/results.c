@@ -1,35 +1,13 @@
-/* results.c - result tables (CSV), mergeable states (HDF5), the ledger and
- * the `results` command. Reads and writes files only from rank 0 or plain
- * processes; knows nothing of MPI or queues.
+/* results.c - result tables (CSV), the typed answers and mergeable states
+ * (HDF5), the ledger and the `results` command. Reads and writes files only
+ * from rank 0 or plain processes; knows nothing of MPI or queues.
  *
- * HDF5 layout of OUT/TASK.h5 (format "mpibatch-result-2"):
- *   attributes on /: format, task_id, input, fingerprint
- *   /group_by    string[ngroup]       group column names
- *   /aggregates  string[nagg]         aggregates as written in the job
- *   /columns     string[ncol]         aggregated columns, states' order
- *   /keys        string[G][ngroup]    group key values, rows sorted by key
- *   /rows        int64[G]             count(*) per group
- *   /states      compound[G][ncol]    mb_numstate: n, scale, nonint, and
- *                                     those of the exact integers sum,
- *                                     sumsq, min, max that the aggregates
- *                                     use (sum for sum/mean, sum and sumsq
- *                                     for var/stddev, min and max for
- *                                     min/max), as little-endian uint64
- *                                     limbs (two's complement; value =
- *                                     integer / 10^scale, sumsq /
- *                                     10^(2*scale)). Absent members read
- *                                     as zero.
- * Strings are declared UTF-8; group keys are checked to be valid UTF-8
- * without NUL where they are first seen (chunk.c), so that holds.
- * Tables are written in blocks of H5_BLOCK rows, into disk space reserved
- * beforehand (see h5_write).
- *
- * Ledger entry OUT/.ledger/TASK.json (format "mpibatch-ledger-2"), one line
- * of JSON: format, task, input, message_id, rows, groups, bytes, chunks,
- * ranks, seconds, fingerprint (the plan's), input_id {size, mtime_s,
- * mtime_ns, ino, dev} and files {h5, csv: {size, sha256}}, committed. The
- * checksums are verified before a result file is opened, the counts after
- * it is read. OUT/.poison/TASK.json: task, message_id, reason, poisoned. */
+ * The formats (OUT/TASK.h5 "mpibatch-result-3" with /values and /states/C,
+ * OUT/TASK.csv, the ledger "mpibatch-ledger-2", OUT/.poison) are documented
+ * in docs/result-format.md; keep it in step with this file. Tables are
+ * written in blocks of H5_BLOCK rows, into disk space reserved beforehand
+ * (see h5_write). The checksums in the ledger are verified before a result
+ * file is opened, the counts after it is read. */
 #include "core/results.h"
 
 #include "base/digest.h"
@@ -41,6 +19,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +28,9 @@
 #define LEDGER ".ledger"
 #define POISON ".poison"
 #define LEDGER_FORMAT "mpibatch-ledger-2"
+/* The result format before /values, whose /states held zeros for members
+ * a column did not use: still read. */
+#define RESULT_FORMAT_2 "mpibatch-result-2"
 #define LEDGER_MAX (256 * 1024)
 #define PATH_CAP 4096
 #define CELL_CAP 512
@@ -605,23 +587,303 @@ static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, co
 /* Rows per block: results of any size are written with bounded memory. */
 #define H5_BLOCK 65536
 
-/* The keys, rows and states of g in sorted order, block by block. */
-static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
-                                 const size_t *idx, size_t kmax, mb_err *err)
+/* ---- the values table ------------------------------------------------ */
+
+/* How one field of /values holds its aggregate (docs/result-format.md):
+ * the type pandas.read_csv would give that CSV column, without its
+ * rounding of integers it cannot hold. */
+typedef enum val_kind {
+    VK_I64,          /* counts; integer sum/min/max that every group has, each fitting */
+    VK_F64,          /* the double the CSV prints; NaN for NULL */
+    VK_INT_F64,      /* integer sum/min/max with NULLs, each within 2^53: exact doubles */
+    VK_STR           /* the CSV text: integers that fit neither, NULL as "" */
+} val_kind;
+
+typedef struct vals {
+    size_t nfield;                /* ngroup + nagg */
+    size_t rec;                   /* bytes of one memory record */
+    size_t *off;                  /* per field: offset in a record */
+    val_kind *kind;               /* per aggregate */
+    int *ic;                      /* per column: prints as integers */
+    size_t nstr;                  /* fields of kind VK_STR */
+    hid_t mt, ft;                 /* memory and (packed) file types */
+} vals;
+
+static void vals_fini(vals *v)
 {
-    size_t G = g->n, b0, i, nk = 0, ns = 0;
-    unsigned need = 0;
+    free(v->off);
+    free(v->kind);
+    free(v->ic);
+    if (v->mt >= 0)
+        H5Tclose(v->mt);
+    if (v->ft >= 0)
+        H5Tclose(v->ft);
+    memset(v, 0, sizeof *v);
+    v->mt = v->ft = -1;
+}
+
+/* The member of s that aggregate kind k prints (sum, min or max). */
+static const mb_i256 *int_member(const mb_numstate *s, mb_agg_kind k)
+{
+    return k == MB_AGG_SUM ? &s->sum : k == MB_AGG_MIN ? &s->min : &s->max;
+}
+
+/* v (at scale 0) fits int64; with `lim53`, |v| <= 2^53 as well, so that a
+ * double holds it exactly. */
+static int fits_i64(const mb_i256 *v, int32_t scale, int lim53)
+{
+    uint64_t ext = (v->w[0] >> 63) ? UINT64_MAX : 0;
+    int64_t x = (int64_t)v->w[0];
+
+    if (scale != 0 || v->w[1] != ext || v->w[2] != ext || v->w[3] != ext)
+        return 0;
+    return !lim53 || (x >= -((int64_t)1 << 53) && x <= ((int64_t)1 << 53));
+}
+
+/* The kind of aggregate a over all groups of g: decided over the whole
+ * table, since an HDF5 field has one type. */
+static val_kind agg_kind(const mb_plan *p, const mb_groups *g, size_t a, const int *ic)
+{
+    mb_agg_kind k = p->aggs[a].kind;
+    size_t c = p->agg_col[a], i;
+    int nulls = 0, all64 = 1, all53 = 1;
+    mb_numstate s;
+
+    if (k == MB_AGG_COUNT_STAR || k == MB_AGG_COUNT)
+        return VK_I64;
+    if (!((k == MB_AGG_SUM || k == MB_AGG_MIN || k == MB_AGG_MAX) && ic[c]))
+        return VK_F64;
+    for (i = 0; i < g->n && all53; i++) {
+        mb_groups_state(g, i, c, &s);
+        if (s.n == 0) {
+            nulls = 1;
+            continue;
+        }
+        all64 &= fits_i64(int_member(&s, k), s.scale, 0);
+        all53 &= fits_i64(int_member(&s, k), s.scale, 1);
+    }
+    return !nulls && all64 ? VK_I64 : all53 ? VK_INT_F64 : VK_STR;
+}
+
+/* Inserts member `name` of type t at off, as "name #2", "name #3", ...
+ * when the name is taken (a group column named like an aggregate, or an
+ * aggregate written twice). */
+static int insert_member(hid_t ct, const char *name, size_t off, hid_t t)
+{
+    char alt[CELL_CAP];
+    int i = 2;
+
+    snprintf(alt, sizeof alt, "%s", name);
+    while (H5Tget_member_index(ct, alt) >= 0 && i < 1000)
+        snprintf(alt, sizeof alt, "%s #%d", name, i++);
+    return H5Tinsert(ct, alt, off, t) < 0 ? -1 : 0;
+}
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* Decides every field's kind and builds the compound types of /values:
+ * the group columns (strings as in /keys: fixed-length of kmax bytes, or
+ * variable-length when kfix is 0), then one field per aggregate. */
+static mb_status vals_plan(vals *v, const mb_plan *p, const mb_groups *g, size_t kmax,
+                           int kfix, mb_err *err)
+{
+    size_t at = 0, i, a;
+    hid_t ts = kfix ? fixed_str_type(kmax) : str_type(), tv = str_type();
+    int bad = 0;
+
+    memset(v, 0, sizeof *v);
+    v->mt = v->ft = -1;
+    v->nfield = p->ngroup + p->nagg;
+    v->off = mb_calloc(v->nfield ? v->nfield : 1, sizeof *v->off);
+    v->kind = mb_calloc(p->nagg ? p->nagg : 1, sizeof *v->kind);
+    v->ic = int_columns(p, g);
+    if (!v->off || !v->kind || !v->ic) {
+        H5Tclose(ts);
+        H5Tclose(tv);
+        return mb_err_set(err, MB_ENOMEM, "out of memory writing results");
+    }
+    for (i = 0; i < p->ngroup; i++) {
+        v->off[i] = at;
+        at += kfix ? kmax : sizeof(char *);
+        if (!kfix)
+            at = align8(at);
+    }
+    at = align8(at);
+    for (a = 0; a < p->nagg; a++) {
+        v->kind[a] = agg_kind(p, g, a, v->ic);
+        v->nstr += v->kind[a] == VK_STR;
+        v->off[p->ngroup + a] = at;
+        at += 8;                /* int64, double or a string pointer */
+    }
+    v->rec = at ? at : 8;
+    v->mt = H5Tcreate(H5T_COMPOUND, v->rec);
+    for (i = 0; !bad && i < p->ngroup; i++)
+        bad = insert_member(v->mt, p->group[i], v->off[i], ts);
+    for (a = 0; !bad && a < p->nagg; a++) {
+        val_kind k = v->kind[a];
+        bad = insert_member(v->mt, p->aggs[a].text, v->off[p->ngroup + a],
+                            k == VK_I64 ? H5T_NATIVE_INT64 : k == VK_STR ? tv
+                                                                          : H5T_NATIVE_DOUBLE);
+    }
+    if (!bad && (v->ft = H5Tcopy(v->mt)) >= 0)
+        bad = H5Tpack(v->ft) < 0;
+    H5Tclose(ts);
+    H5Tclose(tv);
+    if (bad || v->mt < 0 || v->ft < 0)
+        return mb_err_set(err, MB_EIO, "HDF5: cannot build the type of the values table");
+    return MB_OK;
+}
+
+/* Fills the aggregate fields of one /values record from the group's row
+ * count and states (one per column): from the same text the CSV has
+ * (mb_num_format, as agg_cell), so both say the same. */
+static mb_status vals_fill(const vals *v, const mb_plan *p, int64_t rows, const mb_numstate *sv,
+                           unsigned char *rec)
+{
+    char cell[CELL_CAP];
+
+    for (size_t a = 0; a < p->nagg; a++) {
+        unsigned char *at = rec + v->off[p->ngroup + a];
+        size_t c = p->agg_col[a];
+        const mb_numstate *s = c == SIZE_MAX ? NULL : &sv[c];
+        mb_agg_kind k = p->aggs[a].kind;
+        int64_t i64 = 0;
+        double d = NAN;
+        char *str;
+        mb_status st;
+
+        if (!s && v->kind[a] != VK_I64)
+            return MB_EINTERNAL;        /* count(*) is always VK_I64 */
+        switch (v->kind[a]) {
+        case VK_I64:
+            i64 = !s ? rows : k == MB_AGG_COUNT ? s->n : (int64_t)int_member(s, k)->w[0];
+            memcpy(at, &i64, sizeof i64);
+            break;
+        case VK_INT_F64:
+            if (s->n > 0)
+                d = (double)(int64_t)int_member(s, k)->w[0];
+            memcpy(at, &d, sizeof d);
+            break;
+        case VK_F64:
+            if ((st = mb_num_format(s, k, v->ic[c], cell, sizeof cell)) != MB_OK)
+                return st;
+            if (cell[0]) {
+                char *end;
+                d = strtod(cell, &end);
+                if (*end)
+                    return MB_EINTERNAL;
+            }
+            memcpy(at, &d, sizeof d);
+            break;
+        case VK_STR:
+            if ((st = mb_num_format(s, k, v->ic[c], cell, sizeof cell)) != MB_OK)
+                return st;
+            if (!(str = mb_strdup(cell)))
+                return MB_ENOMEM;
+            memcpy(at, &str, sizeof str);
+            break;
+        }
+    }
+    return MB_OK;
+}
+
+/* The key fields of row i of a block into its /values record. */
+static void vals_keys(const vals *v, size_t ngroup, const char *kfix, size_t kmax,
+                      char *const *keys, unsigned char *rec)
+{
+    for (size_t k = 0; k < ngroup; k++) {
+        if (kfix)
+            memcpy(rec + v->off[k], kfix + k * kmax, kmax);
+        else
+            memcpy(rec + v->off[k], &keys[k], sizeof(char *));  /* freed with keys */
+    }
+}
+
+/* Frees the strings of VK_STR fields of nb records. */
+static void vals_free_strings(const vals *v, size_t ngroup, size_t nagg, unsigned char *buf,
+                              size_t nb)
+{
+    for (size_t a = 0; v->nstr && a < nagg; a++) {
+        if (v->kind[a] != VK_STR)
+            continue;
+        for (size_t i = 0; i < nb; i++) {
+            char *str;
+            memcpy(&str, buf + i * v->rec + v->off[ngroup + a], sizeof str);
+            free(str);
+        }
+    }
+}
+
+/* Writes column c of an [nb][ncol] block of states into rows [r0, r0 + nb)
+ * of that column's 1-D dataset. */
+static int put_col(hid_t ds, hid_t mt, hsize_t r0, hsize_t nb, size_t c, size_t ncol,
+                   const mb_numstate *st)
+{
+    hsize_t fstart = r0, dims[2] = {nb, ncol}, mstart[2] = {0, c}, mcount[2] = {nb, 1};
+    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(2, dims, NULL);
+    int rc;
+
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &fstart, NULL, &nb, NULL);
+    H5Sselect_hyperslab(ms, H5S_SELECT_SET, mstart, NULL, mcount, NULL);
+    rc = H5Dwrite(ds, mt, ms, fs, H5P_DEFAULT, st) < 0 ? -1 : 0;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc;
+}
+
+/* The name of column c's states dataset: "states/C" in decimal. */
+static void state_dset_name(char *out, size_t cap, size_t c)
+{
+    snprintf(out, cap, "states/%zu", c);
+}
+
+/* The states tables: group /states with one 1-D dataset per column, each
+ * of only the members that column's aggregates use. No object timestamps:
+ * the same states must give the same bytes. */
+static mb_status make_state_dsets(hid_t f, const mb_plan *p, size_t G, hid_t *tn, hid_t *ds,
+                                  mb_err *err)
+{
+    char name[64];
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), gr;
+    mb_status rc = MB_OK;
+
+    H5Pset_obj_track_times(gcpl, 0);
+    gr = H5Gcreate2(f, "states", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    if (gr < 0)
+        return mb_err_set(err, MB_EIO, "HDF5: cannot create the states group");
+    H5Gclose(gr);
+    for (size_t c = 0; c < p->ncol; c++) {
+        hid_t ft = state_file_type(p->needs[c]);
+        tn[c] = state_type(p->needs[c]);
+        state_dset_name(name, sizeof name, c);
+        ds[c] = make_data(f, name, ft, 1, G, 0);
+        H5Tclose(ft);
+        if (ds[c] < 0 && rc == MB_OK)
+            rc = mb_err_set(err, MB_EIO, "HDF5: cannot create the states of column %zu", c);
+    }
+    return rc;
+}
+
+/* The keys, rows, states and values of g in sorted order, block by block. */
+static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
+                                 const size_t *idx, size_t kmax, const vals *v, mb_err *err)
+{
+    size_t G = g->n, b0, i, nk = 0, ns = 0, nc = p->ncol ? p->ncol : 1;
     char *kfix = NULL;
     char **keys = mb_calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
     int64_t *rows = mb_malloc(H5_BLOCK * sizeof *rows);
-    mb_numstate *st = mb_calloc(H5_BLOCK * (p->ncol ? p->ncol : 1), sizeof *st);
-    hid_t ts = str_type(), tn, tf, dk, dr, dst;
+    mb_numstate *st = mb_calloc(H5_BLOCK * nc, sizeof *st);
+    unsigned char *vbuf = mb_calloc(H5_BLOCK, v->rec);
+    hid_t *tn = mb_malloc(nc * sizeof *tn), *dst = mb_malloc(nc * sizeof *dst);
+    hid_t ts = str_type(), dk, dr, dv;
     mb_status rc = MB_OK;
 
-    for (i = 0; i < p->ncol; i++)
-        need |= p->needs[i];
-    tn = state_type(need);
-    tf = state_file_type(need);
+    for (i = 0; tn && dst && i < nc; i++)
+        tn[i] = dst[i] = -1;
     /* Short keys are stored as fixed-length strings: no heap object per
      * key, which is most of the cost of writing a million of them. */
     if (kmax <= KEY_FIXED_MAX) {
@@ -633,17 +895,20 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
     }
     dk = make_data(f, "keys", ts, 2, G, p->ngroup);
     dr = make_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0);
-    dst = make_data(f, "states", tf, 2, G, p->ncol);
+    dv = make_data(f, "values", v->ft, 1, G, 0);
     if (mb_size_mul(G, p->ngroup, &nk) != 0 || mb_size_mul(G, p->ncol, &ns) != 0)
         rc = mb_err_set(err, MB_ELIMIT, "result too large");
-    if (rc == MB_OK && (!idx || !keys || !rows || !st))
+    if (rc == MB_OK && (!idx || !keys || !rows || !st || !vbuf || !tn || !dst))
         rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
-    if (rc == MB_OK && (dk < 0 || dr < 0 || dst < 0))
+    if (rc == MB_OK && (dk < 0 || dr < 0 || dv < 0))
         rc = mb_err_set(err, MB_EIO, "HDF5: cannot create the result tables");
+    if (rc == MB_OK)
+        rc = make_state_dsets(f, p, G, tn, dst, err);
     for (b0 = 0; rc == MB_OK && b0 < G; b0 += H5_BLOCK) {
         size_t nb = G - b0 < H5_BLOCK ? G - b0 : H5_BLOCK;
         for (i = 0; rc == MB_OK && i < nb; i++) {
             size_t gi = idx[b0 + i];
+            mb_status vst;
             if (b0 + i + 8 < G)
                 mb_prefetch(mb_groups_rec(g, idx[b0 + i + 8]));
             key_split k = {keys + i * p->ngroup, kfix ? kfix + i * p->ngroup * kmax : NULL,
@@ -655,13 +920,22 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
             rows[i] = mb_groups_rec(g, gi)->rows;
             for (size_t c = 0; c < p->ncol; c++)
                 mb_groups_state(g, gi, c, st + i * p->ncol + c);
+            vals_keys(v, p->ngroup, k.fixed, kmax, k.out, vbuf + i * v->rec);
+            if (rc == MB_OK && (vst = vals_fill(v, p, rows[i], st + i * p->ncol,
+                                                vbuf + i * v->rec)) != MB_OK)
+                rc = mb_err_set(err, vst, "cannot convert a result value for the values table");
         }
         if (rc == MB_OK &&
             ((p->ngroup && put_rows(dk, ts, b0, nb, p->ngroup, kfix ? (void *)kfix
                                                                      : (void *)keys) < 0) ||
              put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0 ||
-             (p->ncol && put_rows(dst, tn, b0, nb, p->ncol, st) < 0)))
+             put_rows(dv, v->mt, b0, nb, 0, vbuf) < 0))
             rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
+        for (size_t c = 0; rc == MB_OK && c < p->ncol; c++)
+            if (put_col(dst[c], tn[c], b0, nb, c, p->ncol, st) < 0)
+                rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of column %zu failed", c);
+        vals_free_strings(v, p->ngroup, p->nagg, vbuf, nb);
+        memset(vbuf, 0, nb * v->rec);
         for (i = 0; i < nb * p->ngroup; i++) {
             free(keys[i]);
             keys[i] = NULL;
@@ -673,15 +947,22 @@ static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
         H5Dclose(dk);
     if (dr >= 0)
         H5Dclose(dr);
-    if (dst >= 0)
-        H5Dclose(dst);
+    if (dv >= 0)
+        H5Dclose(dv);
+    for (i = 0; tn && dst && i < nc; i++) {
+        if (dst[i] >= 0)
+            H5Dclose(dst[i]);
+        if (tn[i] >= 0)
+            H5Tclose(tn[i]);
+    }
+    free(tn);
+    free(dst);
     free(keys);
     free(kfix);
     free(rows);
     free(st);
+    free(vbuf);
     H5Tclose(ts);
-    H5Tclose(tn);
-    H5Tclose(tf);
     return rc;
 }
 
@@ -700,35 +981,43 @@ static void key_field_size(void *ctx, size_t i, const char *p, size_t len)
     k->total += len;
 }
 
-/* Bytes the result file can take at most: its datasets' elements (the
- * layout is contiguous), heap objects of long keys, and room for HDF5's
- * own metadata. */
-static uint64_t h5_bound(const mb_plan *p, const mb_groups *g, const key_sizes *k)
+/* Bytes of n variable-length strings of `total` bytes in all: descriptor,
+ * heap object header, alignment, and heap collections. */
+static uint64_t vlen_bound(uint64_t n, uint64_t total)
 {
-    uint64_t G = g->n, fields = G * p->ngroup, small = 0, data;
-    unsigned need = 0;
-    hid_t tf;
-    size_t i, state;
+    return n * 48 + total + (n / 64 + 1) * 4096;
+}
 
-    for (i = 0; i < p->ncol; i++)
-        need |= p->needs[i];
-    tf = state_file_type(need);
-    state = tf >= 0 ? H5Tget_size(tf) : 0;
-    if (tf >= 0)
-        H5Tclose(tf);
-    if (state == 0)
-        state = sizeof(mb_numstate) * 2;
+/* Bytes the result file can take at most: its datasets' elements (the
+ * layout is contiguous), heap objects of long keys and of the values
+ * table's strings, and room for HDF5's own metadata. */
+static uint64_t h5_bound(const mb_plan *p, const mb_groups *g, const key_sizes *k,
+                         const vals *v)
+{
+    uint64_t G = g->n, fields = G * p->ngroup, small = 0, data, state = 0;
+    size_t i, vrec = v->ft >= 0 ? H5Tget_size(v->ft) : 0;
+
+    for (i = 0; i < p->ncol; i++) {
+        hid_t tf = state_file_type(p->needs[i]);
+        size_t one = tf >= 0 ? H5Tget_size(tf) : 0;
+        if (tf >= 0)
+            H5Tclose(tf);
+        state += one ? one : sizeof(mb_numstate) * 2;
+        small += 1024;          /* one dataset's object header */
+    }
     for (i = 0; i < p->ngroup; i++)
-        small += strlen(p->group[i]) + 64;
+        small += 2 * strlen(p->group[i]) + 64;
     for (i = 0; i < p->ncol; i++)
         small += strlen(p->cols[i]) + 64;
     for (i = 0; i < p->nagg; i++)
-        small += strlen(p->aggs[i].text) + 64;
-    data = G * 8 + G * p->ncol * state;
+        small += 2 * strlen(p->aggs[i].text) + 64;
+    data = G * 8 + G * state + G * (vrec ? vrec : (uint64_t)v->rec * 2);
     if (k->max <= KEY_FIXED_MAX)
         data += fields * k->max;
-    else                        /* descriptor, heap object header, alignment */
-        data += fields * 48 + k->total + (fields / 64 + 1) * 4096;
+    else                        /* /keys and the key fields of /values */
+        data += 2 * vlen_bound(fields, k->total);
+    /* an exact integer of 256 bits has at most 78 digits and a sign */
+    data += vlen_bound(G * v->nstr, G * v->nstr * 80);
     return data + data / 50 + small + ((uint64_t)256 << 10);
 }
 
@@ -748,6 +1037,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
     key_sizes k = {0, 0};
     uint64_t need;
     int fd, outgrew = 0;
+    vals v;
 
     if (!texts)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -755,8 +1045,13 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         mb_groups_key_fields(mb_groups_key(g, i), mb_groups_klen(g, i), key_field_size, &k);
     if (k.max == 0)
         k.max = 1;                  /* HDF5 strings have at least one byte */
-    need = h5_bound(p, g, &k);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if ((rc = vals_plan(&v, p, g, k.max, k.max <= KEY_FIXED_MAX, err)) != MB_OK) {
+        vals_fini(&v);
+        free(texts);
+        return rc;
+    }
+    need = h5_bound(p, g, &k, &v);
     if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 || close(fd) != 0)
         rc = mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
     if (rc == MB_OK)
@@ -772,6 +1067,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
     if (rc == MB_OK && f < 0)
         rc = mb_err_set(err, MB_EIO, "%s: cannot open HDF5 file", path);
     if (rc != MB_OK) {
+        vals_fini(&v);
         free(texts);
         unlink(path);
         return rc;
@@ -787,8 +1083,9 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
         put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
     if (rc == MB_OK)
-        rc = h5_write_tables(f, p, g, idx, k.max, err);
+        rc = h5_write_tables(f, p, g, idx, k.max, &v, err);
     H5Tclose(ts);
+    vals_fini(&v);
     free(texts);
     if (H5Fclose(f) < 0 && rc == MB_OK)
         rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
@@ -1182,6 +1479,72 @@ static unsigned dset_needs(hid_t ds)
     return need;
 }
 
+/* Format 2 (written before the values table): the states of all columns in
+ * one [G][ncol] dataset of the members any column used. Read as before. */
+static const char *read_states_2d(hid_t f, loaded *l, size_t ns)
+{
+    hsize_t d[2];
+    hid_t ds = open_dset(f, "states", H5T_COMPOUND, 2, d), tn;
+    const char *why = NULL;
+    unsigned need;
+
+    if (ds < 0 || d[0] != l->G || d[1] != l->plan.ncol) {
+        if (ds >= 0)
+            H5Dclose(ds);
+        return "the states dataset is malformed or does not match the rows";
+    }
+    need = dset_needs(ds);
+    for (size_t c = 0; c < l->plan.ncol; c++)
+        if (l->plan.needs[c] & ~need)
+            why = "the states lack values the aggregates need";
+    if (!why) {
+        tn = state_type(need);
+        if (read_all(ds, tn, l->st, ns) != 0)
+            why = "the states dataset cannot be read";
+        H5Tclose(tn);
+    }
+    H5Dclose(ds);
+    return why;
+}
+
+/* Format 3: /states/C for each column C, a [G] dataset holding the members
+ * of that column's aggregates only; read into column C of l->st (members
+ * the column does not use stay zero, and merging does not look at them). */
+static const char *read_states(hid_t f, loaded *l)
+{
+    char name[64];
+    size_t nc = l->plan.ncol;
+
+    if (H5Lexists(f, "states", H5P_DEFAULT) <= 0)
+        return "the states group is missing";
+    for (size_t c = 0; c < nc; c++) {
+        hsize_t d[2], dims[2] = {l->G, nc}, start[2] = {0, c}, count[2] = {l->G, 1};
+        hid_t ds, tn, ms;
+        int rc;
+
+        state_dset_name(name, sizeof name, c);
+        if ((ds = open_dset(f, name, H5T_COMPOUND, 1, d)) < 0 || d[0] != l->G) {
+            if (ds >= 0)
+                H5Dclose(ds);
+            return "a states dataset is missing, malformed or does not match the rows";
+        }
+        if (l->plan.needs[c] & ~dset_needs(ds)) {
+            H5Dclose(ds);
+            return "the states lack values the aggregates need";
+        }
+        tn = state_type(l->plan.needs[c]);
+        ms = H5Screate_simple(2, dims, NULL);
+        H5Sselect_hyperslab(ms, H5S_SELECT_SET, start, NULL, count, NULL);
+        rc = l->G == 0 || H5Dread(ds, tn, ms, H5S_ALL, H5P_DEFAULT, l->st) >= 0 ? 0 : -1;
+        H5Sclose(ms);
+        H5Tclose(tn);
+        H5Dclose(ds);
+        if (rc != 0)
+            return "a states dataset cannot be read";
+    }
+    return NULL;
+}
+
 /* The plan from /group_by and /aggregates, checked against /columns. */
 static const char *load_plan(hid_t f, loaded *l, mb_err *err)
 {
@@ -1215,20 +1578,21 @@ static const char *load_plan(hid_t f, loaded *l, mb_err *err)
 static mb_status load_h5(const char *path, const char *task, const ledger *lg, loaded *l,
                          mb_err *err)
 {
-    size_t G = 0, nk = 0, ns = 0, c;
-    hid_t f, tn = -1, ds = -1;
+    size_t G = 0, nk = 0, ns = 0;
+    hid_t f, ds = -1;
     hsize_t d[2];
     const char *why = NULL;
     uint64_t rows_total = 0;
-    unsigned need = 0;
+    int v2 = 0;
 
     memset(l, 0, sizeof *l);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return damaged(err, path, task, "not a readable HDF5 file");
-    if (!attr_is(f, "format", MPIBATCH_RESULT_FORMAT))
-        why = "not of format " MPIBATCH_RESULT_FORMAT;
+    v2 = attr_is(f, "format", RESULT_FORMAT_2);
+    if (!v2 && !attr_is(f, "format", MPIBATCH_RESULT_FORMAT))
+        why = "not of format " MPIBATCH_RESULT_FORMAT " (nor " RESULT_FORMAT_2 ")";
     else if (!attr_is(f, "task_id", task))
         why = "its task_id attribute names another task";
     else if (!attr_is(f, "fingerprint", lg->fingerprint))
@@ -1259,23 +1623,8 @@ static mb_status load_h5(const char *path, const char *task, const ledger *lg, l
     ds = -1;
     if (!why && read_keys(f, l, nk) != 0)
         why = "the keys dataset is malformed or does not match the rows";
-    if (!why && ((ds = open_dset(f, "states", H5T_COMPOUND, 2, d)) < 0 || d[0] != G ||
-                 d[1] != l->plan.ncol))
-        why = "the states dataset is malformed or does not match the rows";
-    if (!why) {
-        need = dset_needs(ds);
-        for (c = 0; c < l->plan.ncol; c++)
-            if (l->plan.needs[c] & ~need)
-                why = "the states lack values the aggregates need";
-    }
-    if (!why) {
-        tn = state_type(need);
-        if (read_all(ds, tn, l->st, ns) != 0)
-            why = "the states dataset cannot be read";
-        H5Tclose(tn);
-    }
-    if (ds >= 0)
-        H5Dclose(ds);
+    if (!why)
+        why = v2 ? read_states_2d(f, l, ns) : read_states(f, l);
     if (!why && !keys_ascending(l))
         why = "its keys are not sorted and distinct";
     if (!why)

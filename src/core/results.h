@@ -1,6 +1,7 @@
 /* results.h - committed results: OUT/TASK.csv (the table), OUT/TASK.h5 (the
- * exact mergeable states) and the ledger OUT/.ledger/TASK.json, whose
- * presence is the commit point of a task.
+ * typed answers and the exact mergeable states) and the ledger
+ * OUT/.ledger/TASK.json, whose presence is the commit point of a task
+ * (formats: docs/result-format.md).
  *
  * Every file is written under a temporary name, fsynced, renamed and its
  * directory fsynced, so a result appears whole or not at all; the ledger

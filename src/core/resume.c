@@ -1,6 +1,6 @@
 /* resume.c - per-task checkpoint directories and the lease file. Failure
  * semantics: everything here is an optimisation of a restart except the
- * fingerprint check; a missing or unreadable lease file only means waiting
+ * fingerprint and layout checks; a missing or unreadable lease file only means waiting
  * for the lease to expire, a damaged checkpoint only means recomputing. */
 #include "core/resume.h"
 
@@ -59,6 +59,7 @@ static mb_status load_task(mb_resume *r, const char *name, const char *fingerpri
     char sub[4200];
     mb_ckpt_loaded c, *grown;
     mb_err e2;
+    mb_status st;
 
     snprintf(sub, sizeof sub, "%s/%s", r->dir, name);
     /* A task another job committed meanwhile will only ever be
@@ -71,7 +72,13 @@ static mb_status load_task(mb_resume *r, const char *name, const char *fingerpri
         mb_resume_finish_task(r, name);
         return MB_OK;
     }
-    if (mb_ckpt_load(sub, &c, &e2) != MB_OK) {
+    st = mb_ckpt_load(sub, &c, &e2);
+    if (st == MB_EJOB)
+        /* Written with another accumulator layout: refused like another
+         * job's checkpoint, since its states would be misread. */
+        return mb_err_set(err, MB_EJOB, "%s; finish the task with the mpibatch that wrote "
+                          "it, or run with --fresh to discard it", e2.msg);
+    if (st != MB_OK) {
         mb_warn("%s: no usable checkpoint; the task starts over when it is claimed", sub);
         return MB_OK;
     }

@@ -20,8 +20,8 @@ typedef struct mb_resume {
 /* Opens dir (created if missing) and loads what it holds. With `fresh`,
  * discards everything instead; the checkpoints of tasks already committed
  * in `out` (when not NULL) are discarded too. A checkpoint of another job
- * (fingerprint differs) is MB_EJOB naming the file, unless `fresh`. dir
- * NULL: nothing. */
+ * (fingerprint differs) or of another accumulator layout (mb_ckpt_load) is
+ * MB_EJOB naming the file, unless `fresh`. dir NULL: nothing. */
 mb_status mb_resume_open(mb_resume *r, const char *dir, const char *fingerprint,
                          const char *out, int fresh, mb_err *err);
 void mb_resume_fini(mb_resume *r);

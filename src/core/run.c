@@ -1,6 +1,17 @@
 /* run.c - the drain loop: claim, describe, scatter, aggregate in rounds,
- * checkpoint, reduce, commit, delete. Rank 0 talks to the queue and writes
- * results; all ranks read and aggregate their chunks from shared storage.
+ * checkpoint, reduce, commit, delete. Rank 0 talks to the queue (claim.c)
+ * and writes results; all ranks read and aggregate their chunks from
+ * shared storage. This file is the orchestration: what every rank does in
+ * which order, and what rank 0 decides about the message in hand.
+ *
+ * Turns. The loop is a sequence of turns, the same on every rank: the
+ * ranks OR together their flags (failure, stop request), then rank 0
+ * decides the turn's action (EXIT, IDLE, TASK or SCAN) and broadcasts it,
+ * and every rank takes the action's step. SCAN is a task whose input is
+ * large: every rank first scans its part of the file for the chunk grid,
+ * rank 0 joins the parts and broadcasts the task (or that there is none
+ * after all), and the turn goes on as for TASK. So every collective of a
+ * turn is entered from `turn` in the same order on every rank.
  *
  * Rounds. In round k rank r works on the (k*size + r)-th chunk still to do,
  * then all ranks OR together their flags (failure, stop request, checkpoint
@@ -20,23 +31,24 @@
  * (delivery.h): a delivery that made progress or stopped on request is not
  * a failure, one that crashed without progress is, and more than
  * --max-dequeue failures send the message to the poison area with all of
- * its causes. A job that fits no file (a column it names is missing from
- * the first file it meets) is the job's fault: the run stops with exit 65
- * and gives the message back untouched. With --checkpoint-dir,
- * the states of the in-flight task are checkpointed collectively (ckpt.c)
- * and a rerun resumes from them on any number of ranks. */
+ * its causes. The job is at fault, not the file, when the ledger holds the
+ * task from another job, or when a column the job names is missing from a
+ * file while no file has fit the job yet (in this run or in --out): the run
+ * stops with exit 65 and gives the message back uncounted. With
+ * --checkpoint-dir, the states of the in-flight task are checkpointed
+ * collectively (ckpt.c) and a rerun resumes from them on any number of
+ * ranks. */
 #include "core/run.h"
 
 #include "csv/chunk.h"
-#include "queue/delivery.h"
 #include "base/digest.h"
 #include "base/fault.h"
 #include "base/fsutil.h"
-#include "cli/job.h"
 #include "base/log.h"
+#include "cli/job.h"
 #include "csv/partition.h"
 #include "azure/preempt.h"
-#include "queue/queue.h"
+#include "core/claim.h"
 #include "core/results.h"
 #include "core/resume.h"
 #include "core/status.h"
@@ -50,19 +62,23 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { ACT_EXIT = 0, ACT_TASK = 1, ACT_IDLE = 2, ACT_SCAN = 3 };
+/* The action of a turn, the first word of its broadcast (see desc_pack).
+ * SKIP ends a SCAN turn whose task rank 0 dealt with after the scan. */
+enum { ACT_EXIT = 0, ACT_TASK = 1, ACT_IDLE = 2, ACT_SCAN = 3, ACT_SKIP = 4 };
 enum { F_FAIL = 1, F_STOP = 2, F_CKPT = 4 };
 
 /* What every rank needs to work on one task (broadcast by rank 0). */
 typedef struct desc {
     uint64_t action;
     char *task_id, *input, *msg_id;
-    mb_grid grid;                 /* bounds only on ranks other than 0 */
+    mb_grid grid;                 /* ranks other than 0: no names; for ACT_SCAN
+                                     only data_start and file_size */
     mb_binding bind;
     uint64_t nremain;
     uint64_t *remain;             /* chunks still to do, ascending */
     int resumed;                  /* rank 0: states come from a checkpoint */
     mb_input_id input_id;         /* rank 0: the input as it was when prepared */
+    int fd;                       /* rank 0, ACT_SCAN: the input, open; else -1 */
     char grid_digest[MB_SHA256_HEX];
 } desc;
 
@@ -70,14 +86,10 @@ typedef struct runner {
     mb_opts *o;
     mb_dist *d;
     mb_plan plan;
-    mb_queue *q;                  /* rank 0 only */
-    mb_msg msg;                   /* rank 0: the claimed message */
     mb_resume res;                /* rank 0: checkpoints and lease found at start */
-    mb_delivery dlv;              /* rank 0: the record of the claimed message */
+    mb_claim cl;                  /* rank 0: the queue and the message in hand */
     int bound_once;               /* rank 0: the job has fit a file in this run */
-    double lease_renewed;
-    int lease_lost;
-    uint64_t tasks_done, tasks_failed, bytes_done;
+    uint64_t tasks_done, bytes_done;
     double t0, last_ckpt, idle_since;
     pid_t ppid;                   /* the launcher, when started by one */
     int first_chunk_logged;
@@ -119,6 +131,12 @@ static int vec_push(u64vec *a, uint64_t x)
     return 0;
 }
 
+static void desc_init(desc *t)
+{
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+}
+
 static void desc_fini(desc *t)
 {
     free(t->task_id);
@@ -127,137 +145,26 @@ static void desc_fini(desc *t)
     free(t->remain);
     mb_grid_fini(&t->grid);
     mb_binding_fini(&t->bind);
-    memset(t, 0, sizeof *t);
+    if (t->fd >= 0)
+        close(t->fd);
+    desc_init(t);
 }
 
-/* ---- rank 0: the queue side ----------------------------------------- */
+/* Rank 0: the tasks this run rejected, poisoned by it or by the queue's
+ * ceiling on deliveries. */
+static uint64_t tasks_rejected(const runner *r)
+{
+    return mb_claim_rejected(&r->cl);
+}
 
-/* Renews the lease when half the visibility timeout has passed. Called
- * between chunks and while rank 0 waits for the others. */
+/* A dist tick: rank 0 keeps its lease while it waits for the others. */
 static void renew_tick(void *ctx)
 {
     runner *r = ctx;
-    mb_err err;
-    double t = mb_now_s();
-
-    if (!r->q || r->lease_lost || !r->msg.body)
-        return;
-    if (t - r->lease_renewed < (double)r->o->visibility_timeout / 2)
-        return;
-    if (mb_queue_renew(r->q, &r->msg, (unsigned)r->o->visibility_timeout, &err) == MB_OK) {
-        r->lease_renewed = t;
-        mb_debug("message %s: lease renewed", r->msg.id);
-        if (mb_resume_save_lease(&r->res, &r->msg, &err) != MB_OK)
-            mb_warn("cannot record the lease: %s", err.msg);
-        if (mb_delivery_note(&r->dlv, 0, 1, &err) != MB_OK)
-            mb_warn("cannot update the delivery record: %s", err.msg);
-    } else {
-        r->lease_lost = 1;
-        mb_warn("message %s: lease lost (%s); the result will still count once", r->msg.id,
-                err.msg);
-    }
+    mb_claim_renew(&r->cl);
 }
 
-static void finish_message(runner *r, const char *verb, mb_status st, mb_err *err)
-{
-    if (st != MB_OK)
-        mb_warn("message %s: %s failed: %s", r->msg.id, verb, err->msg);
-    mb_msg_fini(&r->msg);
-    mb_resume_forget_lease(&r->res);
-}
-
-static void poison(runner *r, const char *task_id, const char *reason)
-{
-    mb_err err;
-    r->tasks_failed++;
-    mb_error("message %s: %s", r->msg.id, reason);
-    if (task_id) {
-        mb_resume_finish_task(&r->res, task_id);
-        if (mb_results_note_poison(r->o->out, task_id, r->msg.id, reason, &err) != MB_OK)
-            mb_warn("task %s: cannot record the poisoning in %s: %s", task_id, r->o->out,
-                    err.msg);
-    }
-    mb_delivery_remove(&r->dlv);
-    finish_message(r, "moving to the poison area",
-                   mb_queue_poison(r->q, &r->msg, reason, &err), &err);
-}
-
-/* More failed deliveries than --max-dequeue allows? Then the reason, with
- * the causes on record. */
-static int too_many_failures(const runner *r, char *reason, size_t cap)
-{
-    char causes[MB_ERR_MAX];
-
-    if (r->o->max_dequeue == 0 || r->dlv.failures <= r->o->max_dequeue)
-        return 0;
-    mb_delivery_causes(&r->dlv, causes, sizeof causes);
-    snprintf(reason, cap, "failed %llu times, more than max-dequeue %llu: %s",
-             (unsigned long long)r->dlv.failures, (unsigned long long)r->o->max_dequeue,
-             causes);
-    return 1;
-}
-
-/* A transient failure: counted, then the message is given back with a
- * delay that grows with the failures, or poisoned past --max-dequeue. */
-static void release_later(runner *r, const char *task_id, const char *why)
-{
-    char reason[MB_ERR_MAX];
-    mb_err err;
-    uint64_t n;
-    unsigned delay;
-
-    if (mb_delivery_fail(&r->dlv, why, &err) != MB_OK)
-        mb_warn("cannot update the delivery record: %s", err.msg);
-    if (too_many_failures(r, reason, sizeof reason)) {
-        poison(r, task_id, reason);
-        return;
-    }
-    n = r->dlv.failures;
-    delay = (unsigned)(n < 1 ? 1 : n > 60 ? 60 : n);
-    mb_warn("message %s: %s; retry in %u s (failure %llu, at most %llu)", r->msg.id, why,
-            delay, (unsigned long long)n, (unsigned long long)r->o->max_dequeue);
-    finish_message(r, "release", mb_queue_release(r->q, &r->msg, delay, &err), &err);
-}
-
-/* The job, not the file, is at fault: the message goes back at once and
- * uncounted; the caller ends the run with MB_EJOB. */
-static void release_job_error(runner *r)
-{
-    mb_err err;
-
-    if (mb_delivery_end(&r->dlv, &err) != MB_OK)
-        mb_warn("cannot update the delivery record: %s", err.msg);
-    finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
-}
-
-/* Rank 0, a message just claimed: settles what became of its previous
- * delivery and opens this one. 0 when the message went to the poison area
- * instead. */
-static int start_delivery(runner *r)
-{
-    char reason[MB_ERR_MAX];
-    mb_err err;
-
-    mb_delivery_fini(&r->dlv);
-    if (mb_delivery_load(&r->dlv, r->o->out, r->msg.id, &err) != MB_OK)
-        mb_warn("message %s: no delivery record (%s); failures are not counted", r->msg.id,
-                err.msg);
-    if (mb_delivery_settle(&r->dlv, r->msg.dequeue_count))
-        mb_warn("message %s: the previous delivery failed: %s", r->msg.id,
-                r->dlv.causes[r->dlv.ncauses - 1]);
-    if (too_many_failures(r, reason, sizeof reason)) {
-        mb_task task;
-        int known = mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task,
-                                  &err) == MB_OK;
-        poison(r, known ? task.id : NULL, reason);
-        if (known)
-            mb_task_fini(&task);
-        return 0;
-    }
-    if (mb_delivery_begin(&r->dlv, r->msg.dequeue_count, &err) != MB_OK)
-        mb_warn("cannot update the delivery record: %s", err.msg);
-    return 1;
-}
+/* ---- rank 0: preparing a task ----------------------------------------- */
 
 /* Decides which chunks remain: all of them, or those a checkpoint of this
  * task does not cover (when the checkpoint matches the grid). */
@@ -308,28 +215,24 @@ static uint64_t par_grid_min(void)
     return (uint64_t)32 << 20;
 }
 
-/* Every rank: part `rank` of the grid of the file in the scan request b
- * (path, data_start, size), sent to rank 0 as (start, end, ok, n, v...).
- * A rank that cannot read the file sends a part that is not ok. */
-static mb_status scan_part(runner *r, const mb_buf *b, uint64_t **all, size_t **counts,
-                           mb_err *err)
+/* Every rank: part `rank` of the grid of the file at `path` whose data
+ * start at data_start, gathered on rank 0 as (start, end, ok, n, v...) per
+ * rank: *all and *counts as mb_dist_gather_u64. A rank that cannot read the
+ * file sends a part that is not ok. */
+static mb_status scan_part(runner *r, const char *path, uint64_t data_start, uint64_t size,
+                           uint64_t **all, size_t **counts, mb_err *err)
 {
     mb_grid head;
     mb_grid_part part;
-    mb_rd rd;
-    char *path;
     uint64_t *msg = NULL;
     mb_status st;
     int fd;
 
     memset(&head, 0, sizeof head);
     memset(&part, 0, sizeof part);
-    mb_rd_init(&rd, b->p, b->len);
-    (void)mb_rd_u64(&rd);                       /* ACT_SCAN */
-    path = mb_rd_str(&rd, 65536);
-    head.data_start = mb_rd_u64(&rd);
-    head.file_size = mb_rd_u64(&rd);
-    if (!rd.bad && path && (fd = open(path, O_RDONLY)) >= 0) {
+    head.data_start = data_start;
+    head.file_size = size;
+    if ((fd = open(path, O_RDONLY)) >= 0) {
         mb_err e2;
         if (mb_grid_part_scan(&head, path, fd, r->o->chunk_size, &r->plan.dialect,
                               (size_t)r->o->max_record, (size_t)r->d->rank,
@@ -337,7 +240,6 @@ static mb_status scan_part(runner *r, const mb_buf *b, uint64_t **all, size_t **
             part.ok = 0;
         close(fd);
     }
-    free(path);
     msg = mb_malloc((part.n + 4) * sizeof *msg);
     if (msg) {
         msg[0] = part.start;
@@ -353,85 +255,109 @@ static mb_status scan_part(runner *r, const mb_buf *b, uint64_t **all, size_t **
     return st;
 }
 
-static int is_scan(const mb_buf *b)
+/* Rank 0: the parts gathered by scan_part joined into g's bounds; 1 when
+ * they joined, 0 when the serial build must do it. */
+static int join_parts(runner *r, uint64_t *all, const size_t *counts, mb_grid *g)
 {
-    mb_rd rd;
-    mb_rd_init(&rd, b->p, b->len);
-    return mb_rd_u64(&rd) == ACT_SCAN && !rd.bad;
-}
+    size_t n = (size_t)r->d->size, at = 0, k;
+    mb_grid_part *parts = mb_calloc(n, sizeof *parts);
+    int joined = parts != NULL;
 
-/* Rank 0: the grid of a large file built by every rank in parts (the
- * others are waiting for the turn's broadcast and take the request); 1
- * when the parts joined into g, 0 when the serial build must do it. */
-static int grid_parallel(runner *r, const char *path, mb_grid *g)
-{
-    mb_buf b;
-    uint64_t *all = NULL;
-    size_t *counts = NULL, at = 0, k;
-    mb_grid_part *parts = mb_calloc((size_t)r->d->size, sizeof *parts);
-    int joined = 0;
-    mb_err err;
-
-    mb_buf_init(&b, 65536 + 64);
-    if (mb_buf_put_u64(&b, ACT_SCAN) != MB_OK || mb_buf_put_str(&b, path) != MB_OK ||
-        mb_buf_put_u64(&b, g->data_start) != MB_OK || mb_buf_put_u64(&b, g->file_size) != MB_OK ||
-        !parts) {
-        mb_buf_fini(&b);
-        free(parts);
-        return 0;
-    }
-    if (mb_dist_bcast(r->d, &b, &err) == MB_OK && scan_part(r, &b, &all, &counts, &err) == MB_OK) {
-        joined = 1;
-        for (k = 0; k < (size_t)r->d->size && joined; k++) {
-            uint64_t *m = all + at;
-            if (counts[k] < 4 || m[3] != counts[k] - 4) {
-                joined = 0;
-                break;
-            }
-            parts[k].start = m[0];
-            parts[k].end = m[1];
-            parts[k].ok = m[2] == 1;
-            parts[k].n = (size_t)m[3];
-            parts[k].v = m + 4;
-            at += counts[k];
+    for (k = 0; k < n && joined; k++) {
+        uint64_t *m = all + at;
+        if (counts[k] < 4 || m[3] != counts[k] - 4) {
+            joined = 0;
+            break;
         }
-        joined = joined && mb_grid_join(g, parts, (size_t)r->d->size);
+        parts[k].start = m[0];
+        parts[k].end = m[1];
+        parts[k].ok = m[2] == 1;
+        parts[k].n = (size_t)m[3];
+        parts[k].v = m + 4;       /* borrowed from `all` */
+        at += counts[k];
     }
-    mb_buf_fini(&b);
-    free(parts);       /* the parts point into `all` */
-    free(all);
-    free(counts);
+    joined = joined && mb_grid_join(g, parts, n);
+    free(parts);
     return joined;
 }
 
-/* Rank 0: the chunk grid of the task's file. */
-static mb_status build_grid(runner *r, const char *path, int fd, uint64_t size, mb_grid *g,
-                            mb_err *err)
+/* Rank 0, the grid of t built (st MB_OK; err otherwise): binds the job to
+ * the file's columns and plans the chunks to do. Returns 1 with t->action
+ * ACT_TASK, 0 when the message was dealt with (poisoned, released; t
+ * emptied), -1 when the job itself is at fault (job_err says why; the
+ * message was given back). */
+static int finish_task(runner *r, desc *t, mb_status st, mb_err *err, mb_err *job_err)
 {
-    if (r->d->size > 1 && size >= par_grid_min()) {
-        mb_status st = mb_grid_head(g, path, fd, size, &r->plan.dialect, r->plan.header,
-                                    (size_t)r->o->max_record, err);
-        if (st != MB_OK)
-            return st;
-        if (g->data_start < size && grid_parallel(r, path, g)) {
-            mb_debug("%s: chunk grid built in %d parts", path, r->d->size);
-            return MB_OK;
-        }
-        mb_debug("%s: chunk grid parts did not join (a part began inside a field or a "
-                 "record is too long); building it serially", path);
-        mb_grid_fini(g);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    if (st == MB_OK)
+        st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, err);
+    if (st == MB_ENOENT && !r->bound_once && !mb_results_any(r->o->out)) {
+        mb_err_prefix(err, "%s: ", t->input);
+        mb_err_set(job_err, MB_EJOB, "the job does not fit its input: %s; no file has matched "
+                   "the job yet (in this run or in --out), so the job is taken to be at fault "
+                   "(the message is released, not poisoned): fix the job and run again",
+                   err->msg);
+        mb_claim_give_back(&r->cl);
+        desc_fini(t);
+        return -1;
     }
-    return mb_grid_build(g, path, fd, size, r->o->chunk_size, &r->plan.dialect, r->plan.header,
-                         (size_t)r->o->max_record, err);
+    if (st == MB_EDATA || st == MB_ELIMIT || st == MB_ENOENT) {
+        if (strncmp(err->msg, t->input, strlen(t->input)) != 0)
+            mb_err_prefix(err, "%s: ", t->input);
+        mb_claim_poison(&r->cl, t->task_id, err->msg);
+    } else if (st != MB_OK) {
+        mb_claim_retry(&r->cl, t->task_id, err->msg);
+    }
+    if (st == MB_OK)
+        r->bound_once = 1;
+    if (st == MB_OK && plan_chunks(r, t) != MB_OK) {
+        mb_error("task %s: out of memory", t->task_id);
+        mb_claim_retry(&r->cl, t->task_id, "out of memory");
+        st = MB_ENOMEM;
+    }
+    if (st != MB_OK) {
+        desc_fini(t);
+        return 0;
+    }
+    t->action = ACT_TASK;
+    return 1;
 }
 
-/* Prepares the task of the claimed message: parse, ledger check, grid,
- * binding, chunks to do. Returns 1 with t filled when there is work for all
- * ranks, 0 when the message was dealt with here (acknowledged, poisoned,
- * released), -1 when the job itself is at fault (job_err says why; the
- * message was released). */
+/* Rank 0, t's input open: its chunk grid. A large file (and more than one
+ * rank) gets only its head here, and t->action ACT_SCAN: the rest is
+ * scanned by every rank in the turn's SCAN step (scan_grid). Otherwise the
+ * grid is built serially and the task finished (finish_task's result). */
+static int build_grid(runner *r, desc *t, uint64_t size, mb_err *job_err)
+{
+    mb_status st = MB_OK;
+    mb_err err;
+
+    if (r->d->size > 1 && size >= par_grid_min()) {
+        st = mb_grid_head(&t->grid, t->input, t->fd, size, &r->plan.dialect, r->plan.header,
+                          (size_t)r->o->max_record, &err);
+        if (st == MB_OK && t->grid.data_start < size) {
+            t->action = ACT_SCAN;
+            return 1;
+        }
+        mb_grid_fini(&t->grid);     /* no head, or no data after it: no scan */
+    }
+    if (st == MB_OK)
+        st = mb_grid_build(&t->grid, t->input, t->fd, size, r->o->chunk_size, &r->plan.dialect,
+                           r->plan.header, (size_t)r->o->max_record, &err);
+    return finish_task(r, t, st, &err, job_err);
+}
+
+/* Rank 0: prepares the task of the message in hand: parse, ledger check,
+ * grid, binding, chunks to do. Returns 1 with t->action ACT_TASK (t
+ * filled) or ACT_SCAN (t's grid still to be scanned) when there is work for
+ * all ranks, 0 when the message was dealt with here (acknowledged,
+ * poisoned, released), -1 when the job itself is at fault (job_err says
+ * why; the message was given back). */
 static int prepare_task(runner *r, desc *t, mb_err *job_err)
 {
+    const mb_msg *m = &r->cl.msg;
     mb_task task;
     mb_err err;
     mb_status st;
@@ -439,8 +365,8 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
     struct stat sb;
     int fd;
 
-    if (mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task, &err) != MB_OK) {
-        poison(r, NULL, err.msg);
+    if (mb_task_parse(m->body, m->body_len, r->o->data_root, &task, &err) != MB_OK) {
+        mb_claim_poison(&r->cl, NULL, err.msg);
         return 0;
     }
     /* Acknowledged only if this job committed this very input; a ledger
@@ -454,15 +380,13 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
                           t->input_id.ino ? &t->input_id : NULL, &cs, &err);
     if (cs == MB_COMMIT_SAME) {
         mb_info("task %s: already committed; acknowledging the redelivered message %s",
-                task.id, r->msg.id);
-        mb_resume_finish_task(&r->res, task.id);
-        mb_delivery_remove(&r->dlv);
-        finish_message(r, "delete", mb_queue_remove(r->q, &r->msg, &err), &err);
+                task.id, m->id);
+        mb_claim_remove(&r->cl, task.id);
     } else if (cs == MB_COMMIT_OTHER_JOB) {
         *job_err = err;
-        release_job_error(r);
+        mb_claim_give_back(&r->cl);
     } else if (cs == MB_COMMIT_INPUT_CHANGED) {
-        poison(r, task.id, err.msg);
+        mb_claim_poison(&r->cl, task.id, err.msg);
     } else if (st != MB_OK) {
         mb_warn("%s; processing task %s again", err.msg, task.id);
     }
@@ -474,109 +398,108 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
     if (st != MB_OK) {
         /* A FIFO or directory stays what it is; a missing file may yet come. */
         if (st == MB_EDATA)
-            poison(r, task.id, err.msg);
+            mb_claim_poison(&r->cl, task.id, err.msg);
         else
-            release_later(r, task.id, err.msg);
+            mb_claim_retry(&r->cl, task.id, err.msg);
         mb_task_fini(&task);
         return 0;
     }
-    st = build_grid(r, task.input, fd, (uint64_t)sb.st_size, &t->grid, &err);
-    close(fd);
-    if (st == MB_OK)
-        st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, &err);
-    if (st == MB_ENOENT && !r->bound_once && !mb_results_any(r->o->out)) {
-        mb_err_prefix(&err, "%s: ", task.input);
-        mb_err_set(job_err, MB_EJOB, "the job does not fit its input: %s; no file has matched "
-                   "the job yet (in this run or in --out), so the job is taken to be at fault "
-                   "(the message is released, not poisoned): fix the job and run again",
-                   err.msg);
-        release_job_error(r);
-        mb_task_fini(&task);
-        return -1;
-    }
-    if (st == MB_EDATA || st == MB_ELIMIT || st == MB_ENOENT) {
-        if (strncmp(err.msg, task.input, strlen(task.input)) != 0)
-            mb_err_prefix(&err, "%s: ", task.input);
-        poison(r, task.id, err.msg);
-    } else if (st != MB_OK) {
-        release_later(r, task.id, err.msg);
-    }
-    if (st == MB_OK)
-        r->bound_once = 1;
-    t->action = ACT_TASK;
+    t->fd = fd;
+    t->input = task.input;          /* t owns it now */
     t->task_id = mb_strdup(task.id);
-    t->input = task.input;
-    t->msg_id = mb_strdup(r->msg.id);
-    if (st == MB_OK && (!t->task_id || !t->msg_id || plan_chunks(r, t) != MB_OK)) {
+    t->msg_id = mb_strdup(m->id);
+    if (!t->task_id || !t->msg_id) {
         mb_error("task %s: out of memory", task.id);
-        release_later(r, task.id, "out of memory");
-        st = MB_ENOMEM;
-    }
-    if (st != MB_OK) {
+        mb_claim_retry(&r->cl, task.id, "out of memory");
         desc_fini(t);
         return 0;
     }
-    return 1;
+    return build_grid(r, t, (uint64_t)sb.st_size, job_err);
 }
 
-/* Rank 0: the next message to work on, or MB_EAGAIN. A lease recorded by
- * the previous run is reclaimed first, with its lease handle. */
-static mb_status claim(runner *r, mb_err *err)
-{
-    mb_status st;
-
-    if (r->res.lease.body) {
-        r->msg = r->res.lease;
-        memset(&r->res.lease, 0, sizeof r->res.lease);
-        if (mb_queue_renew(r->q, &r->msg, (unsigned)r->o->visibility_timeout, err) == MB_OK) {
-            mb_info("message %s: reclaimed from the previous run with its lease", r->msg.id);
-            return MB_OK;
-        }
-        mb_info("message %s: the previous run's lease is gone (%s); claiming anew", r->msg.id,
-                err->msg);
-        mb_msg_fini(&r->msg);
-        mb_resume_forget_lease(&r->res);
-    }
-    st = mb_queue_claim(r->q, (unsigned)r->o->visibility_timeout, &r->msg, err);
-    if (st == MB_OK && mb_resume_save_lease(&r->res, &r->msg, err) != MB_OK)
-        mb_warn("cannot record the lease: %s", err->msg);
-    return st;
-}
-
-/* Rank 0: what all ranks do next. ACT_TASK with t filled, ACT_IDLE (the
- * queue is empty for now), ACT_EXIT (empty long enough), or -1 on a queue
- * failure (err set). */
-static int next_action(runner *r, desc *t, mb_err *err)
+/* Rank 0: the action of this turn: ACT_TASK or ACT_SCAN with t filled,
+ * ACT_IDLE (the queue is empty for now) or ACT_EXIT (empty long enough).
+ * Another status (with ACT_EXIT) ends the run: the queue failed, or the job
+ * is at fault; err says why. */
+static mb_status next_action(runner *r, desc *t, mb_err *err)
 {
     for (;;) {
-        mb_status st = claim(r, err);
-        if (st == MB_OK) {
-            int ready;
-            r->lease_renewed = mb_now_s();
-            r->lease_lost = 0;
-            if (!start_delivery(r))
-                continue;
-            if ((ready = prepare_task(r, t, err)) < 0)
-                return -1;
-            if (ready)
-                return ACT_TASK;
-            continue;
-        }
-        if (st != MB_EAGAIN)
-            return -1;
+        mb_status st = mb_claim_next(&r->cl, err);
+        int ready = st == MB_OK ? prepare_task(r, t, err) : -1;
+        if (ready > 0)
+            return MB_OK;
+        if (ready == 0)
+            continue;            /* dealt with: the next message */
+        t->action = ACT_EXIT;
+        if (st != MB_EAGAIN)     /* the queue failed, or the job is at fault */
+            return err->code ? err->code : MB_EQUEUE;
         if (r->idle_since == 0)
             r->idle_since = mb_now_s();
-        return mb_now_s() - r->idle_since >= r->o->idle_exit ? ACT_EXIT : ACT_IDLE;
+        if (mb_now_s() - r->idle_since < r->o->idle_exit)
+            t->action = ACT_IDLE;
+        return MB_OK;
     }
 }
 
-/* ---- the task descriptor ------------------------------------------- */
+/* Every rank, ACT_SCAN: scans its part of t's grid. Rank 0 then joins the
+ * parts, or builds the grid serially when they do not join, and finishes
+ * the task: t->action becomes ACT_TASK, ACT_SKIP (the message was dealt
+ * with) or ACT_EXIT with the status that ends the run (the job is at
+ * fault). The other ranks learn which from the broadcast that follows. */
+static mb_status scan_grid(runner *r, desc *t, mb_err *err)
+{
+    uint64_t *all = NULL;
+    size_t *counts = NULL;
+    uint64_t size = t->grid.file_size;
+    mb_status st = scan_part(r, t->input, t->grid.data_start, size, &all, &counts, err);
+    int joined, ready;
+    mb_err e2;
 
+    if (r->d->rank != 0)
+        return st == MB_OK ? MB_OK : MB_EINTERNAL;
+    joined = st == MB_OK && join_parts(r, all, counts, &t->grid);
+    free(all);
+    free(counts);
+    st = MB_OK;
+    if (joined) {
+        mb_debug("%s: chunk grid built in %d parts", t->input, r->d->size);
+    } else {
+        mb_debug("%s: chunk grid parts did not join (a part began inside a field or a "
+                 "record is too long); building it serially", t->input);
+        mb_grid_fini(&t->grid);
+        st = mb_grid_build(&t->grid, t->input, t->fd, size, r->o->chunk_size,
+                           &r->plan.dialect, r->plan.header, (size_t)r->o->max_record, &e2);
+    }
+    ready = finish_task(r, t, st, &e2, err);
+    t->action = ready > 0 ? ACT_TASK : ready == 0 ? ACT_SKIP : ACT_EXIT;
+    return ready >= 0 ? MB_OK : err->code ? err->code : MB_EQUEUE;
+}
+
+/* ---- the turn's broadcast ------------------------------------------- */
+
+/* The wire format of the turn's broadcast, rank 0 to every rank (values in
+ * host byte order, strings as u64 length + bytes; base/pack.h):
+ *
+ *   u64 action                      ACT_EXIT, ACT_IDLE, ACT_SKIP: nothing more
+ *   ACT_SCAN: str input, u64 data_start, u64 file_size
+ *   ACT_TASK: str task_id, str input, str msg_id,
+ *             u64 ncols, u64 nchunks, u64 file_size,
+ *             u64 bounds[nchunks + 1], u64 nremain, u64 remain[nremain],
+ *             u64 group_idx[plan.ngroup], u64 col_idx[plan.ncol]
+ *
+ * ACT_SCAN is followed, after the scan, by a second broadcast with the
+ * ACT_TASK (or ACT_SKIP or ACT_EXIT) of the same turn. */
 static mb_status desc_pack(const runner *r, const desc *t, mb_buf *b)
 {
     mb_status st = mb_buf_put_u64(b, t->action);
     size_t i;
 
+    if (t->action == ACT_SCAN) {
+        if (st == MB_OK) st = mb_buf_put_str(b, t->input);
+        if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.data_start);
+        if (st == MB_OK) st = mb_buf_put_u64(b, t->grid.file_size);
+        return st;
+    }
     if (t->action != ACT_TASK)
         return st;
     if (st == MB_OK) st = mb_buf_put_str(b, t->task_id);
@@ -602,11 +525,19 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     mb_rd rd;
     size_t i, nb;
 
-    memset(t, 0, sizeof *t);
+    desc_init(t);
     mb_rd_init(&rd, b->p, b->len);
     t->action = mb_rd_u64(&rd);
+    if (rd.bad || t->action > ACT_SKIP)
+        return MB_EINTERNAL;
+    if (t->action == ACT_SCAN) {
+        t->input = mb_rd_str(&rd, 65536);
+        t->grid.data_start = mb_rd_u64(&rd);
+        t->grid.file_size = mb_rd_u64(&rd);
+        return rd.bad || !t->input ? MB_EINTERNAL : MB_OK;
+    }
     if (t->action != ACT_TASK)
-        return rd.bad ? MB_EINTERNAL : MB_OK;
+        return MB_OK;
     t->task_id = mb_rd_str(&rd, MB_TASK_ID_MAX);
     t->input = mb_rd_str(&rd, 65536);
     t->msg_id = mb_rd_str(&rd, 65536);
@@ -634,6 +565,31 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     return rd.bad ? MB_EINTERNAL : MB_OK;
 }
 
+/* The turn's broadcast: rank 0's t to every rank. A rank 0 that failed
+ * (st), or cannot pack t, sends ACT_EXIT and returns its status; the other
+ * ranks get t replaced by what arrived (MB_EINTERNAL when it is
+ * malformed). */
+static mb_status share(runner *r, desc *t, mb_buf *b, mb_status st, mb_err *err)
+{
+    b->len = 0;
+    if (r->d->rank == 0) {
+        if (st == MB_OK && (st = desc_pack(r, t, b)) != MB_OK)
+            mb_err_set(err, st, "task descriptor too large");
+        if (st != MB_OK) {
+            b->len = 0;
+            (void)mb_buf_put_u64(b, ACT_EXIT);
+        }
+    }
+    if (mb_dist_bcast(r->d, b, err) != MB_OK)
+        return MB_EINTERNAL;
+    if (r->d->rank != 0) {
+        desc_fini(t);
+        if (desc_unpack(r, b, t) != MB_OK)
+            return mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
+    }
+    return st;
+}
+
 /* ---- checkpoints ----------------------------------------------------- */
 
 /* Collective: writes this rank's states and covered chunks. */
@@ -659,8 +615,8 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
         snprintf(meta.fingerprint, sizeof meta.fingerprint, "%s", r->plan.fingerprint);
         snprintf(meta.task_id, sizeof meta.task_id, "%s", t->task_id);
         snprintf(meta.input, sizeof meta.input, "%s", t->input);
-        snprintf(meta.msg_id, sizeof meta.msg_id, "%s", r->msg.id);
-        snprintf(meta.receipt, sizeof meta.receipt, "%s", r->msg.receipt);
+        snprintf(meta.msg_id, sizeof meta.msg_id, "%s", r->cl.msg.id);
+        snprintf(meta.receipt, sizeof meta.receipt, "%s", r->cl.msg.receipt);
         snprintf(meta.grid_digest, sizeof meta.grid_digest, "%s", t->grid_digest);
         meta.file_size = t->grid.file_size;
         meta.chunk_size = r->o->chunk_size;
@@ -684,15 +640,13 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
     if (st != MB_OK && r->d->rank == 0)
         mb_err_prefix(err, "checkpoint %llu abandoned: ", (unsigned long long)meta.seq);
     if (st == MB_OK && r->d->rank == 0) {
-        mb_err e2;
         mb_info("task %s: checkpoint %llu written: %llu of %zu chunks, %.1f kB, %.3f s",
                 t->task_id, (unsigned long long)meta.seq, (unsigned long long)done,
                 t->grid.nchunks, (double)total_bytes / 1e3, secs);
         r->js.chunks_done = done;   /* exact, for the status file */
         /* Progress of this delivery: chunks beyond those it started with. */
         uint64_t before = t->grid.nchunks - t->nremain;
-        if (mb_delivery_note(&r->dlv, done > before ? done - before : 0, 0, &e2) != MB_OK)
-            mb_warn("cannot update the delivery record: %s", e2.msg);
+        mb_claim_note_progress(&r->cl, done > before ? done - before : 0);
     }
     r->last_ckpt = mb_now_s();
     return st;
@@ -724,13 +678,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
         return st;
     mb_fault_point("after-commit");
-    mb_delivery_remove(&r->dlv);
-    if (mb_queue_remove(r->q, &r->msg, err) != MB_OK)
-        mb_warn("message %s: delete failed after commit (%s); the redelivery will be "
-                "acknowledged without reprocessing", r->msg.id, err->msg);
-    mb_msg_fini(&r->msg);
-    mb_resume_forget_lease(&r->res);
-    mb_resume_finish_task(&r->res, t->task_id);
+    mb_claim_remove(&r->cl, t->task_id);
     r->tasks_done++;
     r->bytes_done += t->grid.file_size;
     mb_info("task %s: committed %llu rows, %zu groups, %.1f MB in %.2f s (%.0f MB/s); "
@@ -753,30 +701,27 @@ static mb_status task_failed(runner *r, const desc *t, mb_status st, mb_err *err
     if (r->d->rank != 0)
         return bad_data || st == MB_EIO ? MB_OK : st;
     if (bad_data) {
-        poison(r, t->task_id, err->msg);
+        mb_claim_poison(&r->cl, t->task_id, err->msg);
         return MB_OK;
     }
     if (st == MB_EIO) {
-        release_later(r, t->task_id, err->msg);
+        mb_claim_retry(&r->cl, t->task_id, err->msg);
         return MB_OK;
     }
     mb_error("task %s: %s", t->task_id, err->msg);
-    release_later(r, t->task_id, "internal error");
+    mb_claim_retry(&r->cl, t->task_id, "internal error");
     return st;
 }
 
 /* Rank 0 after the stop checkpoint: the message becomes visible again at
- * once, and an Azure eviction notice is approved. */
+ * once (an Azure eviction notice is approved later, as the run ends). */
 static void stop_task(runner *r, const desc *t)
 {
     char why[256];
-    mb_err err;
 
     mb_info("task %s: stopping on request (%s)", t->task_id,
             mb_preempt_reason(why, sizeof why));
-    if (mb_delivery_end(&r->dlv, &err) != MB_OK)
-        mb_warn("cannot update the delivery record: %s", err.msg);
-    finish_message(r, "release", mb_queue_release(r->q, &r->msg, 0, &err), &err);
+    mb_claim_give_back(&r->cl);
 }
 
 /* ---- rank 0: progress and the status file ------------------------- */
@@ -789,24 +734,24 @@ static uint64_t chunk_bytes(const desc *t, uint64_t c)
 /* Rank 0: the tasks this run has ended, committed or rejected. */
 static uint64_t tasks_ended(const runner *r)
 {
-    return r->tasks_done + r->tasks_failed + (r->q ? r->q->npoisoned : 0);
+    return r->tasks_done + tasks_rejected(r);
 }
 
 /* Rank 0: an approximate queue count, at most every QUEUE_COUNT_S (it is
  * a directory scan or a request); a failed count keeps the last one. */
 static void count_queue(runner *r)
 {
-    int64_t vis = 0, leased = 0, poisoned = 0;
+    int64_t left = 0, poisoned = 0;
     mb_err err;
 
-    if (!r->q || (r->last_count > 0 && mb_now_s() - r->last_count < QUEUE_COUNT_S))
+    if (!r->cl.q || (r->last_count > 0 && mb_now_s() - r->last_count < QUEUE_COUNT_S))
         return;
     r->last_count = mb_now_s();
-    if (mb_queue_count(r->q, &vis, &leased, &poisoned, &err) != MB_OK) {
+    if (mb_claim_count(&r->cl, &left, &poisoned, &err) != MB_OK) {
         mb_debug("progress: cannot count the queue: %s", err.msg);
         return;
     }
-    r->counted_left = vis + leased;
+    r->counted_left = left;
     r->ended_at_count = tasks_ended(r);
     r->js.queue_poisoned = poisoned;
 }
@@ -827,7 +772,7 @@ static void status_write(runner *r, mb_jobstat_state state)
 {
     r->js.state = state;
     r->js.tasks_done = r->tasks_done;
-    r->js.tasks_rejected = r->tasks_failed + (r->q ? r->q->npoisoned : 0);
+    r->js.tasks_rejected = tasks_rejected(r);
     r->js.queue_left = queue_left(r);
     r->last_status = mb_now_s();
     mb_jobstat_write(&r->js);
@@ -907,7 +852,8 @@ static void status_idle(runner *r)
     status_write(r, MB_JOBSTAT_IDLE);
 }
 
-/* Flags this rank contributes to a round. */
+/* Flags this rank contributes to a round, or to the agreement that opens
+ * a turn (which acts on failure and stop only). */
 static unsigned round_flags(runner *r, mb_status st, mb_err *err, mb_status *stp)
 {
     unsigned f = 0;
@@ -937,8 +883,6 @@ static void note_first_chunk(runner *r, const desc *t)
                 mb_now_s() - r->t0);
 }
 
-/* The aggregation rounds of one task on this rank. On success `local`
- * holds this rank's states. */
 /* Acts on the flags every rank sent for a round: failure, checkpoint,
  * stop. Returns 1 when the rounds end here (same answer on every rank). */
 static int round_end(runner *r, desc *t, mb_groups *local, u64vec *mine, unsigned all,
@@ -967,7 +911,9 @@ static int round_end(runner *r, desc *t, mb_groups *local, u64vec *mine, unsigne
     return 0;
 }
 
-/* Round k: every rank does chunk k*size + rank of the remaining ones. The
+/* The aggregation rounds of one task on this rank; on success `local`
+ * holds this rank's states. Round k: every rank does chunk k*size + rank
+ * of the remaining ones. The
  * flags of round k travel while round k+1's chunk is worked on, and are
  * acted on after it, so a slow chunk on one rank does not stall the other
  * every round; a stop or failure still takes effect within two chunks, at
@@ -1006,7 +952,7 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
             mb_fault_point("after-chunk");
             mb_fault_sleep();
             if (rank == 0)
-                renew_tick(r);   /* a busy rank 0 must not let its lease lapse */
+                mb_claim_renew(&r->cl);   /* a busy rank 0 must not let its lease lapse */
         }
         if (rank == 0 && mb_now_s() - last_log > PROGRESS_S) {
             last_log = mb_now_s();
@@ -1076,13 +1022,13 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
         return task_failed(r, t, st, err);
     }
     if (r->d->rank == 0) {
-        renew_tick(r);
+        mb_claim_renew(&r->cl);
         st = commit(r, t, &result, t_start, err);
         if (st == MB_EDATA) {
             st = task_failed(r, t, st, err);
         } else if (st != MB_OK) {
             mb_error("task %s: cannot commit the result: %s", t->task_id, err->msg);
-            release_later(r, t->task_id, "commit failed");
+            mb_claim_retry(&r->cl, t->task_id, "commit failed");
         }
     }
     mb_groups_fini(&result);
@@ -1124,73 +1070,49 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
                 mb_warn("no status file: %s", e2.msg);
             status_write(r, MB_JOBSTAT_RUNNING);
         }
-        if (st == MB_OK) {
-            mb_queue_config cfg;
-            st = mb_cli_queue_config(o, &cfg, err);
-            if (st == MB_OK)
-                st = mb_queue_open(&r->q, o->queue, 0, &cfg, err);
-        }
+        if (st == MB_OK)
+            st = mb_claim_open(&r->cl, o, &r->res, err);
     }
     return st;
 }
 
-/* One turn of the loop on every rank. Returns MB_OK to go on, MB_EAGAIN
- * when the run is over, or the status that ends it. */
+/* One turn of the loop on every rank: the flags agreement, rank 0's
+ * action broadcast, and the action's step, in the same order on every
+ * rank. Returns MB_OK to go on, MB_EAGAIN when the run is over, or the
+ * status that ends it. */
 static mb_status turn(runner *r, mb_buf *b, mb_err *err)
 {
     unsigned all = 0;
     mb_status st = MB_OK;
+    uint64_t act;
     desc t;
-    int act = ACT_EXIT;
 
-    if (mb_dist_or_flags(r->d, round_flags(r, MB_OK, err, &st), &all, NULL, NULL, err) !=
-        MB_OK)
+    if (mb_dist_or_flags(r->d, round_flags(r, MB_OK, err, &st), &all, err) != MB_OK)
         return MB_EINTERNAL;
     if (all & F_FAIL)
         return mb_dist_agree(r->d, st, err);
     if (all & F_STOP)
         return mb_err_set(err, MB_ESTOP, "stopped on request");
-    memset(&t, 0, sizeof t);
-    b->len = 0;
-    if (r->d->rank == 0) {
-        act = next_action(r, &t, err);
-        t.action = act < 0 ? ACT_EXIT : (uint64_t)act;
-        if (act < 0)
-            st = err->code ? err->code : MB_EQUEUE;
-        else if ((st = desc_pack(r, &t, b)) != MB_OK)
-            mb_err_set(err, st, "task descriptor too large");
-        if (st != MB_OK) {
-            b->len = 0;
-            mb_buf_put_u64(b, ACT_EXIT);
-        }
+    desc_init(&t);
+    if (r->d->rank == 0)
+        st = next_action(r, &t, err);
+    st = share(r, &t, b, st, err);
+    if (st == MB_OK && t.action == ACT_SCAN) {
+        /* A rank whose gather failed leaves at once: MB_EINTERNAL aborts
+         * the job, so rank 0 is not left waiting in the broadcast. */
+        st = scan_grid(r, &t, err);
+        if (st == MB_OK || r->d->rank == 0)
+            st = share(r, &t, b, st, err);      /* the task, or that there is none */
     }
-    for (;;) {
-        if (mb_dist_bcast(r->d, b, err) != MB_OK) {
-            desc_fini(&t);
-            return MB_EINTERNAL;
-        }
-        if (r->d->rank != 0 && is_scan(b)) {
-            uint64_t *gathered;
-            size_t *counts;
-            if (scan_part(r, b, &gathered, &counts, err) != MB_OK)
-                return MB_EINTERNAL;
-            continue;                  /* rank 0 goes on with the same turn */
-        }
-        break;
-    }
-    if (r->d->rank != 0) {
-        if (desc_unpack(r, b, &t) != MB_OK)
-            st = mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
-        act = (int)t.action;
-    }
-    if (st == MB_OK && act == ACT_TASK) {
+    if (st == MB_OK && t.action == ACT_TASK) {
         r->idle_since = 0;
         st = run_task(r, &t, err);
-    } else if (st == MB_OK && act == ACT_IDLE && r->d->rank == 0) {
+    } else if (st == MB_OK && t.action == ACT_IDLE && r->d->rank == 0) {
         struct timespec ts = {0, 250000000};
         status_idle(r);
         nanosleep(&ts, NULL);
     }
+    act = t.action;
     desc_fini(&t);
     if (st == MB_OK && act == ACT_EXIT)
         return MB_EAGAIN;
@@ -1203,7 +1125,7 @@ static void status_end(runner *r, mb_status st, const mb_err *err)
 {
     mb_jobstat_state state = MB_JOBSTAT_FAILED;
 
-    if (st == MB_OK || (st == MB_EDATA && r->tasks_failed))
+    if (st == MB_OK || (st == MB_EDATA && tasks_rejected(r)))
         state = MB_JOBSTAT_DONE;
     else if (st == MB_ESTOP || r->stop_unsaved)
         state = MB_JOBSTAT_STOPPED;
@@ -1221,7 +1143,7 @@ static void status_end(runner *r, mb_status st, const mb_err *err)
     }
     r->js.state = state;
     r->js.tasks_done = r->tasks_done;
-    r->js.tasks_rejected = r->tasks_failed;   /* the ceiling's poisonings are folded in */
+    r->js.tasks_rejected = tasks_rejected(r);
     r->js.queue_left = queue_left(r);
     mb_jobstat_write(&r->js);
 }
@@ -1249,31 +1171,27 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
                         "abandoned; exit 74: a rerun resumes from the previous checkpoint, if "
                         "any", mb_preempt_reason(why, sizeof why));
     if (d->rank == 0) {
-        if (r.q)
-            r.tasks_failed += r.q->npoisoned;   /* past the delivery ceiling */
         if (st == MB_OK || st == MB_ESTOP)
             mb_info("run: %s: %llu tasks committed, %llu rejected, %.1f MB in %.1f s",
                     st == MB_OK ? "done" : "stopped", (unsigned long long)r.tasks_done,
-                    (unsigned long long)r.tasks_failed, (double)r.bytes_done / 1e6,
+                    (unsigned long long)tasks_rejected(&r), (double)r.bytes_done / 1e6,
                     mb_now_s() - r.t0);
         if (st == MB_ESTOP)
             mb_err_set(err, MB_ESTOP, "stopped on request (%s); exit 75: requeue me",
                        mb_preempt_reason(why, sizeof why));
-        if (st == MB_OK && r.tasks_failed)
+        if (st == MB_OK && tasks_rejected(&r))
             st = mb_err_set(err, MB_EDATA, "%llu task(s) rejected (bad data, or too many failed "
                             "deliveries); see the poison area of %s",
-                            (unsigned long long)r.tasks_failed, o->queue);
+                            (unsigned long long)tasks_rejected(&r), o->queue);
         status_end(&r, st, err);
     }
     if (st == MB_ESTOP)
         mb_preempt_approve();
     mb_preempt_fini();
     mb_buf_fini(&b);
-    mb_msg_fini(&r.msg);
-    mb_delivery_fini(&r.dlv);
+    mb_claim_fini(&r.cl);
     mb_resume_fini(&r.res);
     mb_jobstat_fini(&r.js);
-    mb_queue_free(r.q);
     mb_plan_fini(&r.plan);
     return st;
 }

@@ -8,6 +8,7 @@
 #include "azure/azure_auth.h"
 #include "base/fsutil.h"
 #include "base/log.h"
+#include "base/timefmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -206,19 +207,13 @@ static mb_status list_files(const char *dir, char ***v, size_t *n, mb_err *err)
     return MB_OK;
 }
 
-/* "2026-12-02T18:37:38Z" as seconds since the epoch; -1 if it is not that. */
+/* "2026-12-02T18:37:38Z" (as mb_log_utc writes it) as seconds since the
+ * epoch; -1 if it is not that. */
 static time_t parse_utc(const char *s)
 {
-    struct tm tm;
-    char z = 0;
+    int64_t t;
 
-    memset(&tm, 0, sizeof tm);
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
-        return (time_t)-1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return timegm(&tm);
+    return mb_time_parse_iso(s, &t) == MB_OK ? (time_t)t : (time_t)-1;
 }
 
 /* Reads one file; NULL (with a warning) when it is not a status file. */

@@ -21,7 +21,7 @@ const mb_queue_ops *const mb_queue_backends[] = {
 };
 
 #define VISIBILITY_MAX_S 604800u  /* 7 days, the Azure Queue Storage limit */
-#define REASON_MAX 512
+#define REASON_MAX MB_POISON_REASON_MAX
 #define POISON_PER_CLAIM_MAX 1000 /* bounds one claim call; see mb_queue_claim */
 #define URL_SHOWN_MAX 256
 
@@ -50,6 +50,26 @@ void mb_queue_config_init(mb_queue_config *c)
     c->max_deliveries = 50;
     c->encoding = MB_MSG_BASE64;
     c->retry_deadline = 120;
+}
+
+mb_status mb_queue_encoding_parse(const char *name, mb_msg_encoding *enc, mb_err *err)
+{
+    if (strcmp(name, "base64") == 0)
+        *enc = MB_MSG_BASE64;
+    else if (strcmp(name, "text") == 0)
+        *enc = MB_MSG_TEXT;
+    else
+        return mb_err_set(err, MB_EUSAGE, "--message-encoding: '%s' is not one of base64, text",
+                          name);
+    return MB_OK;
+}
+
+void mb_poisoned_fini(mb_poisoned *p)
+{
+    if (!p)
+        return;
+    mb_msg_fini(&p->msg);
+    memset(p, 0, sizeof *p);
 }
 
 mb_status mb_queue_open(mb_queue **out, const char *url, int create,
@@ -310,6 +330,41 @@ mb_status mb_queue_purge(mb_queue *q, mb_err *err)
     if (!q)
         return null_arg(err, "mb_queue_purge");
     return q->ops->purge(q, err);
+}
+
+/* A back end without a poison area it can reach says so, rather than
+ * pretending the area is empty. */
+static mb_status no_poison_area(mb_queue *q, mb_err *err)
+{
+    char shown[URL_SHOWN_MAX];
+
+    return mb_err_set(err, MB_EUSAGE, "queue %s: the %s back end cannot reach its poison area",
+                      shown_url(q->url, shown, sizeof shown), q->ops->name);
+}
+
+mb_status mb_queue_peek_poison(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n,
+                               mb_err *err)
+{
+    size_t bytes;
+
+    if (!q || !n || (!out && cap))
+        return null_arg(err, "mb_queue_peek_poison");
+    *n = 0;
+    if (!q->ops->peek_poison)
+        return no_poison_area(q, err);
+    if (cap == 0)
+        return MB_OK;
+    if (mb_size_mul(cap, sizeof *out, &bytes) != 0)
+        return mb_err_set(err, MB_EUSAGE, "mb_queue_peek_poison: capacity %zu is too large", cap);
+    memset(out, 0, bytes);
+    return q->ops->peek_poison(q, out, cap, n, err);
+}
+
+mb_status mb_queue_purge_poison(mb_queue *q, mb_err *err)
+{
+    if (!q)
+        return null_arg(err, "mb_queue_purge_poison");
+    return q->ops->purge_poison ? q->ops->purge_poison(q, err) : no_poison_area(q, err);
 }
 
 mb_status mb_queue_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err)

@@ -19,6 +19,7 @@
 #define MB_MSG_ID_MAX 128
 #define MB_RECEIPT_MAX 256
 #define MB_MSG_BODY_MAX 65536   /* the Azure Queue Storage limit */
+#define MB_POISON_REASON_MAX 512 /* poison reasons are one line shorter than this */
 
 typedef struct mb_msg {
     char id[MB_MSG_ID_MAX];          /* stable message id */
@@ -51,6 +52,10 @@ typedef struct mb_queue_config {
 
 void mb_queue_config_init(mb_queue_config *c);
 
+/* The encoding named `name` ("base64" or "text", as --message-encoding
+ * spells them); MB_EUSAGE naming the option for any other name. */
+mb_status mb_queue_encoding_parse(const char *name, mb_msg_encoding *enc, mb_err *err);
+
 /* An invisible message as `queue stats` shows it. */
 typedef struct mb_lease {
     char id[MB_MSG_ID_MAX];
@@ -58,6 +63,20 @@ typedef struct mb_lease {
     int64_t expires_ms;              /* wall-clock ms at which it is visible again */
     char holder[64];                 /* who holds it; "" when not recorded */
 } mb_lease;
+
+/* A message in the poison area as `queue peek --poison` shows it. */
+typedef struct mb_poisoned {
+    mb_msg msg;                      /* no receipt; id: the message's id in the
+                                        queue (Azure: as its copy records it);
+                                        dequeue_count: its deliveries when it
+                                        was poisoned; body NULL when the back
+                                        end kept none or it cannot be read */
+    char reason[MB_POISON_REASON_MAX];   /* "" when not recorded */
+    int body_cut;                    /* the body kept is a prefix (Azure cuts
+                                        copies to fit 64 KiB) */
+} mb_poisoned;
+
+void mb_poisoned_fini(mb_poisoned *p);   /* frees the body, zeroes *p; NULL-safe */
 
 typedef struct mb_queue_ops {
     const char *name;                 /* "dir", "mem", ... */
@@ -100,6 +119,13 @@ typedef struct mb_queue_ops {
     mb_status (*peek)(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err);
     /* Deletes every message, visible or leased (not the poison area). */
     mb_status (*purge)(mb_queue *q, mb_err *err);
+    /* The poison area, as peek and purge see the queue. Optional as a pair
+     * (NULL: the back end cannot reach its poison area; every back end here
+     * can): up to `cap` poisoned messages, oldest first where the back end
+     * can tell, *out arriving zeroed; and the deletion of every poisoned
+     * message, the queue itself left alone. */
+    mb_status (*peek_poison)(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n, mb_err *err);
+    mb_status (*purge_poison)(mb_queue *q, mb_err *err);
     /* Moves poisoned messages back into the queue as new deliveries
      * (dequeue count 0): all of them, or the one whose id is `id` (NULL:
      * all). *moved counts them. */
@@ -157,6 +183,13 @@ mb_status mb_queue_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err 
 mb_status mb_queue_leases(mb_queue *q, mb_lease *out, size_t cap, size_t *n, int *listed,
                           mb_err *err);
 mb_status mb_queue_purge(mb_queue *q, mb_err *err);
+/* `mpibatch queue peek --poison`: fills out[0 .. *n) with poisoned messages
+ * (see mb_queue_ops.peek_poison); the caller mb_poisoned_fini's each. */
+mb_status mb_queue_peek_poison(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n,
+                               mb_err *err);
+/* `mpibatch queue purge --poison`: deletes every poisoned message and
+ * nothing else. */
+mb_status mb_queue_purge_poison(mb_queue *q, mb_err *err);
 /* `mpibatch queue redrive`: see mb_queue_ops.redrive. */
 mb_status mb_queue_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err);
 

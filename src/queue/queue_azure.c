@@ -29,6 +29,8 @@
  * copy would pass 64 KiB. A crash between the two steps leaves the message
  * both in the poison queue and (after its lease) in the queue: it may be
  * poisoned twice, never lost.
+ * `queue peek --poison` reads the copies back (without
+ * claiming them), `queue purge --poison` clears QUEUE-poison.
  *
  * Failures: 408, 429, 500, 502, 503, 504 and connection errors or timeouts
  * are retried with exponential backoff and full jitter, or after the delay
@@ -50,7 +52,9 @@
 
 #include "azure/azure_auth.h"
 #include "azure/http.h"
+#include "base/backoff.h"
 #include "base/log.h"
+#include "base/timefmt.h"
 
 #include <errno.h>
 #include <expat.h>
@@ -137,20 +141,8 @@ static void reply_fini(reply *r)
     r->headers = NULL;
 }
 
-static void sleep_s(double s)
-{
-    struct timespec ts;
-
-    if (s <= 0)
-        return;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Falls back to the clock when getrandom fails: the bytes only spread
- * retries and name requests, nothing depends on their secrecy. */
+/* Falls back to the clock when getrandom fails: the bytes only name
+ * requests, nothing depends on their secrecy. */
 static void random_bytes(unsigned char *p, size_t n)
 {
     size_t got = 0;
@@ -165,15 +157,6 @@ static void random_bytes(unsigned char *p, size_t n)
     }
     for (; got < n; got++)
         p[got] = (unsigned char)(mb_now_s() * 1e9 + (double)got);
-}
-
-static double random_unit(void)
-{
-    unsigned char b[4];
-
-    random_bytes(b, sizeof b);
-    return (double)(((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
-                    b[3]) / 4294967296.0;
 }
 
 static void new_uuid(char out[37])
@@ -757,39 +740,13 @@ static int parse_xml(const char *buf, size_t len, size_t max_items, xdoc *d)
     return d->bad ? -1 : 0;
 }
 
-/* "Sat, 28 Nov 2026 12:57:45 GMT" -> epoch ms; 0 when it does not parse
- * (the time is informational). */
-static int64_t rfc1123_ms(const char *s)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    struct tm tm;
-    char mon[4];
-    const char *hit;
-    time_t t;
-    int day, year, h, mi, sec;
-
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(s, "%*[A-Za-z], %2d %3s %4d %2d:%2d:%2d GMT", &day, mon, &year, &h, &mi, &sec) !=
-            6 ||
-        strlen(mon) != 3 || !(hit = strstr(months, mon)) || (hit - months) % 3 != 0)
-        return 0;
-    tm.tm_mday = day;
-    tm.tm_mon = (int)((hit - months) / 3);
-    tm.tm_year = year - 1900;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
-}
-
 /* Copies one parsed item into *m. With a receipt required (claim), a
  * message without one is a malformed response. MB_ELIMIT (id and receipt
  * set, no body) when its text is over the limit. */
 static mb_status item_to_msg(const azq *a, const xitem *it, int need_receipt, mb_msg *m,
                              mb_err *err)
 {
-    int64_t dq = 0;
+    int64_t dq = 0, inserted;
 
     if (!it->id[0] || (need_receipt && !it->receipt[0]) || parse_count(it->dq, DQ_MAX, &dq))
         return mb_err_set(err, MB_EQUEUE,
@@ -799,7 +756,8 @@ static mb_status item_to_msg(const azq *a, const xitem *it, int need_receipt, mb
     memcpy(m->id, it->id, sizeof m->id);
     memcpy(m->receipt, it->receipt, sizeof m->receipt);
     m->dequeue_count = dq;
-    m->enqueued_ms = rfc1123_ms(it->inserted);
+    /* The insertion time is informational: 0 when it does not parse. */
+    m->enqueued_ms = mb_time_parse_http(it->inserted, &inserted) == MB_OK ? inserted * 1000 : 0;
     if (it->text_over)
         return mb_err_set(err, MB_ELIMIT,
                           "queue %s: message %s: text longer than %d bytes, more than Azure "
@@ -900,7 +858,9 @@ static mb_status send_once(azq *a, const call *c, const char *reqid, long timeou
 }
 
 /* The wait the server asked for, in ms (0: none): the larger of
- * x-ms-retry-after-ms and Retry-After (seconds; an HTTP date is ignored). */
+ * x-ms-retry-after-ms and Retry-After in seconds. Retry-After as an HTTP
+ * date is ignored (our backoff applies): it would be measured against this
+ * host's clock, and a few minutes of skew would make it give up at once. */
 static double server_hint_ms(const reply *r)
 {
     char v[32];
@@ -914,19 +874,6 @@ static double server_hint_ms(const reply *r)
         parse_count(v, (long long)(HINT_CAP_MS / 1000), &n) == 0 && (double)n * 1000 > ms)
         ms = (double)n * 1000;
     return ms;
-}
-
-/* Full jitter: uniform in [0, min(cap, first * 2^(attempt-1))]. */
-static double backoff_ms(int attempt)
-{
-    double ceiling = BACKOFF_FIRST_MS;
-    int i;
-
-    for (i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
-        ceiling *= 2;
-    if (ceiling > BACKOFF_CAP_MS)
-        ceiling = BACKOFF_CAP_MS;
-    return random_unit() * ceiling;
 }
 
 /* Azure's error codes are words such as "PopReceiptMismatch"; anything
@@ -1033,21 +980,6 @@ static long attempt_ms(double left_s)
     return ms < ATTEMPT_MIN_MS ? ATTEMPT_MIN_MS : ms > ATTEMPT_MS ? ATTEMPT_MS : (long)ms;
 }
 
-/* Seconds to wait before attempt n + 1, or -1 when the deadline allows
- * none. A server that asks for more time than is left will not be ready
- * sooner; our own backoff is cut to end at the deadline with a last try. */
-static double next_delay(const reply *r, int n, double left)
-{
-    double hint = r ? server_hint_ms(r) / 1000 : 0, delay;
-
-    if (hint > 0)
-        return hint < left ? hint : -1;
-    delay = backoff_ms(n) / 1000;
-    if (delay > left - LAST_MARGIN_S)
-        delay = left - LAST_MARGIN_S;
-    return delay < 0 ? -1 : delay;
-}
-
 /* Sends c until a response that is not retryable arrives (MB_OK, the
  * caller judges the status) or the retry deadline passes (MB_EQUEUE).
  * *attempts says how many requests went out. */
@@ -1055,11 +987,15 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
 {
     char reqid[37], last[MB_ERR_MAX / 2];
     double start = mb_now_s(), deadline = start + a->cfg->retry_deadline, delay;
+    mb_backoff b;
     mb_status st;
     mb_err e;
     int n, sent;
 
     new_uuid(reqid);
+    /* Full-jitter backoff from 250 ms up to 8 s, or the server's wait;
+     * every attempt starts before the retry deadline. */
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, deadline, LAST_MARGIN_S);
     for (n = 1;; n++) {
         mb_err_clear(&e);
         st = send_once(a, c, reqid, attempt_ms(deadline - mb_now_s()), resp, &sent, &e);
@@ -1072,7 +1008,7 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
             return st;
         }
         attempt_text(st, &e, resp, last, sizeof last);
-        delay = next_delay(st == MB_OK ? resp : NULL, n, deadline - mb_now_s());
+        delay = mb_backoff_next(&b, mb_now_s(), st == MB_OK ? server_hint_ms(resp) / 1000 : 0);
         reply_fini(resp);
         if (delay < 0)
             return fail(err, MB_EQUEUE,
@@ -1082,7 +1018,7 @@ static mb_status execute(azq *a, const call *c, reply *resp, int *attempts, mb_e
                         a->cfg->retry_deadline, last);
         mb_warn("queue %s: %s: %s; retry %d in %.2f s (request id %s)", c->queue, c->op, last,
                 n, delay, reqid);
-        sleep_s(delay);
+        mb_backoff_sleep(delay);
     }
 }
 
@@ -1487,24 +1423,37 @@ static mb_status az_count(mb_queue *q, int64_t *visible, int64_t *leased, int64_
     return st;
 }
 
-static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err)
+/* Peek Messages on `queue` into *d, up to `want` items; a missing queue is
+ * an empty list when missing_ok (the poison queue before its first use). */
+static mb_status peek_list(azq *a, const char *queue, int missing_ok, size_t want, xdoc *d,
+                           mb_err *err)
 {
-    azq *a = q->impl;
     char query[64];
-    size_t want = cap < PEEK_MAX ? cap : PEEK_MAX, i;
-    call c = {"Peek Messages", "GET", a->u.queue, "/messages", query, NULL, 0, RESP_MANY};
+    call c = {"Peek Messages", "GET", queue, "/messages", query, NULL, 0, RESP_MANY};
     reply r;
-    xdoc d;
     int tries;
     mb_status st;
 
     snprintf(query, sizeof query, "peekonly=true&numofmessages=%zu", want);
-    memset(&d, 0, sizeof d);
+    memset(d, 0, sizeof *d);
     st = execute(a, &c, &r, &tries, err);
-    if (st == MB_OK && r.http.status != 200)
+    if (st == MB_OK && r.http.status == 404 && missing_ok)
+        st = MB_OK;
+    else if (st == MB_OK && r.http.status != 200)
         st = status_fail(&c, &r, err);
-    if (st == MB_OK)
-        st = parse_list(a, &c, &r, want, &d, err);
+    else if (st == MB_OK)
+        st = parse_list(a, &c, &r, want, d, err);
+    reply_fini(&r);
+    return st;
+}
+
+static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err *err)
+{
+    azq *a = q->impl;
+    size_t want = cap < PEEK_MAX ? cap : PEEK_MAX, i;
+    xdoc d;
+    mb_status st = peek_list(a, a->u.queue, 0, want, &d, err);
+
     for (i = 0; st == MB_OK && i < d.n; i++) {
         mb_status one = item_to_msg(a, &d.items[i], 0, &out[*n], err);
         if (one == MB_OK)
@@ -1516,6 +1465,94 @@ static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err
     }
     mb_err_clear(st == MB_OK ? err : NULL);
     xdoc_fini(&d);
+    return st;
+}
+
+/* A poison copy as `peek --poison` shows it: the original's id, dequeue
+ * count, reason and body from our JSON (see poison_json). A copy that is
+ * not ours (other software, e.g. Azure Functions, moves the bare body) is
+ * shown as it is, without a reason. Takes over copy's body either way. */
+static mb_status poisoned_from_copy(const azq *a, mb_msg *copy, mb_poisoned *p, mb_err *err)
+{
+    json_t *o = json_loadb(copy->body ? copy->body : "", copy->body_len, 0, NULL);
+    json_t *id = json_object_get(o, "message_id"), *reason = json_object_get(o, "reason");
+    json_t *body = json_object_get(o, "body"), *dq = json_object_get(o, "dequeue_count");
+    mb_status st = MB_OK;
+
+    if (!json_is_string(id) || !json_is_string(reason) || !json_is_integer(dq) ||
+        !(json_is_string(body) || json_is_null(body))) {
+        p->msg = *copy;
+        memset(copy, 0, sizeof *copy);
+        json_decref(o);
+        return MB_OK;
+    }
+    snprintf(p->msg.id, sizeof p->msg.id, "%s", json_string_value(id));
+    snprintf(p->reason, sizeof p->reason, "%s", json_string_value(reason));
+    p->msg.dequeue_count = (int64_t)json_integer_value(dq);
+    p->body_cut = json_is_true(json_object_get(o, "body_truncated"));
+    if (json_is_string(body)) {
+        size_t len = json_string_length(body);
+        if ((p->msg.body = mb_malloc(len + 1)) != NULL) {
+            memcpy(p->msg.body, json_string_value(body), len + 1);
+            p->msg.body_len = len;
+        } else {
+            st = mb_err_set(err, MB_ENOMEM, "queue %s: out of memory", a->poison);
+        }
+    }
+    json_decref(o);
+    mb_msg_fini(copy);
+    return st;
+}
+
+/* Peeks QUEUE-poison (at most 32, as any Azure peek); no poison queue yet
+ * is an empty poison area. A copy too long to hand out is listed without
+ * its body, as the dir back end lists an unreadable poisoned file. */
+static mb_status az_peek_poison(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n,
+                                mb_err *err)
+{
+    azq *a = q->impl;
+    size_t want = cap < PEEK_MAX ? cap : PEEK_MAX, i;
+    xdoc d;
+    mb_status st = peek_list(a, a->poison, 1, want, &d, err);
+
+    for (i = 0; st == MB_OK && i < d.n; i++) {
+        mb_msg copy;
+        mb_status one;
+
+        memset(&copy, 0, sizeof copy);
+        one = item_to_msg(a, &d.items[i], 0, &copy, err);
+        if (one == MB_OK)
+            one = poisoned_from_copy(a, &copy, &out[*n], err);
+        else if (one == MB_ELIMIT) {
+            out[*n].msg = copy;
+            memset(&copy, 0, sizeof copy);
+            one = MB_OK;
+        }
+        mb_msg_fini(&copy);
+        if (one == MB_OK)
+            (*n)++;
+        else
+            st = one;
+    }
+    if (st != MB_OK)
+        while (*n > 0)
+            mb_poisoned_fini(&out[--*n]);
+    mb_err_clear(st == MB_OK ? err : NULL);
+    xdoc_fini(&d);
+    return st;
+}
+
+/* Clear Messages on `queue`; a missing queue is already clear when
+ * missing_ok (the poison queue before its first use). */
+static mb_status clear_queue(azq *a, const char *queue, int missing_ok, mb_err *err)
+{
+    call c = {"Clear Messages", "DELETE", queue, "/messages", "", NULL, 0, 0};
+    reply r;
+    int n;
+    mb_status st = execute(a, &c, &r, &n, err);
+
+    if (st == MB_OK && r.http.status != 204 && !(missing_ok && r.http.status == 404))
+        st = status_fail(&c, &r, err);
     reply_fini(&r);
     return st;
 }
@@ -1523,15 +1560,15 @@ static mb_status az_peek(mb_queue *q, mb_msg *out, size_t cap, size_t *n, mb_err
 static mb_status az_purge(mb_queue *q, mb_err *err)
 {
     azq *a = q->impl;
-    call c = {"Clear Messages", "DELETE", a->u.queue, "/messages", "", NULL, 0, 0};
-    reply r;
-    int n;
-    mb_status st = execute(a, &c, &r, &n, err);
 
-    if (st == MB_OK && r.http.status != 204)
-        st = status_fail(&c, &r, err);
-    reply_fini(&r);
-    return st;
+    return clear_queue(a, a->u.queue, 0, err);
+}
+
+static mb_status az_purge_poison(mb_queue *q, mb_err *err)
+{
+    azq *a = q->impl;
+
+    return clear_queue(a, a->poison, 1, err);
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
@@ -1603,5 +1640,7 @@ const mb_queue_ops mb_queue_azure_ops = {
     .count = az_count,
     .peek = az_peek,
     .purge = az_purge,
+    .peek_poison = az_peek_poison,
+    .purge_poison = az_purge_poison,
     .redrive = az_redrive,
 };

@@ -24,7 +24,8 @@
  * Nothing is locked, so a process that dies anywhere leaves at most: a
  * leased file (visible again when its lease expires), a file in tmp/
  * (garbage; purge sweeps it after an hour) or a .reason file without its
- * message (ignored; overwritten if the message is poisoned again).
+ * message (ignored; overwritten if the message is poisoned again; purge
+ * --poison sweeps it after an hour).
  *
  * Expiry: whoever next scans (claim, count, peek) renames leased files whose
  * EXP has passed back to ready/ID.N; that is how a dead consumer's message
@@ -49,6 +50,7 @@
  */
 #include "queue/queue.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -924,6 +926,153 @@ static mb_status dir_purge(mb_queue *q, mb_err *err)
     return st;
 }
 
+/* ---- the poison area: peek --poison, purge --poison ---------------------- */
+
+/* The reason of poison/NAME, one line without its newline; "" when the
+ * reason file is missing (a purge --poison racing the poisoning) or is not
+ * a regular file (opened non-blocking: a FIFO planted there cannot hang us). */
+static mb_status read_reason(dirq *d, const char *name, const char *id, char *out, size_t cap,
+                             mb_err *err)
+{
+    char rname[NAME_BUF];
+    struct stat sb;
+    size_t got = 0;
+    int fd, e = 0;
+
+    assert(cap > 0);
+    out[0] = '\0';
+    snprintf(rname, sizeof rname, "%.100s.reason", name);
+    fd = openat(d->fd[D_POISON], rname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT || errno == ELOOP
+                   ? MB_OK
+                   : io_fail(err, d, "cannot open the poison reason of", id, errno);
+    if (fstat(fd, &sb) != 0)
+        e = errno;
+    while (e == 0 && S_ISREG(sb.st_mode) && got < cap - 1) {
+        ssize_t r = read(fd, out + got, cap - 1 - got);
+        if (r < 0 && errno != EINTR)
+            e = errno;
+        if (r == 0)
+            break;
+        if (r > 0)
+            got += (size_t)r;
+    }
+    close(fd);
+    out[got] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    return e ? io_fail(err, d, "cannot read the poison reason of", id, e) : MB_OK;
+}
+
+/* Messages redriven or purged meanwhile are left out; one whose body
+ * cannot be handed out (too large, not a file) is listed without it, as
+ * that is most likely why it was poisoned. */
+static mb_status peek_poisoned(dirq *d, const oldest *o, mb_poisoned *out, size_t *n,
+                               mb_err *err)
+{
+    char name[NAME_BUF];
+    size_t i;
+
+    for (i = 0; i < o->n; i++) {
+        mb_poisoned *p = &out[*n];
+        mb_status st;
+
+        fill_msg(&o->v[i], &p->msg);
+        p->msg.receipt[0] = '\0';
+        short_name(&o->v[i], name);
+        st = read_body(d, D_POISON, name, &p->msg, err);
+        if (st == MB_ENOENT) {
+            memset(p, 0, sizeof *p);
+            continue;
+        }
+        if (st == MB_OK || st == MB_ELIMIT || st == MB_EDATA)
+            st = read_reason(d, name, p->msg.id, p->reason, sizeof p->reason, err);
+        if (st != MB_OK) {
+            mb_poisoned_fini(p);
+            return st;
+        }
+        ++*n;
+    }
+    return MB_OK;
+}
+
+/* Oldest first by id, i.e. by enqueue time (poison/ keeps no poison time). */
+static mb_status dir_peek_poison(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n,
+                                 mb_err *err)
+{
+    dirq *d = q->impl;
+    oldest o = {NULL, 0, cap < PEEK_MAX ? cap : PEEK_MAX};
+    mb_status st;
+
+    if (!(o.v = mb_calloc(o.cap, sizeof *o.v)))
+        return mb_err_set(err, MB_ENOMEM, "queue dir:%s: out of memory peeking", d->path);
+    st = scan(d, D_POISON, keep_oldest, &o, err);
+    if (st == MB_OK)
+        st = peek_poisoned(d, &o, out, n, err);
+    if (st != MB_OK)
+        while (*n > 0)
+            mb_poisoned_fini(&out[--*n]);
+    free(o.v);
+    if (st == MB_OK)
+        mb_err_clear(err);   /* bodies left out are no error */
+    return st;
+}
+
+/* A .reason file whose message is gone: a crash's leftover, or a
+ * poisoning in progress (its reason goes in first), so only old ones. */
+static int stray_reason(dirq *d, const char *name, time_t stale_before)
+{
+    static const char sfx[] = ".reason";
+    size_t len = strnlen(name, NAME_BUF), sl = sizeof sfx - 1;
+    char mname[NAME_BUF];
+    struct stat sb;
+    entry e;
+
+    if (len <= sl || len >= NAME_BUF || strcmp(name + len - sl, sfx) != 0)
+        return 0;
+    memcpy(mname, name, len - sl);
+    mname[len - sl] = '\0';
+    if (parse_name(mname, 2, &e) != 0)
+        return 0;
+    if (fstatat(d->fd[D_POISON], mname, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+        return 0;
+    return fstatat(d->fd[D_POISON], name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(sb.st_mode) && sb.st_mtime < stale_before;
+}
+
+/* The message goes before its reason: a crash between leaves a stray
+ * reason, which nothing counts and a later purge --poison sweeps. */
+static mb_status purge_poison_one(dirq *d, const char *name, void *ctx, mb_err *err)
+{
+    const time_t *stale_before = ctx;
+    char rname[NAME_BUF];
+    entry e;
+
+    if (parse_name(name, 2, &e) != 0) {
+        if (stray_reason(d, name, *stale_before) && unlinkat(d->fd[D_POISON], name, 0) != 0 &&
+            errno != ENOENT)
+            return io_fail(err, d, "cannot purge", name, errno);
+        return MB_OK;
+    }
+    if (unlinkat(d->fd[D_POISON], name, 0) != 0 && errno != ENOENT)
+        return io_fail(err, d, "cannot purge poisoned", e.id, errno);
+    snprintf(rname, sizeof rname, "%.100s.reason", name);
+    if (unlinkat(d->fd[D_POISON], rname, 0) != 0 && errno != ENOENT)
+        return io_fail(err, d, "cannot purge the poison reason of", e.id, errno);
+    return MB_OK;
+}
+
+static mb_status dir_purge_poison(mb_queue *q, mb_err *err)
+{
+    dirq *d = q->impl;
+    time_t stale_before = time(NULL) - TMP_STALE_S;
+    mb_status st = scan(d, D_POISON, purge_poison_one, &stale_before, err);
+
+    if (st == MB_OK && fsync(d->fd[D_POISON]) != 0)
+        st = io_fail(err, d, "cannot sync poison/ after purging", NULL, errno);
+    return st;
+}
+
 typedef struct redrive_ctx {
     const char *id;
     uint64_t moved;
@@ -977,5 +1126,7 @@ const mb_queue_ops mb_queue_dir_ops = {
     .leases = dir_leases,
     .peek = dir_peek,
     .purge = dir_purge,
+    .peek_poison = dir_peek_poison,
+    .purge_poison = dir_purge_poison,
     .redrive = dir_redrive,
 };

@@ -401,6 +401,45 @@ static mb_status mem_purge(mb_queue *q, mb_err *err)
     return MB_OK;
 }
 
+/* In enqueue order, which is the order in which messages were poisoned
+ * only roughly; the mem: queue keeps no poison time. */
+static mb_status mem_peek_poison(mb_queue *q, mb_poisoned *out, size_t cap, size_t *n,
+                                 mb_err *err)
+{
+    memq *mq = q->impl;
+    size_t i;
+
+    for (i = 0; i < mq->n && *n < cap; i++) {
+        const memmsg *x = &mq->v[i];
+        if (!x->reason)
+            continue;
+        if (copy_out(mq, x, &out[*n].msg, 0, err) != MB_OK) {
+            while (*n > 0)
+                mb_poisoned_fini(&out[--*n]);
+            return MB_ENOMEM;
+        }
+        snprintf(out[*n].reason, sizeof out[*n].reason, "%s", x->reason);
+        ++*n;
+    }
+    return MB_OK;
+}
+
+static mb_status mem_purge_poison(mb_queue *q, mb_err *err)
+{
+    memq *mq = q->impl;
+    size_t i, kept = 0;
+
+    (void)err;
+    for (i = 0; i < mq->n; i++) {
+        if (mq->v[i].reason)
+            msg_free(&mq->v[i]);
+        else
+            mq->v[kept++] = mq->v[i];
+    }
+    mq->n = kept;
+    return MB_OK;
+}
+
 static mb_status mem_redrive(mb_queue *q, const char *id, uint64_t *moved, mb_err *err)
 {
     memq *mq = q->impl;
@@ -436,5 +475,7 @@ const mb_queue_ops mb_queue_mem_ops = {
     .leases = mem_leases,
     .peek = mem_peek,
     .purge = mem_purge,
+    .peek_poison = mem_peek_poison,
+    .purge_poison = mem_purge_poison,
     .redrive = mem_redrive,
 };

@@ -27,6 +27,43 @@ contains "$T/e" "chunk-size: '12Q' is not a whole number" "bad number is explain
 is $? 65 "unknown aggregate exits 65"
 contains "$T/e" "--agg: column 11: unknown aggregate 'median'" "unknown aggregate names its column"
 
+# Options with a fixed value set: another value is a usage error naming the
+# option and its values; --help, the man page and the completion show them.
+"$MB" queue stats --queue "dir:$T/q" --format xml 2> "$T/e"; is $? 64 "queue --format xml exits 64"
+contains "$T/e" "error: --format: 'xml' is not one of text, json$" "the error names --format and its values"
+"$MB" results "$T/o" --format text 2> "$T/e"; is $? 64 "results --format text exits 64 (results are csv or json)"
+contains "$T/e" "--format: 'text' is not one of csv, json$" "results --format lists csv and json"
+"$MB" enqueue --queue "dir:$T/q" --message-encoding b64 "$T/x.csv" 2> "$T/e"; is $? 64 "--message-encoding b64 exits 64"
+contains "$T/e" "--message-encoding: 'b64' is not one of base64, text$" "the error lists base64 and text"
+[ ! -d "$T/q" ]; ok $? "a bad --message-encoding is refused before the queue is touched"
+"$MB" status "$T" --log-format yaml 2> "$T/e"; is $? 64 "--log-format yaml exits 64"
+contains "$T/e" "--log-format: 'yaml' is not one of text, json$" "the error lists text and json"
+"$MB" queue --help > "$T/h"
+contains "$T/h" "^ +\(values: text, json\)$" "queue --help shows the values of --format"
+contains "$T/h" "^ +\(values: base64, text\)$" "queue --help shows the values of --message-encoding"
+"$MB" results --help > "$T/h"
+contains "$T/h" "^ +\(values: csv, json\)$" "results --help shows its own values of --format"
+"$MB" --help-man > "$T/man"
+contains "$T/man" '^Values: \\fBbase64\\fR, \\fBtext\\fR$' "the man page lists the values of --message-encoding"
+is "$(grep -c "^Values: " "$T/man")" 7 "the man page lists values under each enum option of each section (3 + 3 + 1)"
+"$MB" --help-completion > "$T/comp"
+# complete WORD...: what the completion offers for the last word.
+complete_words() {
+    bash -c '. "$1" || exit 1; shift
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _mpibatch; echo "${COMPREPLY[*]}"' \
+        sh "$T/comp" "$@"
+}
+is "$(complete_words mpibatch queue stats --format "")" "text json" "completion: queue --format offers text json"
+is "$(complete_words mpibatch results o --format "")" "csv json" "completion: results --format offers csv json"
+is "$(complete_words mpibatch status --log-format "")" "text json" "completion: --log-format offers text json"
+is "$(complete_words mpibatch run --message-encoding "")" "base64 text" "completion: --message-encoding offers base64 text"
+"$MB" queue stats --queue "dir:$T/q" --format JSON > /dev/null 2> "$T/e"; is $? 66 "--format JSON is taken as json (case aside); the queue is missing: 66"
+printf '[job]\ngroup_by = a\naggregates = count(*)\n[queue]\nmessage_encoding = utf8\n' > "$T/bad5.job"
+"$MB" run --queue "dir:$T/q" --out "$T/o" --job "$T/bad5.job" 2> "$T/e"; is $? 65 "a bad [queue] message_encoding exits 65"
+contains "$T/e" "bad5.job:5:20: message-encoding: 'utf8' is not one of base64, text" "and names file:line:column and the values"
+"$MB" queue stats --poison --queue "dir:$T/q" 2> "$T/e"; is $? 64 "queue stats --poison exits 64"
+contains "$T/e" "--poison goes with peek and purge only" "--poison is explained"
+
 # Job files: errors name file:line:column.
 printf '[job]\ngroup_by = a\naggregates = count(*), sum(x\n' > "$T/bad1.job"
 "$MB" run --queue "dir:$T/q" --out "$T/o" --job "$T/bad1.job" 2> "$T/e"; is $? 65 "bad aggregate list in job file exits 65"

@@ -5,7 +5,9 @@
 # rates and an ETA; its status file shows the job running while it runs,
 # idle on an empty queue, and its outcome after (done, stopped, failed with
 # the error), stale when a running job stops updating it;
-# queue stats and peek give JSON with the right counts and the lease.
+# queue stats and peek give JSON with the right counts and the lease;
+# peek --poison lists poisoned messages with their reasons (text and JSON)
+# and purge --poison deletes them, plain purge leaving them alone.
 . tests/lib/tap.sh
 
 mkdir -p "$T/data"
@@ -56,6 +58,38 @@ is "$(jq_py "$T/stats0.json" '(d["approximate_messages"], d["visible"], d["lease
 is "$(jq_py "$T/peek0.json" '(d["peeked"], d["visible"], len(d["messages"]), sorted(m["body"] for m in d["messages"]) == ["'"$T"'/data/f1.csv", "'"$T"'/data/f2.csv"], all(m["dequeue_count"] == 0 and m["id"] for m in d["messages"]))')" \
    "(2, 2, 2, True, True)" "queue peek JSON: both messages with id, dequeue count and body"
 "$MB" queue purge --queue "dir:$T/qp" --format json 2> "$T/e"; is $? 64 "--format json with purge is a usage error"
+
+# ---- the poison area: peek --poison (text, JSON), purge --poison ---------
+printf 'k,v\na,1\nb,oops\n' > "$T/bad.csv"
+printf 'k,v\na,1\n' > "$T/good.csv"
+"$MB" enqueue --queue "dir:$T/qz" "$T/bad.csv" "$T/good.csv" > /dev/null
+LOG=$T/poison.log mb_run 1 "dir:$T/qz" "$T/outz" --group-by k --agg 'sum(v)'
+is $? 65 "a run with one bad file exits 65"
+"$MB" queue peek --poison --queue "dir:$T/qz" > "$T/pz.txt"; ok $? "queue peek --poison exits 0"
+is "$(wc -l < "$T/pz.txt")" 1 "peek --poison lists the one poisoned message"
+is "$(cut -f2 "$T/pz.txt")" 1 "with its dequeue count"
+contains "$T/pz.txt" "^[0-9]{20}-[0-9a-f]{16}	1	.*bad\.csv:3:[0-9]+: .*	$T/bad\.csv$" "id, dequeue count, the reason naming file:line:column, the body"
+"$MB" queue peek --queue "dir:$T/qz" > "$T/pq.txt"
+is "$(wc -l < "$T/pq.txt")" 0 "plain peek does not show the poisoned message"
+"$MB" queue peek --poison --queue "dir:$T/qz" --format json > "$T/pz.json"; ok $? "queue peek --poison --format json exits 0"
+is "$(jq_py "$T/pz.json" '(d["area"], d["peeked"], d["poison"], d["visible"], len(d["messages"]))')" \
+   "('poison', 1, 1, 0, 1)" "peek --poison JSON: the poison area, one message, the counts"
+is "$(jq_py "$T/pz.json" '(d["messages"][0]["id"] == "'"$(cut -f1 "$T/pz.txt")"'", d["messages"][0]["dequeue_count"], "bad.csv:3:" in d["messages"][0]["reason"], d["messages"][0]["body"], d["messages"][0]["body_truncated"])')" \
+   "(True, 1, True, '$T/bad.csv', False)" "peek --poison JSON: id, dequeue count, reason, body, not truncated"
+"$MB" queue peek --queue "dir:$T/qz" --format json > "$T/pq.json"
+is "$(jq_py "$T/pq.json" '(d["area"], d["peeked"], d["poison"])')" "('queue', 0, 1)" "plain peek JSON says area queue"
+"$MB" enqueue --queue "dir:$T/qz" "$T/good.csv" --id again > /dev/null
+"$MB" queue purge --queue "dir:$T/qz"; ok $? "plain purge"
+is "$("$MB" queue stats --queue "dir:$T/qz" | sed -n 's/^\(visible\|poison\) //p' | tr '\n' ' ')" "0 1 " \
+   "plain purge empties the queue and leaves the poison area alone"
+"$MB" queue purge --poison --queue "dir:$T/qz"; ok $? "queue purge --poison exits 0"
+is "$("$MB" queue stats --queue "dir:$T/qz" | sed -n 's/^poison //p')" 0 "purge --poison empties the poison area"
+is "$("$MB" queue peek --poison --queue "dir:$T/qz" | wc -l)" 0 "peek --poison shows nothing after it"
+ls "$T"/qz/poison/*.reason > /dev/null 2>&1; is $? 2 "and the reason files went with the messages"
+"$MB" enqueue --queue "dir:$T/qz" "$T/good.csv" --id kept > /dev/null
+"$MB" queue purge --poison --queue "dir:$T/qz"
+is "$("$MB" queue stats --queue "dir:$T/qz" | sed -n 's/^visible //p')" 1 "purge --poison leaves the queue alone"
+"$MB" queue purge --poison --format json --queue "dir:$T/qz" 2> "$T/e"; is $? 64 "--format json with purge --poison is a usage error"
 
 # ---- a slowed run: progress, status while it runs, the outcome after -----
 "$MB" enqueue --queue "dir:$T/q" "$T"/data/*.csv > /dev/null

@@ -9,6 +9,7 @@
  *       prints it each time; logs at debug level to stderr. */
 #include "azure/azure_auth.h"
 #include "base/log.h"
+#include "loopback.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -556,24 +557,6 @@ static void test_date(void)
 }
 
 /* ---- managed identity without a server ------------------------------------------------- */
-
-/* A loopback port nobody listens on: bound, noted, closed. */
-static int closed_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 static void test_token_unreachable(void)
 {

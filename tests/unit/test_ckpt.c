@@ -11,8 +11,10 @@
  * It does not test the run loop's use of checkpoints (tests/mpi, fault). */
 #include "core/ckpt.h"
 #include "base/digest.h"
+#include "core/resume.h"
 #include "tap.h"
 
+#include <hdf5.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -42,6 +44,9 @@ static void make_meta(mb_ckpt_meta *m, uint64_t seq)
     mb_sha256_hex("grid", 4, m->grid_digest);
     m->seq = seq;
     m->nstate = 3;
+    /* What a load gives back: mb_ckpt_write records this binary's layout. */
+    m->layout_version = MB_ACC_LAYOUT_VERSION;
+    mb_acc_layout(m->layout, sizeof m->layout);
 }
 
 /* Chunks done at seq: the first 8 * (seq % 9), dealt round-robin to the
@@ -683,6 +688,184 @@ static int mode_bench(const char *dir, uint64_t mib, uint64_t times)
     return 0;
 }
 
+/* ---- the accumulator layout --------------------------------------------- */
+
+/* Scalar attribute `name` of f as text: a string as it is, a uint64 in
+ * decimal (the form meta_sha256 hashes). */
+static int attr_text(hid_t f, const char *name, char *out, size_t cap)
+{
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+    int rc = -1;
+
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tget_size(t) <= cap) {
+        rc = H5Aread(a, t, out) < 0 ? -1 : 0;
+        out[H5Tget_size(t) - 1] = '\0';
+    } else if (t >= 0 && H5Tget_class(t) == H5T_INTEGER) {
+        uint64_t v = 0;
+        rc = H5Aread(a, H5T_NATIVE_UINT64, &v) < 0 ? -1 : 0;
+        snprintf(out, cap, "%llu", (unsigned long long)v);
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    return rc;
+}
+
+static void set_str_attr(hid_t f, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR), a;
+
+    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    if (H5Aexists(f, name) > 0)
+        H5Adelete(f, name);
+    a = H5Acreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, value);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+/* Rewrites the metadata of checkpoint `path` as another writer would have
+ * made it: layout version `version` with description `layout`, or (version
+ * 0) format mpibatch-checkpoint-2 without layout attributes; then seals it
+ * again with meta_sha256 computed as docs/result-format.md says, so that
+ * only the layout tells it apart. */
+static int forge_layout(const char *path, uint64_t version, const char *layout)
+{
+    static const char *const names[] = {"format", "fingerprint", "task_id", "input", "msg_id",
+                                        "receipt", "file_size", "chunk_size", "nchunks",
+                                        "grid_digest", "seq", "nstate", "layout_version",
+                                        "layout", "nparts"};
+    char *buf = malloc(1 << 16), val[4200], sha[65];
+    size_t n = 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    int rc = f < 0 || !buf ? -1 : 0;
+
+    if (rc == 0 && version) {
+        hid_t s = H5Screate(H5S_SCALAR), a;
+        H5Adelete(f, "layout_version");
+        a = H5Acreate2(f, "layout_version", H5T_STD_U64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_UINT64, &version);
+        H5Aclose(a);
+        H5Sclose(s);
+        set_str_attr(f, "layout", layout);
+    } else if (rc == 0) {
+        set_str_attr(f, "format", "mpibatch-checkpoint-2");
+        H5Adelete(f, "layout_version");
+        H5Adelete(f, "layout");
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof names / sizeof *names; i++) {
+        if (!version && (i == 12 || i == 13))
+            continue;
+        rc = attr_text(f, names[i], val, sizeof val);
+        n += (size_t)snprintf(buf + n, (1 << 16) - n, "%s=%zu:%s\n", names[i], strlen(val), val);
+    }
+    if (rc == 0 && mb_sha256_hex(buf, n, sha) == MB_OK)
+        set_str_attr(f, "meta_sha256", sha);
+    if (f >= 0 && H5Fclose(f) < 0)
+        rc = -1;
+    free(buf);
+    return rc;
+}
+
+/* The layout is recorded whatever the caller passes; a checkpoint of
+ * another layout, or of the format that did not record one, is refused by
+ * load and by resume (not misread, and not replaced by an older one), and
+ * --fresh discards it. */
+static void test_layout(const char *dir)
+{
+    char sub[PATH_BUF], task[PATH_BUF], path[PATH_BUF], mine[MB_ACC_LAYOUT_CAP], *text = NULL;
+    mb_ckpt_meta m;
+    mb_ckpt_part p = {"states", 6, NULL, 0};
+    mb_ckpt_loaded c;
+    mb_resume r;
+    mb_err err;
+    mb_status st;
+    size_t len = 0;
+    FILE *f;
+
+    /* A flip that turns "-3" into "-2" is damage, not an older writer: the
+     * checksum tells them apart, and the previous checkpoint is used. */
+    snprintf(task, sizeof task, "%s/flip", dir);
+    make_meta(&m, 1);
+    st = mb_ckpt_write(&d, task, &m, &p, NULL, &err);
+    make_meta(&m, 2);
+    if (st == MB_OK)
+        st = mb_ckpt_write(&d, task, &m, &p, NULL, &err);
+    if (d.rank == 0) {
+        hid_t h;
+        ckpt_file(path, sizeof path, task, 2);
+        if ((h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT)) >= 0) {
+            set_str_attr(h, "format", "mpibatch-checkpoint-2");
+            H5Fclose(h);
+        }
+        st = st == MB_OK ? mb_ckpt_load(task, &c, &err) : st;
+        ok(st == MB_OK && c.meta.seq == 1,
+           "a format attribute damaged into 'mpibatch-checkpoint-2' is skipped as damaged (%s)",
+           st == MB_OK ? "seq 1 loaded" : err.msg);
+        mb_ckpt_loaded_fini(&c);
+        mb_ckpt_clear(task, &err);
+        rmdir(task);
+    }
+
+    snprintf(sub, sizeof sub, "%s/layout", dir);
+    snprintf(task, sizeof task, "%s/task-ckpt-0042", sub);
+    make_meta(&m, 1);
+    snprintf(m.layout, sizeof m.layout, "bogus");
+    m.layout_version = 77;
+    st = mb_ckpt_write(&d, task, &m, &p, NULL, &err);
+    make_meta(&m, 2);
+    if (st == MB_OK)
+        st = mb_ckpt_write(&d, task, &m, &p, NULL, &err);
+    if (d.rank != 0)
+        return;
+    ok(mb_acc_layout(mine, sizeof mine) == MB_OK && strlen(mine) > 100 &&
+           strstr(mine, "sumsq 8") && strstr(mine, "var=sum+sumsq"),
+       "the layout names members, limb counts and needs (%zu bytes)", strlen(mine));
+    st = st == MB_OK ? mb_ckpt_load(task, &c, &err) : st;
+    ok(st == MB_OK && c.meta.layout_version == MB_ACC_LAYOUT_VERSION &&
+           strcmp(c.meta.layout, mine) == 0,
+       "a checkpoint records this binary's layout, not the caller's (%s)",
+       st == MB_OK ? c.meta.layout : err.msg);
+    mb_ckpt_loaded_fini(&c);
+
+    ckpt_file(path, sizeof path, task, 2);
+    ok(forge_layout(path, 2, "v2; acc 32: other") == 0, "checkpoint 2 rewritten as layout 2");
+    st = mb_ckpt_load(task, &c, &err);
+    ok(st == MB_EJOB && strstr(err.msg, path) && strstr(err.msg, "layout 2") &&
+           strstr(err.msg, "layout 1"),
+       "load refuses it, naming the file and both layouts, without falling back to 1 (%s)",
+       err.msg);
+    mb_ckpt_loaded_fini(&c);
+    st = mb_resume_open(&r, sub, m.fingerprint, NULL, 0, &err);
+    ok(st == MB_EJOB && strstr(err.msg, "--fresh") && r.n == 0,
+       "resume refuses it like another job's checkpoint (%s)", err.msg);
+    mb_resume_fini(&r);
+    f = open_memstream(&text, &len);
+    st = mb_ckpt_inspect(path, f, &err);
+    fclose(f);
+    ok(st == MB_OK && text && strstr(text, "VALID") && strstr(text, "warning") &&
+           strstr(text, "layout      2"),
+       "inspect says it is valid, of layout 2, and warns");
+    if (text && !strstr(text, "warning"))
+        printf("# %s", text);
+    free(text);
+
+    ok(forge_layout(path, 0, NULL) == 0, "checkpoint 2 rewritten as format 2 (no layout)");
+    st = mb_ckpt_load(task, &c, &err);
+    ok(st == MB_EJOB && strstr(err.msg, path) && strstr(err.msg, "older mpibatch"),
+       "load refuses a checkpoint without a recorded layout (%s)", err.msg);
+    mb_ckpt_loaded_fini(&c);
+    st = mb_resume_open(&r, sub, m.fingerprint, NULL, 1, &err);
+    ok(st == MB_OK && mb_ckpt_last_seq(task) == 0, "--fresh discards it");
+    mb_resume_fini(&r);
+    rmdir(task);
+    remove(sub);
+}
+
 static int self_test(const char *given)
 {
     char dir[PATH_BUF];
@@ -703,6 +886,7 @@ static int self_test(const char *given)
     test_damage(dir, 40, ZERO_VALID);
     test_damage(dir, 50, DUP_CHUNK);
     test_junk(dir, 60);
+    test_layout(dir);
     if (d.rank != 0)
         return 0;
     test_all_damaged(dir, 60);

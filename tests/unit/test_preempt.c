@@ -6,6 +6,7 @@
 #include "azure/http.h"
 #include "base/log.h"
 #include "azure/preempt.h"
+#include "loopback.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -46,28 +47,6 @@ static int wait_for_stop(double secs)
     while (mb_preempt_requested() == 0 && mono_now() < until)
         sleep_ms(20);
     return mb_preempt_requested();
-}
-
-/* A loopback port nobody listens on: bound, noted, closed. */
-static int closed_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    if (port < 0) {
-        printf("Bail out! cannot find a free loopback port\n");
-        exit(1);
-    }
-    return port;
 }
 
 static int handler_is(int sig, void (*h)(int))

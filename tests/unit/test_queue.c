@@ -343,6 +343,8 @@ static void t_purge(const backend *b)
 {
     mb_queue *q = open_new(b, "purge");
     mb_msg m, bad;
+    mb_poisoned pz;
+    size_t n = 0;
     mb_err err;
 
     put_str(q, "bad");
@@ -354,9 +356,80 @@ static void t_purge(const backend *b)
     claim(q, 30, &m);
     ok(mb_queue_purge(q, &err) == MB_OK, "%s: purge", b->name);
     expect_counts(q, 0, 0, 1, "purge empties ready and leased, keeps poison");
+    ok(mb_queue_peek_poison(q, &pz, 1, &n, &err) == MB_OK && n == 1 && body_is(&pz.msg, "bad") &&
+           strcmp(pz.reason, "test") == 0,
+       "%s: peek --poison still shows the poisoned message after purge", b->name);
+    mb_poisoned_fini(&pz);
     ok(mb_queue_remove(q, &m, &err) == MB_ELEASE, "%s: a purged lease is lost", b->name);
     mb_msg_fini(&m);
     ok(claim(q, 30, &m) == MB_EAGAIN, "%s: nothing to claim after purge", b->name);
+    mb_queue_free(q);
+}
+
+/* peek --poison and purge --poison: the poison area as peek and purge see
+ * the queue, each leaving the other side alone. */
+static void t_poison_area(const backend *b)
+{
+    mb_queue *q = open_new(b, "parea");
+    char id_a[MB_MSG_ID_MAX], id_b[MB_MSG_ID_MAX];
+    mb_poisoned p[4];
+    mb_msg m, keep, vis[4];
+    size_t n = 99;
+    uint64_t moved = 99;
+    mb_err err;
+
+    put_str(q, "pa");
+    put_str(q, "pb");
+    put_str(q, "ok");
+    ok(mb_queue_peek_poison(q, p, 4, &n, &err) == MB_OK && n == 0,
+       "%s: an empty poison area peeks as nothing", b->name);
+    claim(q, 30, &m);
+    memcpy(id_a, m.id, sizeof id_a);
+    mb_queue_poison(q, &m, "bad\tdata at 1:2", &err);
+    mb_msg_fini(&m);
+    claim(q, 30, &m);
+    mb_queue_release(q, &m, 0, &err);
+    mb_msg_fini(&m);
+    claim(q, 30, &m);
+    memcpy(id_b, m.id, sizeof id_b);
+    ok(m.dequeue_count == 2 && body_is(&m, "pb"), "%s: pb claimed a second time", b->name);
+    mb_queue_poison(q, &m, "twice", &err);
+    mb_msg_fini(&m);
+
+    ok(mb_queue_peek_poison(q, p, 4, &n, &err) == MB_OK && n == 2,
+       "%s: peek --poison lists both poisoned messages", b->name);
+    ok(n == 2 && strcmp(p[0].msg.id, id_a) == 0 && body_is(&p[0].msg, "pa") &&
+           p[0].msg.dequeue_count == 1 && !p[0].msg.receipt[0] && !p[0].body_cut,
+       "%s: the first with its id, body and dequeue count, no receipt", b->name);
+    is_str(n == 2 ? p[0].reason : NULL, "bad data at 1:2", "%s: and its reason, on one line",
+           b->name);
+    ok(n == 2 && strcmp(p[1].msg.id, id_b) == 0 && body_is(&p[1].msg, "pb") &&
+           p[1].msg.dequeue_count == 2 && strcmp(p[1].reason, "twice") == 0,
+       "%s: the second with its count of 2 and its reason", b->name);
+    ok(n == 2 && mb_queue_remove(q, &p[0].msg, &err) == MB_ELEASE,
+       "%s: a peeked poisoned message cannot be removed", b->name);
+    while (n > 0)
+        mb_poisoned_fini(&p[--n]);
+    mb_poisoned_fini(NULL);
+    ok(mb_queue_peek_poison(q, p, 1, &n, &err) == MB_OK && n == 1 && strcmp(p[0].msg.id, id_a) == 0,
+       "%s: peek --poison returns up to cap, oldest first", b->name);
+    mb_poisoned_fini(&p[0]);
+    ok(mb_queue_peek(q, vis, 4, &n, &err) == MB_OK && n == 1 && body_is(&vis[0], "ok"),
+       "%s: plain peek shows only the queue", b->name);
+    while (n > 0)
+        mb_msg_fini(&vis[--n]);
+    expect_counts(q, 1, 0, 2, "peek --poison claims nothing");
+
+    claim(q, 30, &keep);
+    ok(mb_queue_purge_poison(q, &err) == MB_OK, "%s: purge --poison", b->name);
+    expect_counts(q, 0, 1, 0, "purge --poison empties the poison area only");
+    ok(mb_queue_remove(q, &keep, &err) == MB_OK, "%s: a lease survives purge --poison", b->name);
+    mb_msg_fini(&keep);
+    ok(mb_queue_peek_poison(q, p, 4, &n, &err) == MB_OK && n == 0,
+       "%s: nothing to peek in the poison area after purge --poison", b->name);
+    ok(mb_queue_redrive(q, NULL, &moved, &err) == MB_OK && moved == 0,
+       "%s: and nothing to redrive", b->name);
+    ok(mb_queue_purge_poison(q, &err) == MB_OK, "%s: purge --poison of an empty area", b->name);
     mb_queue_free(q);
 }
 
@@ -560,6 +633,55 @@ static void t_dir_garbage(void)
     mb_queue_free(q);
 }
 
+/* Planted poison/ files: a message whose reason file is missing peeks with
+ * no reason; purge --poison sweeps stray reason files older than an hour,
+ * keeps young ones (a poisoning in progress writes its reason first) and
+ * foreign files. */
+static void t_dir_poison_files(void)
+{
+    static const char no_reason[] = "00000000000000000001-00000000000000bb.4";
+    static const char stale[] = "00000000000000000002-00000000000000bb.1.reason";
+    static const char young[] = "00000000000000000003-00000000000000bb.1.reason";
+    static const char *const foreign[] = {"junk", "junk.reason", "0001-bb.1.reason"};
+    mb_queue *q = open_new(&DIR_BE, "pfiles");
+    char path[PATH_BUF], spath[PATH_BUF], ypath[PATH_BUF];
+    struct timespec times[2];
+    int planted = 1, intact = 1;
+    mb_poisoned p;
+    size_t n = 0, i;
+    mb_err err;
+
+    snprintf(path, sizeof path, "%s/pfiles/poison/%s", root, no_reason);
+    planted &= write_text(path, "body", 4) == 0;
+    snprintf(spath, sizeof spath, "%s/pfiles/poison/%s", root, stale);
+    snprintf(ypath, sizeof ypath, "%s/pfiles/poison/%s", root, young);
+    planted &= write_text(spath, "old\n", 4) == 0 && write_text(ypath, "new\n", 4) == 0;
+    times[0].tv_sec = times[1].tv_sec = time(NULL) - 7200;
+    times[0].tv_nsec = times[1].tv_nsec = 0;
+    planted &= utimensat(AT_FDCWD, spath, times, 0) == 0;
+    for (i = 0; i < MB_ARRAY_LEN(foreign); i++) {
+        snprintf(path, sizeof path, "%s/pfiles/poison/%s", root, foreign[i]);
+        planted &= write_text(path, "junk", 4) == 0;
+        utimensat(AT_FDCWD, path, times, 0);
+    }
+    ok(planted, "dir: planted poison/ files");
+    expect_counts(q, 0, 0, 1, "only the message is counted in poison/");
+    ok(mb_queue_peek_poison(q, &p, 1, &n, &err) == MB_OK && n == 1 && body_is(&p.msg, "body") &&
+           p.msg.dequeue_count == 4 && p.reason[0] == '\0',
+       "dir: a poisoned message without a reason file peeks with an empty reason");
+    mb_poisoned_fini(&p);
+    ok(mb_queue_purge_poison(q, &err) == MB_OK, "dir: purge --poison with planted files");
+    expect_counts(q, 0, 0, 0, "the poisoned message is gone");
+    ok(access(spath, F_OK) != 0 && access(ypath, F_OK) == 0,
+       "dir: purge --poison sweeps stray reasons older than an hour, keeps young ones");
+    for (i = 0; i < MB_ARRAY_LEN(foreign); i++) {
+        snprintf(path, sizeof path, "%s/pfiles/poison/%s", root, foreign[i]);
+        intact &= access(path, F_OK) == 0;
+    }
+    ok(intact, "dir: purge --poison leaves foreign files alone");
+    mb_queue_free(q);
+}
+
 /* A file that grew past the limit behind our back is refused on read and
  * poisoned with the reason, and does not block the messages after it. */
 static void t_dir_oversize_read(void)
@@ -568,6 +690,8 @@ static void t_dir_oversize_read(void)
     mb_queue *q = open_new(&DIR_BE, "bigread");
     char path[PATH_BUF], reason[256];
     char *big = malloc(MB_MSG_BODY_MAX + 1);
+    mb_poisoned p;
+    size_t n = 0;
     mb_msg m;
     mb_err err;
 
@@ -582,6 +706,10 @@ static void t_dir_oversize_read(void)
     poison_reason(&DIR_BE, "bigread", id, 1, reason, sizeof reason);
     ok(strstr(reason, "larger than the limit") && strstr(reason, id),
        "dir: its reason names the limit and the message (%s)", reason);
+    ok(mb_queue_peek_poison(q, &p, 1, &n, &err) == MB_OK && n == 1 && strcmp(p.msg.id, id) == 0 &&
+           p.msg.body == NULL && p.msg.dequeue_count == 1 && strcmp(p.reason, reason) == 0,
+       "dir: peek --poison lists the oversized message with its reason, without its body");
+    mb_poisoned_fini(&p);
     mb_queue_remove(q, &m, &err);
     mb_msg_fini(&m);
     mb_queue_free(q);
@@ -713,6 +841,7 @@ int main(void)
         t_poison(both[i]);
         t_peek(both[i]);
         t_purge(both[i]);
+        t_poison_area(both[i]);
         t_sizes(both[i]);
         t_arguments(both[i]);
         t_timed(both[i]);
@@ -720,6 +849,7 @@ int main(void)
     t_dir_layout();
     t_dir_garbage();
     t_dir_oversize_read();
+    t_dir_poison_files();
     t_dir_concurrent();
     mb_queue_mem_reset();
     remove_tree(AT_FDCWD, root);

@@ -332,6 +332,7 @@ static void test_retry_policy(void)
     char hdrs2[] = "HTTP/1.1 500 x\r\nx-ms-retry-after-ms: 200\r\n\r\n";
     char hdrs3[] = "HTTP/1.1 429 x\r\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n";
     reply r = {{503, NULL, 0}, hdrs};
+    mb_backoff b;
     int i, in_range = 1;
     double d;
 
@@ -340,19 +341,28 @@ static void test_retry_policy(void)
     ok(server_hint_ms(&r) == 200, "x-ms-retry-after-ms honoured");
     r.headers = hdrs3;
     ok(server_hint_ms(&r) == 0, "an HTTP-date Retry-After falls back to backoff");
-    for (i = 1; i < 200; i++) {
-        d = backoff_ms(i % 12 + 1);
-        if (d < 0 || d > BACKOFF_CAP_MS ||
-            d > BACKOFF_FIRST_MS * (double)(1 << (i % 12)))
+    /* The policy execute() sets up, with a deadline 100 s from t = 0. */
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, 100, LAST_MARGIN_S);
+    for (i = 0; i < 200; i++) {
+        double ceiling = BACKOFF_FIRST_MS * (double)(1 << (i < 10 ? i : 10));
+        d = mb_backoff_next(&b, 0, 0) * 1000;
+        if (d < 0 || d > BACKOFF_CAP_MS || d > ceiling)
             in_range = 0;
     }
     ok(in_range, "full-jitter delays stay within [0, min(cap, first * 2^n)]");
     r.headers = hdrs;
-    ok(next_delay(&r, 1, 1.5) == -1, "a server wait (2 s) beyond the deadline: give up");
-    ok(next_delay(&r, 1, 5) == 2, "a server wait within the deadline is taken as is");
-    d = next_delay(NULL, 6, 0.5);
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, 1.5, LAST_MARGIN_S);
+    ok(mb_backoff_next(&b, 0, server_hint_ms(&r) / 1000) == -1,
+       "a server wait (2 s) beyond the deadline: give up");
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, 5, LAST_MARGIN_S);
+    ok(mb_backoff_next(&b, 0, server_hint_ms(&r) / 1000) == 2,
+       "a server wait within the deadline is taken as is");
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, 0.5, LAST_MARGIN_S);
+    b.pauses = 5;
+    d = mb_backoff_next(&b, 0, 0);
     ok(d >= 0 && d <= 0.5 - LAST_MARGIN_S + 1e-9, "backoff cut to end at the deadline (%.3f)", d);
-    ok(next_delay(NULL, 1, 0.05) == -1, "no last attempt with less than the margin left");
+    mb_backoff_init(&b, BACKOFF_FIRST_MS, BACKOFF_CAP_MS, 0.05, LAST_MARGIN_S);
+    ok(mb_backoff_next(&b, 0, 0) == -1, "no last attempt with less than the margin left");
     ok(attempt_ms(0.2) == ATTEMPT_MIN_MS && attempt_ms(100) == ATTEMPT_MS &&
            attempt_ms(3) == 3000,
        "attempt timeouts: what is left of the deadline, within 1..30 s");

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -494,6 +495,366 @@ static void test_keys(void)
     ok(st == MB_OK, "valid UTF-8 keys (2, 3 and 4 bytes, quoted and escaped) pass");
 }
 
+/* ---- the values table and the per-column states --------------------- */
+
+#define VTASK "task-v1"
+#define VAGG_N 8
+
+/* Groups a (two rows), b (NULLs in i and f), c, over an integer column i,
+ * an integer column n, a decimal column f and a column big of an integer
+ * beyond int64; sum(i) twice, so that the second field is "sum(i) #2". */
+static mb_status commit_values(const char *out, const char *task)
+{
+    char *group[] = {"k"};
+    char *aggs[VAGG_N] = {"count(*)", "count(i)", "sum(i)",   "min(n)",
+                          "mean(f)",  "var(f)",   "max(big)", "sum(i)"};
+    const char *rows[][5] = {{"a", "1", "4", "1.5", "1000000000000000000000000000000"},
+                             {"a", "2", "5", "2.25", "7"},
+                             {"b", "", "-6", "", "3"},
+                             {"c", "7", "8", "-1e3", ""}};
+    mb_plan p;
+    mb_groups g;
+    mb_task_info t;
+    mb_err err;
+    mb_status st = mb_plan_from_lists(&p, group, 1, aggs, VAGG_N, &err);
+
+    if (st != MB_OK) {
+        printf("# plan: %s\n", err.msg);
+        return st;
+    }
+    mb_groups_init(&g, p.needs, p.ncol, SIZE_MAX);
+    for (size_t r = 0; r < 4; r++) {
+        char key[16];
+        uint32_t len = 1;
+        size_t gi;
+        memcpy(key, &len, 4);
+        key[4] = rows[r][0][0];
+        mb_groups_get(&g, key, 5, mb_groups_hash(key, 5), &gi, &err);
+        mb_groups_rec(&g, gi)->rows++;
+        for (size_t c = 0; c < p.ncol; c++) {
+            /* the plan's columns in order of first use: i, n, f, big */
+            const char *v = rows[r][1 + c];
+            if (*v)
+                mb_groups_add_text(&g, gi, c, v, strlen(v), &err);
+        }
+    }
+    memset(&t, 0, sizeof t);
+    t.task_id = task;
+    t.input = "/data/v.csv";
+    t.rows = 4;
+    t.ranks = 1;
+    st = mb_results_prepare(out, &err);
+    if (st == MB_OK)
+        st = mb_results_commit(out, &p, &g, &t, &err);
+    if (st != MB_OK)
+        printf("# commit: %s\n", err.msg);
+    mb_groups_fini(&g);
+    mb_plan_fini(&p);
+    return st;
+}
+
+/* One row of /values, read by member name as a user of the HDF5 API would. */
+typedef struct vrow {
+    char k[2];
+    int64_t count_star, count_i;
+    double sum_i;
+    int64_t min_n;
+    double mean_f, var_f;
+    char *max_big;
+    double sum_i2;
+} vrow;
+
+static hid_t vrow_type(void)
+{
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(vrow)), k = H5Tcopy(H5T_C_S1);
+    hid_t v = H5Tcopy(H5T_C_S1);
+
+    H5Tset_size(k, 2);
+    H5Tset_cset(k, H5T_CSET_UTF8);
+    H5Tset_size(v, H5T_VARIABLE);
+    H5Tset_cset(v, H5T_CSET_UTF8);
+    H5Tinsert(t, "k", HOFFSET(vrow, k), k);
+    H5Tinsert(t, "count(*)", HOFFSET(vrow, count_star), H5T_NATIVE_INT64);
+    H5Tinsert(t, "count(i)", HOFFSET(vrow, count_i), H5T_NATIVE_INT64);
+    H5Tinsert(t, "sum(i)", HOFFSET(vrow, sum_i), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "min(n)", HOFFSET(vrow, min_n), H5T_NATIVE_INT64);
+    H5Tinsert(t, "mean(f)", HOFFSET(vrow, mean_f), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "var(f)", HOFFSET(vrow, var_f), H5T_NATIVE_DOUBLE);
+    H5Tinsert(t, "max(big)", HOFFSET(vrow, max_big), v);
+    H5Tinsert(t, "sum(i) #2", HOFFSET(vrow, sum_i2), H5T_NATIVE_DOUBLE);
+    H5Tclose(k);
+    H5Tclose(v);
+    return t;
+}
+
+/* The class and size of member `name` of the stored type t. */
+static int member_is(hid_t t, const char *name, H5T_class_t cls, int vlen)
+{
+    int i = H5Tget_member_index(t, name);
+    hid_t m = i >= 0 ? H5Tget_member_type(t, (unsigned)i) : -1;
+    int same = m >= 0 && H5Tget_class(m) == cls &&
+               (cls != H5T_STRING || (H5Tis_variable_str(m) > 0) == vlen) &&
+               (cls == H5T_STRING || H5Tget_size(m) == 8);
+
+    if (m >= 0)
+        H5Tclose(m);
+    return same;
+}
+
+/* A double field against its CSV cell: NaN for an empty cell, else the
+ * double that prints as the cell. */
+static int same_double(double d, const char *cell)
+{
+    char t[64];
+    if (!*cell)
+        return isnan(d);
+    return !isnan(d) && mb_format_double(d, t, sizeof t) == MB_OK && strcmp(t, cell) == 0;
+}
+
+static int same_i64(int64_t v, const char *cell)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%lld", (long long)v);
+    return strcmp(t, cell) == 0;
+}
+
+/* Splits a CSV line without quotes into at most n cells (in place). */
+static size_t split_csv(char *line, char **cell, size_t n)
+{
+    size_t i = 0;
+    cell[i++] = line;
+    for (char *p = line; *p && i < n; p++)
+        if (*p == ',') {
+            *p = '\0';
+            cell[i++] = p + 1;
+        }
+    return i;
+}
+
+static void check_values(hid_t f, const char *csv)
+{
+    char *text = NULL, *line, *next, *cell[16];
+    hsize_t d[1] = {0};
+    hid_t ds = H5Dopen2(f, "values", H5P_DEFAULT), ft = ds >= 0 ? H5Dget_type(ds) : -1;
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1, mt = vrow_type();
+    vrow v[3];
+    size_t len = 0, r = 0, bad = 0;
+    FILE *in = fopen(csv, "r");
+
+    ok(ft >= 0 && H5Tget_class(ft) == H5T_COMPOUND && H5Tget_nmembers(ft) == 1 + VAGG_N &&
+           H5Sget_simple_extent_dims(sp, d, NULL) == 1 && d[0] == 3,
+       "/values is a compound table of one row per group, one field per column of the CSV");
+    ok(ft >= 0 && member_is(ft, "k", H5T_STRING, 0) &&
+           member_is(ft, "count(*)", H5T_INTEGER, 0) &&
+           member_is(ft, "count(i)", H5T_INTEGER, 0) && member_is(ft, "min(n)", H5T_INTEGER, 0) &&
+           member_is(ft, "sum(i)", H5T_FLOAT, 0) && member_is(ft, "mean(f)", H5T_FLOAT, 0) &&
+           member_is(ft, "var(f)", H5T_FLOAT, 0) && member_is(ft, "max(big)", H5T_STRING, 1) &&
+           member_is(ft, "sum(i) #2", H5T_FLOAT, 0),
+       "typed: int64 counts and integers, float64 for means, variances and integers with "
+       "NULLs, strings for keys and integers beyond int64; a repeated name gets ' #2'");
+    memset(v, 0, sizeof v);
+    ok(ds >= 0 && d[0] == 3 && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0,
+       "/values reads by member name");
+    if (in) {
+        text = malloc(4096);
+        len = text ? fread(text, 1, 4095, in) : 0;
+        fclose(in);
+    }
+    if (text)
+        text[len] = '\0';
+    /* the header, then one line per group in the same order */
+    line = text ? strchr(text, '\n') : NULL;
+    for (; line && line[1] && r < 3; line = next) {
+        vrow *x = &v[r++];
+        line++;
+        if ((next = strchr(line, '\n')) != NULL)
+            *next = '\0';
+        if (split_csv(line, cell, 16) != 1 + VAGG_N || strcmp(x->k, cell[0]) != 0 ||
+            !same_i64(x->count_star, cell[1]) || !same_i64(x->count_i, cell[2]) ||
+            !same_double(x->sum_i, cell[3]) || !same_i64(x->min_n, cell[4]) ||
+            !same_double(x->mean_f, cell[5]) || !same_double(x->var_f, cell[6]) ||
+            !x->max_big || strcmp(x->max_big, cell[7]) != 0 || !same_double(x->sum_i2, cell[8]))
+            bad++;
+    }
+    ok(r == 3 && bad == 0, "every value equals its cell in the CSV result (%zu of %zu rows "
+                           "differ)", bad, r);
+    ok(strcmp(v[1].max_big, "3") == 0 && isnan(v[1].sum_i) && v[1].count_i == 0 &&
+           v[0].min_n == 4 && v[0].mean_f == 1.875 && v[2].count_star == 1 &&
+           strcmp(v[0].max_big, "1000000000000000000000000000000") == 0 && isnan(v[2].var_f),
+       "spot checks: NULL is NaN, the exact integer is its digits");
+    if (ds >= 0 && d[0] == 3)
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+    free(text);
+    H5Tclose(mt);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ds >= 0)
+        H5Dclose(ds);
+}
+
+/* Which of sum, sumsq, min, max /states/C holds, as "s q m M" letters. */
+static void state_members(hid_t f, int c, char *out)
+{
+    char name[32];
+    hid_t ds, t;
+    size_t n = 0;
+
+    snprintf(name, sizeof name, "states/%d", c);
+    ds = H5Dopen2(f, name, H5P_DEFAULT);
+    t = ds >= 0 ? H5Dget_type(ds) : -1;
+    if (t >= 0 && H5Tget_member_index(t, "n") >= 0 && H5Tget_member_index(t, "scale") >= 0)
+        out[n++] = 'h';
+    if (t >= 0 && H5Tget_member_index(t, "sum") >= 0)
+        out[n++] = 's';
+    if (t >= 0 && H5Tget_member_index(t, "sumsq") >= 0)
+        out[n++] = 'q';
+    if (t >= 0 && H5Tget_member_index(t, "min") >= 0)
+        out[n++] = 'm';
+    if (t >= 0 && H5Tget_member_index(t, "max") >= 0)
+        out[n++] = 'M';
+    out[n] = '\0';
+    if (t >= 0)
+        H5Tclose(t);
+    if (ds >= 0)
+        H5Dclose(ds);
+}
+
+/* Rewrites OUT/VTASK.h5 as format 2 wrote it: one [G][ncol] /states of
+ * every member any column uses, no /values; then reseals the ledger. */
+static void make_format2(const char *out)
+{
+    char h5[PATH_BUF], path[PATH_BUF], hex[MB_SHA256_HEX], name[32];
+    hsize_t d2[2] = {3, 4}, d1 = 3, a4 = 4, a8 = 8, start[2] = {0, 0}, count[2] = {3, 1};
+    mb_numstate st[3][4];
+    hid_t f, full, arr4, arr8, ds, sp, ms, a, vs = H5Tcopy(H5T_C_S1), sc = H5Screate(H5S_SCALAR);
+    const char *fmt = "mpibatch-result-2";
+    uint64_t size = 0;
+    json_t *o, *fo;
+    mb_err err;
+
+    memset(st, 0, sizeof st);
+    snprintf(h5, sizeof h5, "%s/%s.h5", out, VTASK);
+    f = H5Fopen(h5, H5F_ACC_RDWR, H5P_DEFAULT);
+    arr4 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &a4);
+    arr8 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &a8);
+    full = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
+    H5Tinsert(full, "n", HOFFSET(mb_numstate, n), H5T_NATIVE_INT64);
+    H5Tinsert(full, "scale", HOFFSET(mb_numstate, scale), H5T_NATIVE_INT32);
+    H5Tinsert(full, "nonint", HOFFSET(mb_numstate, nonint), H5T_NATIVE_UINT32);
+    H5Tinsert(full, "sum", HOFFSET(mb_numstate, sum), arr4);
+    H5Tinsert(full, "sumsq", HOFFSET(mb_numstate, sumsq), arr8);
+    H5Tinsert(full, "min", HOFFSET(mb_numstate, min), arr4);
+    H5Tinsert(full, "max", HOFFSET(mb_numstate, max), arr4);
+    for (int c = 0; c < 4; c++) {
+        /* the stored members only, at their places in mb_numstate */
+        hid_t ft, mt = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
+        snprintf(name, sizeof name, "states/%d", c);
+        ds = H5Dopen2(f, name, H5P_DEFAULT);
+        ft = H5Dget_type(ds);
+        for (int m = 0; m < H5Tget_nmembers(full); m++) {
+            char *mn = H5Tget_member_name(full, (unsigned)m);
+            hid_t mty = H5Tget_member_type(full, (unsigned)m);
+            if (H5Tget_member_index(ft, mn) >= 0)
+                H5Tinsert(mt, mn, H5Tget_member_offset(full, (unsigned)m), mty);
+            H5Tclose(mty);
+            H5free_memory(mn);
+        }
+        start[1] = (hsize_t)c;
+        ms = H5Screate_simple(2, d2, NULL);
+        H5Sselect_hyperslab(ms, H5S_SELECT_SET, start, NULL, count, NULL);
+        H5Dread(ds, mt, ms, H5S_ALL, H5P_DEFAULT, st);
+        H5Sclose(ms);
+        H5Tclose(ft);
+        H5Tclose(mt);
+        H5Dclose(ds);
+    }
+    (void)d1;
+    H5Ldelete(f, "states", H5P_DEFAULT);
+    H5Ldelete(f, "values", H5P_DEFAULT);
+    sp = H5Screate_simple(2, d2, NULL);
+    ds = H5Dcreate2(f, "states", full, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, full, H5S_ALL, H5S_ALL, H5P_DEFAULT, st);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tset_size(vs, H5T_VARIABLE);
+    H5Tset_cset(vs, H5T_CSET_UTF8);
+    H5Adelete(f, "format");
+    a = H5Acreate2(f, "format", vs, sc, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, vs, &fmt);
+    H5Aclose(a);
+    H5Tclose(full);
+    H5Tclose(arr4);
+    H5Tclose(arr8);
+    H5Tclose(vs);
+    H5Sclose(sc);
+    H5Fclose(f);
+    snprintf(path, sizeof path, "%s/.ledger/%s.json", out, VTASK);
+    mb_sha256_file(h5, &size, hex, &err);
+    o = json_load_file(path, 0, NULL);
+    fo = json_object_get(json_object_get(o, "files"), "h5");
+    json_object_set_new(fo, "size", json_integer((json_int_t)size));
+    json_object_set_new(fo, "sha256", json_string(hex));
+    json_dump_file(o, path, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+}
+
+static void test_values(const char *base)
+{
+    static const char *one =
+        "k,count(*),count(i),sum(i),min(n),mean(f),var(f),max(big),sum(i)\n"
+        "a,2,2,3,4,1.875,0.28125,1000000000000000000000000000000,3\n"
+        "b,1,0,,-6,,,3,\n"
+        "c,1,1,7,8,-1000,,,7\n";
+    static const char *two =
+        "k,count(*),count(i),sum(i),min(n),mean(f),var(f),max(big),sum(i)\n"
+        "a,4,4,6,4,1.875,0.1875,1000000000000000000000000000000,6\n"
+        "b,2,0,,-6,,,3,\n"
+        "c,2,2,14,8,-1000,0,,14\n";
+    char out[PATH_BUF], h5[PATH_BUF], csv[PATH_BUF], m[4][8], *s;
+    mb_status st;
+    mb_err err;
+    hid_t f;
+
+    snprintf(out, sizeof out, "%s/values", base);
+    snprintf(h5, sizeof h5, "%s/%s.h5", out, VTASK);
+    snprintf(csv, sizeof csv, "%s/%s.csv", out, VTASK);
+    ok(commit_values(out, VTASK) == MB_OK, "a result over integer, decimal and huge columns "
+                                          "commits");
+    s = print(out, 1, NULL, &st, &err);
+    is_str(s, one, "it reads back");
+    free(s);
+    f = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ok(f >= 0, "the result file opens with the HDF5 API");
+    if (f < 0)
+        return;
+    check_values(f, csv);
+    for (int c = 0; c < 4; c++)
+        state_members(f, c, m[c]);
+    H5Fclose(f);
+    /* i: count(i), sum(i); n: min(n); f: mean, var; big: max */
+    ok(strcmp(m[0], "hs") == 0 && strcmp(m[1], "hmM") == 0 && strcmp(m[2], "hsq") == 0 &&
+           strcmp(m[3], "hmM") == 0,
+       "each column's states hold only the members its aggregates use (%s %s %s %s)", m[0],
+       m[1], m[2], m[3]);
+
+    ok(commit_values(out, "task-v2") == MB_OK, "the same result commits as a second task");
+    s = print(out, 1, NULL, &st, &err);
+    is_str(s, two, "results --merge adds them up from the requested members alone");
+    free(s);
+
+    make_format2(out);
+    s = print(out, 0, NULL, &st, &err);
+    ok(st == MB_OK && s && strstr(s, "task-v1,b,1,0,,-6,,,3,\n"),
+       "a file of format mpibatch-result-2 (no /values, one /states) is still read (%s)",
+       st == MB_OK ? "ok" : err.msg);
+    free(s);
+    s = print(out, 1, NULL, &st, &err);
+    is_str(s, two, "and merges with one of format 3");
+    free(s);
+}
+
 int main(void)
 {
     char good[PATH_BUF];
@@ -512,6 +873,7 @@ int main(void)
     test_poison(good);
     test_sweep(root);
     test_keys();
+    test_values(root);
     if (keep)
         printf("# kept %s\n", root);
     else
