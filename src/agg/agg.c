@@ -1329,3 +1329,70 @@ mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, cha
     }
     return MB_EINTERNAL;
 }
+
+/* ---- exact values for the query engine --------------------------------- */
+
+mb_status mb_num_exact(const mb_numstate *s, mb_agg_kind k, char *out, size_t cap)
+{
+    const mb_i256 *v = k == MB_AGG_MIN ? &s->min : k == MB_AGG_MAX ? &s->max : &s->sum;
+    mb_bigint num;
+    char dig[96];
+    size_t nd, sc;
+    int neg, len;
+
+    if (cap == 0)
+        return MB_ELIMIT;
+    out[0] = '\0';
+    if (!state_ok(s) || (k != MB_AGG_SUM && k != MB_AGG_MIN && k != MB_AGG_MAX))
+        return MB_EINTERNAL;
+    neg = magnitude(&num, v->w, 4);
+    if (mb_bigint_format(&num, 0, dig, sizeof dig) != 0)
+        return MB_ELIMIT;
+    nd = strlen(dig);
+    sc = (size_t)s->scale;
+    if (sc == 0)
+        len = snprintf(out, cap, "%s%s", neg ? "-" : "", dig);
+    else if (nd > sc)
+        len = snprintf(out, cap, "%s%.*s.%s", neg ? "-" : "", (int)(nd - sc), dig,
+                       dig + nd - sc);
+    else
+        len = snprintf(out, cap, "%s0.%.*s%s", neg ? "-" : "", (int)(sc - nd),
+                       "0000000000000000000000000000000000000000", dig);
+    return fitted(len, out, cap);
+}
+
+mb_status mb_num_double(const mb_numstate *s, mb_agg_kind k, int pop, double *out)
+{
+    mb_bigint num, den, ss, sum, sum2;
+    uint64_t n = (uint64_t)s->n;
+    int neg;
+
+    if (!state_ok(s) || s->n <= 0)
+        return MB_EINTERNAL;
+    if (k == MB_AGG_MEAN || k == MB_AGG_SUM) {
+        neg = magnitude(&num, s->sum.w, 4);
+        mb_bigint_set_u64(&den, k == MB_AGG_MEAN ? n : 1);
+        if (mb_bigint_mul_pow10(&den, (unsigned)s->scale) != 0)
+            return MB_EINTERNAL;
+        *out = mb_bigint_ratio(&num, &den);
+        if (neg)
+            *out = -*out;
+        return MB_OK;
+    }
+    if (k != MB_AGG_VAR)
+        return MB_EINTERNAL;
+    if (!pop && n < 2)
+        return MB_EINTERNAL;
+    /* (n*SS - S^2) / (n(n-1) 10^2scale), or n^2 for the population. */
+    (void)magnitude(&ss, s->sumsq.w, 8);
+    (void)magnitude(&sum, s->sum.w, 4);
+    if (mb_bigint_mul_u64(&ss, n) != 0 || mb_bigint_mul(&sum2, &sum, &sum) != 0 ||
+        mb_bigint_sub(&num, &ss, &sum2) != 0)
+        return MB_EINTERNAL;
+    mb_bigint_set_u64(&den, n);
+    if (mb_bigint_mul_u64(&den, pop ? n : n - 1) != 0 ||
+        mb_bigint_mul_pow10(&den, 2u * (unsigned)s->scale) != 0)
+        return MB_EINTERNAL;
+    *out = mb_bigint_ratio(&num, &den);
+    return MB_OK;
+}

@@ -95,6 +95,16 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
 mb_status mb_num_format(const mb_numstate *s, mb_agg_kind k, int int_column, char *out,
                         size_t cap);
 
+/* The exact sum, min or max (k) of s as decimal text with s->scale
+ * places ("-12.500"); MB_ELIMIT when out[0..cap) is too small. For the
+ * query engine, which types the value itself. s->n must be > 0. */
+mb_status mb_num_exact(const mb_numstate *s, mb_agg_kind k, char *out, size_t cap);
+
+/* The correctly rounded double of the mean (k MB_AGG_MEAN), the sum
+ * (MB_AGG_SUM) or the variance (MB_AGG_VAR; pop: the population's, else
+ * the sample's, which needs n >= 2) of s, n > 0. MB_EINTERNAL otherwise. */
+mb_status mb_num_double(const mb_numstate *s, mb_agg_kind k, int pop, double *out);
+
 /* Writes v in decimal into out[0..cap), NUL-terminated, as printf's
  * "%" PRId64 would. MB_ELIMIT (out emptied) when it does not fit. */
 mb_status mb_format_i64(int64_t v, char *out, size_t cap);

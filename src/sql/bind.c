@@ -600,7 +600,7 @@ static mb_status scalar(binder *b, mb_sql_expr *e, const char *fname)
 
 static mb_status bind(binder *b, const mb_sql_node *n, mode m, mb_sql_expr **out);
 
-static bool expr_equal(const mb_sql_expr *a, const mb_sql_expr *c)
+bool mb_sql_expr_equal(const mb_sql_expr *a, const mb_sql_expr *c)
 {
     if (a->kind != c->kind || a->fn != c->fn || a->flags != c->flags || a->part != c->part ||
         a->idx != c->idx || a->type.t != c->type.t || a->type.scale != c->type.scale ||
@@ -617,7 +617,7 @@ static bool expr_equal(const mb_sql_expr *a, const mb_sql_expr *c)
         return strcmp(x, y) == 0;
     }
     for (size_t i = 0; i < a->nargs; i++)
-        if (!expr_equal(a->args[i], c->args[i]))
+        if (!mb_sql_expr_equal(a->args[i], c->args[i]))
             return false;
     return true;
 }
@@ -719,7 +719,9 @@ static mb_status aggregate(binder *b, const mb_sql_node *n, const adef *a, mb_sq
         break;
     case MB_SQL_A_MIN:
     case MB_SQL_A_MAX:
-        g.type = t;
+        if (t.t == MB_SQL_T_VARCHAR)
+            return fail(b, n->pos, "%s() of VARCHAR is not supported yet", n->name);
+        g.type = t.t == MB_SQL_T_NULL ? dt(MB_SQL_T_BIGINT) : t;
         break;
     case MB_SQL_A_BOOL_AND:
     case MB_SQL_A_BOOL_OR:
@@ -735,7 +737,7 @@ static mb_status aggregate(binder *b, const mb_sql_node *n, const adef *a, mb_sq
     for (k = 0; k < b->p->naggs; k++) {
         const mb_sql_agg *o = &b->p->aggs[k];
         if (o->fn == g.fn && (!o->arg) == (!g.arg) && (!o->filter) == (!g.filter) &&
-            (!g.arg || expr_equal(o->arg, g.arg)) && (!g.filter || expr_equal(o->filter, g.filter)))
+            (!g.arg || mb_sql_expr_equal(o->arg, g.arg)) && (!g.filter || mb_sql_expr_equal(o->filter, g.filter)))
             break;
     }
     if (k == b->p->naggs) {
@@ -993,7 +995,7 @@ static int as_key(binder *b, const mb_sql_node *n, mb_sql_expr **out)
         return 0;
     }
     for (size_t i = 0; i < b->p->nkeys; i++)
-        if (expr_equal(e, b->p->keys[i])) {
+        if (mb_sql_expr_equal(e, b->p->keys[i])) {
             mb_sql_expr *k = new_expr(b, MB_SQL_E_KEY, n->pos, 0);
             if (!k)
                 return -1;

@@ -144,6 +144,10 @@ mb_status mb_sql_bind(const mb_sql_query *q, const mb_sql_column *cols, size_t n
 
 void mb_sql_plan_free(mb_sql_plan *p);      /* NULL-safe */
 
+/* Whether two bound expressions compute the same thing (same tree, same
+ * columns, types and constants). */
+bool mb_sql_expr_equal(const mb_sql_expr *a, const mb_sql_expr *b);
+
 /* Writes the plan as --explain shows it (columns read with their types,
  * filter, keys, states, the group layer, order and limit), one item per
  * line, into out[0..cap). MB_ELIMIT when it does not fit. */

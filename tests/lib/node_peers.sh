@@ -19,3 +19,42 @@ node_peers_install() {
     timeout 120 node -e "require('module').createRequire('$MB_NODE_DIR/')('@duckdb/node-api')" \
         > /dev/null 2>&1
 }
+
+# diff_runs SCRIPT DRIVER COUNT SEED...: runs a DuckDB differential script
+# (tests/sql/*.mjs) once per seed and prints its TAP renumbered into one
+# plan; the status is 1 when any run failed or ended early.
+diff_runs() {
+    _script=$1 _driver=$2 _count=$3
+    shift 3
+    _rc=0 _n=0
+    for _seed in "$@"; do
+        node "$_script" "$MB_NODE_DIR" "$_driver" "$T" "$_seed" "$_count" \
+            > "$T/run.tap" 2> "$T/run.err" || _rc=1
+        while IFS= read -r _line; do
+            case "$_line" in
+            "ok "*|"not ok "*)
+                _n=$((_n + 1))
+                echo "${_line%% [0-9]*} $_n ${_line#* [0-9]* }" ;;
+            "1.."*) ;;
+            *) echo "$_line" ;;
+            esac
+        done < "$T/run.tap"
+        [ -s "$T/run.err" ] && sed 's/^/# stderr: /' "$T/run.err" | head -5
+        if ! grep -q '^# .* passed, .* failed' "$T/run.tap"; then
+            _n=$((_n + 1))
+            echo "not ok $_n - seed $_seed: the run ended early"
+            _rc=1
+        fi
+    done
+    echo "1..$_n"
+    return $_rc
+}
+
+# need_duckdb: installs the peers or ends the test with one failure.
+need_duckdb() {
+    node_peers_install && return 0
+    echo "not ok 1 - DuckDB (@duckdb/node-api) installs from npm into $MB_NODE_DIR"
+    sed 's/^/# /' "$MB_NODE_DIR/install.log" 2>/dev/null | tail -5
+    echo "1..1"
+    exit 1
+}

@@ -1,0 +1,353 @@
+/* finish.c - the group layer (finish.h). */
+#include "sql/finish.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sql/pool.h"
+
+/* Decodes the key fields of group gi into vals (VARCHARs point into g). */
+static mb_status key_values(const mb_sql_plan *p, const mb_groups *g, size_t gi,
+                            mb_sql_value *vals, mb_err *err)
+{
+    const char *key = mb_groups_key(g, gi);
+    size_t len = mb_groups_klen(g, gi), at = 0;
+    for (size_t k = 0; k < p->nkeys; k++) {
+        uint32_t flen;
+        mb_status st;
+        if (at + sizeof flen > len)
+            return mb_err_set(err, MB_EDATA, "a group key is shorter than the query's keys");
+        memcpy(&flen, key + at, sizeof flen);
+        at += sizeof flen;
+        if (flen > len - at)
+            return mb_err_set(err, MB_EDATA, "a group key field runs past its key");
+        if (flen == 1 && key[at] == '\0') {
+            memset(&vals[k], 0, sizeof vals[k]);
+            vals[k].t = p->keys[k]->type.t;
+            vals[k].null = true;
+        } else if (p->keys[k]->type.t == MB_SQL_T_NULL) {
+            return mb_err_set(err, MB_EDATA, "a NULL-typed key holds a value");
+        } else if ((st = mb_sql_value_parse(key + at, flen, p->keys[k]->type, &vals[k], err)) !=
+                   MB_OK) {
+            return st;
+        }
+        at += flen;
+    }
+    return MB_OK;
+}
+
+static void set_null(mb_sql_value *v, mb_sql_type t)
+{
+    memset(v, 0, sizeof *v);
+    v->t = t;
+    v->null = true;
+}
+
+/* The final value of aggregate i of group gi (gi SIZE_MAX: the empty
+ * group of a global aggregate over no rows). */
+static mb_status finalize(const mb_sql_plan *p, const mb_sql_rows *r, const mb_groups *g,
+                          size_t gi, size_t i, mb_sql_value *out, mb_err *err)
+{
+    const mb_sql_agg *a = &p->aggs[i];
+    size_t k = r->agg_acc[i];
+    mb_numstate ns;
+    char text[160];
+    double d;
+    mb_status st;
+
+    memset(out, 0, sizeof *out);
+    out->t = a->type.t;
+    if (k == SIZE_MAX) {
+        out->u.i = gi == SIZE_MAX ? 0 : mb_groups_rec(g, gi)->rows;
+        return MB_OK;
+    }
+    if (gi == SIZE_MAX)
+        memset(&ns, 0, sizeof ns);
+    else
+        mb_groups_state(g, gi, k, &ns);
+    if (a->fn == MB_SQL_A_COUNT || a->fn == MB_SQL_A_COUNT_STAR) {
+        out->u.i = ns.n;
+        return MB_OK;
+    }
+    if (ns.n == 0 || (ns.n < 2 && (a->fn == MB_SQL_A_VAR_SAMP || a->fn == MB_SQL_A_STDDEV_SAMP))) {
+        set_null(out, a->type.t);
+        return MB_OK;
+    }
+    switch (a->fn) {
+    case MB_SQL_A_AVG:
+    case MB_SQL_A_VAR_SAMP:
+    case MB_SQL_A_VAR_POP:
+    case MB_SQL_A_STDDEV_SAMP:
+    case MB_SQL_A_STDDEV_POP:
+        st = mb_num_double(&ns, a->fn == MB_SQL_A_AVG ? MB_AGG_MEAN : MB_AGG_VAR,
+                           a->fn == MB_SQL_A_VAR_POP || a->fn == MB_SQL_A_STDDEV_POP, &d);
+        if (st != MB_OK)
+            return mb_err_set(err, st, "%s: the state cannot be finalized", a->text);
+        out->u.d = a->fn == MB_SQL_A_STDDEV_SAMP || a->fn == MB_SQL_A_STDDEV_POP ? sqrt(d) : d;
+        return MB_OK;
+    case MB_SQL_A_SUM:
+        if (a->type.t == MB_SQL_T_DOUBLE) {
+            if ((st = mb_num_double(&ns, MB_AGG_SUM, 0, &out->u.d)) != MB_OK)
+                return mb_err_set(err, st, "%s: the state cannot be finalized", a->text);
+            return MB_OK;
+        }
+        if (mb_num_exact(&ns, MB_AGG_SUM, text, sizeof text) != MB_OK)
+            return mb_err_set(err, MB_ERANGE, "%s is out of range", a->text);
+        break;
+    default:           /* min, max, bool_and (min of 1/0), bool_or (max) */
+        if (mb_num_exact(&ns, a->fn == MB_SQL_A_MIN || a->fn == MB_SQL_A_BOOL_AND ? MB_AGG_MIN
+                                                                             : MB_AGG_MAX,
+                         text, sizeof text) != MB_OK)
+            return mb_err_set(err, MB_ERANGE, "%s is out of range", a->text);
+        break;
+    }
+    /* text is the exact value at the state's scale: type it. */
+    switch (a->type.t) {
+    case MB_SQL_T_DOUBLE:
+        out->u.d = strtod(text, NULL);         /* the shortest text of a double */
+        return MB_OK;
+    case MB_SQL_T_BOOLEAN:
+        out->u.b = strcmp(text, "0") != 0;
+        return MB_OK;
+    case MB_SQL_T_DATE:
+    case MB_SQL_T_TIMESTAMP: {
+        mb_sql_value v;
+        if ((st = mb_sql_value_parse(text, strlen(text), (mb_sql_dtype){MB_SQL_T_BIGINT, 0, 0},
+                                     &v, err)) != MB_OK)
+            return st;
+        out->u.i = v.u.i;
+        return MB_OK;
+    }
+    case MB_SQL_T_DECIMAL: {
+        mb_sql_dtype t = a->type;
+        t.width = 38;
+        if (mb_sql_value_parse(text, strlen(text), t, out, err) != MB_OK)
+            return mb_err_set(err, MB_ERANGE, "%s is out of range (%s)", a->text, text);
+        return MB_OK;
+    }
+    default:
+        return mb_sql_value_parse(text, strlen(text), a->type, out, err) == MB_OK
+                   ? MB_OK : mb_err_set(err, MB_ERANGE, "%s is out of range (%s)", a->text, text);
+    }
+}
+
+typedef struct row {
+    size_t gi;
+    char **cells;
+    mb_sql_value *order;
+} row;
+
+typedef struct sorter {
+    const mb_sql_plan *p;
+    const mb_groups *g;
+} sorter;
+
+static const sorter *sort_ctx;
+
+static int key_cmp(const mb_groups *g, size_t a, size_t b)
+{
+    if (a == SIZE_MAX || b == SIZE_MAX)
+        return 0;
+    size_t la = mb_groups_klen(g, a), lb = mb_groups_klen(g, b);
+    int c = memcmp(mb_groups_key(g, a), mb_groups_key(g, b), la < lb ? la : lb);
+    return c ? c : (la < lb ? -1 : la > lb);
+}
+
+static int row_cmp(const void *x, const void *y)
+{
+    const row *a = x, *b = y;
+    const mb_sql_plan *p = sort_ctx->p;
+    for (size_t i = 0; i < p->norder; i++) {
+        const mb_sql_value *u = &a->order[i], *v = &b->order[i];
+        int c;
+        if (u->null || v->null) {
+            if (u->null && v->null)
+                continue;
+            c = u->null ? 1 : -1;                 /* NULLS LAST */
+            if (p->order[i].nulls_first)
+                c = -c;
+            return c;
+        }
+        c = mb_sql_value_cmp(u, v);
+        if (c)
+            return p->order[i].desc ? -c : c;
+    }
+    return key_cmp(sort_ctx->g, a->gi, b->gi);
+}
+
+static char *copy_text(const mb_sql_value *v, mb_sql_pool **pool)
+{
+    char buf[256];
+    if (v->null)
+        return NULL;
+    if (v->t == MB_SQL_T_VARCHAR)
+        return mb_sql_pool_strndup(pool, v->u.s.p, v->u.s.n);
+    if (mb_sql_value_format(v, buf, sizeof buf) != MB_OK)
+        return NULL;
+    return mb_sql_pool_strndup(pool, buf, strlen(buf));
+}
+
+
+mb_status mb_sql_finish(const mb_sql_plan *p, const mb_sql_rows *r, const mb_groups *g,
+                        mb_sql_result *out, mb_err *err)
+{
+    size_t n = g->n, kept = 0, *order_idx = NULL;
+    bool empty_global = p->nkeys == 0 && n == 0;
+    mb_sql_value *keys = NULL, *aggs = NULL;
+    mb_sql_scratch scratch;
+    mb_sql_pool *pool = NULL;
+    row *rows = NULL;
+    mb_status st = MB_OK;
+
+    memset(out, 0, sizeof *out);
+    mb_sql_scratch_init(&scratch, (size_t)64 << 20);
+    if (empty_global)
+        n = 1;
+    rows = mb_calloc(n ? n : 1, sizeof *rows);
+    keys = mb_calloc(p->nkeys + 1, sizeof *keys);
+    aggs = mb_calloc(p->naggs + 1, sizeof *aggs);
+    order_idx = mb_groups_sorted(g);
+    if (!rows || !keys || !aggs || (!order_idx && g->n)) {
+        st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's answer");
+        goto done;
+    }
+    for (size_t j = 0; j < n; j++) {
+        size_t gi = empty_global ? SIZE_MAX : order_idx[j];
+        mb_sql_env env = {NULL, keys, aggs, &scratch};
+        bool pass = true;
+        mb_sql_scratch_reset(&scratch);
+        if (gi != SIZE_MAX && (st = key_values(p, g, gi, keys, err)) != MB_OK)
+            goto done;
+        for (size_t i = 0; i < p->naggs; i++)
+            if ((st = finalize(p, r, g, gi, i, &aggs[i], err)) != MB_OK)
+                goto done;
+        if (p->having && (st = mb_sql_eval_pred(p->having, &env, &pass, err)) != MB_OK)
+            goto done;
+        if (!pass)
+            continue;
+        row *w = &rows[kept];
+        w->gi = gi;
+        if (!(w->cells = mb_sql_pool_alloc(&pool, (p->nouts + 1) * sizeof *w->cells)) ||
+            !(w->order = mb_sql_pool_alloc(&pool, (p->norder + 1) * sizeof *w->order))) {
+            st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's answer");
+            goto done;
+        }
+        for (size_t c = 0; c < p->nouts; c++) {
+            mb_sql_value v;
+            if ((st = mb_sql_eval(p->outs[c].expr, &env, &v, err)) != MB_OK)
+                goto done;
+            w->cells[c] = copy_text(&v, &pool);
+            if (!v.null && !w->cells[c]) {
+                st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's answer");
+                goto done;
+            }
+        }
+        for (size_t c = 0; c < p->norder; c++) {
+            mb_sql_value v;
+            if ((st = mb_sql_eval(p->order[c].expr, &env, &v, err)) != MB_OK)
+                goto done;
+            if (v.t == MB_SQL_T_VARCHAR && !v.null) {
+                char *s = mb_sql_pool_strndup(&pool, v.u.s.p, v.u.s.n);
+                if (!s) {
+                    st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's answer");
+                    goto done;
+                }
+                v.u.s.p = s;
+            }
+            w->order[c] = v;
+        }
+        kept++;
+    }
+    if (p->norder) {
+        sorter s = {p, g};
+        sort_ctx = &s;
+        qsort(rows, kept, sizeof *rows, row_cmp);
+        sort_ctx = NULL;
+    }
+    {
+        size_t from = (size_t)p->offset < kept ? (size_t)p->offset : kept, to = kept;
+        if (p->limit >= 0 && (uint64_t)p->limit < to - from)
+            to = from + (size_t)p->limit;
+        out->ncols = p->nouts;
+        out->nrows = to - from;
+        out->cells = mb_calloc(out->nrows * out->ncols + 1, sizeof *out->cells);
+        out->types = mb_calloc(out->ncols + 1, sizeof *out->types);
+        out->names = mb_calloc(out->ncols + 1, sizeof *out->names);
+        if (!out->cells || !out->types || !out->names) {
+            st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's answer");
+            goto done;
+        }
+        for (size_t c = 0; c < out->ncols; c++) {
+            ((const char **)out->names)[c] = p->outs[c].name;
+            out->types[c] = p->outs[c].expr->type.t;
+        }
+        for (size_t j = from; j < to; j++)
+            for (size_t c = 0; c < out->ncols; c++) {
+                const char *t = rows[j].cells[c];
+                if (t && !(out->cells[(j - from) * out->ncols + c] = mb_strdup(t))) {
+                    st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's answer");
+                    goto done;
+                }
+            }
+    }
+done:
+    if (st != MB_OK)
+        mb_sql_result_fini(out);
+    free(rows);
+    free(keys);
+    free(aggs);
+    free(order_idx);
+    mb_sql_pool_free(pool);
+    mb_sql_scratch_fini(&scratch);
+    return st;
+}
+
+void mb_sql_result_fini(mb_sql_result *res)
+{
+    if (res->cells)
+        for (size_t i = 0; i < res->nrows * res->ncols; i++)
+            free(res->cells[i]);
+    free(res->cells);
+    free(res->types);
+    free((void *)res->names);
+    memset(res, 0, sizeof *res);
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    size_t n = strlen(s);
+    bool q = n && (s[0] == ' ' || s[n - 1] == ' ' || strpbrk(s, ",\"\r\n"));
+    if (!q) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+mb_status mb_sql_result_write_csv(const mb_sql_result *res, FILE *f)
+{
+    for (size_t c = 0; c < res->ncols; c++) {
+        if (c)
+            fputc(',', f);
+        csv_field(f, res->names[c]);
+    }
+    fputc('\n', f);
+    for (size_t r = 0; r < res->nrows; r++) {
+        for (size_t c = 0; c < res->ncols; c++) {
+            const char *t = res->cells[r * res->ncols + c];
+            if (c)
+                fputc(',', f);
+            if (t)
+                csv_field(f, t);
+        }
+        fputc('\n', f);
+    }
+    return ferror(f) ? MB_EIO : MB_OK;
+}

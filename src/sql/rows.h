@@ -1,0 +1,61 @@
+/* rows.h - a plan's row layer over records: the bridge between the query
+ * engine and mpibatch's exact group table (agg/group.h).
+ *
+ * A plan's aggregates become accumulators of the existing engine: one per
+ * distinct (argument, FILTER) pair, each an exact mb_acc with the needs of
+ * the aggregates that read it (count, sum, sum of squares, min/max). Per
+ * record the row layer parses the cells the plan reads, applies WHERE,
+ * writes the group key and the text of each accumulator's value, which
+ * the engine adds exactly as it adds CSV cells: so checkpoints, reduction
+ * across ranks and result files need nothing new. Values are written as
+ * exact decimals: BIGINT and DECIMAL as they are, DATE as days and
+ * TIMESTAMP as microseconds since 1970, BOOLEAN as 1/0, DOUBLE as its
+ * shortest round-trip text (which the engine sums exactly; infinities and
+ * NaN are refused, as are doubles past the exact range of 38 digits).
+ *
+ * Key fields are (u32 length, text) pairs as the engine encodes CSV keys;
+ * a NULL key field is the one byte 0x00, which no text key holds (NUL
+ * bytes are refused in keys). No I/O, no MPI. */
+#ifndef MB_SQL_ROWS_H
+#define MB_SQL_ROWS_H
+
+#include "base/pack.h"
+#include "csv/csv.h"
+#include "sql/eval.h"
+
+typedef struct mb_sql_acc {
+    const mb_sql_expr *arg;      /* NULL: counts the rows FILTER keeps */
+    const mb_sql_expr *filter;   /* NULL: none */
+    unsigned need;               /* MB_NEED_* */
+} mb_sql_acc;
+
+typedef struct mb_sql_rows {
+    const mb_sql_plan *plan;
+    mb_sql_acc *accs;
+    size_t nacc;
+    size_t *agg_acc;             /* per aggregate: its accumulator, SIZE_MAX for
+                                    a plain count(*) (the group's row count) */
+    unsigned *needs;             /* per accumulator, for mb_groups_init */
+    mb_sql_value *vals;          /* per input column */
+    mb_sql_scratch scratch;
+    mb_buf text;                 /* the accumulators' texts, back to back */
+    mb_buf cells;                /* the record's unescaped cells */
+    size_t *off, *len;           /* per accumulator; len SIZE_MAX: NULL */
+    long col;                    /* after an error: the input column whose
+                                    cell did not parse, or -1 */
+} mb_sql_rows;
+
+mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err);
+void mb_sql_rows_fini(mb_sql_rows *r);            /* idempotent */
+
+/* Applies the row layer to one record (cells[i] the i-th field of the
+ * input; only the plan's columns are read). *keep is false when WHERE
+ * rejects the record; otherwise the key is appended to `key` and r->off,
+ * r->len give each accumulator's value text in r->text. Errors: MB_EDATA
+ * or MB_ERANGE with a message; r->col names the cell's column when the
+ * error is a cell that is not of its column's type. The record's values
+ * are valid until the next call. */
+mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb_buf *key,
+                            mb_err *err);
+
+#endif
