@@ -171,7 +171,8 @@ static mb_status add_group(mb_groups *g, const char *key, size_t len, uint64_t h
     memset(r, 0, g->stride);        /* rows 0, every accumulator empty */
     r->hash = h;
     r->klen = (uint32_t)len;
-    memcpy(r->head, key, len < MB_KEY_INLINE ? len : MB_KEY_INLINE);
+    if (len)                        /* the empty key of a global aggregate may be NULL */
+        memcpy(r->head, key, len < MB_KEY_INLINE ? len : MB_KEY_INLINE);
     if (len > MB_KEY_INLINE) {
         memcpy(g->arena + g->arena_len, key, len);
         r->koff = g->arena_len;
@@ -188,6 +189,8 @@ static int key_eq(const mb_groups *g, const mb_grec *r, const char *key, size_t 
 {
     if (r->klen != len)
         return 0;
+    if (len == 0)                   /* the key of a global aggregate; may be NULL */
+        return 1;
     if (len <= MB_KEY_INLINE)
         return memcmp(r->head, key, len) == 0;
     return memcmp(g->arena + r->koff, key, len) == 0;

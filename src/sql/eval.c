@@ -301,8 +301,7 @@ static mb_status cast_number(const mb_sql_value *v, mb_sql_dtype to, mb_sql_valu
         m = dec_round(m, s, to.scale);
     } else {
         for (; s < to.scale; s++) {
-            if (!dec_fits(m * 10 / 10) || !dec_fits(m) || (m > 0 && m > p10(37)) ||
-                (m < 0 && -m > p10(37)))
+            if (m > p10(37) || -m > p10(37))        /* m * 10 would pass 38 digits */
                 return overflow(err, "DECIMAL", "CAST");
             m *= 10;
         }
@@ -980,11 +979,12 @@ static mb_status round_value(const mb_sql_expr *e, const mb_sql_value *x, mb_sql
                 return MB_OK;
             }
             int64_t q = (int64_t)p10((unsigned)-e->part), r = x->u.i % q, v = x->u.i - r;
-            if (r * 2 >= q)
-                v += q;
-            else if (-r * 2 >= q)
-                v -= q;
-            if ((x->u.i > 0 && v < 0) || (x->u.i < 0 && v > 0))
+            bool bad = false;
+            if (r >= q - r)                          /* r * 2 >= q, without overflow */
+                bad = __builtin_add_overflow(v, q, &v);
+            else if (-r >= q + r)
+                bad = __builtin_sub_overflow(v, q, &v);
+            if (bad)
                 return overflow(err, "BIGINT", "round");
             out->u.i = v;
         }

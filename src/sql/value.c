@@ -322,7 +322,7 @@ static int dec_rescale(const mb_dec *d, mb_sql_dtype t, mb_i128 *out)
             m += m < 0 || (m == 0 && r < 0) ? -1 : 1;
     } else {
         for (int32_t k = d->scale; k < t.scale; k++) {
-            if (m >= lim || -m >= lim)
+            if (m > lim / 10 || -m > lim / 10)      /* would pass the width */
                 return -1;
             m *= 10;
         }

@@ -65,7 +65,7 @@ static void layers(void)
     printf("# %s", p->normal);
     mb_sql_plan_free(p);
 
-    p = plan("SELECT count(*), min(origin) FROM input", &e);
+    p = plan("SELECT count(*), min(delay) FROM input", &e);
     ok(p && p->nkeys == 0 && p->naggs == 2, "a global aggregate has no keys");
     mb_sql_plan_free(p);
     p = plan("SELECT DISTINCT origin, ok FROM input", &e);
@@ -111,6 +111,7 @@ static void refusals(void)
     refused("SELECT origin = delay, count(*) FROM input GROUP BY 1", "cannot compare VARCHAR and BIGINT");
     refused("SELECT count(*) FROM input HAVING origin = 'x'", "must appear in the GROUP BY");
     refused("SELECT substr(origin, 1, 2, 3), count(*) FROM input GROUP BY 1", "takes 2 to 3 arguments");
+    refused("SELECT max(origin) FROM input", "max() of VARCHAR is not supported yet");
 }
 
 /* ---- evaluation ---- */

@@ -164,6 +164,8 @@ static void refusals(void)
     refuses("SELECT x IS DISTINCT FROM y FROM input", "--sql", MB_EUSAGE, "DISTINCT FROM");
     refuses("SELECT DISTINCT ON (a) a FROM input", "--sql", MB_EUSAGE, "DISTINCT ON");
     refuses("SELECT $1 FROM input", "--sql", MB_EUSAGE, "parameters");
+    refuses("SELECT count(*) FROM input WHERE k = '\xff'", "--sql", MB_EUSAGE,
+            "1:39: the query is not valid UTF-8");
     refuses("SELECT other.x FROM input", "--sql", MB_EUSAGE, "unknown table 'other'");
     refuses("SELECT count(*) FROM input WHERE é > 'ü' AND", "--sql", MB_EUSAGE,
             "--sql:1:47: syntax error at end of input");
