@@ -439,8 +439,13 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
     struct stat sb;
     int fd;
 
-    if (mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task, &err) != MB_OK) {
-        poison(r, NULL, err.msg);
+    if ((st = mb_task_parse(r->msg.body, r->msg.body_len, r->o->data_root, &task, &err)) !=
+        MB_OK) {
+        /* only a bad body is the message's fault; out of memory may pass */
+        if (st == MB_ENOMEM)
+            release_later(r, NULL, err.msg);
+        else
+            poison(r, NULL, err.msg);
         return 0;
     }
     /* Acknowledged only if this job committed this very input; a ledger
