@@ -228,7 +228,9 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
     mb_buf_init(&all, INT_MAX);
     mb_buf_init(&in, INT_MAX);
     if (!sc || !parts) {
-        st = mb_err_set(err, MB_ENOMEM, "out of memory in the shuffle");
+        /* agreed on like any other failure: the others wait for it */
+        mb_groups_fini(local);
+        st = mb_dist_agree(d, mb_err_set(err, MB_ENOMEM, "out of memory in the shuffle"), err);
         goto out;
     }
     for (int r = 0; r < n; r++)
@@ -240,7 +242,9 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
         mb_buf_fini(&parts[r]);
     mb_groups_fini(local);
     if (st != MB_OK)
-        st = mb_err_set(err, st, "group states too large to shuffle (over 2 GiB per rank)");
+        st = mb_err_set(err, st, st == MB_ENOMEM ? "out of memory packing group states"
+                                                 : "group states too large to shuffle (over 2 "
+                                                   "GiB per rank)");
     if ((st = mb_dist_agree(d, st, err)) != MB_OK)
         goto out;
     rc = MPI_Alltoall(sc, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
@@ -248,8 +252,12 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
         st = mpi_fail(err, "MPI_Alltoall", rc);
         goto out;
     }
-    if (displs_of(rcnt, n, rd, &total) != MB_OK || mb_buf_reserve(&in, total ? total : 1) != MB_OK)
+    /* out of memory is not a limit of the data: it must not poison the file */
+    if (displs_of(rcnt, n, rd, &total) != MB_OK)
         st = mb_err_set(err, MB_ELIMIT, "shuffle receive of more than 2 GiB");
+    else if (mb_buf_reserve(&in, total ? total : 1) != MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory receiving %zu bytes in the shuffle",
+                        total);
     if ((st = mb_dist_agree(d, st, err)) != MB_OK)
         goto out;
     rc = MPI_Alltoallv(all.p, sc, sd, MPI_BYTE, in.p, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD);
@@ -274,11 +282,11 @@ out:
  * that cannot take the bytes receives nothing and reports it after the
  * collective, as it cannot refuse without leaving the others waiting. */
 static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *recv,
-                              size_t *total, size_t *lens, mb_err *err)
+                              size_t *total, size_t *lens, int nomem, mb_err *err)
 {
     int n = d->size, rc, mine = len > INT_MAX ? 0 : (int)len;
     int *cnt = mb_calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
-    mb_status st = !cnt            ? mb_err_set(err, MB_ENOMEM, "out of memory gathering")
+    mb_status st = !cnt || nomem   ? mb_err_set(err, MB_ENOMEM, "out of memory gathering")
                    : len > INT_MAX ? mb_err_set(err, MB_ELIMIT, "more than 2 GiB to gather")
                                    : MB_OK;
 
@@ -327,8 +335,8 @@ mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t *
     *all = NULL;
     *counts = NULL;
     mb_buf_init(&recv, INT_MAX);
-    st = gather_bytes(d, (const char *)v, lens && n <= INT_MAX / 8 ? n * 8 : (size_t)INT_MAX + 1,
-                      &recv, &total, lens, err);
+    st = gather_bytes(d, (const char *)v, n <= INT_MAX / 8 ? n * 8 : (size_t)INT_MAX + 1,
+                      &recv, &total, lens, !lens, err);
     if (st == MB_OK && d->rank == 0) {
         for (int r = 0; r < d->size; r++)
             lens[r] /= 8;
@@ -360,9 +368,11 @@ static mb_status gather(mb_dist *d, mb_groups *own, mb_groups *out, mb_err *err)
         st = mb_groups_pack(own, i, &send);
     mb_groups_fini(own);
     if (st != MB_OK)
-        st = mb_err_set(err, st, "group states too large to gather (over 2 GiB per rank)");
+        st = mb_err_set(err, st, st == MB_ENOMEM ? "out of memory packing group states"
+                                                 : "group states too large to gather (over 2 "
+                                                   "GiB per rank)");
     if ((st = mb_dist_agree(d, st, err)) == MB_OK)
-        st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, err);
+        st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, 0, err);
     if (st == MB_OK && d->rank == 0 && total)
         st = mb_groups_unpack_merge(out, recv.p, total, err);
     mb_buf_fini(&send);
@@ -392,7 +402,7 @@ static mb_status gather_direct(mb_dist *d, mb_groups *local, mb_err *err)
         if (st != MB_OK)
             st = mb_err_set(err, st, "out of memory packing group states");
         if ((st = mb_dist_agree(d, st, err)) != MB_OK ||
-            (st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, err)) != MB_OK ||
+            (st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, 0, err)) != MB_OK ||
             total == 0)
             break;
         if (d->rank == 0)
@@ -412,9 +422,19 @@ mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
     mb_status st;
     size_t nstate = local->nstate;
 
-    if ((st = mb_groups_init(out, local->needs, nstate, max_bytes)) != MB_OK ||
-        (st = mb_groups_init(&own, local->needs, nstate, max_bytes)) != MB_OK)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    memset(&own, 0, sizeof own);
+    st = mb_groups_init(out, local->needs, nstate, max_bytes);
+    if (st == MB_OK)
+        st = mb_groups_init(&own, local->needs, nstate, max_bytes);
+    if (st != MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
+    /* A rank that returned alone would leave the others waiting in the
+     * reduction's first collective. */
+    if ((st = mb_dist_agree(d, st, err)) != MB_OK) {
+        mb_groups_fini(out);
+        mb_groups_fini(&own);
+        return st;
+    }
     if (d->size == 1) {
         /* One rank: the local table is the result. */
         mb_groups_fini(out);
