@@ -3,6 +3,7 @@
  * before the call rather than silently truncated. */
 #include "core/dist.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -170,6 +171,21 @@ mb_status mb_dist_scan_u64(mb_dist *d, const uint64_t *local, uint64_t *before,
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Allreduce", rc);
 }
 
+/* Whether counts and displacements cut a buffer of `total` bytes into
+ * consecutive pieces in rank order, none negative or past the end: what
+ * the collectives below rely on (for assert()). */
+static int layout_ok(const int *counts, const int *displs, int size, size_t total)
+{
+    size_t at = 0;
+
+    for (int r = 0; r < size; r++) {
+        if (counts[r] < 0 || displs[r] < 0 || (size_t)displs[r] != at)
+            return 0;
+        at += (size_t)counts[r];
+    }
+    return at == total;
+}
+
 /* Packs each group of `g` into the send buffer of its owner rank. */
 static mb_status pack_by_owner(const mb_groups *g, int size, mb_buf *parts)
 {
@@ -198,6 +214,7 @@ static mb_status flatten(mb_buf *parts, int size, mb_buf *all, int *counts, int 
         return MB_ENOMEM;
     for (r = 0; r < size; r++)
         mb_buf_put(all, parts[r].p, parts[r].len);
+    assert(all->len == total && layout_ok(counts, displs, size, total));
     return MB_OK;
 }
 
@@ -260,6 +277,8 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
                         total);
     if ((st = mb_dist_agree(d, st, err)) != MB_OK)
         goto out;
+    assert(layout_ok(sc, sd, n, all.len) && layout_ok(rcnt, rd, n, total) && in.cap >= total);
+    assert(sc[d->rank] == rcnt[d->rank]);      /* what a rank keeps for itself */
     rc = MPI_Alltoallv(all.p, sc, sd, MPI_BYTE, in.p, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) {
         st = mpi_fail(err, "MPI_Alltoallv", rc);
@@ -307,6 +326,7 @@ static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *rec
         free(cnt);
         return mb_err_set(err, MB_ELIMIT, "gather of more than 2 GiB on rank 0");
     }
+    assert(layout_ok(cnt, dis, n, *total) && cnt[d->rank] == mine);
     if (*total == 0) {
         free(cnt);
         return MB_OK;
@@ -338,8 +358,10 @@ mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t *
     st = gather_bytes(d, (const char *)v, n <= INT_MAX / 8 ? n * 8 : (size_t)INT_MAX + 1,
                       &recv, &total, lens, !lens, err);
     if (st == MB_OK && d->rank == 0) {
-        for (int r = 0; r < d->size; r++)
+        for (int r = 0; r < d->size; r++) {
+            assert(lens[r] % 8 == 0);
             lens[r] /= 8;
+        }
         *all = (uint64_t *)(void *)recv.p;   /* malloc'd: suitably aligned */
         *counts = lens;
         recv.p = NULL;
