@@ -1163,7 +1163,8 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
         if (act < 0)
             st = err->code ? err->code : MB_EQUEUE;
         else if ((st = desc_pack(r, &t, b)) != MB_OK)
-            mb_err_set(err, st, "task descriptor too large");
+            mb_err_set(err, st, st == MB_ENOMEM ? "out of memory for the task descriptor"
+                                                : "task descriptor too large");
         if (st != MB_OK) {
             b->len = 0;
             mb_buf_put_u64(b, ACT_EXIT);
@@ -1184,8 +1185,9 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
         break;
     }
     if (r->d->rank != 0) {
-        if (desc_unpack(r, b, &t) != MB_OK)
-            st = mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
+        if ((st = desc_unpack(r, b, &t)) != MB_OK)
+            st = mb_err_set(err, st, st == MB_ENOMEM ? "out of memory for the task descriptor"
+                                                     : "malformed task descriptor");
         act = (int)t.action;
     }
     if (st == MB_OK && act == ACT_TASK) {
