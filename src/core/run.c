@@ -42,6 +42,7 @@
 #include "core/status.h"
 #include "queue/task.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -283,6 +284,7 @@ static mb_status plan_chunks(runner *r, desc *t)
     for (i = 0; i < n; i++)
         if (!c || !c->done[i])
             t->remain[t->nremain++] = i;
+    assert(t->nremain <= n);
     t->resumed = c != NULL;
     if (c)
         mb_info("task %s: resuming from %s: %llu of %zu chunks already done", t->task_id,
@@ -998,6 +1000,7 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
         unsigned flags;
         if (st == MB_OK && i < t->nremain) {
             uint64_t c = t->remain[i];
+            assert(t->nremain <= t->grid.nchunks && c < t->grid.nchunks);
             st = mb_chunker_run(&ck, t->grid.bounds[c], t->grid.bounds[c + 1], local, &rows,
                                 err);
             if (st == MB_OK && vec_push(mine, c) != 0)
