@@ -125,6 +125,7 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)
 {
     uint64_t len = b->len;
     MPI_Request req;
+    mb_status st = MB_OK;
     int rc = MPI_Ibcast(&len, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &req);
 
     if (rc == MPI_SUCCESS)
@@ -138,9 +139,14 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)
     if (d->rank != 0) {
         b->len = 0;
         if (mb_buf_reserve(b, (size_t)len) != MB_OK)
-            return mb_err_set(err, MB_ENOMEM, "out of memory receiving a broadcast");
-        b->len = (size_t)len;
+            st = mb_err_set(err, MB_ENOMEM, "out of memory receiving a broadcast");
+        else
+            b->len = (size_t)len;
     }
+    /* Agreed on before the bytes move: a rank without room for them cannot
+     * leave the broadcast without leaving the others waiting in it. */
+    if ((st = mb_dist_agree(d, st, err)) != MB_OK)
+        return st;
     rc = MPI_Bcast(b->p, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Bcast", rc);
 }
