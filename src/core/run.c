@@ -1193,7 +1193,11 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
                                                      : "malformed task descriptor");
         act = (int)t.action;
     }
-    if (st == MB_OK && act == ACT_TASK) {
+    /* A rank that could not decode the task says so before the task's
+     * first collective, which the others would otherwise wait in. */
+    if (act == ACT_TASK && (st = mb_dist_agree(r->d, st, err)) != MB_OK) {
+        st = task_failed(r, &t, st, err);
+    } else if (st == MB_OK && act == ACT_TASK) {
         r->idle_since = 0;
         st = run_task(r, &t, err);
     } else if (st == MB_OK && act == ACT_IDLE && r->d->rank == 0) {
