@@ -621,7 +621,7 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     t->grid.nchunks = (size_t)mb_rd_u64(&rd);
     t->grid.file_size = mb_rd_u64(&rd);
     if (rd.bad || t->grid.nchunks > (SIZE_MAX / 8) - 1)
-        return MB_EINTERNAL;
+        return rd.nomem ? MB_ENOMEM : MB_EINTERNAL;
     nb = t->grid.nchunks + 1;
     t->grid.bounds = mb_malloc(nb * sizeof *t->grid.bounds);
     t->remain = mb_malloc(nb * sizeof *t->remain);
