@@ -1048,11 +1048,14 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     size_t cap = (size_t)r->o->max_groups_mb << 20;
 
     memset(&result, 0, sizeof result);
+    /* agreed on below with the rest: a rank that returned alone would
+     * leave the others waiting in the task's first collective */
     if (mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap) != MB_OK)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
     if (r->d->rank == 0 && t->resumed) {
         mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
-        st = mb_groups_unpack_merge(&local, c->states, c->states_len, err);
+        if (st == MB_OK)
+            st = mb_groups_unpack_merge(&local, c->states, c->states_len, err);
         for (size_t i = 0; st == MB_OK && i < c->meta.nchunks; i++)
             if (c->done[i] && vec_push(&mine, i) != 0)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
