@@ -38,22 +38,22 @@ fi
 # job NP DIR [FAULT]: one run on DIR's queue, output and checkpoints;
 # stdout and stderr go to DIR/out.log and DIR/err.log.
 job() {
-    np=$1; d=$2; fault=${3:-}
+    j_np=$1; j_d=$2; j_fault=${3:-}
     # shellcheck disable=SC2086 # JOB is a word list
-    set -- run --queue "dir:$d/q" --out "$d/out" --checkpoint-dir "$d/ck" \
+    set -- run --queue "dir:$j_d/q" --out "$j_d/out" --checkpoint-dir "$j_d/ck" \
         --visibility-timeout $VIS $JOB
-    if [ "$np" = 1 ]; then
-        if [ -n "${MB_SANITIZE:-}" ] && [ -n "$fault" ]; then
-            MPIBATCH_FAULT=$fault LSAN_OPTIONS="suppressions=$SUPP" \
+    if [ "$j_np" = 1 ]; then
+        if [ -n "${MB_SANITIZE:-}" ] && [ -n "$j_fault" ]; then
+            MPIBATCH_FAULT=$j_fault LSAN_OPTIONS="suppressions=$SUPP" \
                 ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30:abort_on_error=0 \
-                timeout -k 5 60 "$MB" "$@" > "$d/out.log" 2> "$d/err.log"
+                timeout -k 5 60 "$MB" "$@" > "$j_d/out.log" 2> "$j_d/err.log"
         else
-            MPIBATCH_FAULT=$fault timeout -k 5 60 "$MB" "$@" > "$d/out.log" 2> "$d/err.log"
+            MPIBATCH_FAULT=$j_fault timeout -k 5 60 "$MB" "$@" > "$j_d/out.log" 2> "$j_d/err.log"
         fi
     else
         # shellcheck disable=SC2086 # MPIRUN is a word list
-        MPIBATCH_FAULT=$fault timeout -k 5 60 $MPIRUN -x MPIBATCH_FAULT -np "$np" \
-            "$MB" "$@" > "$d/out.log" 2> "$d/err.log"
+        MPIBATCH_FAULT=$j_fault timeout -k 5 60 $MPIRUN -x MPIBATCH_FAULT -np "$j_np" \
+            "$MB" "$@" > "$j_d/out.log" 2> "$j_d/err.log"
     fi
 }
 
