@@ -6,6 +6,7 @@
 #include "csv/csv_scan.h"
 #include "base/fsutil.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -246,6 +247,7 @@ static mb_status batch_add(mb_chunker *c, const mb_groups *g)
     size_t k, i = c->nb;
     mb_status st = MB_OK;
 
+    assert(i < MB_BATCH);            /* the caller flushes a full batch */
     c->koff[i] = c->key.len;
     for (k = 0; k < p->ngroup && st == MB_OK; k++)
         st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
