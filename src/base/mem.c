@@ -15,7 +15,6 @@ static _Atomic long long fail_at = -1;
  * a failure the sweep finds can be reproduced by its N. */
 static _Thread_local unsigned long long ncalls;
 static _Atomic unsigned long long most;      /* the largest ncalls, for the report */
-static int report;
 
 static void report_count(void)
 {
@@ -45,7 +44,7 @@ static long long launcher_rank(void)
 /* Reads alloc:N or alloc:N@RANK out of MPIBATCH_FAULT's comma-separated
  * list once; with @RANK, the other ranks fail nothing (and report
  * nothing), so that a test can fail one rank alone. */
-static long long read_spec(void)
+static long long read_spec(int *report)
 {
     const char *spec = getenv("MPIBATCH_FAULT");
     long long n = 0;
@@ -59,7 +58,7 @@ static long long read_spec(void)
                 rank = strtoll(end + 1, &end, 10);
             if (end == spec + len && v >= 0 && (rank < 0 || rank == launcher_rank())) {
                 n = v == 0 ? LLONG_MAX : v;
-                report = v == 0;
+                *report = v == 0;
             }
         }
         spec += len + (spec[len] == ',');
@@ -71,12 +70,13 @@ static int should_fail(void)
 {
     long long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
     unsigned long long k, m;
+    int report = 0;
 
     if (at == 0)
         return 0;
     if (at < 0) {
         long long expected = -1;
-        at = read_spec();
+        at = read_spec(&report);
         if (atomic_compare_exchange_strong(&fail_at, &expected, at) && report)
             atexit(report_count);
         at = atomic_load(&fail_at);
