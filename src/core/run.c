@@ -1174,6 +1174,7 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
         if (st != MB_OK) {
             b->len = 0;
             mb_buf_put_u64(b, ACT_EXIT);
+            act = ACT_EXIT;             /* what the others are told */
         }
     }
     for (;;) {
