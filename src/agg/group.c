@@ -4,6 +4,7 @@
  * swapping. */
 #include "agg/group.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -52,7 +53,7 @@ mb_status mb_groups_init(mb_groups *g, const unsigned *needs, size_t nstate, siz
     memset(g, 0, sizeof *g);
     g->nstate = nstate;
     g->max_bytes = max_bytes;
-    g->nslots = 1024;
+    g->nslots = 1024;            /* a power of two: slot indices are masked */
     g->slots = mb_calloc(g->nslots, sizeof *g->slots);
     g->needs = mb_malloc((nstate ? nstate : 1) * sizeof *g->needs);
     g->acc_off = mb_malloc((nstate ? nstate : 1) * sizeof *g->acc_off);
@@ -103,6 +104,7 @@ static mb_status grow_slots(mb_groups *g)
     s = big_alloc(n * sizeof *s, 1);
     if (!s)
         return MB_ENOMEM;
+    assert((n & (n - 1)) == 0 && g->n < n / 2);
     for (i = 0; i < g->n; i++) {
         uint64_t h = mb_groups_rec(g, i)->hash;
         size_t j = (size_t)h & (n - 1);
@@ -166,6 +168,8 @@ static mb_status add_group(mb_groups *g, const char *key, size_t len, uint64_t h
         return st;
     if (len > MB_KEY_INLINE && (st = grow_arena(g, len)) != MB_OK)
         return st;
+    /* the probe ended at an empty slot; a record is free for the group */
+    assert(slot < g->nslots && g->slots[slot] == 0 && g->n < g->gcap);
     i = g->n++;
     r = mb_groups_rec(g, i);
     memset(r, 0, g->stride);        /* rows 0, every accumulator empty */
@@ -202,6 +206,9 @@ mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, s
     size_t mask = g->nslots - 1, j = (size_t)h & mask;
     mb_status st;
 
+    /* An empty slot ends every probe: the load stays below one even when
+     * growing the slots failed after the last group was added. */
+    assert((g->nslots & mask) == 0 && g->n < g->nslots);
     for (;; j = (j + 1) & mask) {
         uint64_t v = g->slots[j];
         size_t s;
@@ -210,6 +217,7 @@ mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, s
         if ((v ^ h) >> 32)
             continue;                  /* another hash: no need to look further */
         s = (size_t)(v & 0xffffffffu) - 1;
+        assert(s < g->n);
         if (mb_groups_rec(g, s)->hash == h && key_eq(g, mb_groups_rec(g, s), key, len)) {
             *gi = s;
             return MB_OK;
@@ -229,10 +237,14 @@ mb_status mb_groups_get(mb_groups *g, const char *key, size_t len, uint64_t h, s
  * 16-byte header (flags MB_ACC_SPILLED) followed by the full mb_numstate. */
 mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b)
 {
-    const mb_grec *r = mb_groups_rec(g, gi);
-    uint32_t kl = r->klen;
+    const mb_grec *r;
+    uint32_t kl;
     mb_status st;
     size_t k;
+
+    assert(gi < g->n);
+    r = mb_groups_rec(g, gi);
+    kl = r->klen;
 
     if ((st = mb_buf_reserve(b, sizeof kl + kl + sizeof(int64_t) + g->stride)) != MB_OK)
         return st;
@@ -486,8 +498,10 @@ size_t *mb_groups_sorted(const mb_groups *g)
     if (!radix_sort(e, g->n))
         qsort(e, g->n, sizeof *e, cmp_ent);
     sort_g = NULL;
-    for (i = 0; i < g->n; i++)
+    for (i = 0; i < g->n; i++) {
+        assert(e[i].gi < g->n);
         idx[i] = e[i].gi;
+    }
     free(e);
     return idx;
 }

@@ -71,6 +71,7 @@ void mb_rd_init(mb_rd *r, const void *p, size_t len)
     r->len = len;
     r->pos = 0;
     r->bad = 0;
+    r->nomem = 0;
 }
 
 const char *mb_rd_ptr(mb_rd *r, size_t len)
@@ -117,7 +118,7 @@ char *mb_rd_str(mb_rd *r, size_t max)
         return NULL;
     s = mb_malloc((size_t)n + 1);
     if (!s) {
-        r->bad = 1;
+        r->bad = r->nomem = 1;
         return NULL;
     }
     memcpy(s, p, (size_t)n);

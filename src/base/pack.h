@@ -24,6 +24,7 @@ typedef struct mb_rd {
     const char *p;
     size_t len, pos;
     int bad;                /* set by the first read past the end */
+    int nomem;              /* set with bad when mb_rd_str could not allocate */
 } mb_rd;
 
 void mb_rd_init(mb_rd *r, const void *p, size_t len);
@@ -31,7 +32,8 @@ void mb_rd_init(mb_rd *r, const void *p, size_t len);
 int mb_rd_get(mb_rd *r, void *out, size_t len);
 uint64_t mb_rd_u64(mb_rd *r);
 /* A newly allocated NUL-terminated copy of a packed string of at most
- * `max` bytes, or NULL (r->bad set) when malformed or out of memory. */
+ * `max` bytes, or NULL (r->bad set) when malformed or out of memory
+ * (r->nomem set too). */
 char *mb_rd_str(mb_rd *r, size_t max);
 /* Pointer to the next `len` bytes without copying, or NULL. */
 const char *mb_rd_ptr(mb_rd *r, size_t len);

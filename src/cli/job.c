@@ -245,7 +245,8 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
     if (st == MB_OK)
         st = mb_sha256_hex(b.p, b.len, p->fingerprint);
     mb_buf_fini(&b);
-    return st == MB_OK ? MB_OK : mb_err_set(err, st, "cannot fingerprint the plan");
+    return st == MB_OK ? MB_OK
+                       : mb_err_set(err, st, "cannot fingerprint the plan: %s", mb_strerror(st));
 }
 
 mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)

@@ -3,6 +3,7 @@
  * before the call rather than silently truncated. */
 #include "core/dist.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -124,6 +125,7 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)
 {
     uint64_t len = b->len;
     MPI_Request req;
+    mb_status st = MB_OK;
     int rc = MPI_Ibcast(&len, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &req);
 
     if (rc == MPI_SUCCESS)
@@ -137,9 +139,14 @@ mb_status mb_dist_bcast(mb_dist *d, mb_buf *b, mb_err *err)
     if (d->rank != 0) {
         b->len = 0;
         if (mb_buf_reserve(b, (size_t)len) != MB_OK)
-            return mb_err_set(err, MB_ENOMEM, "out of memory receiving a broadcast");
-        b->len = (size_t)len;
+            st = mb_err_set(err, MB_ENOMEM, "out of memory receiving a broadcast");
+        else
+            b->len = (size_t)len;
     }
+    /* Agreed on before the bytes move: a rank without room for them cannot
+     * leave the broadcast without leaving the others waiting in it. */
+    if ((st = mb_dist_agree(d, st, err)) != MB_OK)
+        return st;
     rc = MPI_Bcast(b->p, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Bcast", rc);
 }
@@ -170,6 +177,21 @@ mb_status mb_dist_scan_u64(mb_dist *d, const uint64_t *local, uint64_t *before,
     return rc == MPI_SUCCESS ? MB_OK : mpi_fail(err, "MPI_Allreduce", rc);
 }
 
+/* Whether counts and displacements cut a buffer of `total` bytes into
+ * consecutive pieces in rank order, none negative or past the end: what
+ * the collectives below rely on (for assert()). */
+static int layout_ok(const int *counts, const int *displs, int size, size_t total)
+{
+    size_t at = 0;
+
+    for (int r = 0; r < size; r++) {
+        if (counts[r] < 0 || displs[r] < 0 || (size_t)displs[r] != at)
+            return 0;
+        at += (size_t)counts[r];
+    }
+    return at == total;
+}
+
 /* Packs each group of `g` into the send buffer of its owner rank. */
 static mb_status pack_by_owner(const mb_groups *g, int size, mb_buf *parts)
 {
@@ -198,6 +220,7 @@ static mb_status flatten(mb_buf *parts, int size, mb_buf *all, int *counts, int 
         return MB_ENOMEM;
     for (r = 0; r < size; r++)
         mb_buf_put(all, parts[r].p, parts[r].len);
+    assert(all->len == total && layout_ok(counts, displs, size, total));
     return MB_OK;
 }
 
@@ -228,7 +251,9 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
     mb_buf_init(&all, INT_MAX);
     mb_buf_init(&in, INT_MAX);
     if (!sc || !parts) {
-        st = mb_err_set(err, MB_ENOMEM, "out of memory in the shuffle");
+        /* agreed on like any other failure: the others wait for it */
+        mb_groups_fini(local);
+        st = mb_dist_agree(d, mb_err_set(err, MB_ENOMEM, "out of memory in the shuffle"), err);
         goto out;
     }
     for (int r = 0; r < n; r++)
@@ -240,7 +265,9 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
         mb_buf_fini(&parts[r]);
     mb_groups_fini(local);
     if (st != MB_OK)
-        st = mb_err_set(err, st, "group states too large to shuffle (over 2 GiB per rank)");
+        st = mb_err_set(err, st, st == MB_ENOMEM ? "out of memory packing group states"
+                                                 : "group states too large to shuffle (over 2 "
+                                                   "GiB per rank)");
     if ((st = mb_dist_agree(d, st, err)) != MB_OK)
         goto out;
     rc = MPI_Alltoall(sc, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
@@ -248,10 +275,16 @@ static mb_status shuffle(mb_dist *d, mb_groups *local, mb_groups *own,
         st = mpi_fail(err, "MPI_Alltoall", rc);
         goto out;
     }
-    if (displs_of(rcnt, n, rd, &total) != MB_OK || mb_buf_reserve(&in, total ? total : 1) != MB_OK)
+    /* out of memory is not a limit of the data: it must not poison the file */
+    if (displs_of(rcnt, n, rd, &total) != MB_OK)
         st = mb_err_set(err, MB_ELIMIT, "shuffle receive of more than 2 GiB");
+    else if (mb_buf_reserve(&in, total ? total : 1) != MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory receiving %zu bytes in the shuffle",
+                        total);
     if ((st = mb_dist_agree(d, st, err)) != MB_OK)
         goto out;
+    assert(layout_ok(sc, sd, n, all.len) && layout_ok(rcnt, rd, n, total) && in.cap >= total);
+    assert(sc[d->rank] == rcnt[d->rank]);      /* what a rank keeps for itself */
     rc = MPI_Alltoallv(all.p, sc, sd, MPI_BYTE, in.p, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) {
         st = mpi_fail(err, "MPI_Alltoallv", rc);
@@ -274,11 +307,11 @@ out:
  * that cannot take the bytes receives nothing and reports it after the
  * collective, as it cannot refuse without leaving the others waiting. */
 static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *recv,
-                              size_t *total, size_t *lens, mb_err *err)
+                              size_t *total, size_t *lens, int nomem, mb_err *err)
 {
     int n = d->size, rc, mine = len > INT_MAX ? 0 : (int)len;
     int *cnt = mb_calloc((size_t)n * 2, sizeof *cnt), *dis = cnt ? cnt + n : NULL;
-    mb_status st = !cnt            ? mb_err_set(err, MB_ENOMEM, "out of memory gathering")
+    mb_status st = !cnt || nomem   ? mb_err_set(err, MB_ENOMEM, "out of memory gathering")
                    : len > INT_MAX ? mb_err_set(err, MB_ELIMIT, "more than 2 GiB to gather")
                                    : MB_OK;
 
@@ -299,6 +332,7 @@ static mb_status gather_bytes(mb_dist *d, const char *p, size_t len, mb_buf *rec
         free(cnt);
         return mb_err_set(err, MB_ELIMIT, "gather of more than 2 GiB on rank 0");
     }
+    assert(layout_ok(cnt, dis, n, *total) && cnt[d->rank] == mine);
     if (*total == 0) {
         free(cnt);
         return MB_OK;
@@ -327,11 +361,13 @@ mb_status mb_dist_gather_u64(mb_dist *d, const uint64_t *v, size_t n, uint64_t *
     *all = NULL;
     *counts = NULL;
     mb_buf_init(&recv, INT_MAX);
-    st = gather_bytes(d, (const char *)v, lens && n <= INT_MAX / 8 ? n * 8 : (size_t)INT_MAX + 1,
-                      &recv, &total, lens, err);
+    st = gather_bytes(d, (const char *)v, n <= INT_MAX / 8 ? n * 8 : (size_t)INT_MAX + 1,
+                      &recv, &total, lens, !lens, err);
     if (st == MB_OK && d->rank == 0) {
-        for (int r = 0; r < d->size; r++)
+        for (int r = 0; r < d->size; r++) {
+            assert(lens[r] % 8 == 0);
             lens[r] /= 8;
+        }
         *all = (uint64_t *)(void *)recv.p;   /* malloc'd: suitably aligned */
         *counts = lens;
         recv.p = NULL;
@@ -360,9 +396,11 @@ static mb_status gather(mb_dist *d, mb_groups *own, mb_groups *out, mb_err *err)
         st = mb_groups_pack(own, i, &send);
     mb_groups_fini(own);
     if (st != MB_OK)
-        st = mb_err_set(err, st, "group states too large to gather (over 2 GiB per rank)");
+        st = mb_err_set(err, st, st == MB_ENOMEM ? "out of memory packing group states"
+                                                 : "group states too large to gather (over 2 "
+                                                   "GiB per rank)");
     if ((st = mb_dist_agree(d, st, err)) == MB_OK)
-        st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, err);
+        st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, 0, err);
     if (st == MB_OK && d->rank == 0 && total)
         st = mb_groups_unpack_merge(out, recv.p, total, err);
     mb_buf_fini(&send);
@@ -392,7 +430,7 @@ static mb_status gather_direct(mb_dist *d, mb_groups *local, mb_err *err)
         if (st != MB_OK)
             st = mb_err_set(err, st, "out of memory packing group states");
         if ((st = mb_dist_agree(d, st, err)) != MB_OK ||
-            (st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, err)) != MB_OK ||
+            (st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, 0, err)) != MB_OK ||
             total == 0)
             break;
         if (d->rank == 0)
@@ -412,9 +450,19 @@ mb_status mb_dist_reduce(mb_dist *d, mb_groups *local, size_t max_bytes,
     mb_status st;
     size_t nstate = local->nstate;
 
-    if ((st = mb_groups_init(out, local->needs, nstate, max_bytes)) != MB_OK ||
-        (st = mb_groups_init(&own, local->needs, nstate, max_bytes)) != MB_OK)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    memset(&own, 0, sizeof own);
+    st = mb_groups_init(out, local->needs, nstate, max_bytes);
+    if (st == MB_OK)
+        st = mb_groups_init(&own, local->needs, nstate, max_bytes);
+    if (st != MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
+    /* A rank that returned alone would leave the others waiting in the
+     * reduction's first collective. */
+    if ((st = mb_dist_agree(d, st, err)) != MB_OK) {
+        mb_groups_fini(out);
+        mb_groups_fini(&own);
+        return st;
+    }
     if (d->size == 1) {
         /* One rank: the local table is the result. */
         mb_groups_fini(out);

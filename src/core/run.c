@@ -54,6 +54,7 @@
 #include "core/status.h"
 #include "queue/task.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -190,6 +191,7 @@ static mb_status plan_chunks(runner *r, desc *t)
     for (i = 0; i < n; i++)
         if (!c || !c->done[i])
             t->remain[t->nremain++] = i;
+    assert(t->nremain <= n);
     t->resumed = c != NULL;
     if (c)
         mb_info("task %s: resuming from %s: %llu of %zu chunks already done", t->task_id,
@@ -365,8 +367,12 @@ static int prepare_task(runner *r, desc *t, mb_err *job_err)
     struct stat sb;
     int fd;
 
-    if (mb_task_parse(m->body, m->body_len, r->o->data_root, &task, &err) != MB_OK) {
-        mb_claim_poison(&r->cl, NULL, err.msg);
+    if ((st = mb_task_parse(m->body, m->body_len, r->o->data_root, &task, &err)) != MB_OK) {
+        /* only a bad body is the message's fault; out of memory may pass */
+        if (st == MB_ENOMEM)
+            mb_claim_retry(&r->cl, NULL, err.msg);
+        else
+            mb_claim_poison(&r->cl, NULL, err.msg);
         return 0;
     }
     /* Acknowledged only if this job committed this very input; a ledger
@@ -545,7 +551,7 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     t->grid.nchunks = (size_t)mb_rd_u64(&rd);
     t->grid.file_size = mb_rd_u64(&rd);
     if (rd.bad || t->grid.nchunks > (SIZE_MAX / 8) - 1)
-        return MB_EINTERNAL;
+        return rd.nomem ? MB_ENOMEM : MB_EINTERNAL;
     nb = t->grid.nchunks + 1;
     t->grid.bounds = mb_malloc(nb * sizeof *t->grid.bounds);
     t->remain = mb_malloc(nb * sizeof *t->remain);
@@ -574,18 +580,21 @@ static mb_status share(runner *r, desc *t, mb_buf *b, mb_status st, mb_err *err)
     b->len = 0;
     if (r->d->rank == 0) {
         if (st == MB_OK && (st = desc_pack(r, t, b)) != MB_OK)
-            mb_err_set(err, st, "task descriptor too large");
+            mb_err_set(err, st, st == MB_ENOMEM ? "out of memory for the task descriptor"
+                                                : "task descriptor too large");
         if (st != MB_OK) {
             b->len = 0;
             (void)mb_buf_put_u64(b, ACT_EXIT);
+            t->action = ACT_EXIT;          /* as the others are told */
         }
     }
     if (mb_dist_bcast(r->d, b, err) != MB_OK)
         return MB_EINTERNAL;
     if (r->d->rank != 0) {
         desc_fini(t);
-        if (desc_unpack(r, b, t) != MB_OK)
-            return mb_err_set(err, MB_EINTERNAL, "malformed task descriptor");
+        if ((st = desc_unpack(r, b, t)) != MB_OK)
+            return mb_err_set(err, st, st == MB_ENOMEM ? "out of memory for the task descriptor"
+                                                       : "malformed task descriptor");
     }
     return st;
 }
@@ -939,6 +948,7 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
         unsigned flags;
         if (st == MB_OK && i < t->nremain) {
             uint64_t c = t->remain[i];
+            assert(t->nremain <= t->grid.nchunks && c < t->grid.nchunks);
             st = mb_chunker_run(&ck, t->grid.bounds[c], t->grid.bounds[c + 1], local, &rows,
                                 err);
             if (st == MB_OK && vec_push(mine, c) != 0)
@@ -986,11 +996,14 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     size_t cap = (size_t)r->o->max_groups_mb << 20;
 
     memset(&result, 0, sizeof result);
+    /* agreed on below with the rest: a rank that returned alone would
+     * leave the others waiting in the task's first collective */
     if (mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap) != MB_OK)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
     if (r->d->rank == 0 && t->resumed) {
         mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
-        st = mb_groups_unpack_merge(&local, c->states, c->states_len, err);
+        if (st == MB_OK)
+            st = mb_groups_unpack_merge(&local, c->states, c->states_len, err);
         for (size_t i = 0; st == MB_OK && i < c->meta.nchunks; i++)
             if (c->done[i] && vec_push(&mine, i) != 0)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
@@ -1104,7 +1117,11 @@ static mb_status turn(runner *r, mb_buf *b, mb_err *err)
         if (st == MB_OK || r->d->rank == 0)
             st = share(r, &t, b, st, err);      /* the task, or that there is none */
     }
-    if (st == MB_OK && t.action == ACT_TASK) {
+    /* A rank that could not decode the task says so before the task's
+     * first collective, which the others would otherwise wait in. */
+    if (t.action == ACT_TASK && (st = mb_dist_agree(r->d, st, err)) != MB_OK) {
+        st = task_failed(r, &t, st, err);
+    } else if (st == MB_OK && t.action == ACT_TASK) {
         r->idle_since = 0;
         st = run_task(r, &t, err);
     } else if (st == MB_OK && t.action == ACT_IDLE && r->d->rank == 0) {

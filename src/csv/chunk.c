@@ -6,6 +6,7 @@
 #include "csv/csv_scan.h"
 #include "base/fsutil.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -246,6 +247,7 @@ static mb_status batch_add(mb_chunker *c, const mb_groups *g)
     size_t k, i = c->nb;
     mb_status st = MB_OK;
 
+    assert(i < MB_BATCH);            /* the caller flushes a full batch */
     c->koff[i] = c->key.len;
     for (k = 0; k < p->ngroup && st == MB_OK; k++)
         st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
@@ -319,9 +321,12 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
                 return MB_OK;
             return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
         }
-        if (batch_add(c, g) != MB_OK) {
+        if ((st = batch_add(c, g)) != MB_OK) {
             if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
                 return fst;
+            /* Out of memory is no fault of the file: it must not poison it. */
+            if (st == MB_ENOMEM)
+                return mb_err_set(err, MB_ENOMEM, "%s: out of memory for group keys", c->path);
             return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
         }
         if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)

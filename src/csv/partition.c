@@ -6,6 +6,7 @@
 
 #include "csv/csv_scan.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -445,6 +446,7 @@ static mb_status set_bounds(build *b, mb_grid *g)
     g->nchunks = n;
     for (i = 0; i < n; i++) {
         uint64_t w = g->bounds[i + 1] - g->bounds[i];
+        assert(g->bounds[i] < g->bounds[i + 1]);   /* strictly increasing, as promised */
         if (w > SIZE_MAX)
             return fail_at(b, MB_ELIMIT, g->bounds[i], "chunk too large for memory");
         if (w > g->max_chunk)
