@@ -48,24 +48,16 @@ loud() { printf '\nbench: *** %s ***\n\n' "$*" >&2; }
 # shellcheck disable=SC2034 # read through eval in run_tool
 NA_mpibatch="" NA_duckdb="" NA_polars="" NA_pandas="" NA_datamash=""
 
+# The npm peers are installed by tests/lib/node_peers.sh, which the SQL
+# differential tests share.
+. tests/lib/node_peers.sh
 npm_peers() {
     if ! command -v node > /dev/null 2>&1 || ! command -v npm > /dev/null 2>&1; then
         NA_duckdb="node/npm missing" NA_polars="node/npm missing"
         return
     fi
-    mkdir -p "$MB_NODE_DIR"
-    if ! cmp -s "$P/package.json" "$MB_NODE_DIR/package.json" ||
-        [ ! -d "$MB_NODE_DIR/node_modules" ]; then
-        say "installing the npm peers into $MB_NODE_DIR"
-        cp "$P/package.json" "$MB_NODE_DIR/package.json"
-        if ! timeout 600 npm install --no-audit --no-fund --prefix "$MB_NODE_DIR" \
-            > "$MB_NODE_DIR/install.log" 2>&1; then
-            rm -f "$MB_NODE_DIR/package.json" # retry next time
-            loud "npm install failed (see $MB_NODE_DIR/install.log)"
-        fi
-    fi
-    timeout 120 node -e "require('module').createRequire('$MB_NODE_DIR/')('@duckdb/node-api')" \
-        > /dev/null 2>&1 || NA_duckdb="@duckdb/node-api does not load"
+    say "npm peers in $MB_NODE_DIR"
+    node_peers_install || NA_duckdb="@duckdb/node-api does not install or load (see $MB_NODE_DIR/install.log)"
     timeout 120 node -e "require('module').createRequire('$MB_NODE_DIR/')('nodejs-polars')" \
         > /dev/null 2>&1 || NA_polars="nodejs-polars does not load"
 }
