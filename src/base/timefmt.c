@@ -50,21 +50,26 @@ int64_t mb_time_days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-/* The inverse (Hinnant's civil_from_days), for days >= 0. */
-static void civil_from_days(int64_t z, civil *c)
+/* The inverse (Hinnant's civil_from_days), for any day count. */
+void mb_time_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     int64_t era, doe, yoe, doy, mp;
 
-    assert(z >= 0);
     z += 719468;
-    era = z / 146097;
+    era = (z >= 0 ? z : z - 146096) / 146097;
     doe = z - era * 146097;
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     mp = (5 * doy + 2) / 153;
-    c->day = (int)(doy - (153 * mp + 2) / 5 + 1);
-    c->mon = (int)(mp < 10 ? mp + 3 : mp - 9);
-    c->year = yoe + era * 400 + (c->mon <= 2);
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static void civil_from_days(int64_t z, civil *c)
+{
+    assert(z >= 0);
+    mb_time_civil_from_days(z, &c->year, &c->mon, &c->day);
 }
 
 /* ---- parsing ------------------------------------------------------------- */

@@ -22,6 +22,9 @@
  * 1..31 (not checked against the month: callers check first). */
 int64_t mb_time_days_from_civil(int64_t y, int m, int d);
 
+/* The date of day z since 1970-01-01 (any z, also before 1970). */
+void mb_time_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
+
 /* 1 when y is a Gregorian leap year, else 0. */
 int mb_time_is_leap(int64_t y);
 

@@ -2,6 +2,8 @@
  * values as DuckDB does, sniffing a column's type. No I/O, no MPI. */
 #include "sql/value.h"
 
+#include "base/timefmt.h"
+
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
@@ -145,38 +147,18 @@ mb_status mb_sql_dtype_name(mb_sql_dtype t, char *out, size_t cap)
 
 /* ---- dates ---------------------------------------------------------------- */
 
-/* Howard Hinnant's civil-from-days arithmetic: exact for every int64 day
- * count we accept, no time zone, no libc. */
+/* Calendar arithmetic is base/timefmt's: no time zone, no libc. */
 int64_t mb_sql_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
-    int64_t era, yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + (int64_t)d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return mb_time_days_from_civil(y, (int)m, (int)d);
 }
 
 void mb_sql_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
-    int64_t era, doe, yoe, doy, mp;
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static unsigned month_days(int64_t y, unsigned m)
-{
-    static const unsigned days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
+    int mm, dd;
+    mb_time_civil_from_days(z, y, &mm, &dd);
+    *m = (unsigned)mm;
+    *d = (unsigned)dd;
 }
 
 /* Exactly `k` digits at p[*i..n) into *v. */
@@ -200,7 +182,7 @@ static int parse_date_at(const char *p, size_t *i, size_t n, int64_t *days)
         fixed_digits(p, i, n, 2, &m) || *i >= n || p[(*i)++] != '-' ||
         fixed_digits(p, i, n, 2, &d))
         return -1;
-    if (y == 0 || m < 1 || m > 12 || d < 1 || d > month_days(y, m))
+    if (y == 0 || m < 1 || m > 12 || d < 1 || d > (unsigned)mb_time_days_in_month(y, (int)m))
         return -1;
     *days = mb_sql_days_from_civil(y, m, d);
     return 0;
