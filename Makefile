@@ -89,9 +89,9 @@ $(BUILD)/mpibatch-gen: jobs/gen.c | $(BUILD)/obj
 	$(Q)$(LINK) -o $@ $< $(LDLIBS)
 
 # Test drivers (tests/tools): programs the shell tests run, not tests.
-$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
+$(BUILD)/tests/%: tests/tools/%.c $(wildcard tests/tools/*.h) $(BUILD)/libmpibatch.a | $(BUILD)/tests
 	@echo "  TOOL    $@"
-	$(Q)$(LINK) -o $@ $< $(BUILD)/libmpibatch.a $(MB_LDLIBS) $(LDLIBS)
+	$(Q)$(LINK) -Itests/tools -o $@ $< $(BUILD)/libmpibatch.a $(MB_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmpibatch.a | $(BUILD)/tests
 	@echo "  TEST    $@"

@@ -11,6 +11,7 @@
 #ifndef MB_SQL_AST_H
 #define MB_SQL_AST_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -129,6 +130,12 @@ void mb_sql_query_free(mb_sql_query *q);    /* NULL-safe */
 /* Line and column (1-based; columns in bytes) of byte offset `pos` in
  * `text`; pos beyond the end counts as the end. */
 void mb_sql_linecol(const char *text, long pos, long *line, long *col);
+
+/* Records an error about byte offset `pos` of query text `sql` (from
+ * `source`) as "SOURCE:LINE:COL: message", with err->col = pos + 1, or as
+ * "SOURCE: message" when pos < 0. Returns `code`. */
+mb_status mb_sql_verr(mb_err *err, mb_status code, const char *sql, const char *source, long pos,
+                      const char *fmt, va_list ap);
 
 /* Writes the node back as SQL text (normalised: lower-case function
  * names, full parentheses) into out[0..cap). Used by --explain and to

@@ -42,17 +42,12 @@ static mb_status fail(binder *b, long pos, const char *fmt, ...) MB_PRINTF(3, 4)
 
 static mb_status fail(binder *b, long pos, const char *fmt, ...)
 {
-    char msg[MB_ERR_MAX / 2];
-    long line, col;
     va_list ap;
+    mb_status st;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    st = mb_sql_verr(b->err, b->code, b->q->sql, b->q->source, pos, fmt, ap);
     va_end(ap);
-    if (pos < 0)
-        return mb_err_set(b->err, b->code, "%s: %s", b->q->source, msg);
-    mb_sql_linecol(b->q->sql, pos, &line, &col);
-    return mb_err_set_at(b->err, b->code, pos + 1, "%s:%ld:%ld: %s", b->q->source, line, col,
-                         msg);
+    return st;
 }
 
 static mb_status nomem(binder *b)

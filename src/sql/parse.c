@@ -54,18 +54,26 @@ typedef struct parser {
 
 static mb_status fail(parser *p, long pos, const char *fmt, ...) MB_PRINTF(3, 4);
 
-static mb_status fail(parser *p, long pos, const char *fmt, ...)
+mb_status mb_sql_verr(mb_err *err, mb_status code, const char *sql, const char *source, long pos,
+                      const char *fmt, va_list ap)
 {
     char msg[MB_ERR_MAX / 2];
     long line, col;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (pos < 0)
-        return mb_err_set(p->err, p->code, "%s: %s", p->source, msg);
-    mb_sql_linecol(p->sql, pos, &line, &col);
-    return mb_err_set_at(p->err, p->code, pos + 1, "%s:%ld:%ld: %s", p->source, line, col, msg);
+        return mb_err_set(err, code, "%s: %s", source, msg);
+    mb_sql_linecol(sql, pos, &line, &col);
+    return mb_err_set_at(err, code, pos + 1, "%s:%ld:%ld: %s", source, line, col, msg);
+}
+
+static mb_status fail(parser *p, long pos, const char *fmt, ...)
+{
+    va_list ap;
+    mb_status st;
+    va_start(ap, fmt);
+    st = mb_sql_verr(p->err, p->code, p->sql, p->source, pos, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 static mb_status nomem(parser *p)

@@ -243,3 +243,23 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
     *keep = true;
     return MB_OK;
 }
+
+mb_status mb_sql_rows_fold(const mb_sql_rows *r, mb_groups *g, const char *key, size_t len,
+                           mb_err *err)
+{
+    size_t gi;
+    mb_status st;
+    if ((st = mb_groups_get(g, key, len, mb_groups_hash(key, len), &gi, err)) != MB_OK)
+        return st;
+    mb_groups_rec(g, gi)->rows++;
+    for (size_t k = 0; k < r->nacc; k++) {
+        if (r->len[k] == SIZE_MAX)
+            continue;                          /* NULL, or FILTER said no */
+        if (r->needs[k] == MB_NEED_COUNT)
+            mb_acc_count(mb_groups_acc(g, gi, k));
+        else if ((st = mb_groups_add_text(g, gi, k, r->text.p + r->off[k], r->len[k], err)) !=
+                 MB_OK)
+            return st;
+    }
+    return MB_OK;
+}

@@ -19,6 +19,7 @@
 #ifndef MB_SQL_ROWS_H
 #define MB_SQL_ROWS_H
 
+#include "agg/group.h"
 #include "base/pack.h"
 #include "csv/csv.h"
 #include "sql/eval.h"
@@ -57,5 +58,12 @@ void mb_sql_rows_fini(mb_sql_rows *r);            /* idempotent */
  * are valid until the next call. */
 mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb_buf *key,
                             mb_err *err);
+
+/* Folds the record mb_sql_rows_apply kept (its key in key[0..len)) into
+ * g: the group's row count and every accumulator with a value. MB_ELIMIT
+ * when g's memory cap is passed, MB_ERANGE/MB_EDATA when a value does not
+ * fit its exact accumulator. */
+mb_status mb_sql_rows_fold(const mb_sql_rows *r, mb_groups *g, const char *key, size_t len,
+                           mb_err *err);
 
 #endif

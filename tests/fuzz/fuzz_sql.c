@@ -59,7 +59,6 @@ static void run_rows(const mb_sql_plan *p, const char *csv, size_t n)
     mb_csv_init(&rd, NULL, csv, n, 0);
     for (int rec = 0; rec < 64; rec++) {
         bool keep;
-        size_t gi;
         mb_status st = mb_csv_next(&rd, cells, NCOLS + 1, &nc, NCOLS, &e);
         if (st == MB_EAGAIN)
             break;
@@ -70,18 +69,8 @@ static void run_rows(const mb_sql_plan *p, const char *csv, size_t n)
             FZ_CHECK(e.msg[0] != '\0', "an evaluation error without a message");
             continue;
         }
-        if (!keep || mb_groups_get(&g, key.p, key.len, mb_groups_hash(key.p, key.len), &gi,
-                                   &e) != MB_OK)
-            continue;
-        mb_groups_rec(&g, gi)->rows++;
-        for (size_t k = 0; k < r.nacc; k++) {
-            if (r.len[k] == SIZE_MAX)
-                continue;
-            if (r.needs[k] == MB_NEED_COUNT)
-                mb_acc_count(mb_groups_acc(&g, gi, k));
-            else
-                (void)mb_groups_add_text(&g, gi, k, r.text.p + r.off[k], r.len[k], &e);
-        }
+        if (keep)
+            (void)mb_sql_rows_fold(&r, &g, key.p, key.len, &e);
     }
     if (mb_sql_finish(p, &r, &g, &res, &e) == MB_OK) {
         FZ_CHECK(res.ncols == p->nouts, "the answer has %zu columns, the plan %zu", res.ncols,

@@ -19,62 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_COLS 64
+#include "tool.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
-        !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        if (f)
-            fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-/* "a BIGINT, b DECIMAL(10,2)" -> names and types. */
-static int parse_columns(char *spec, mb_sql_column *cols, char **names, size_t *n)
-{
-    char *save = spec;
-    *n = 0;
-    while (*save && *n < MAX_COLS) {
-        char *end = save;
-        int depth = 0;
-        while (*end && (*end != ',' || depth)) {
-            depth += *end == '(' ? 1 : *end == ')' ? -1 : 0;
-            end++;
-        }
-        char *item = save;
-        save = *end ? end + 1 : end;
-        *end = '\0';
-        while (*item == ' ')
-            item++;
-        char *sp = strchr(item, ' ');
-        mb_err e;
-        if (!sp)
-            return -1;
-        *sp = '\0';
-        names[*n] = item;
-        cols[*n].name = item;
-        if (mb_sql_dtype_parse(sp + 1, strlen(sp + 1), &cols[*n].type, &e) != MB_OK) {
-            fprintf(stderr, "sqleval: %s\n", e.msg);
-            return -1;
-        }
-        (*n)++;
-    }
-    return 0;
-}
+#define MAX_COLS TOOL_MAX_COLS
 
 int main(int argc, char **argv)
 {
     mb_sql_column cols[MAX_COLS];
-    char *names[MAX_COLS];
     size_t ncols, len, nexpr;
     char *buf, *spec;
     mb_sql_plan **plans;
@@ -88,12 +39,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: sqleval FILE.csv COLUMNS EXPR...\n");
         return 64;
     }
-    if (!(buf = slurp(argv[1], &len))) {
+    if (!(buf = tool_slurp(argv[1], &len))) {
         perror(argv[1]);
         return 66;
     }
     spec = strdup(argv[2]);
-    if (!spec || parse_columns(spec, cols, names, &ncols)) {
+    if (!spec || tool_columns(spec, cols, &ncols)) {
         fprintf(stderr, "sqleval: bad column list\n");
         return 64;
     }
@@ -136,7 +87,7 @@ int main(int argc, char **argv)
                 vals[c].null = true;
             } else if (mb_sql_value_parse(cells[c].p, cells[c].len, cols[c].type, &vals[c],
                                           &err) != MB_OK) {
-                fprintf(stderr, "sqleval: column %s: %s\n", names[c], err.msg);
+                fprintf(stderr, "sqleval: column %s: %s\n", cols[c].name, err.msg);
                 return 65;
             }
         }

@@ -17,52 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_COLS 64
+#include "tool.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
-        !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        if (f)
-            fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static int parse_columns(char *spec, mb_sql_column *cols, size_t *n)
-{
-    char *at = spec;
-    *n = 0;
-    while (*at && *n < MAX_COLS) {
-        char *end = at, *item, *sp;
-        int depth = 0;
-        mb_err e;
-        while (*end && (*end != ',' || depth)) {
-            depth += *end == '(' ? 1 : *end == ')' ? -1 : 0;
-            end++;
-        }
-        item = at;
-        at = *end ? end + 1 : end;
-        *end = '\0';
-        while (*item == ' ')
-            item++;
-        if (!(sp = strchr(item, ' ')))
-            return -1;
-        *sp = '\0';
-        cols[*n].name = item;
-        if (mb_sql_dtype_parse(sp + 1, strlen(sp + 1), &cols[*n].type, &e) != MB_OK)
-            return -1;
-        (*n)++;
-    }
-    return 0;
-}
+#define MAX_COLS TOOL_MAX_COLS
 
 static int fail(const mb_err *e)
 {
@@ -90,8 +47,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: sqlrun FILE.csv COLUMNS SQL\n");
         return 64;
     }
-    if (!(buf = slurp(argv[1], &len)) || !(spec = strdup(argv[2])) ||
-        parse_columns(spec, cols, &ncols)) {
+    if (!(buf = tool_slurp(argv[1], &len)) || !(spec = strdup(argv[2])) ||
+        tool_columns(spec, cols, &ncols)) {
         fprintf(stderr, "sqlrun: cannot read %s or the column list\n", argv[1]);
         return 66;
     }
@@ -106,7 +63,6 @@ int main(int argc, char **argv)
         return fail(&e);
     for (unsigned long line = 2;; line++) {
         bool keep;
-        size_t gi;
         mb_status st = mb_csv_next(&csv, cells, MAX_COLS + 1, &nc, ncols, &e);
         if (st == MB_EAGAIN)
             break;
@@ -119,23 +75,10 @@ int main(int argc, char **argv)
             rc = 65;
             goto out;
         }
-        if (!keep)
-            continue;
-        if ((st = mb_groups_get(&g, key.p, key.len, mb_groups_hash(key.p, key.len), &gi, &e)) !=
-            MB_OK)
-            return fail(&e);
-        mb_groups_rec(&g, gi)->rows++;
-        for (size_t k = 0; k < r.nacc; k++) {
-            if (r.len[k] == SIZE_MAX)
-                continue;
-            if (r.needs[k] == MB_NEED_COUNT)
-                mb_acc_count(mb_groups_acc(&g, gi, k));
-            else if ((st = mb_groups_add_text(&g, gi, k, r.text.p + r.off[k], r.len[k], &e)) !=
-                     MB_OK) {
-                printf("ERROR: line %lu: %s\n", line, e.msg);
-                rc = 65;
-                goto out;
-            }
+        if (keep && (st = mb_sql_rows_fold(&r, &g, key.p, key.len, &e)) != MB_OK) {
+            printf("ERROR: line %lu: %s\n", line, e.msg);
+            rc = 65;
+            goto out;
         }
     }
     if (mb_sql_finish(p, &r, &g, &res, &e) != MB_OK) {
