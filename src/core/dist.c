@@ -429,11 +429,15 @@ static mb_status gather_direct(mb_dist *d, mb_groups *local, mb_err *err)
             st = mb_groups_pack(local, next++, &send);
         if (st != MB_OK)
             st = mb_err_set(err, st, "out of memory packing group states");
-        if ((st = mb_dist_agree(d, st, err)) != MB_OK ||
-            (st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, 0, err)) != MB_OK ||
-            total == 0)
+        if ((st = mb_dist_agree(d, st, err)) != MB_OK)
             break;
-        if (d->rank == 0)
+        /* Rank 0 alone may fail to take the bytes, after the collective:
+         * that is agreed on below with the merge, or rank 1 would wait
+         * there alone. An empty round is empty on every rank. */
+        st = gather_bytes(d, send.p, send.len, &recv, &total, NULL, 0, err);
+        if (st == MB_OK && total == 0)
+            break;
+        if (st == MB_OK && d->rank == 0)
             st = mb_groups_unpack_merge(local, recv.p, total, err);
         if ((st = mb_dist_agree(d, st, err)) != MB_OK)
             break;
