@@ -6,6 +6,7 @@
  * their messages), before it is encoded, so that JSON escaping cannot hide
  * a secret from it. */
 #include "base/log.h"
+#include "base/timefmt.h"
 
 #include "base/redact.h"
 
@@ -74,10 +75,11 @@ const char *mb_log_host(void)
 
 void mb_log_utc(time_t t, char out[MB_LOG_TIME_MAX])
 {
-    struct tm tm;
+    char iso[MB_TIME_ISO_LEN];
 
-    if (!gmtime_r(&t, &tm) || strftime(out, MB_LOG_TIME_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, MB_LOG_TIME_MAX, "1970-01-01T00:00:00Z");
+    /* a time outside 1970..9999 is written as the epoch */
+    (void)mb_time_format_iso((int64_t)t, iso);
+    snprintf(out, MB_LOG_TIME_MAX, "%s", iso);
 }
 
 /* The JSON line: NULL when it cannot be built. A message that is not valid

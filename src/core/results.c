@@ -283,17 +283,15 @@ mb_status mb_results_check(const char *out, const char *task_id, const char *fin
 mb_status mb_results_note_poison(const char *out, const char *task_id, const char *msg_id,
                                  const char *reason, mb_err *err)
 {
-    char p[PATH_CAP], when[32], *body;
+    char p[PATH_CAP], when[MB_LOG_TIME_MAX], *body;
     time_t now = time(NULL);
-    struct tm tm;
     json_t *o;
     mb_status st;
 
     snprintf(p, sizeof p, "%s/%s", out, POISON);
     if ((st = mb_fs_mkdirs(p, err)) != MB_OK)
         return st;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mb_log_utc(now, when);
     o = json_pack("{s:s, s:s, s:s, s:s}", "task", task_id, "message_id", msg_id ? msg_id : "",
                   "reason", reason ? reason : "", "poisoned", when);
     body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -1124,14 +1122,12 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
                               const mb_task_info *t, const file_sum *h5, const file_sum *csv,
                               mb_err *err)
 {
-    char path[PATH_CAP], when[32], *body;
+    char path[PATH_CAP], when[MB_LOG_TIME_MAX], *body;
     time_t now = time(NULL);
-    struct tm tm;
     json_t *o, *files, *id = NULL;
     mb_status st;
 
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mb_log_utc(now, when);
     files = json_pack("{s:{s:I, s:s}, s:{s:I, s:s}}", "h5", "size", (json_int_t)h5->size,
                       "sha256", h5->sha256, "csv", "size", (json_int_t)csv->size, "sha256",
                       csv->sha256);
