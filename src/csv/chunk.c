@@ -3,6 +3,8 @@
  * lookup per record, exact accumulation per value. */
 #include "csv/chunk.h"
 
+#include "base/utf8.h"
+
 #include "csv/csv_scan.h"
 #include "base/fsutil.h"
 
@@ -151,45 +153,6 @@ static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
     return MB_OK;
 }
 
-/* Length of the valid UTF-8 prefix of p[0..len) without NUL bytes (len when
- * the whole text is valid): group keys are stored as UTF-8 strings and
- * printed as JSON, and HDF5 and C strings end at a NUL. Overlong forms,
- * surrogates and code points past U+10FFFF are invalid. */
-static size_t utf8_ok_prefix(const unsigned char *p, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char b = p[i];
-        size_t n, k;
-        uint32_t cp;
-        if (b >= 0x01 && b < 0x80) {
-            i++;
-            continue;
-        }
-        if (b >= 0xc2 && b <= 0xdf)
-            n = 1, cp = b & 0x1fu;
-        else if (b >= 0xe0 && b <= 0xef)
-            n = 2, cp = b & 0x0fu;
-        else if (b >= 0xf0 && b <= 0xf4)
-            n = 3, cp = b & 0x07u;
-        else
-            return i;                   /* NUL, continuation byte, 0xc0/0xc1, > 0xf4 */
-        if (len - i <= n)
-            return i;
-        for (k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = cp << 6 | (p[i + k] & 0x3fu);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return i;
-        i += n + 1;
-    }
-    return i;
-}
-
 /* Whether every field of an encoded key is valid UTF-8 without NUL. */
 static int key_text_ok(const char *key, size_t len)
 {
@@ -199,7 +162,7 @@ static int key_text_ok(const char *key, size_t len)
     while (at + sizeof flen <= len) {
         memcpy(&flen, key + at, sizeof flen);
         at += sizeof flen;
-        if (flen > len - at || utf8_ok_prefix((const unsigned char *)key + at, flen) != flen)
+        if (flen > len - at || mb_utf8_valid_prefix((const unsigned char *)key + at, flen) != flen)
             return 0;
         at += flen;
     }
@@ -224,7 +187,7 @@ static mb_status bad_key(mb_chunker *c, uint64_t base, size_t n, mb_err *err)
             const mb_cell *cell = &c->cells[c->bind->group_idx[k]];
             /* Quotes are ASCII: a raw cell is valid exactly when its
              * unescaped text is, and its offsets are the file's. */
-            size_t ok = utf8_ok_prefix((const unsigned char *)cell->p, cell->len);
+            size_t ok = mb_utf8_valid_prefix((const unsigned char *)cell->p, cell->len);
             char what[256];
             if (ok == cell->len)
                 continue;

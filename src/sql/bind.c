@@ -110,7 +110,7 @@ static mb_status literal(binder *b, const mb_sql_node *n, mb_sql_expr **out)
         e->type = dt(MB_SQL_T_VARCHAR);
         e->flags |= LITSTR;
         e->v.t = MB_SQL_T_VARCHAR;
-        e->v.u.s.p = n->text;            /* the query outlives binding only: copy */
+        /* the plan outlives the query: copy */
         if (!(e->v.u.s.p = mb_sql_pool_strndup(&b->p->pool, n->text, n->len)))
             return nomem(b);
         e->v.u.s.n = n->len;
@@ -155,7 +155,7 @@ static mb_status coerce_literal(binder *b, mb_sql_expr *e, mb_sql_dtype t)
     if (t.t == MB_SQL_T_VARCHAR || t.t == MB_SQL_T_NULL)
         return MB_OK;
     if (t.t == MB_SQL_T_DECIMAL)           /* keep the places the text has */
-        t = dec(t.scale > 18 ? 18 : 18);
+        t = dec(18);
     if (mb_sql_value_parse(e->v.u.s.p, e->v.u.s.n, t, &v, &e2) != MB_OK)
         return fail(b, e->pos, "'%.*s' is not a %s", (int)e->v.u.s.n, e->v.u.s.p,
                     tname(t, name, sizeof name));
@@ -180,11 +180,10 @@ static mb_sql_dtype numeric_join(mb_sql_dtype a, mb_sql_dtype c)
 /* The common type of a list (CASE branches, COALESCE, IN, comparisons):
  * NULLs take any type; numbers meet; a DATE meets a TIMESTAMP as
  * TIMESTAMP; untyped strings take the others' type. -1 when none. */
-static int common_type(binder *b, mb_sql_expr **v, size_t n, mb_sql_dtype *out)
+static int common_type(mb_sql_expr **v, size_t n, mb_sql_dtype *out)
 {
     mb_sql_dtype t = dt(MB_SQL_T_NULL);
     bool only_lit = true;
-    (void)b;
     for (size_t i = 0; i < n; i++) {
         mb_sql_dtype u = v[i]->type;
         if (u.t == MB_SQL_T_NULL || (v[i]->flags & LITSTR))
@@ -318,8 +317,6 @@ static mb_status arith(binder *b, mb_sql_expr *e, const char *op)
         break;
     }
     e->type = t;
-    if (e->fn == MB_SQL_F_DIV)
-        return coerce_all(b, e->args, 2, t);
     return coerce_all(b, e->args, 2, t);
 }
 
@@ -327,7 +324,7 @@ static mb_status comparison(binder *b, mb_sql_expr *e, size_t from)
 {
     mb_sql_dtype t;
     char n1[32], n2[32];
-    if (common_type(b, e->args + from, e->nargs - from, &t))
+    if (common_type(e->args + from, e->nargs - from, &t))
         return fail(b, e->pos, "cannot compare %s and %s",
                     tname(e->args[from]->type, n1, sizeof n1),
                     tname(e->args[e->nargs - 1]->type, n2, sizeof n2));
@@ -452,20 +449,18 @@ static mb_status date_part_arg(binder *b, mb_sql_expr *e, const char *fname)
     if (a->kind != MB_SQL_E_CONST || !(a->flags & LITSTR))
         return fail(b, a->pos, "%s() takes the part as a string constant ('hour', 'day', ...)",
                     fname);
-    for (size_t i = 0; i < MB_ARRAY_LEN(parts); i++)
+    bool found = false;
+    for (size_t i = 0; i < MB_ARRAY_LEN(parts) && !found; i++)
         if (a->v.u.s.n == strlen(parts[i].name) &&
-            strncasecmp(a->v.u.s.p, parts[i].name, a->v.u.s.n) == 0)
+            strncasecmp(a->v.u.s.p, parts[i].name, a->v.u.s.n) == 0) {
             e->part = (int)parts[i].part;
-    if (e->part == 0 && !(a->v.u.s.n == 11 && strncasecmp(a->v.u.s.p, "microsecond", 11) == 0)) {
-        bool found = false;
-        for (size_t i = 0; i < MB_ARRAY_LEN(parts); i++)
-            found |= a->v.u.s.n == strlen(parts[i].name) &&
-                     strncasecmp(a->v.u.s.p, parts[i].name, a->v.u.s.n) == 0;
-        if (!found)
-            return fail(b, a->pos, "unknown date part '%.*s'", (int)a->v.u.s.n, a->v.u.s.p);
-    }
-    if ((x->flags & LITSTR) && coerce_literal(b, x, dt(MB_SQL_T_TIMESTAMP)) != MB_OK)
-        return b->err ? b->err->code : MB_EUSAGE;
+            found = true;
+        }
+    if (!found)
+        return fail(b, a->pos, "unknown date part '%.*s'", (int)a->v.u.s.n, a->v.u.s.p);
+    mb_status st;
+    if ((x->flags & LITSTR) && (st = coerce_literal(b, x, dt(MB_SQL_T_TIMESTAMP))) != MB_OK)
+        return st;
     if (!is_temporal(x->type.t) && x->type.t != MB_SQL_T_NULL)
         return fail(b, x->pos, "%s() takes a DATE or TIMESTAMP, not %s", fname,
                     tname(x->type, name, sizeof name));
@@ -485,8 +480,9 @@ static mb_status strftime_arg(binder *b, mb_sql_expr *e)
                 return fail(b, f->pos + (long)i, "strftime(): unsupported conversion '%%%c'",
                             i < f->v.u.s.n ? f->v.u.s.p[i] : ' ');
         }
-    if ((x->flags & LITSTR) && coerce_literal(b, x, dt(MB_SQL_T_TIMESTAMP)) != MB_OK)
-        return b->err ? b->err->code : MB_EUSAGE;
+    mb_status st;
+    if ((x->flags & LITSTR) && (st = coerce_literal(b, x, dt(MB_SQL_T_TIMESTAMP))) != MB_OK)
+        return st;
     if (!is_temporal(x->type.t) && x->type.t != MB_SQL_T_NULL)
         return fail(b, x->pos, "strftime() takes a DATE or TIMESTAMP, not %s",
                     tname(x->type, name, sizeof name));
@@ -506,7 +502,7 @@ static mb_status scalar(binder *b, mb_sql_expr *e, const char *fname)
     case MB_SQL_F_GREATEST:
     case MB_SQL_F_LEAST:
     case MB_SQL_F_NULLIF:
-        if (common_type(b, e->args, e->nargs, &t))
+        if (common_type(e->args, e->nargs, &t))
             return fail(b, e->pos, "%s(): the arguments have no common type", fname);
         e->type = t;
         return coerce_all(b, e->args, e->nargs, t);
@@ -933,7 +929,7 @@ static mb_status case_node(binder *b, const mb_sql_node *n, mode m, mb_sql_expr 
         return st;
     if (n->has_else)
         results[k++] = e->args[e->nargs - 1];
-    if (common_type(b, results, k, &t))
+    if (common_type(results, k, &t))
         return fail(b, n->pos, "the branches of CASE have no common type");
     e->type = t;
     /* Coerce the results in place in e->args. */

@@ -11,6 +11,7 @@
  * location, which the parser reports exactly. */
 #include "sql/ast.h"
 #include "sql/pool.h"
+#include "base/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -900,40 +901,6 @@ static mb_status statement(parser *p, mb_sql_query *q, const char *tree)
     return st;
 }
 
-/* Offset of the first byte of s that is not valid UTF-8 (strict: no
- * overlong forms, surrogates or code points past U+10FFFF), or -1. The
- * parser would pass such bytes into its JSON, which then does not load. */
-static long utf8_bad(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    long i = 0;
-    while (p[i]) {
-        unsigned b = p[i], n, cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        if (b >= 0xC2 && b <= 0xDF)
-            n = 1, cp = b & 0x1F;
-        else if (b >= 0xE0 && b <= 0xEF)
-            n = 2, cp = b & 0x0F;
-        else if (b >= 0xF0 && b <= 0xF4)
-            n = 3, cp = b & 0x07;
-        else
-            return i;
-        for (unsigned k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return i;
-        i += (long)n + 1;
-    }
-    return -1;
-}
-
 mb_status mb_sql_parse(const char *sql, const char *source, mb_sql_query **out, mb_err *err)
 {
     parser p = {sql, source, MB_EUSAGE, NULL, err, 0, NULL};
@@ -947,8 +914,11 @@ mb_status mb_sql_parse(const char *sql, const char *source, mb_sql_query **out, 
         p.code = MB_EJOB;
     if (len > MAX_QUERY_BYTES)
         return fail(&p, -1, "the query is longer than %u bytes", MAX_QUERY_BYTES);
-    if (utf8_bad(sql) >= 0)
-        return fail(&p, utf8_bad(sql), "the query is not valid UTF-8");
+    /* libpg_query would pass invalid bytes into its JSON, which then does
+     * not load */
+    if (mb_utf8_valid_prefix((const unsigned char *)sql, len) != len)
+        return fail(&p, (long)mb_utf8_valid_prefix((const unsigned char *)sql, len),
+                    "the query is not valid UTF-8");
     if (!(q = mb_calloc(1, sizeof *q)))
         return nomem(&p);
     q->limit = -1;
