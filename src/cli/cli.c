@@ -69,6 +69,16 @@ static const opt options[] = {
     {"agg", 0, "LIST", T_STR, F(agg), C(MB_CMD_RUN), "job.aggregates", 0, 0,
      "aggregates: count(*), count(c), sum(c), mean(c)/avg(c), min(c), max(c), var(c), "
      "stddev(c)", NULL},
+    {"sql", 0, "QUERY", T_STR, F(sql), C(MB_CMD_RUN), "job.query", 0, 0,
+     "the query of every task: SELECT ... FROM input [WHERE ...] [GROUP BY ...] [HAVING ...] "
+     "[ORDER BY ...] [LIMIT n]; input is the task's CSV file (docs/sql.md); instead of "
+     "--group-by/--agg", NULL},
+    {"columns", 0, "LIST", T_STR, F(columns), C(MB_CMD_RUN), "job.columns", 0, 0,
+     "--sql: column types instead of the sniffed ones, e.g. \"when TIMESTAMP, delay BIGINT\" "
+     "(job file: a [columns] section of name = TYPE lines)", NULL},
+    {"explain", 0, NULL, T_FLAG, F(explain), C(MB_CMD_RUN), NULL, 0, 0,
+     "--sql: print the plan (columns read, filter, keys, states, what follows the reduction) "
+     "for the first queued input, or for --columns alone, and exit without running", NULL},
     {"delimiter", 0, "CHAR", T_DELIM, F(delimiter), C(MB_CMD_RUN), "csv.delimiter", 0, 0,
      "field delimiter: , ; | or tab (default ,)", NULL},
     {"no-header", 0, NULL, T_NOFLAG, F(header), C(MB_CMD_RUN), "csv.header", 0, 0,
@@ -137,7 +147,7 @@ static const struct {
     {MB_CMD_ENQUEUE, "enqueue", "--queue URL [--id ID] FILE...",
      "Put one message per CSV file on the queue. The message body is the file's\n"
      "absolute path (JSON with --id), so enqueuing a file twice gives the same task."},
-    {MB_CMD_RUN, "run", "--queue URL --out DIR (--job FILE | --group-by COLS --agg LIST)",
+    {MB_CMD_RUN, "run", "--queue URL --out DIR (--job FILE | --sql QUERY | --group-by COLS --agg LIST)",
      "Drain the queue under mpirun: rank 0 claims a work item, every rank aggregates\n"
      "its chunks of the file, the states are reduced and the result is committed\n"
      "(OUT/TASK.csv, OUT/TASK.h5, ledger) before the message is deleted.\n"
@@ -183,7 +193,7 @@ void mb_opts_fini(mb_opts *o)
 {
     char **strs[] = {&o->queue, &o->out, &o->job, &o->name, &o->group_by, &o->agg,
                      &o->checkpoint_dir, &o->data_root, &o->id, &o->format,
-                     &o->encoding, &o->ca_file, &o->log_format};
+                     &o->encoding, &o->ca_file, &o->log_format, &o->sql, &o->columns};
     size_t i;
 
     if (!o)
@@ -391,6 +401,12 @@ static const opt *find_long(const char *name, size_t len, mb_cmd cmd)
             first = &options[i];
     }
     return first;
+}
+
+int mb_cli_given(const mb_opts *o, const char *name)
+{
+    const opt *op = find_long(name, strlen(name), o->cmd);
+    return op && o->set[op - options];
 }
 
 static const opt *find_short(char c)

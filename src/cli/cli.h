@@ -26,11 +26,12 @@ typedef struct mb_opts {
     /* strings are owned (mb_opts_fini); format, encoding and log_format are
      * NULL or one of their option's values, spelled as in cli.c's table */
     char *queue, *out, *job, *name, *group_by, *agg, *checkpoint_dir, *data_root;
-    char *id, *format, *encoding, *ca_file, *log_format;
+    char *id, *format, *encoding, *ca_file, *log_format, *sql, *columns;
     double checkpoint_interval, idle_exit, retry_deadline;
     uint64_t visibility_timeout, max_dequeue, chunk_size, max_record, max_groups_mb;
+    uint64_t max_bad_rows;
     char delimiter;
-    int header, merge, fresh, poison, verbose, quiet, help, version;
+    int header, merge, fresh, poison, explain, verbose, quiet, help, version;
     char **args;          /* positional arguments (borrowed from argv) */
     size_t nargs;
     unsigned char set[MB_OPT_MAX];   /* option i given on the command line */
@@ -49,6 +50,9 @@ mb_status mb_cli_parse(mb_opts *o, int argc, char **argv, mb_err *err);
  * has that key in job files, MB_EJOB if the value is not valid (message
  * without position: the caller adds file:line:column). */
 mb_status mb_cli_set(mb_opts *o, const char *key, const char *value, mb_err *err);
+
+/* Whether option --name was given on the command line. */
+int mb_cli_given(const mb_opts *o, const char *name);
 
 /* Prints the help of `cmd` (MB_CMD_NONE: the overview) to stdout. */
 void mb_cli_help(mb_cmd cmd);

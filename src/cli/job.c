@@ -17,7 +17,22 @@ typedef struct load_ctx {
     int failed;
     long value_col;      /* 1-based column inside the value where the problem is,
                             0 for the value's start, -1 for the key */
+    mb_buf query;        /* [job] query: its lines so far (inih hands over each
+                            continuation line as another value of the key) */
+    mb_buf columns;      /* the [columns] section as "name TYPE, ..." */
+    int last_query;      /* the previous key was [job] query */
 } load_ctx;
+
+/* Appends text to an accumulated value and sets `key` to the whole. */
+static mb_status accumulate(load_ctx *c, mb_buf *b, const char *sep, const char *text,
+                            const char *key)
+{
+    if ((b->len && mb_buf_put(b, sep, strlen(sep)) != MB_OK) ||
+        mb_buf_put(b, text, strlen(text) + 1) != MB_OK)
+        return mb_err_set(&c->err, MB_EJOB, "%s: value too long", key);
+    b->len--;                     /* the NUL is kept, not counted */
+    return mb_cli_set(c->o, key, b->p, &c->err);
+}
 
 static char *trim(char *s)
 {
@@ -105,6 +120,24 @@ static int on_key(void *user, const char *section, const char *name, const char 
         val[n - 1] = '\0';
         memmove(val, val + 1, n - 1);
     }
+    /* A query may span lines (continuation lines indented); a [columns]
+     * section lists one column per line. */
+    if (strcmp(key, "job.query") == 0) {
+        if (!c->last_query)
+            c->query.len = 0;
+        c->last_query = 1;
+        if ((st = accumulate(c, &c->query, "\n", val, key)) != MB_OK)
+            goto bad;
+        return 1;
+    }
+    c->last_query = 0;
+    if (strcmp(section, "columns") == 0) {
+        char one[4200];
+        snprintf(one, sizeof one, "%s %s", name, val);
+        if ((st = accumulate(c, &c->columns, ", ", one, "job.columns")) != MB_OK)
+            goto bad;
+        return 1;
+    }
     /* Validate lists here, where the line is known. */
     if (strcmp(key, "job.aggregates") == 0 || strcmp(key, "job.group_by") == 0) {
         mb_aggspec *a = NULL;
@@ -175,12 +208,16 @@ mb_status mb_job_load(mb_opts *o, mb_err *err)
         return MB_OK;
     memset(&c, 0, sizeof c);
     c.o = o;
+    mb_buf_init(&c.query, (size_t)1 << 20);
+    mb_buf_init(&c.columns, (size_t)1 << 20);
     f = fopen(o->job, "r");
     if (!f)
         return mb_err_set(err, MB_EJOB, "%s: cannot open job file: %s", o->job,
                           strerror(errno));
     line = ini_parse_file(f, on_key, &c);
     fclose(f);
+    mb_buf_fini(&c.query);
+    mb_buf_fini(&c.columns);
     if (line == 0)
         return MB_OK;
     if (line < 0)
@@ -205,6 +242,9 @@ void mb_plan_fini(mb_plan *p)
     free_names(p->cols, p->ncol);
     free(p->needs);
     free(p->agg_col);
+    free(p->sql);
+    free(p->sql_source);
+    free(p->columns);
     memset(p, 0, sizeof *p);
 }
 
@@ -215,9 +255,9 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
     size_t i, j;
     mb_status st = MB_OK;
 
-    p->cols = mb_calloc(p->nagg, sizeof *p->cols);
-    p->needs = mb_calloc(p->nagg, sizeof *p->needs);
-    p->agg_col = mb_calloc(p->nagg, sizeof *p->agg_col);
+    p->cols = mb_calloc(p->nagg ? p->nagg : 1, sizeof *p->cols);
+    p->needs = mb_calloc(p->nagg ? p->nagg : 1, sizeof *p->needs);
+    p->agg_col = mb_calloc(p->nagg ? p->nagg : 1, sizeof *p->agg_col);
     if (!p->cols || !p->needs || !p->agg_col)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
     for (i = 0; i < p->nagg; i++) {
@@ -234,6 +274,13 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
         p->agg_col[i] = j;
     }
     mb_buf_init(&b, 1u << 20);
+    if (p->sql) {
+        st = mb_buf_put_str(&b, "sql");
+        if (st == MB_OK)
+            st = mb_buf_put_str(&b, p->sql);
+        if (st == MB_OK)
+            st = mb_buf_put_str(&b, p->columns ? p->columns : "");
+    }
     for (i = 0; i < p->ngroup && st == MB_OK; i++)
         st = mb_buf_put_str(&b, p->group[i]);
     for (i = 0; i < p->nagg && st == MB_OK; i++)
@@ -254,10 +301,34 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
     mb_status st;
 
     memset(p, 0, sizeof *p);
+    if (o->sql && (o->group_by || o->agg))
+        return mb_err_set(err, MB_EUSAGE, "--sql and --group-by/--agg are two ways to say "
+                          "what a job computes: give one of them");
+    if (o->columns && !o->sql)
+        return mb_err_set(err, MB_EUSAGE, "--columns types the columns of a --sql query; "
+                          "there is no --sql");
+    if (o->sql) {
+        char src[4200];
+        snprintf(src, sizeof src, mb_cli_given(o, "sql") || !o->job ? "--sql"
+                                                                    : "%s [job] query", o->job);
+        p->dialect.delim = o->delimiter;
+        p->dialect.quote = '"';
+        p->header = o->header;
+        p->sql = mb_strdup(o->sql);
+        p->sql_source = mb_strdup(src);
+        p->columns = o->columns ? mb_strdup(o->columns) : NULL;
+        if (!p->sql || !p->sql_source || (o->columns && !p->columns)) {
+            mb_plan_fini(p);
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        }
+        if ((st = plan_finish(p, err)) != MB_OK)
+            mb_plan_fini(p);
+        return st;
+    }
     if (!o->group_by || !o->agg)
         return mb_err_set(err, MB_EUSAGE,
-                          "run needs --group-by and --agg, or a --job file that sets "
-                          "group_by and aggregates");
+                          "run needs --sql QUERY, or --group-by and --agg, or a --job "
+                          "file that sets query, or group_by and aggregates");
     if ((st = split_names(o->group_by, &p->group, &p->ngroup, err)) != MB_OK)
         return mb_err_prefix(err, "--group-by: ");
     if ((st = mb_agg_parse_list(o->agg, &p->aggs, &p->nagg, err)) != MB_OK) {

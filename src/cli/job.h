@@ -23,6 +23,10 @@ typedef struct mb_plan {
     size_t *agg_col;         /* per aggregate: index into cols, SIZE_MAX for count(*) */
     mb_csv_dialect dialect;
     int header;
+    /* A --sql job: the query and its source ("--sql", "JOB [job] query")
+     * and --columns, bound per task (core/query.h); then ngroup, nagg and
+     * ncol are 0. */
+    char *sql, *sql_source, *columns;
     char fingerprint[65];    /* SHA-256 of the canonical plan */
 } mb_plan;
 
@@ -31,7 +35,9 @@ typedef struct mb_plan {
  * err->col holds that column too (1-based, in the line). */
 mb_status mb_job_load(mb_opts *o, mb_err *err);
 
-/* Builds the plan from o->group_by, o->agg and the dialect options. */
+/* Builds the plan from o->sql, or o->group_by and o->agg, and the
+ * dialect options. The fingerprint of a --sql plan covers the query text,
+ * --columns and the dialect. */
 mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err);
 
 /* Builds a plan from lists (used when reading stored results). Copies. A

@@ -1098,6 +1098,156 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
     return rc;
 }
 
+/* ---- --sql results ---------------------------------------------------
+ *
+ * A --sql task's OUT/TASK.h5 (docs/result-format.md) holds, besides the
+ * attributes of every result, kind "sql", the query, the input's columns
+ * with their types and the bound plan's normal form; /keys, the encoded
+ * group key of each group as bytes (vlen uint8: per key expression a u32
+ * length in host order and the value's text; a NULL key is the one byte
+ * 0x00); /rows; /states/K, one per accumulator of the plan as for --agg;
+ * and /answer with /answer_columns, the query's answer over the task as
+ * text (NULL as an empty string; OUT/TASK.csv holds the same answer). */
+
+static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_groups *g,
+                              const size_t *idx, const mb_task_info *t,
+                              const mb_sql_result *ans, mb_err *err)
+{
+    const mb_qtask *q = t->query;
+    size_t G = g->n, nacc = q->rows.nacc, b0, i;
+    mb_plan sp;                  /* the states' shape, for the shared writers */
+    hid_t f = -1, ts, kt = -1, dk = -1, dr = -1;
+    hid_t *tn = mb_calloc(nacc + 1, sizeof *tn), *dst = mb_calloc(nacc + 1, sizeof *dst);
+    hvl_t *kv = mb_calloc(H5_BLOCK, sizeof *kv);
+    int64_t *rows = mb_malloc(H5_BLOCK * sizeof *rows);
+    mb_numstate *st = mb_calloc(H5_BLOCK * (nacc ? nacc : 1), sizeof *st);
+    const char **cells = NULL;
+    char *cols = mb_qtask_columns_text(q);
+    uint64_t need = ((uint64_t)1 << 20) + (uint64_t)G * (64 + (uint64_t)nacc * 160);
+    mb_status rc = MB_OK;
+    int fd, outgrew = 0;
+
+    memset(&sp, 0, sizeof sp);
+    sp.ncol = nacc;
+    sp.needs = q->rows.needs;
+    for (i = 0; i < G; i++)
+        need += mb_groups_klen(g, i) + 48;
+    for (i = 0; i < ans->nrows * ans->ncols; i++)
+        need += (ans->cells[i] ? strlen(ans->cells[i]) : 0) + 48;
+    size_t ncell = ans->nrows * ans->ncols;
+    if (ncell > 0)
+        cells = mb_calloc(ncell, sizeof *cells);
+    if (!tn || !dst || !kv || !rows || !st || !cols || (ncell > 0 && !cells)) {
+        rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
+        goto out;
+    }
+    for (i = 0; i < ans->nrows * ans->ncols; i++)
+        cells[i] = ans->cells[i] ? ans->cells[i] : "";
+    for (i = 0; i < nacc; i++)
+        tn[i] = dst[i] = -1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 || close(fd) != 0)
+        rc = mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (rc == MB_OK)
+        rc = mb_fs_reserve(path, need, err);
+    if (rc == MB_OK) {
+        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0 || H5Fclose(f) < 0)
+            rc = mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
+        f = -1;
+    }
+    if (rc == MB_OK)
+        rc = mb_fs_reserve(path, need, err);
+    f = rc == MB_OK ? H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT) : -1;
+    if (rc == MB_OK && f < 0)
+        rc = mb_err_set(err, MB_EIO, "%s: cannot open HDF5 file", path);
+    if (rc != MB_OK)
+        goto out;
+    ts = str_type();
+    if (put_attr(f, "format", MPIBATCH_RESULT_FORMAT) < 0 || put_attr(f, "kind", "sql") < 0 ||
+        put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
+        put_attr(f, "fingerprint", p->fingerprint) < 0 || put_attr(f, "query", p->sql) < 0 ||
+        put_attr(f, "columns", cols) < 0 || put_attr(f, "plan", q->plan->normal) < 0 ||
+        put_data(f, "answer_columns", ts, 1, ans->ncols, 0, ans->names) < 0 ||
+        put_data(f, "answer", ts, 2, ans->nrows, ans->ncols, cells) < 0)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
+    H5Tclose(ts);
+    kt = H5Tvlen_create(H5T_NATIVE_UINT8);
+    if (rc == MB_OK) {
+        dk = make_data(f, "keys", kt, 1, G, 0);
+        dr = make_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0);
+        if (dk < 0 || dr < 0)
+            rc = mb_err_set(err, MB_EIO, "HDF5: cannot create the result tables");
+    }
+    if (rc == MB_OK)
+        rc = make_state_dsets(f, &sp, G, tn, dst, err);
+    for (b0 = 0; rc == MB_OK && b0 < G; b0 += H5_BLOCK) {
+        size_t nb = G - b0 < H5_BLOCK ? G - b0 : H5_BLOCK;
+        for (i = 0; i < nb; i++) {
+            size_t gi = idx[b0 + i];
+            kv[i].len = mb_groups_klen(g, gi);
+            kv[i].p = (void *)mb_groups_key(g, gi);
+            rows[i] = mb_groups_rec(g, gi)->rows;
+            for (size_t c = 0; c < nacc; c++)
+                mb_groups_state(g, gi, c, st + i * nacc + c);
+        }
+        if (put_rows(dk, kt, b0, nb, 0, kv) < 0 || put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0)
+            rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
+        for (size_t c = 0; rc == MB_OK && c < nacc; c++)
+            if (put_col(dst[c], tn[c], b0, nb, c, nacc, st) < 0)
+                rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of accumulator %zu failed",
+                                c);
+    }
+out:
+    if (dk >= 0)
+        H5Dclose(dk);
+    if (dr >= 0)
+        H5Dclose(dr);
+    if (kt >= 0)
+        H5Tclose(kt);
+    for (i = 0; tn && dst && i < nacc; i++) {
+        if (dst[i] >= 0)
+            H5Dclose(dst[i]);
+        if (tn[i] >= 0)
+            H5Tclose(tn[i]);
+    }
+    if (f >= 0 && H5Fclose(f) < 0 && rc == MB_OK)
+        rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
+    if (rc == MB_OK)
+        rc = mb_fs_trim_sync(path, need, &outgrew, err);
+    if (outgrew)
+        mb_warn("%s: result file outgrew its %llu-byte space reservation", path,
+                (unsigned long long)need);
+    if (rc != MB_OK)
+        unlink(path);
+    free(tn);
+    free(dst);
+    free(kv);
+    free(rows);
+    free(st);
+    free(cells);
+    free(cols);
+    return rc;
+}
+
+/* The SQL answer as CSV into tmp, fsynced; not yet published. */
+static mb_status write_sql_csv_tmp(const char *tmp, const mb_sql_result *ans, mb_err *err)
+{
+    mb_status st = MB_OK;
+    FILE *f = fopen(tmp, "w");
+
+    if (!f)
+        return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
+    if (mb_sql_result_write_csv(ans, f) != MB_OK)
+        st = mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && st == MB_OK)
+        st = mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
+    return st;
+}
+
 /* The CSV table into tmp, fsynced; not yet published. */
 static mb_status write_csv_tmp(const char *tmp, const mb_plan *p, const mb_groups *g,
                                const size_t *idx, mb_err *err)
@@ -1206,10 +1356,23 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
         free(idx);
         return st;
     }
-    st = h5_write(tmp[0], p, g, idx, t, err);
-    t2 = mb_now_s();
-    if (st == MB_OK)
-        st = write_csv_tmp(tmp[1], p, g, idx, err);
+    if (t->query) {
+        /* the answer is computed once, for both files */
+        mb_sql_result ans;
+        memset(&ans, 0, sizeof ans);
+        st = mb_sql_finish(t->query->plan, &t->query->rows, g, &ans, err);
+        if (st == MB_OK)
+            st = h5_write_sql(tmp[0], p, g, idx, t, &ans, err);
+        t2 = mb_now_s();
+        if (st == MB_OK)
+            st = write_sql_csv_tmp(tmp[1], &ans, err);
+        mb_sql_result_fini(&ans);
+    } else {
+        st = h5_write(tmp[0], p, g, idx, t, err);
+        t2 = mb_now_s();
+        if (st == MB_OK)
+            st = write_csv_tmp(tmp[1], p, g, idx, err);
+    }
     free(idx);
     /* Read back from storage, so the checksums are of what was written. */
     for (i = 0; i < 2 && st == MB_OK; i++)

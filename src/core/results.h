@@ -12,6 +12,7 @@
 
 #include "agg/group.h"
 #include "cli/job.h"
+#include "core/query.h"
 
 #include <stdio.h>
 #include <sys/stat.h>
@@ -36,6 +37,7 @@ typedef struct mb_task_info {
     int ranks;
     double seconds;
     const mb_input_id *input_id;   /* NULL: not recorded */
+    const mb_qtask *query;         /* a --sql job: the query bound to the input */
 } mb_task_info;
 
 /* Creates OUT, OUT/.ledger if missing, and removes the temporaries that

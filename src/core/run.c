@@ -49,6 +49,7 @@
 #include "csv/partition.h"
 #include "azure/preempt.h"
 #include "core/claim.h"
+#include "core/query.h"
 #include "core/results.h"
 #include "core/resume.h"
 #include "core/status.h"
@@ -75,6 +76,7 @@ typedef struct desc {
     mb_grid grid;                 /* ranks other than 0: no names; for ACT_SCAN
                                      only data_start and file_size */
     mb_binding bind;
+    mb_qtask q;                   /* a --sql job: the query bound to this input */
     uint64_t nremain;
     uint64_t *remain;             /* chunks still to do, ascending */
     int resumed;                  /* rank 0: states come from a checkpoint */
@@ -87,6 +89,7 @@ typedef struct runner {
     mb_opts *o;
     mb_dist *d;
     mb_plan plan;
+    mb_query query;               /* a --sql job (plan.sql): the query, parsed */
     mb_resume res;                /* rank 0: checkpoints and lease found at start */
     mb_claim cl;                  /* rank 0: the queue and the message in hand */
     int bound_once;               /* rank 0: the job has fit a file in this run */
@@ -146,6 +149,7 @@ static void desc_fini(desc *t)
     free(t->remain);
     mb_grid_fini(&t->grid);
     mb_binding_fini(&t->bind);
+    mb_qtask_fini(&t->q);
     if (t->fd >= 0)
         close(t->fd);
     desc_init(t);
@@ -177,11 +181,26 @@ static mb_status plan_chunks(runner *r, desc *t)
     if (mb_sha256_hex(t->grid.bounds, (n + 1) * sizeof *t->grid.bounds, t->grid_digest) !=
         MB_OK)
         return MB_EINTERNAL;
+    if (t->q.plan) {
+        /* the plan bound to this input's column types is part of the
+         * grid's identity: states taken under other types do not resume */
+        mb_buf b;
+        mb_status st;
+        mb_buf_init(&b, SIZE_MAX / 2);
+        st = mb_buf_put(&b, t->grid_digest, strlen(t->grid_digest));
+        if (st == MB_OK)
+            st = mb_buf_put(&b, t->q.plan->normal, strlen(t->q.plan->normal));
+        if (st == MB_OK)
+            st = mb_sha256_hex(b.p, b.len, t->grid_digest);
+        mb_buf_fini(&b);
+        if (st != MB_OK)
+            return st == MB_ENOMEM ? MB_ENOMEM : MB_EINTERNAL;
+    }
     if (c && (c->meta.nchunks != n || c->meta.file_size != t->grid.file_size ||
               c->meta.chunk_size != r->o->chunk_size ||
               strcmp(c->meta.grid_digest, t->grid_digest) != 0)) {
-        mb_warn("checkpoint %s no longer matches %s (file or chunk size changed); task %s "
-                "starts over", c->path, t->input, t->task_id);
+        mb_warn("checkpoint %s no longer matches %s (file, chunk size or column types "
+                "changed); task %s starts over", c->path, t->input, t->task_id);
         mb_resume_finish_task(&r->res, t->task_id);
         c = NULL;
     }
@@ -283,6 +302,26 @@ static int join_parts(runner *r, uint64_t *all, const size_t *counts, mb_grid *g
     return joined;
 }
 
+/* Rank 0, a --sql job: types t's columns from the head of its input (open
+ * as t->fd) and binds the query to them. The query's own status when it
+ * does not fit (MB_EUSAGE or MB_EJOB), MB_ENOENT when --columns names a
+ * column the file does not have. */
+static mb_status bind_query(runner *r, desc *t, mb_err *err)
+{
+    mb_sql_dtype *types = mb_calloc(t->grid.ncols ? t->grid.ncols : 1, sizeof *types);
+    mb_status st = types ? MB_OK : mb_err_set(err, MB_ENOMEM, "out of memory");
+
+    if (st == MB_OK && !r->plan.header && mb_query_noheader_names(t->grid.names,
+                                                                  t->grid.ncols) != MB_OK)
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (st == MB_OK)
+        st = mb_query_types(&r->query, &r->plan, t->fd, t->input, &t->grid, types, err);
+    if (st == MB_OK)
+        st = mb_query_bind(&r->query, t->grid.names, types, t->grid.ncols, &t->q, err);
+    free(types);
+    return st;
+}
+
 /* Rank 0, the grid of t built (st MB_OK; err otherwise): binds the job to
  * the file's columns and plans the chunks to do. Returns 1 with t->action
  * ACT_TASK, 0 when the message was dealt with (poisoned, released; t
@@ -290,14 +329,23 @@ static int join_parts(runner *r, uint64_t *all, const size_t *counts, mb_grid *g
  * message was given back). */
 static int finish_task(runner *r, desc *t, mb_status st, mb_err *err, mb_err *job_err)
 {
+    mb_status job_code = MB_EJOB;
+
+    if (st == MB_OK && r->plan.sql) {
+        st = bind_query(r, t, err);
+        if (st == MB_EUSAGE || st == MB_EJOB) {
+            job_code = st;           /* the query does not fit this input */
+            st = MB_ENOENT;
+        }
+    }
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
-    if (st == MB_OK)
+    if (st == MB_OK && !r->plan.sql)
         st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, err);
     if (st == MB_ENOENT && !r->bound_once && !mb_results_any(r->o->out)) {
         mb_err_prefix(err, "%s: ", t->input);
-        mb_err_set(job_err, MB_EJOB, "the job does not fit its input: %s; no file has matched "
+        mb_err_set(job_err, job_code, "the job does not fit its input: %s; no file has matched "
                    "the job yet (in this run or in --out), so the job is taken to be at fault "
                    "(the message is released, not poisoned): fix the job and run again",
                    err->msg);
@@ -523,6 +571,8 @@ static mb_status desc_pack(const runner *r, const desc *t, mb_buf *b)
         st = mb_buf_put_u64(b, t->bind.group_idx[i]);
     for (i = 0; i < r->plan.ncol && st == MB_OK; i++)
         st = mb_buf_put_u64(b, t->bind.col_idx[i]);
+    if (st == MB_OK && r->plan.sql)
+        st = mb_qtask_pack(&t->q, b);
     return st;
 }
 
@@ -568,7 +618,24 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
         t->bind.group_idx[i] = (size_t)mb_rd_u64(&rd);
     for (i = 0; i < r->plan.ncol; i++)
         t->bind.col_idx[i] = (size_t)mb_rd_u64(&rd);
-    return rd.bad ? MB_EINTERNAL : MB_OK;
+    if (rd.bad)
+        return MB_EINTERNAL;
+    if (r->plan.sql) {
+        /* the same names and types give the same plan as on rank 0 */
+        char **names = NULL;
+        mb_sql_dtype *types = NULL;
+        mb_status st = mb_qtask_unpack(&rd, t->grid.ncols, &names, &types);
+        mb_err e2;
+        if (st == MB_OK && mb_query_bind(&r->query, names, types, t->grid.ncols, &t->q, &e2) !=
+                               MB_OK)
+            st = e2.code == MB_ENOMEM ? MB_ENOMEM : MB_EINTERNAL;
+        for (i = 0; names && i < t->grid.ncols; i++)
+            free(names[i]);
+        free(names);
+        free(types);
+        return st;
+    }
+    return MB_OK;
 }
 
 /* The turn's broadcast: rank 0's t to every rank. A rank 0 that failed
@@ -630,7 +697,7 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
         meta.file_size = t->grid.file_size;
         meta.chunk_size = r->o->chunk_size;
         meta.nchunks = t->grid.nchunks;
-        meta.nstate = r->plan.ncol;
+        meta.nstate = t->q.plan ? t->q.rows.nacc : r->plan.ncol;
     }
     snprintf(dir, sizeof dir, "%s/%s", r->o->checkpoint_dir, t->task_id);
     if (r->d->rank == 0)
@@ -684,6 +751,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     info.ranks = r->d->size;
     info.seconds = secs;
     info.input_id = t->input_id.ino ? &t->input_id : NULL;
+    info.query = t->q.plan ? &t->q : NULL;
     if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
         return st;
     mb_fault_point("after-commit");
@@ -941,8 +1009,9 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
     if (rank == 0)
         status_task(r, t, &prog);
     nround = (size_t)(t->nremain + size - 1) / size;
-    st = mb_chunker_open(&ck, &r->plan, &t->bind, t->input, t->grid.ncols,
-                         (size_t)r->o->max_record, err);
+    st = mb_chunker_open(&ck, &r->plan, &t->bind, t->q.plan ? &t->q.rows : NULL, t->input,
+                         t->grid.ncols, (size_t)r->o->max_record, err);
+    ck.sqlnames = t->q.names;
     for (k = 0; !done && (k < nround || (k == 0 && nround == 0)); k++) {
         size_t i = k * size + rank;
         unsigned flags;
@@ -998,7 +1067,8 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     memset(&result, 0, sizeof result);
     /* agreed on below with the rest: a rank that returned alone would
      * leave the others waiting in the task's first collective */
-    if (mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap) != MB_OK)
+    if ((t->q.plan ? mb_groups_init(&local, t->q.rows.needs, t->q.rows.nacc, cap)
+                   : mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap)) != MB_OK)
         st = mb_err_set(err, MB_ENOMEM, "out of memory");
     if (r->d->rank == 0 && t->resumed) {
         mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
@@ -1067,6 +1137,8 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
     memset(&po, 0, sizeof po);
     po.watch_events = mb_dist_node_leader(d);
     st = mb_plan_build(&r->plan, o, err);
+    if (st == MB_OK && r->plan.sql)
+        st = mb_query_open(&r->query, &r->plan, err);
     if (st == MB_OK)
         st = mb_preempt_init(&po, err);
     if (st == MB_OK && d->rank == 0) {
@@ -1209,6 +1281,7 @@ mb_status mb_run(mb_opts *o, mb_dist *d, mb_err *err)
     mb_claim_fini(&r.cl);
     mb_resume_fini(&r.res);
     mb_jobstat_fini(&r.js);
+    mb_query_fini(&r.query);
     mb_plan_fini(&r.plan);
     return st;
 }

@@ -18,19 +18,23 @@
 #include <unistd.h>
 
 mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
-                          const char *path, size_t ncols, size_t max_record, mb_err *err)
+                          mb_sql_rows *sql, const char *path, size_t ncols, size_t max_record,
+                          mb_err *err)
 {
     memset(c, 0, sizeof *c);
     c->plan = p;
     c->bind = b;
+    c->sql = sql;
     c->path = path;
     c->ncols = ncols;
     c->fd = -1;
     mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
     c->cells = mb_calloc(ncols + 1, sizeof *c->cells);
-    for (size_t k = 0; k < p->ngroup; k++)
+    for (size_t k = 0; sql && k < sql->plan->ncolumns && k < 64; k++)
+        c->keep |= sql->plan->used[k] ? (uint64_t)1 << k : 0;
+    for (size_t k = 0; !sql && k < p->ngroup; k++)
         c->keep |= b->group_idx[k] < 64 ? (uint64_t)1 << b->group_idx[k] : 0;
-    for (size_t k = 0; k < p->ncol; k++)
+    for (size_t k = 0; !sql && k < p->ncol; k++)
         c->keep |= b->col_idx[k] < 64 ? (uint64_t)1 << b->col_idx[k] : 0;
     c->koff = mb_calloc(MB_BATCH + 1, sizeof *c->koff);
     c->hash = mb_calloc(MB_BATCH, sizeof *c->hash);
@@ -153,8 +157,9 @@ static mb_status read_range(mb_chunker *c, uint64_t a, size_t n, mb_err *err)
     return MB_OK;
 }
 
-/* Whether every field of an encoded key is valid UTF-8 without NUL. */
-static int key_text_ok(const char *key, size_t len)
+/* Whether every field of an encoded key is valid UTF-8 without NUL (or,
+ * with `nulls`, the NULL marker of the query engine, one 0x00 byte). */
+static int key_text_ok(const char *key, size_t len, int nulls)
 {
     size_t at = 0;
     uint32_t flen;
@@ -162,6 +167,10 @@ static int key_text_ok(const char *key, size_t len)
     while (at + sizeof flen <= len) {
         memcpy(&flen, key + at, sizeof flen);
         at += sizeof flen;
+        if (nulls && flen == 1 && at < len && key[at] == '\0') {
+            at++;
+            continue;
+        }
         if (flen > len - at || mb_utf8_valid_prefix((const unsigned char *)key + at, flen) != flen)
             return 0;
         at += flen;
@@ -244,7 +253,7 @@ static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t 
             break;
         /* Keys are checked once per group, when it is new: rare after the
          * first chunks, so the per-record path does not pay for it. */
-        if (g->n != ng && !key_text_ok(c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i])) {
+        if (g->n != ng && !key_text_ok(c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], 0)) {
             st = bad_key(c, base, clen, err);
             break;
         }
@@ -255,6 +264,44 @@ static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t 
     c->nb = 0;
     c->key.len = 0;
     return st;
+}
+
+/* A --sql job: one record (c->cells, starting at file offset `at`)
+ * through the row layer and, when WHERE keeps it, into g. A cell that is
+ * not of its column's type is reported at the cell, any other error (an
+ * overflow, a key that is not valid UTF-8) at the record. */
+static mb_status sql_record(mb_chunker *c, mb_groups *g, uint64_t at, uint64_t base,
+                            uint64_t *rows, mb_err *err)
+{
+    mb_sql_rows *r = c->sql;
+    char what[MB_ERR_MAX];
+    bool keep;
+    mb_err e2;
+    mb_status st;
+
+    c->key.len = 0;
+    st = mb_sql_rows_apply(r, c->cells, &keep, &c->key, &e2);
+    if (st == MB_OK && keep) {
+        size_t ng = g->n;
+        st = mb_sql_rows_fold(r, g, c->key.p, c->key.len, &e2);
+        if (st == MB_OK && g->n != ng && !key_text_ok(c->key.p, c->key.len, 1))
+            st = mb_err_set(&e2, MB_EDATA, "a group key that is not valid UTF-8");
+        if (st == MB_OK)
+            (*rows)++;
+    }
+    if (st == MB_OK)
+        return MB_OK;
+    if (st == MB_ENOMEM || st == MB_ELIMIT)
+        return mb_err_set(err, st, "%s: %s", c->path, e2.msg);
+    if (r->col >= 0) {
+        const mb_cell *cell = &c->cells[r->col];
+        snprintf(what, sizeof what, "column '%s': %s", c->sqlnames ? c->sqlnames[r->col]
+                                                                      : "?", e2.msg);
+        at = base + (uint64_t)(cell->p - c->buf) - (cell->quoted ? 1 : 0);
+    } else {
+        snprintf(what, sizeof what, "%s", e2.msg);
+    }
+    return data_error(c->path, at, st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
 }
 
 mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, uint64_t *rows,
@@ -273,6 +320,16 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
     mb_csv_scan_init(&csv, &p->dialect, c->buf, (size_t)(b - a), a);
     c->nb = 0;
     c->key.len = 0;
+    while (c->sql) {
+        uint64_t at = a + mb_csv_skip_blank(c->buf, csv.pos, (size_t)(b - a));
+        st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
+        if (st == MB_EAGAIN)
+            return MB_OK;
+        if (st != MB_OK)
+            return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
+        if ((st = sql_record(c, g, at, a, rows, err)) != MB_OK)
+            return st;
+    }
     for (;;) {
         st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
         if (st != MB_OK) {

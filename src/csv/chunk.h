@@ -6,6 +6,7 @@
 
 #include "agg/group.h"
 #include "cli/job.h"
+#include "sql/rows.h"
 
 typedef struct mb_chunker {
     const mb_plan *plan;
@@ -25,13 +26,18 @@ typedef struct mb_chunker {
     size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
     uint64_t *hash;           /* MB_BATCH key hashes */
     mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
+    mb_sql_rows *sql;         /* a --sql job: its row layer, record by record */
+    char *const *sqlnames;    /* and the input's column names, for messages */
 } mb_chunker;
 
 #define MB_BATCH 32
 
-/* Opens `path` for reading chunks with `ncols` fields per record. */
+/* Opens `path` for reading chunks with `ncols` fields per record. A --sql
+ * job passes its row layer `sql` (and no binding `b`): records then go
+ * through WHERE, the keys and the accumulators' arguments. */
 mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
-                          const char *path, size_t ncols, size_t max_record, mb_err *err);
+                          mb_sql_rows *sql, const char *path, size_t ncols, size_t max_record,
+                          mb_err *err);
 void mb_chunker_close(mb_chunker *c);     /* NULL-safe, idempotent */
 
 /* Aggregates the records in file bytes [a, b) into g; adds the record

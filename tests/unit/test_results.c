@@ -454,7 +454,7 @@ static mb_status chunk_file(const char *text, size_t len, mb_err *err)
     make_plan(&p, "count(*);sum(v)");
     mb_plan_bind(&p, names, 2, &b, err);
     mb_groups_init(&g, p.needs, p.ncol, SIZE_MAX);
-    st = mb_chunker_open(&c, &p, &b, path, 2, 1 << 20, err);
+    st = mb_chunker_open(&c, &p, &b, NULL, path, 2, 1 << 20, err);
     if (st == MB_OK)        /* the records after the header "k,v\n" */
         st = mb_chunker_run(&c, 4, len, &g, &rows, err);
     mb_chunker_close(&c);
