@@ -374,7 +374,7 @@ mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_
 }
 
 /* Field-wise bytewise order of two encoded keys. */
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int mb_groups_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     size_t i = 0, j = 0;
 
@@ -422,7 +422,7 @@ static int cmp_ent(const void *x, const void *y)
         return a->p0 < b->p0 ? -1 : 1;
     if (a->p1 != b->p1)
         return a->p1 < b->p1 ? -1 : 1;
-    return key_cmp(mb_groups_key(sort_g, a->gi), mb_groups_klen(sort_g, a->gi),
+    return mb_groups_key_cmp(mb_groups_key(sort_g, a->gi), mb_groups_klen(sort_g, a->gi),
                    mb_groups_key(sort_g, b->gi), mb_groups_klen(sort_g, b->gi));
 }
 

@@ -172,6 +172,10 @@ mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t
  * first when one is a prefix of the other. Caller frees. NULL on ENOMEM. */
 size_t *mb_groups_sorted(const mb_groups *g);
 
+/* The order of mb_groups_sorted: encoded keys compared field by field,
+ * each bytewise, a shorter field (or key) first. */
+int mb_groups_key_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 /* Splits an encoded key into fields: calls fn for each (bytes, length). */
 typedef void (*mb_key_field_fn)(void *ctx, size_t i, const char *p, size_t len);
 void mb_groups_key_fields(const char *key, size_t len, mb_key_field_fn fn, void *ctx);

@@ -1520,7 +1520,12 @@ static int attr_is(hid_t f, const char *name, const char *want)
 }
 
 typedef struct loaded {
-    mb_plan plan;
+    mb_plan plan;             /* a --sql task: ncol and needs of its accumulators */
+    int sql;                  /* a --sql task: */
+    mb_query q;               /* its query, parsed, with its stored columns */
+    mb_qtask qt;              /* bound to them */
+    char *kraw;               /* its G encoded keys back to back */
+    size_t *koff;             /* G + 1 offsets into kraw */
     size_t G;
     char **keys;          /* G * ngroup: HDF5-allocated, or into kbuf */
     char *kbuf;           /* fixed-length keys, NUL-terminated */
@@ -1538,6 +1543,10 @@ static void loaded_fini(loaded *l)
     }
     free(l->rows);
     free(l->st);
+    free(l->kraw);
+    free(l->koff);
+    mb_qtask_fini(&l->qt);
+    mb_query_fini(&l->q);
     mb_plan_fini(&l->plan);
     memset(l, 0, sizeof *l);
 }
@@ -1731,6 +1740,109 @@ static const char *load_plan(hid_t f, loaded *l, mb_err *err)
     return why;
 }
 
+/* A --sql task's query and columns, parsed and bound again, must give the
+ * plan the file records: then its states mean what they meant. */
+static const char *load_sql_plan(hid_t f, loaded *l)
+{
+    char *query = read_attr(f, "query"), *cols = read_attr(f, "columns");
+    char *normal = read_attr(f, "plan");
+    const char *why = NULL;
+    mb_plan p;
+    mb_err e2;
+
+    memset(&p, 0, sizeof p);
+    p.sql = query;
+    p.columns = cols;
+    p.sql_source = (char *)"the stored query";
+    if (!query || !cols || !normal)
+        why = "the query, columns or plan attribute is missing";
+    else if (mb_query_open(&l->q, &p, &e2) != MB_OK)
+        why = "the stored query or columns do not parse";
+    if (!why) {
+        char **names = mb_calloc(l->q.nover + 1, sizeof *names);
+        mb_sql_dtype *types = mb_calloc(l->q.nover + 1, sizeof *types);
+        for (size_t i = 0; names && types && i < l->q.nover; i++) {
+            names[i] = (char *)l->q.over[i].name;
+            types[i] = l->q.over[i].type;
+        }
+        if (!names || !types || mb_query_bind(&l->q, names, types, l->q.nover, &l->qt, &e2) !=
+                                    MB_OK)
+            why = "the stored query does not bind to the stored columns";
+        else if (strcmp(l->qt.plan->normal, normal) != 0)
+            why = "the stored query gives another plan than the one recorded (another version "
+                  "of mpibatch?)";
+        free(names);
+        free(types);
+    }
+    if (!why) {
+        l->plan.ncol = l->qt.rows.nacc;
+        l->plan.needs = mb_calloc(l->plan.ncol + 1, sizeof *l->plan.needs);
+        if (!l->plan.needs)
+            why = "out of memory";
+        for (size_t i = 0; !why && i < l->plan.ncol; i++)
+            l->plan.needs[i] = l->qt.rows.needs[i];
+    }
+    free(query);
+    free(cols);
+    free(normal);
+    return why;
+}
+
+/* A --sql task's /keys: G encoded keys (vlen uint8), strictly ascending in
+ * the table's order and each of the plan's number of fields. */
+static const char *read_sql_keys(hid_t f, loaded *l)
+{
+    hsize_t d[2];
+    hid_t ds = open_dset(f, "keys", H5T_VLEN, 1, d), mt = H5Tvlen_create(H5T_NATIVE_UINT8);
+    hvl_t *v = NULL;
+    const char *why = NULL;
+    size_t total = 0, i;
+
+    if (ds < 0 || d[0] != l->G)
+        why = "the keys dataset is malformed or does not match the rows";
+    else if (!(v = mb_calloc(l->G + 1, sizeof *v)) ||
+             !(l->koff = mb_calloc(l->G + 1, sizeof *l->koff)))
+        why = "out of memory";
+    else if (l->G && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+        why = "the keys dataset cannot be read";
+    for (i = 0; !why && i < l->G; i++) {
+        if (v[i].len > KEY_WIDTH_MAX * 16 || (v[i].len && !v[i].p))
+            why = "a key is too long";
+        total += v[i].len;
+    }
+    if (!why && !(l->kraw = mb_malloc(total + 1)))
+        why = "out of memory";
+    for (i = 0; !why && i < l->G; i++) {
+        size_t at = l->koff[i], nf = 0, k = 0;
+        if (v[i].len)
+            memcpy(l->kraw + at, v[i].p, v[i].len);
+        l->koff[i + 1] = at + v[i].len;
+        while (k + 4 <= v[i].len) {      /* the fields tile the key */
+            uint32_t fl;
+            memcpy(&fl, l->kraw + at + k, 4);
+            if (fl > v[i].len - k - 4)
+                break;
+            k += 4 + fl;
+            nf++;
+        }
+        if (k != v[i].len || nf != l->qt.plan->nkeys)
+            why = "a key is not of the query's key fields";
+        else if (i > 0 && mb_groups_key_cmp(l->kraw + l->koff[i - 1], l->koff[i] - l->koff[i - 1],
+                                            l->kraw + at, v[i].len) >= 0)
+            why = "its keys are not sorted and distinct";
+    }
+    if (v && l->G && ds >= 0) {
+        hid_t sp = H5Dget_space(ds);
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+        H5Sclose(sp);
+    }
+    free(v);
+    H5Tclose(mt);
+    if (ds >= 0)
+        H5Dclose(ds);
+    return why;
+}
+
 /* Reads OUT/TASK.h5 (its checksum already verified against the ledger
  * entry l): every dataset's rank and dims are checked before it is read,
  * and the counts against the ledger after. */
@@ -1756,7 +1868,9 @@ static mb_status load_h5(const char *path, const char *task, const ledger *lg, l
         why = "its task_id attribute names another task";
     else if (!attr_is(f, "fingerprint", lg->fingerprint))
         why = "its job fingerprint differs from its ledger entry";
-    if (!why)
+    if (!why && (l->sql = attr_is(f, "kind", "sql")) != 0)
+        why = load_sql_plan(f, l);
+    else if (!why)
         why = load_plan(f, l, err);
     if (!why && ((ds = open_dset(f, "rows", H5T_INTEGER, 1, d)) < 0 || d[0] != lg->groups))
         why = "the rows dataset is malformed or its group count differs from its ledger entry";
@@ -1780,11 +1894,13 @@ static mb_status load_h5(const char *path, const char *task, const ledger *lg, l
     if (ds >= 0)
         H5Dclose(ds);
     ds = -1;
-    if (!why && read_keys(f, l, nk) != 0)
+    if (!why && l->sql)
+        why = read_sql_keys(f, l);
+    else if (!why && read_keys(f, l, nk) != 0)
         why = "the keys dataset is malformed or does not match the rows";
     if (!why)
         why = v2 ? read_states_2d(f, l, ns) : read_states(f, l);
-    if (!why && !keys_ascending(l))
+    if (!why && !l->sql && !keys_ascending(l))
         why = "its keys are not sorted and distinct";
     if (!why)
         why = bad_states(l, &rows_total);
@@ -1863,7 +1979,10 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
     size_t i, k;
 
     mb_buf_init(&key, (size_t)1 << 30);
-    for (i = 0; i < l->G && st == MB_OK; i++) {
+    for (i = 0; l->sql && i < l->G && st == MB_OK; i++)
+        st = mb_groups_merge_one(g, l->kraw + l->koff[i], l->koff[i + 1] - l->koff[i], l->rows[i],
+                                 l->st + i * l->plan.ncol, err);
+    for (i = 0; !l->sql && i < l->G && st == MB_OK; i++) {
         key.len = 0;
         for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
             const char *s = l->keys[i * l->plan.ngroup + k];
@@ -2069,6 +2188,24 @@ static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const
     return st;
 }
 
+/* The answer of a --sql task's query over g (the task's groups, or the
+ * merged total of several tasks): HAVING, ORDER BY and LIMIT apply to the
+ * whole of g. */
+static mb_status write_sql(FILE *f, const loaded *l, const mb_groups *g, const char *task,
+                           int json, int *first, mb_err *err)
+{
+    mb_sql_result ans;
+    mb_status st = mb_sql_finish(l->qt.plan, &l->qt.rows, g, &ans, err);
+
+    if (st != MB_OK)
+        return st;
+    st = json ? mb_sql_result_write_json(&ans, f, task, first)
+              : mb_sql_result_write_csv_task(&ans, f, task, *first);
+    *first = 0;
+    mb_sql_result_fini(&ans);
+    return st == MB_OK ? MB_OK : mb_err_set(err, st, "cannot write the answer");
+}
+
 static mb_status print_one(FILE *f, const loaded *l, const char *task, int json, int *first,
                            mb_err *err)
 {
@@ -2081,8 +2218,9 @@ static mb_status print_one(FILE *f, const loaded *l, const char *task, int json,
     if (st == MB_OK && g.n != l->G)
         st = mb_err_set(err, MB_EDATA, "task %s: duplicate groups", task);
     if (st == MB_OK) {
-        st = json ? write_json(f, &l->plan, &g, task, first, err)
-                  : mb_results_write_csv(f, &l->plan, &g, task, *first, err);
+        st = l->sql ? write_sql(f, l, &g, task, json, first, err)
+             : json ? write_json(f, &l->plan, &g, task, first, err)
+                    : mb_results_write_csv(f, &l->plan, &g, task, *first, err);
         if (st != MB_OK)
             mb_err_prefix(err, "task %s: ", task);
     }
@@ -2117,7 +2255,12 @@ static mb_status print_tasks(const char *out, char **ids, size_t n, int merge, i
         if (!have_ref) {
             if (mb_groups_init(&total, l.plan.needs, l.plan.ncol, SIZE_MAX) != MB_OK)
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
-        } else if (!same_plan(&ref.plan, &l.plan)) {
+        } else if (ref.sql != l.sql || (l.sql && strcmp(ref.qt.plan->normal,
+                                                          l.qt.plan->normal) != 0)) {
+            st = mb_err_set(err, MB_EDATA, "%s: task %s was computed by another query or under "
+                            "other column types than task %s; merge needs one plan (give the "
+                            "job --columns to type every file alike)", out, ids[i], ids[0]);
+        } else if (!l.sql && !same_plan(&ref.plan, &l.plan)) {
             st = mb_err_set(err, MB_EDATA, "%s: task %s has other group columns or aggregates "
                             "than task %s; merge needs one job", out, ids[i], ids[0]);
         }
@@ -2131,7 +2274,8 @@ static mb_status print_tasks(const char *out, char **ids, size_t n, int merge, i
         }
     }
     if (st == MB_OK && merge && have_ref) {
-        st = json ? write_json(f, &ref.plan, &total, NULL, &first, err)
+        st = ref.sql ? write_sql(f, &ref, &total, NULL, json, &first, err)
+             : json ? write_json(f, &ref.plan, &total, NULL, &first, err)
                   : mb_results_write_csv(f, &ref.plan, &total, NULL, 1, err);
         if (st != MB_OK)
             mb_err_prefix(err, "%s: the merged total: ", out);

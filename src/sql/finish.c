@@ -314,10 +314,13 @@ void mb_sql_result_fini(mb_sql_result *res)
     memset(res, 0, sizeof *res);
 }
 
+/* A field as DuckDB writes it: quoted when it holds the delimiter, a
+ * quote, CR/LF or leading or trailing spaces, and the empty string as ""
+ * so that it differs from NULL (nothing). */
 static void csv_field(FILE *f, const char *s)
 {
     size_t n = strlen(s);
-    bool q = n && (s[0] == ' ' || s[n - 1] == ' ' || strpbrk(s, ",\"\r\n"));
+    bool q = !n || s[0] == ' ' || s[n - 1] == ' ' || strpbrk(s, ",\"\r\n");
     if (!q) {
         fputs(s, f);
         return;
@@ -331,15 +334,25 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-mb_status mb_sql_result_write_csv(const mb_sql_result *res, FILE *f)
+mb_status mb_sql_result_write_csv_task(const mb_sql_result *res, FILE *f, const char *task,
+                                       int header)
 {
-    for (size_t c = 0; c < res->ncols; c++) {
-        if (c)
-            fputc(',', f);
-        csv_field(f, res->names[c]);
+    if (header) {
+        if (task)
+            fputs(res->ncols ? "task," : "task", f);
+        for (size_t c = 0; c < res->ncols; c++) {
+            if (c)
+                fputc(',', f);
+            csv_field(f, res->names[c]);
+        }
+        fputc('\n', f);
     }
-    fputc('\n', f);
     for (size_t r = 0; r < res->nrows; r++) {
+        if (task) {
+            csv_field(f, task);
+            if (res->ncols)
+                fputc(',', f);
+        }
         for (size_t c = 0; c < res->ncols; c++) {
             const char *t = res->cells[r * res->ncols + c];
             if (c)
@@ -348,6 +361,56 @@ mb_status mb_sql_result_write_csv(const mb_sql_result *res, FILE *f)
                 csv_field(f, t);
         }
         fputc('\n', f);
+    }
+    return ferror(f) ? MB_EIO : MB_OK;
+}
+
+mb_status mb_sql_result_write_csv(const mb_sql_result *res, FILE *f)
+{
+    return mb_sql_result_write_csv_task(res, f, NULL, 1);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+mb_status mb_sql_result_write_json(const mb_sql_result *res, FILE *f, const char *task,
+                                   int *first)
+{
+    for (size_t r = 0; r < res->nrows; r++) {
+        fputs(*first ? "\n  {" : ",\n  {", f);
+        *first = 0;
+        if (task) {
+            fputs("\"task\":", f);
+            json_string(f, task);
+        }
+        for (size_t c = 0; c < res->ncols; c++) {
+            const char *t = res->cells[r * res->ncols + c];
+            mb_sql_type ty = res->types[c];
+            if (c || task)
+                fputc(',', f);
+            json_string(f, res->names[c]);
+            fputc(':', f);
+            if (!t)
+                fputs("null", f);
+            else if (ty == MB_SQL_T_BIGINT || ty == MB_SQL_T_DECIMAL || ty == MB_SQL_T_BOOLEAN ||
+                     (ty == MB_SQL_T_DOUBLE && strpbrk(t, "0123456789") && !strstr(t, "inf") &&
+                      !strstr(t, "nan")))
+                fputs(t, f);           /* JSON numbers and booleans as DuckDB writes them */
+            else
+                json_string(f, t);
+        }
+        fputc('}', f);
     }
     return ferror(f) ? MB_EIO : MB_OK;
 }

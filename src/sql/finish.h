@@ -32,4 +32,16 @@ void mb_sql_result_fini(mb_sql_result *res);       /* idempotent */
  * trailing spaces quoted. */
 mb_status mb_sql_result_write_csv(const mb_sql_result *res, FILE *f);
 
+/* The same rows with a first column "task" holding `task` (none when NULL),
+ * the header only when `header` is set. */
+mb_status mb_sql_result_write_csv_task(const mb_sql_result *res, FILE *f, const char *task,
+                                       int header);
+
+/* The rows as JSON objects ({"task": ..., "name": value, ...}), each
+ * preceded by a comma unless *first (then cleared), for the elements of
+ * an array the caller opens and closes: numbers and booleans bare, other
+ * values as strings, NULL as null. */
+mb_status mb_sql_result_write_json(const mb_sql_result *res, FILE *f, const char *task,
+                                   int *first);
+
 #endif
