@@ -6,13 +6,17 @@
 //
 //   node query_diff.mjs NODE_DIR SQLRUN WORKDIR [SEED] [NQUERIES]
 //
+// SQLRUN may instead be tests/sql/mbrun.sh, which runs each query as one
+// `mpibatch run --sql` job under mpirun over both files (two tasks), so
+// that the answers come from ranks reducing their states.
+//
 // Answers are compared cell by cell as text, except numbers, which agree
 // within 1e-9 relative: our sums are exact and rounded once, DuckDB's
 // DOUBLE sums and averages are rounded as they go. A query without ORDER
 // BY is compared as a set of rows (DuckDB's order is arbitrary). A query
 // DuckDB refuses must be refused by us too.
 import { createRequire } from 'node:module';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const [nodeDir, sqlrun, work, seedArg = '1', nqArg = '300'] = process.argv.slice(2);
@@ -32,7 +36,11 @@ const pad = (n) => String(n).padStart(2, '0');
 
 // ---- data: small key domains so that groups have several rows ----------------
 const COLS = 'k VARCHAR, c VARCHAR, i BIGINT, j BIGINT, d DECIMAL(12,2), x DOUBLE, ' +
-             'dt DATE, ts TIMESTAMP, b BOOLEAN';
+             'dt DATE, ts TIMESTAMP, b BOOLEAN, s VARCHAR';
+// s: text as found in the wild, CSV-quoted where it must be
+const texts = ['plain', 'with, comma', 'say "hi"', 'ümlaut', ' padded ', 'x'.repeat(300),
+               'line\nbreak', 'a'.repeat(40) + 'z'];
+const quote = (t) => (/[,"\n]|^ | $/.test(t) ? `"${t.replace(/"/g, '""')}"` : t);
 function row() {
     const nul = () => rnd() < 0.1;
     const k = nul() ? '' : pick(['a', 'b', 'c', 'd', 'Ab']);
@@ -45,10 +53,11 @@ function row() {
     const ts = nul() ? '' : `${int(2019, 2024)}-${pad(int(1, 12))}-${pad(int(1, 28))} ` +
         `${pad(int(0, 23))}:${pad(int(0, 59))}:${pad(int(0, 59))}`;
     const b = nul() ? '' : pick(['true', 'false']);
-    return [k, c, i, j, d, x, dt, ts, b].join(',');
+    const s = nul() ? '' : quote(pick(texts));
+    return [k, c, i, j, d, x, dt, ts, b, s].join(',');
 }
 const NROWS = int(150, 400);
-const lines = ['k,c,i,j,d,x,dt,ts,b'];
+const lines = ['k,c,i,j,d,x,dt,ts,b,s'];
 for (let r = 0; r < NROWS; r++) lines.push(row());
 const csv = work + '/query.csv';
 writeFileSync(csv, lines.join('\n') + '\n');
@@ -58,7 +67,8 @@ writeFileSync(empty, lines[0] + '\n');
 // ---- queries -------------------------------------------------------------------
 const keyPool = ['k', 'c', 'j', 'b', 'upper(k)', 'i % 3', 'j > 2', 'extract(year FROM dt)',
                  'date_trunc(\'year\', dt)', 'CASE WHEN i > 0 THEN \'pos\' ELSE \'neg\' END',
-                 'coalesce(k, \'?\')', 'dt', 'length(c)', 'i // 250'];
+                 'coalesce(k, \'?\')', 'dt', 'length(c)', 'i // 250', 'length(s)',
+                 'substr(s, 1, 3)'];
 const numArg = ['i', 'j', 'd', 'x', 'i * 2', 'd - i', 'i + j', 'abs(i)', 'd * 2', 'x * 4',
                 'CASE WHEN b THEN i ELSE j END', 'round(d, 1)'];
 const anyArg = ['i', 'd', 'dt', 'ts', 'x', 'j'];
@@ -69,7 +79,7 @@ function agg() {
                     'stddev_samp', 'stddev_pop', 'bool_and', 'bool_or', 'sum', 'avg']);
     let e;
     if (f === 'count(*)') e = 'count(*)';
-    else if (f === 'count') e = `count(${pick(['i', 'k', 'd', 'dt', 'b', 'x'])})`;
+    else if (f === 'count') e = `count(${pick(['i', 'k', 'd', 'dt', 'b', 'x', 's'])})`;
     else if (f === 'min' || f === 'max') e = `${f}(${pick(anyArg.concat(numArg))})`;
     else if (f === 'bool_and' || f === 'bool_or') e = `${f}(${pick(['b', 'i > 0', 'j = 0'])})`;
     else e = `${f}(${pick(numArg)})`;
@@ -147,10 +157,27 @@ function same(a, b) {
     return Math.abs(x - y) <= 1e-9 * Math.max(Math.abs(x), Math.abs(y), 1e-300);
 }
 
+// mbrun.sh's answer for one of the two tasks, as spawnSync would give it
+function ranRun(tname) {
+    const t = tname === 'data_full' ? 'full' : 'empty', dir = work + '/mbrun';
+    try {
+        return { status: Number(readFileSync(`${dir}/${t}.status`, 'utf8')),
+                 stdout: readFileSync(`${dir}/${t}.out`), stderr: Buffer.from('') };
+    } catch (err) {
+        return { status: 99, stdout: Buffer.from(`ERROR: no answer (${err.message})`),
+                 stderr: Buffer.from('') };
+    }
+}
+
 let n = 0, failed = 0, refused = 0, rowsCompared = 0;
 const total = queries.length * 2;
 console.log(`1..${total}`);
+const batch = sqlrun.endsWith('.sh');
 for (const { q, ordered } of queries) {
+    if (batch) {                    // no answer of the last query may pass for this one's
+        rmSync(work + '/mbrun', { recursive: true, force: true });
+        spawnSync(sqlrun, [csv, empty, COLS, q], { maxBuffer: 1 << 26 });
+    }
     for (const [tname, file] of [['data_full', csv], ['data_empty', empty]]) {
         n++;
         let want = null, werr = null;
@@ -161,7 +188,7 @@ for (const { q, ordered } of queries) {
         } catch (err) {
             werr = String(err.message).split('\n')[0];
         }
-        const run = spawnSync(sqlrun, [file, COLS, q], { maxBuffer: 1 << 26 });
+        const run = batch ? ranRun(tname) : spawnSync(sqlrun, [file, COLS, q], { maxBuffer: 1 << 26 });
         const out = run.stdout.toString();
         let ok = true, why = '';
         if (werr !== null) {
