@@ -1,7 +1,8 @@
 #!/bin/sh
 # demo.sh - the main job on the embedded default queue: generates seeded
 # flight records, enqueues one message per file to a dir: queue, drains it
-# with `mpirun -np 2 mpibatch run`, and prints the merged result table.
+# with `mpirun -np 2 mpibatch run`, prints the merged result table, then
+# runs a --sql job (jobs/late-flights.job) over the same files.
 # Usage: jobs/demo.sh   (DEMO_DIR, BUILD and NP may be set)
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,3 +27,9 @@ echo "== queue afterwards"
 "$B/mpibatch" queue stats --queue "dir:$D/queue"
 echo "== merged result over all tasks (mpibatch results $D/out --merge)"
 "$B/mpibatch" results "$D/out" --merge
+echo "== the same files, one SQL query: mpirun -np $NP mpibatch run --job jobs/late-flights.job"
+"$B/mpibatch" enqueue --queue "dir:$D/sqlqueue" "$D"/data/*.csv > /dev/null
+mpirun $ROOT --oversubscribe -np "$NP" "$B/mpibatch" run --queue "dir:$D/sqlqueue" \
+    --out "$D/sqlout" --job jobs/late-flights.job --chunk-size 1M < /dev/null
+echo "== merged answer (mpibatch results $D/sqlout --merge)"
+"$B/mpibatch" results "$D/sqlout" --merge
