@@ -40,7 +40,8 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
     mb_buf_init(&r->cells, (size_t)1 << 30);
     if (!(r->accs = mb_calloc(n, sizeof *r->accs)) || !(r->agg_acc = mb_calloc(n, sizeof *r->agg_acc)) ||
         !(r->needs = mb_calloc(n, sizeof *r->needs)) || !(r->off = mb_calloc(n, sizeof *r->off)) ||
-        !(r->len = mb_calloc(n, sizeof *r->len)) ||
+        !(r->len = mb_calloc(n, sizeof *r->len)) || !(r->dec = mb_calloc(n, sizeof *r->dec)) ||
+        !(r->dec_ok = mb_calloc(n, sizeof *r->dec_ok)) ||
         !(r->vals = mb_calloc(p->ncolumns ? p->ncolumns : 1, sizeof *r->vals))) {
         mb_sql_rows_fini(r);
         return mb_err_set(err, MB_ENOMEM, "out of memory for the query's row layer");
@@ -77,6 +78,8 @@ void mb_sql_rows_fini(mb_sql_rows *r)
     free(r->needs);
     free(r->off);
     free(r->len);
+    free(r->dec);
+    free(r->dec_ok);
     free(r->vals);
     mb_sql_scratch_fini(&r->scratch);
     mb_buf_fini(&r->text);
@@ -85,6 +88,8 @@ void mb_sql_rows_fini(mb_sql_rows *r)
     r->agg_acc = NULL;
     r->needs = NULL;
     r->off = r->len = NULL;
+    r->dec = NULL;
+    r->dec_ok = NULL;
     r->vals = NULL;
 }
 
@@ -140,6 +145,32 @@ static mb_status key_field(mb_buf *key, const mb_sql_value *v, mb_err *err)
     if (mb_buf_put(key, &len, sizeof len) != MB_OK || mb_buf_put(key, p, n) != MB_OK)
         return mb_err_set(err, MB_ELIMIT, "group key too long");
     return MB_OK;
+}
+
+/* The value as the exact decimal the engine accumulates, for the types
+ * that are exact integers at a scale (all but DOUBLE): the very state the
+ * value's text would give (nonint: written with a fraction). */
+static bool acc_dec(const mb_sql_value *v, mb_dec *d)
+{
+    d->scale = 0;
+    d->nonint = 0;
+    switch (v->t) {
+    case MB_SQL_T_BOOLEAN:
+        d->m = v->u.b ? 1 : 0;
+        return true;
+    case MB_SQL_T_BIGINT:
+    case MB_SQL_T_DATE:
+    case MB_SQL_T_TIMESTAMP:
+        d->m = v->u.i;
+        return true;
+    case MB_SQL_T_DECIMAL:
+        d->m = v->u.dec;
+        d->scale = v->scale;
+        d->nonint = v->scale > 0;
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* The exact text the engine accumulates for a value. */
@@ -217,6 +248,7 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
         mb_sql_value v;
         char buf[128];
         r->len[k] = SIZE_MAX;
+        r->dec_ok[k] = false;
         if (a->filter) {
             if ((st = mb_sql_eval_pred(a->filter, &env, &pass, err)) != MB_OK)
                 return st;
@@ -232,6 +264,10 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
             memset(&v, 0, sizeof v);
             v.t = MB_SQL_T_BIGINT;
             v.u.i = 1;
+        }
+        if (a->need == MB_NEED_COUNT || acc_dec(&v, &r->dec[k])) {
+            r->dec_ok[k] = true;
+            continue;
         }
         if ((st = acc_text(&v, a->need, buf, sizeof buf, err)) != MB_OK)
             return st;
@@ -253,12 +289,19 @@ mb_status mb_sql_rows_fold(const mb_sql_rows *r, mb_groups *g, const char *key, 
         return st;
     mb_groups_rec(g, gi)->rows++;
     for (size_t k = 0; k < r->nacc; k++) {
+        if (r->needs[k] == MB_NEED_COUNT) {
+            if (r->dec_ok[k])
+                mb_acc_count(mb_groups_acc(g, gi, k));
+            continue;
+        }
+        if (r->dec_ok[k]) {
+            if ((st = mb_groups_add(g, gi, k, &r->dec[k], err)) != MB_OK)
+                return st;
+            continue;
+        }
         if (r->len[k] == SIZE_MAX)
             continue;                          /* NULL, or FILTER said no */
-        if (r->needs[k] == MB_NEED_COUNT)
-            mb_acc_count(mb_groups_acc(g, gi, k));
-        else if ((st = mb_groups_add_text(g, gi, k, r->text.p + r->off[k], r->len[k], err)) !=
-                 MB_OK)
+        if ((st = mb_groups_add_text(g, gi, k, r->text.p + r->off[k], r->len[k], err)) != MB_OK)
             return st;
     }
     return MB_OK;

@@ -41,7 +41,12 @@ typedef struct mb_sql_rows {
     mb_sql_scratch scratch;
     mb_buf text;                 /* the accumulators' texts, back to back */
     mb_buf cells;                /* the record's unescaped cells */
-    size_t *off, *len;           /* per accumulator; len SIZE_MAX: NULL */
+    size_t *off, *len;           /* per accumulator; len SIZE_MAX: NULL, or
+                                    the value is in dec[] (dec_ok) */
+    mb_dec *dec;                 /* per accumulator: the value as an exact
+                                    decimal, when its type is exact (no
+                                    text round trip on the hot path) */
+    bool *dec_ok;
     long col;                    /* after an error: the input column whose
                                     cell did not parse, or -1 */
 } mb_sql_rows;
