@@ -98,6 +98,10 @@ static mb_status bind_file(const mb_opts *o, const mb_plan *p, const mb_query *j
             st = mb_query_bind(jq, g.names, types, g.ncols, t, err);
         if (st == MB_EUSAGE || st == MB_EJOB || st == MB_ENOENT)
             mb_err_prefix(err, "%s: ", path);
+        if (st == MB_ENOENT && err)
+            err->code = MB_EJOB;  /* --columns names a column the file lacks: a run's code */
+        if (st == MB_ENOENT)
+            st = MB_EJOB;
     }
     free(types);
     mb_grid_fini(&g);

@@ -22,6 +22,7 @@
  * Errors: the query's own (MB_EUSAGE for --sql, MB_EJOB for a job file,
  * naming the position, e.g. "--sql:1:23: syntax error at or near ..."),
  * prefixed with the input's path when the query does not fit that input;
+ * MB_EJOB, as in a run, when --columns names a column the input lacks;
  * MB_EUSAGE when the job has no query or there is no input and no
  * --columns; the queue's, the message body's (MB_EDATA) and the file's
  * (MB_ENOENT, MB_EIO, ...) as they come. Ranks other than 0 return MB_OK

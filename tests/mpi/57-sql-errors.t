@@ -139,6 +139,12 @@ is "$(grep -c -- '--sql:1:30: syntax error at or near "FROM"' "$T/x6")" 1 \
 is $? 64 "--explain of a query that does not fit the input exits 64"
 contains "$T/x7" "f.csv: --sql:1:20: unknown column 'dely' \(the input has: origin, delay, day\)" \
     "--explain names the input, the column and the header"
+"$MB" run --queue "dir:$T/q" --sql "$Q" --columns "nosuch DOUBLE" --explain > "$T/x12" 2>&1
+is $? 65 "--explain with --columns naming a column the input lacks exits 65, as a run does"
+contains "$T/x12" "f.csv: --columns names 'nosuch', which the file does not have \(its columns: origin, delay, day\)" \
+    "the error names the input, the column and the header"
+LOG=$T/nosuch.log mb_run 2 "dir:$T/q" "$T/out" --sql "$Q" --columns "nosuch DOUBLE"
+is $? 65 "a run with that --columns exits 65 too"
 "$MB" run --queue "dir:$T/q" --job "$T/bad.ini" --explain > "$T/x8" 2>&1
 is $? 65 "--explain of a job file whose query has a syntax error exits 65"
 contains "$T/x8" "$T/bad.ini \[job\] query:2:" "the error names the job file"
