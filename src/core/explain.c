@@ -60,7 +60,6 @@ static mb_status peek_first(const mb_opts *o, const char *url, mb_msg *m, int *f
     size_t n = 0;
     mb_status st = mb_cli_queue_config(o, &cfg, err);
 
-    *found = 0;
     if (st == MB_OK)
         st = mb_queue_open(&q, url, 0, &cfg, err);
     if (st == MB_OK)
