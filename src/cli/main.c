@@ -3,6 +3,7 @@
 #include "core/ckpt.h"
 #include "cli/cli.h"
 #include "core/dist.h"
+#include "core/explain.h"
 #include "azure/http.h"
 #include "cli/job.h"
 #include "base/log.h"
@@ -359,6 +360,8 @@ int main(int argc, char **argv)
     } else if (o.help || o.cmd == MB_CMD_NONE) {
         mb_cli_help(o.cmd);
         st = o.help ? MB_OK : MB_EUSAGE;
+    } else if (o.cmd == MB_CMD_RUN && o.explain) {
+        st = mb_explain_run(&o, stdout, &err);     /* no MPI: before mb_dist_init */
     } else if (o.cmd == MB_CMD_RUN) {
         st = cmd_run(&o, &argc, &argv, &err);
         err.msg[0] = '\0';    /* already reported by every rank that should */
