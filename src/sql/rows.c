@@ -29,6 +29,17 @@ static unsigned needs_of(mb_sql_aggfn fn)
     }
 }
 
+/* Marks the input columns e reads. */
+static void mark_columns(const mb_sql_expr *e, bool *cols, size_t ncols)
+{
+    if (!e)
+        return;
+    if (e->kind == MB_SQL_E_COLUMN && e->idx < ncols)
+        cols[e->idx] = true;
+    for (size_t i = 0; i < e->nargs; i++)
+        mark_columns(e->args[i], cols, ncols);
+}
+
 mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
 {
     size_t n = p->naggs ? p->naggs : 1;
@@ -42,7 +53,8 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
         !(r->needs = mb_calloc(n, sizeof *r->needs)) || !(r->off = mb_calloc(n, sizeof *r->off)) ||
         !(r->len = mb_calloc(n, sizeof *r->len)) || !(r->dec = mb_calloc(n, sizeof *r->dec)) ||
         !(r->dec_ok = mb_calloc(n, sizeof *r->dec_ok)) ||
-        !(r->vals = mb_calloc(p->ncolumns ? p->ncolumns : 1, sizeof *r->vals))) {
+        !(r->vals = mb_calloc(p->ncolumns ? p->ncolumns : 1, sizeof *r->vals)) ||
+        !(r->first = mb_calloc(p->ncolumns ? p->ncolumns : 1, sizeof *r->first))) {
         mb_sql_rows_fini(r);
         return mb_err_set(err, MB_ENOMEM, "out of memory for the query's row layer");
     }
@@ -68,6 +80,7 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
     }
     for (size_t k = 0; k < r->nacc; k++)
         r->needs[k] = r->accs[k].need;
+    mark_columns(p->where, r->first, p->ncolumns);
     return MB_OK;
 }
 
@@ -81,6 +94,7 @@ void mb_sql_rows_fini(mb_sql_rows *r)
     free(r->dec);
     free(r->dec_ok);
     free(r->vals);
+    free(r->first);
     mb_sql_scratch_fini(&r->scratch);
     mb_buf_fini(&r->text);
     mb_buf_fini(&r->cells);
@@ -91,6 +105,7 @@ void mb_sql_rows_fini(mb_sql_rows *r)
     r->dec = NULL;
     r->dec_ok = NULL;
     r->vals = NULL;
+    r->first = NULL;
 }
 
 /* A cell as a value of its column's type: empty is NULL (an empty quoted
@@ -223,8 +238,8 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
         if (need && mb_buf_reserve(&r->cells, need) != MB_OK)
             return mb_err_set(err, MB_ENOMEM, "out of memory for a record's cells");
     }
-    for (size_t i = 0; i < p->ncolumns; i++) {
-        if (!p->used[i])
+    for (size_t i = 0; p->where && i < p->ncolumns; i++) {
+        if (!r->first[i])
             continue;
         if ((st = cell_value(r, &cells[i], p->coltypes[i], &r->vals[i], err)) != MB_OK) {
             r->col = (long)i;
@@ -236,6 +251,14 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
             return st;
         if (!pass)
             return MB_OK;
+    }
+    for (size_t i = 0; i < p->ncolumns; i++) {
+        if (!p->used[i] || r->first[i])
+            continue;
+        if ((st = cell_value(r, &cells[i], p->coltypes[i], &r->vals[i], err)) != MB_OK) {
+            r->col = (long)i;
+            return st;
+        }
     }
     for (size_t k = 0; k < p->nkeys; k++) {
         mb_sql_value v;

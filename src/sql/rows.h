@@ -38,6 +38,9 @@ typedef struct mb_sql_rows {
                                     a plain count(*) (the group's row count) */
     unsigned *needs;             /* per accumulator, for mb_groups_init */
     mb_sql_value *vals;          /* per input column */
+    bool *first;                 /* per input column: WHERE reads it, so it is
+                                    parsed before the others (a record WHERE
+                                    rejects costs no more parsing) */
     mb_sql_scratch scratch;
     mb_buf text;                 /* the accumulators' texts, back to back */
     mb_buf cells;                /* the record's unescaped cells */
@@ -55,7 +58,9 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err);
 void mb_sql_rows_fini(mb_sql_rows *r);            /* idempotent */
 
 /* Applies the row layer to one record (cells[i] the i-th field of the
- * input; only the plan's columns are read). *keep is false when WHERE
+ * input; only the plan's columns are read, those WHERE reads first: a
+ * record WHERE rejects is not parsed further, so a bad value in another
+ * column of it is not an error). *keep is false when WHERE
  * rejects the record; otherwise the key is appended to `key` and r->off,
  * r->len give each accumulator's value text in r->text. Errors: MB_EDATA
  * or MB_ERANGE with a message; r->col names the cell's column when the
