@@ -10,8 +10,8 @@
 #
 # Usage: tests/bench/run.sh [BUILD_DIR]
 # Environment (defaults in brackets):
-#   BENCH_BYTES    size of data set (a) [1000000000]; (b) is a quarter of it,
-#                  (c) a half (BENCH_BYTES_B, BENCH_BYTES_C override)
+#   BENCH_BYTES    size of data set (a) [1000000000]; (b) and (d) are a
+#                  quarter of it, (c) a half (BENCH_BYTES_B, _C, _D override)
 #   BENCH_REPS     repetitions of each run [3]
 #   BENCH_SLOW     a run slower than this many seconds is not repeated [20]
 #   BENCH_TIMEOUT  bound of any single step, in seconds [900]
@@ -27,6 +27,7 @@ W=${BENCH_DIR:-/tmp/mpibatch-bench}
 BYTES=${BENCH_BYTES:-1000000000}
 BYTES_B=${BENCH_BYTES_B:-$((BYTES / 4))}
 BYTES_C=${BENCH_BYTES_C:-$((BYTES / 2))}
+BYTES_D=${BENCH_BYTES_D:-$((BYTES / 4))}
 REPS=${BENCH_REPS:-3}
 SLOW=${BENCH_SLOW:-20}
 TMO=${BENCH_TIMEOUT:-900}
@@ -112,6 +113,9 @@ gen() { # NAME PROFILE BYTES
 gen a groupby "$BYTES"
 gen b groupby-quoted "$BYTES_B"
 gen c groupby-wide "$BYTES_C"
+say "generating d: flights, about $BYTES_D bytes"
+timeout "$TMO" "$B/mpibatch-gen" --profile flights --seed 7 --rows "$((BYTES_D / 59 + 1))" \
+    > "$W/d.csv"
 
 # --- running --------------------------------------------------------------
 TIMES=$W/times.tsv  # data set, query, tool, cores, seconds or a word
@@ -172,14 +176,59 @@ run_tool() { # DATA QUERY TOOL KEYS AGGS
     printf '%s\t%s\t%s\t%s\t%s\n' "$d" "$q" "$t" "$cores" "$s" >> "$TIMES"
 }
 
+# One bounded run of a SQL query (`mpibatch run --sql`, DuckDB, Polars'
+# SQL context; pandas and datamash have no SQL); as run_tool.
+run_sql() { # DATA QUERY TOOL SQL TYPES
+    d=$1 q=$2 t=$3 sql=$4 types=$5
+    in=$W/$d.csv res=$W/res/$d.$q.$t.csv log=$W/log/$d.$q.$t.log
+    cores=1
+    case "$t" in *-2) cores=2 ;; esac
+    eval "na=\$NA_${t%-[12]}"
+    case "$t" in pandas | datamash) na="no SQL" ;; esac
+    if [ -n "${na:-}" ]; then
+        printf '%s\t%s\t%s\t%s\tn/a (%s)\n' "$d" "$q" "$t" "$cores" "$na" >> "$TIMES"
+        return 0
+    fi
+    case "$t" in
+    mpibatch-*)  # the types are sniffed, as a user would let them be
+        rm -rf "$W/q" "$W/out"
+        "$B/mpibatch" enqueue --queue "dir:$W/q" "$in" > /dev/null
+        set -- "$LAUNCH" $ROOT -np "$cores" "$B/mpibatch" run --queue "dir:$W/q" --out "$W/out" \
+            --sql "$sql"
+        ;;
+    duckdb-*) set -- node "$P/sql.mjs" duckdb "$in" "$res" "$cores" "$sql" "$types" ;;
+    polars-*) set -- env POLARS_MAX_THREADS="$cores" node "$P/sql.mjs" polars "$in" "$res" \
+        "$cores" "$sql" "$types" ;;
+    esac
+    t0=$(now)
+    if timeout "$TMO" "$@" > "$log" 2>&1; then
+        s=$(since "$t0")
+    else
+        rc=$?
+        s="failed"
+        [ "$rc" -eq 124 ] && s="timeout"
+        loud "$t on $d/$q: $s (exit $rc), see $log"
+    fi
+    case "$t" in
+    mpibatch-*)
+        if [ "$s" = failed ] || [ "$s" = timeout ]; then
+            echo "mpibatch $t failed on $d/$q" >> "$BAD"
+        else
+            timeout "$TMO" "$B/mpibatch" results "$W/out" --merge > "$res"
+        fi
+        ;;
+    esac
+    printf '%s\t%s\t%s\t%s\t%s\n' "$d" "$q" "$t" "$cores" "$s" >> "$TIMES"
+}
+
 # Compares every peer's first answer with mpibatch's one-rank answer.
-check() { # DATA QUERY
+check() { # DATA QUERY [KEYS]
     ref=$W/res/$1.$2.mpibatch-1.csv
     [ -f "$ref" ] && printf '%s\t%s\t%s\n' "$1" "$2" "$(($(wc -l < "$ref") - 1))" >> "$W/groups.tsv"
     for f in "$W/res/$1.$2".*.csv; do
         [ "$f" = "$ref" ] && continue
         [ -f "$ref" ] || break
-        if ! msg=$(timeout "$TMO" "$PY" "$P/compare.py" "$ref" "$f"); then
+        if ! msg=$(timeout "$TMO" "$PY" "$P/compare.py" "$ref" "$f" ${3:+--keys "$3"}); then
             t=${f#"$W/res/$1.$2."}
             loud "MISMATCH $1/$2 ${t%.csv}: $msg"
             [ -s "$BAD" ] || echo "$1/$2 ${t%.csv}: $msg" > "$BAD"
@@ -219,10 +268,40 @@ bench() { # DATA QUERY-NAMES: every query on every tool, reps interleaved
     done
 }
 
+# SQL cases: name, data set, key columns, query; the types as the peers
+# are told them (mpibatch sniffs its own).
+TYPES_A="id1 VARCHAR, id2 VARCHAR, id3 VARCHAR, id4 BIGINT, id5 BIGINT, id6 BIGINT, v1 BIGINT, v2 BIGINT, v3 DOUBLE"
+TYPES_D="date DATE, carrier VARCHAR, flight BIGINT, origin VARCHAR, dest VARCHAR, dep_delay BIGINT, arr_delay BIGINT, distance BIGINT, air_time DOUBLE, remarks VARCHAR"
+SQL_CASES="sql-filter|a|1|SELECT id1, count(*) AS n, sum(v1) AS s, avg(v3) AS m FROM input WHERE v2 > 10 AND id4 < 50 GROUP BY id1 ORDER BY id1
+sql-month|d|1|SELECT strftime(date, '%Y-%m') AS month, count(*) AS n, avg(dep_delay) AS d, max(arr_delay) AS worst FROM input WHERE distance > 500 GROUP BY month ORDER BY month
+sql-minmax|d|1|SELECT origin, min(carrier) AS lo, max(dest) AS hi, min(date) AS first, count(remarks) AS n FROM input GROUP BY origin ORDER BY origin"
+
+bench_sql() { # DATA: the SQL cases over it, reps interleaved
+    d=$1
+    mkdir -p "$W/res" "$W/log"
+    timeout "$TMO" cat "$W/$d.csv" > /dev/null
+    types=$TYPES_A
+    [ "$d" = d ] && types=$TYPES_D
+    printf '%s\n' "$SQL_CASES" | while IFS='|' read -r qn qd nk sql; do
+        [ "$qd" = "$d" ] || continue
+        say "data set $d, $qn: $sql"
+        r=1
+        while [ "$r" -le "$REPS" ]; do
+            for t in $TOOLS; do
+                run_sql "$d" "$qn" "$t" "$sql" "$types"
+            done
+            [ "$r" -eq 1 ] && check "$d" "$qn" "$nk"
+            r=$((r + 1))
+        done
+    done
+}
+
 say "peers: duckdb ${NA_duckdb:-ok}, polars ${NA_polars:-ok}, pandas ${NA_pandas:-ok}, datamash ${NA_datamash:-ok}"
 bench a "few many two all"
+bench_sql a
 bench b "few many"
 bench c "few many"
+bench_sql d
 
 # --- the machine's ceiling ------------------------------------------------
 cc -O2 -o "$W/membw" "$P/membw.c" 2> "$W/log/membw.log" || loud "cc membw.c failed"
@@ -254,7 +333,7 @@ rss2=$(rss 2 || echo n/a)
         "$(date -u +%Y-%m-%dT%H:%MZ), median of $REPS run(s) (a run slower than ${SLOW} s is not repeated)"
     peer_version | paste -sd, - | sed 's/,/, /g; s/^/peers: /'
 } > "$W/head.txt"
-for d in a b c; do
+for d in a b c d; do
     printf '%s\t%s\n' "$d" "$(stat -c %s "$W/$d.csv")"
 done > "$W/sizes.tsv"
 printf 'ceiling\t%s\n' "$(stat -c %s "$W/a.csv")" >> "$W/sizes.tsv"

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """compare.py - does a peer's group-by result agree with mpibatch's?
 
-    compare.py REFERENCE CANDIDATE [--rtol 1e-9]
+    compare.py REFERENCE CANDIDATE [--rtol 1e-9] [--keys N]
 
 Both files are result CSVs (header = group columns, then the aggregates as
-written). The candidate must have the same header, the same set of group
+written; with --keys N, as for SQL answers whose columns are aliases, the
+first N columns are the keys). The candidate must have the same header, the same set of group
 keys (row order is not compared), equal counts (count(*) and count(col)
 exactly) and every other value within a relative tolerance: the peers use
 double arithmetic, mpibatch rounds exact sums once, so the last digits may
@@ -48,13 +49,13 @@ def close(a, b, rtol):
     return abs(a - b) <= rtol * max(abs(a), abs(b)) or abs(a - b) <= 1e-300
 
 
-def compare(ref_path, cand_path, rtol):
+def compare(ref_path, cand_path, rtol, keys=None):
     """None when they agree, else a message naming the first difference."""
     rh, rrows = read(ref_path)
     ch, crows = read(cand_path)
     if [h.replace(" ", "") for h in rh] != [h.replace(" ", "") for h in ch]:
         return "header differs: %s vs %s" % (",".join(rh), ",".join(ch))
-    k = nkeys(rh)
+    k = nkeys(rh) if keys is None else keys
     ref = {tuple(r[:k]): r[k:] for r in rrows}
     cand = {}
     for r in crows:
@@ -79,6 +80,11 @@ def compare(ref_path, cand_path, rtol):
 
 def main(argv):
     rtol = 1e-9
+    keys = None
+    if "--keys" in argv:
+        i = argv.index("--keys")
+        keys = int(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     if "--rtol" in argv:
         i = argv.index("--rtol")
         rtol = float(argv[i + 1])
@@ -87,7 +93,7 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 64
     try:
-        msg = compare(argv[0], argv[1], rtol)
+        msg = compare(argv[0], argv[1], rtol, keys)
     except (OSError, ValueError) as e:
         msg = str(e)
     if msg:

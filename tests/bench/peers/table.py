@@ -16,9 +16,12 @@ import sys
 DATA = {"a": "(a) group-by table, id1..id6 v1..v3",
         "b": "(b) the same with quoted keys and a quoted note (commas, newlines)",
         "c": "(c) wide table, 40 columns, 3 used",
+        "d": "(d) flight records (dates, text, NULLs, quoted remarks)",
         "ceiling": "the machine's ceiling: reading (a) from the page cache"}
 QUERY = {"few": "few: by id1", "many": "many: by id3", "two": "two keys: id1,id2",
-         "all": "all 11 aggs: by id1", "ceiling": "read speed"}
+         "all": "all 11 aggs: by id1", "ceiling": "read speed",
+         "sql-filter": "SQL: WHERE, by id1", "sql-month": "SQL: month buckets",
+         "sql-minmax": "SQL: text min/max"}
 
 
 def rows(path):
