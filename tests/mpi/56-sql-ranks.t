@@ -42,7 +42,8 @@ for np in 1 2 3 4; do
     run_q "$np" q3 "$Q3"; ok $? "np=$np: Q3 (global aggregate, DOUBLE sums) drained"
 done
 is "$(ls "$T/q1-1"/*.csv | wc -l)" 3 "three task answers"
-is "$(sed -n '1p' "$T/q1-1/$(ls "$T/q1-1" | grep csv | head -1)")" "origin,n,late,t,s,first" \
+set -- "$T/q1-1"/*.csv
+is "$(sed -n '1p' "$1")" "origin,n,late,t,s,first" \
     "the answer's header names the select list"
 for q in q1 q2 q3; do
     for np in 2 3 4; do
@@ -73,6 +74,7 @@ ok $? "the merged global count over three files is 90000, as JSON"
 # kill -9 after a checkpoint, resume: the same bytes, finished chunks not redone.
 d=$T/kill
 "$MB" enqueue --queue "dir:$d/q" "$T"/data/*.csv > /dev/null
+# shellcheck disable=SC2086 # MPIRUN is a word list
 setsid $MPIRUN -np 2 "$MB" run --queue "dir:$d/q" --out "$d/out" --sql "$Q1" --columns "$COLS" \
     --chunk-size 48K --checkpoint-dir "$d/ck" --checkpoint-interval 0.1 \
     --visibility-timeout 2 2> "$d/first.log" &
