@@ -129,7 +129,7 @@ def result(group, kind, col, integral):
 
 
 def quote(field):
-    if any(ch in field for ch in ',"\r\n'):
+    if any(ch in field for ch in ',"\r\n') or field[:1] == " " or field[-1:] == " ":
         return '"' + field.replace('"', '""') + '"'
     return field
 
