@@ -2148,7 +2148,10 @@ static void key_field_json(void *ctx, size_t i, const char *s, size_t len)
         fputc(',', c->f);
     json_str(c->f, c->p->group[i], strlen(c->p->group[i]));
     fputc(':', c->f);
-    json_str(c->f, s, len);
+    if (len)
+        json_str(c->f, s, len);
+    else
+        fputs("null", c->f);    /* an empty key field is NULL, as in --sql answers */
 }
 
 static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,

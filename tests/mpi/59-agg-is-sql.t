@@ -1,8 +1,8 @@
 #!/bin/sh
 # --group-by/--agg is shorthand for a SQL query: each --agg job below and
 # the query it stands for (README, "--group-by/--agg as SQL"), written out
-# by hand with its --columns, give byte-identical OUT/TASK.csv files and
-# merged results on the same files. The jobs cover every aggregate
+# by hand with its --columns, give byte-identical OUT/TASK.csv files,
+# merged results and JSON (per task and merged) on the same files. The jobs cover every aggregate
 # (count(*), count(col), sum, mean/avg, min, max, var, stddev), one and two
 # group columns, NULLs (empty fields, a quoted empty field), keys with
 # commas, quotes, leading spaces and digits, negative numbers and decimals.
@@ -55,6 +55,11 @@ both() {
     "$MB" results "$T/$name-sql" --merge > "$T/$name-sql.merged"
     ok $? "$name: results --merge of the SQL job"
     same_file "$T/$name-agg.merged" "$T/$name-sql.merged" "$name: the merged totals are byte-identical"
+    for how in "" "--merge"; do
+        "$MB" results "$T/$name-agg" $how --format json > "$T/$name-agg.json"
+        "$MB" results "$T/$name-sql" $how --format json > "$T/$name-sql.json"
+        same_file "$T/$name-agg.json" "$T/$name-sql.json" "$name: results ${how:+$how }--format json is byte-identical"
+    done
 }
 
 # One key with NULLs and odd text; every aggregate over an integer column
