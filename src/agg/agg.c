@@ -1148,10 +1148,11 @@ static mb_status fitted(int len, char *out, size_t cap)
  * printf's "%.*e" gives them, without printf: |d| = m * 2^e exactly, so
  * |d| * 10^s with s = nd - 1 - k (k the decimal exponent) is a rational
  * whose numerator fits 128 bits. *dig gets the digits as an integer in
- * [10^(nd-1), 10^nd), *k10 gets k. Only for normal d with -66 <= e <= 1
+ * [10^(nd-1), 10^nd), *k10 gets k; khint is a guess of k, off by at
+ * most one (floor(log10(|d|))). Only for normal d with -66 <= e <= 1
  * (about 1e-4 <= |d| < 2^54) and 1 <= s <= 20; returns 0 otherwise, to
  * leave d to printf. */
-static int round_digits(double d, int nd, uint64_t *dig, int *k10)
+static int round_digits(double d, int nd, int khint, uint64_t *dig, int *k10)
 {
     static const uint64_t p10[21] = {
         1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
@@ -1174,7 +1175,7 @@ static int round_digits(double d, int nd, uint64_t *dig, int *k10)
     e -= 1075;                              /* |d| = m * 2^e */
     if (e < -66 || e > 1)
         return 0;
-    k = (int)floor(log10(fabs(d)));         /* an estimate, checked below */
+    k = khint;                              /* an estimate, checked below */
     for (tries = 0; tries < 3; tries++) {
         s = nd - 1 - k;
         if (s < 1 || s > 20)
@@ -1221,8 +1222,13 @@ static mb_status layout(int neg, const char *dig, int nd, int exp, char *out, si
             txt[k++] = '.';
         for (int j = 1; j < nd; j++)
             txt[k++] = dig[j];
-        k += (size_t)snprintf(txt + k, sizeof txt - k, "e%c%02d", exp < 0 ? '-' : '+',
-                              exp < 0 ? -exp : exp);
+        int x = exp < 0 ? -exp : exp;     /* e+16, e-05, e+308: two digits at least */
+        txt[k++] = 'e';
+        txt[k++] = exp < 0 ? '-' : '+';
+        if (x >= 100)
+            txt[k++] = (char)('0' + x / 100);
+        txt[k++] = (char)('0' + x / 10 % 10);
+        txt[k++] = (char)('0' + x % 10);
     } else if (exp < 0) {
         txt[k++] = '0';
         txt[k++] = '.';
@@ -1239,32 +1245,63 @@ static mb_status layout(int neg, const char *dig, int nd, int exp, char *out, si
         for (int j = exp + 1; j < nd; j++)
             txt[k++] = dig[j];
     }
-    txt[k] = '\0';
-    return fitted(snprintf(out, cap, "%s", txt), out, cap);
+    if (k >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return MB_ELIMIT;
+    }
+    memcpy(out, txt, k);
+    out[k] = '\0';
+    return MB_OK;
+}
+
+/* Whether the decimal n * 10^-s reads back as the normal double d
+ * (strtod rounds to nearest, ties to even), for 1 <= s <= 20, n < 10^17
+ * and d within round_digits' range: |d| = m * 2^e with -66 <= e <= 1.
+ * Scaled by 10^s * 2^(2-e), the two values and the half distances to d's
+ * neighbours are integers below 2^125. */
+static int reads_back(double d, uint64_t n, int s)
+{
+    uint64_t bits, m;
+    int e;
+    mb_u128 p10 = 1, a, b, diff, above, below;
+
+    memcpy(&bits, &d, sizeof bits);
+    e = (int)((bits >> 52) & 0x7ff) - 1075;
+    m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    assert(s >= 1 && s <= 20 && e >= -66 && e <= 1);
+    for (int i = 0; i < s; i++)
+        p10 *= 10u;
+    a = (mb_u128)n << (2 - e);
+    b = (mb_u128)m * p10 * 4u;
+    above = p10 * 2u;                               /* half an ulp above d */
+    below = m == UINT64_C(1) << 52 ? p10 : p10 * 2u; /* below a power of two: a quarter */
+    if (a >= b) {
+        diff = a - b;
+        return diff < above || (diff == above && !(m & 1));
+    }
+    diff = b - a;
+    return diff < below || (diff == below && !(m & 1));
 }
 
 /* The shortest digits without printf, or 0 to leave d to printf. A
  * decimal of at most 15 digits survives a trip through a double
  * (DBL_DIG), so when the 15-digit rounding reads back it is, without its
  * trailing zeros, the shortest one; else 16 digits are tried, and 17
- * always read back. Reading back is one IEEE division of two exact
- * doubles, which rounds correctly as strtod does. */
+ * always read back. */
 static int shortest_fast(double d, char *dig, int *nd, int *exp)
 {
-    static const double p10d[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     uint64_t n = 0;
-    int w, k = 0;
+    int w, k = 0, khint;
 
+    if (!(fabs(d) >= 1e-5 && fabs(d) < 1e17))
+        return 0;
+    khint = (int)floor(log10(fabs(d)));
     for (w = 15; w <= 17; w++) {
-        if (!round_digits(d, w, &n, &k))
+        if (!round_digits(d, w, khint, &n, &k))
             return 0;
-        if (w == 17)
-            break;
-        if (n > (UINT64_C(1) << 53))
-            return 0;                       /* (double)n would round */
-        if ((double)n / p10d[w - 1 - k] == fabs(d))
+        khint = k;
+        if (w == 17 || reads_back(d, n, w - 1 - k))
             break;
     }
     for (int i = w; i-- > 0;) {
