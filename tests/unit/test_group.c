@@ -392,7 +392,8 @@ static void test_format(void)
 /* mb_format_double against the printf reference (ref_shortest): random
  * bit patterns, values near powers of ten and the range edges, and short
  * binary fractions whose decimal expansions end exactly half-way between
- * two 15-, 16- or 17-digit results; and every text reads back. */
+ * two 15-, 16- or 17-digit results, powers of two and their neighbours;
+ * and every text reads back. */
 static void test_double_format(void)
 {
     size_t bad = 0, n = 0;
@@ -401,7 +402,13 @@ static void test_double_format(void)
         double d;
         char got[64], want[64];
         uint64_t b = rnd();
-        switch (i % 6) {
+        switch (i % 7) {
+        case 6: {                             /* powers of two and their neighbours:
+                                               * the ulp below is half the one above */
+            double p = ldexp(1.0, (int)(rnd() % 80) - 20);
+            d = (b & 3) == 0 ? p : nextafter(p, (b & 1) ? 0.0 : 1e300);
+            break;
+        }
         case 0:                               /* any finite double */
             memcpy(&d, &b, sizeof d);
             if (d != d || d - d != 0)
