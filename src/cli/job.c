@@ -1,5 +1,6 @@
 /* job.c - job files (INI) into options, options into a plan, a plan bound to
- * a file's header. No I/O but reading the job file itself. */
+ * a file's header, and a --group-by/--agg plan as the SQL query it stands
+ * for. No I/O but reading the job file itself. */
 #include "cli/job.h"
 
 #include "base/digest.h"
@@ -535,7 +536,7 @@ mb_status mb_plan_agg_query(const mb_plan *p, char **out, mb_err *err)
         mb_buf_fini(&b);
         return mb_err_set(err, st, "cannot write the job's query: %s", mb_strerror(st));
     }
-    *out = (char *)b.p;             /* the buffer is the string; the caller frees it */
+    *out = b.p;                     /* the buffer is the string; the caller frees it */
     return MB_OK;
 }
 

@@ -4,7 +4,8 @@
  * A job file is INI (read with inih); its keys are options of the command
  * line (cli.c's table), and options given on the command line win. The plan
  * is what every rank needs to aggregate a file; binding it to a file's
- * header turns column names into field indices. */
+ * header turns column names into field indices. A --group-by/--agg plan
+ * also reads as a SQL query (mb_plan_agg_query), which --explain shows. */
 #ifndef MB_JOB_H
 #define MB_JOB_H
 
