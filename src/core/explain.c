@@ -172,6 +172,10 @@ static mb_status explain(const mb_opts *o, const mb_plan *p, const mb_query *jq,
     memset(&m, 0, sizeof m);
     memset(&t, 0, sizeof t);
     memset(&task, 0, sizeof task);
+    /* first, so that an error's position can be read against it */
+    if (jq->agg && (fprintf(out, "query (the --group-by/--agg job as SQL): %s\n",
+                            jq->agg_sql) < 0 || fflush(out) != 0))
+        return mb_err_set(err, MB_EIO, "--explain: cannot write the plan");
     snprintf(where, sizeof where, "%s", url ? url : "");
     mb_redact(where);             /* a SAS token in the URL stays off the output */
     if (url && (st = peek_first(o, url, &m, &found, err)) != MB_OK)
@@ -209,9 +213,6 @@ static mb_status explain(const mb_opts *o, const mb_plan *p, const mb_query *jq,
                           "MPIBATCH_QUEUE) is given", where,
                           url ? " has no visible message" : "");
     }
-    if (st == MB_OK && jq->agg &&
-        (fprintf(out, "query (the --group-by/--agg job as SQL): %s\n", jq->agg_sql) < 0))
-        st = mb_err_set(err, MB_EIO, "--explain: cannot write the plan");
     if (st == MB_OK)
         st = print_plan(out, first, &t, err);
     mb_qtask_fini(&t);
@@ -242,11 +243,14 @@ mb_status mb_explain_run(mb_opts *o, FILE *out, mb_err *err)
     }
     if (!p.sql) {                 /* --group-by/--agg: as the query it stands for */
         mb_plan qp;
-        char *sql = NULL;
+        char *sql = NULL, src[4200];
+        /* a query that does not fit is the command line's (64) or the job file's (65) */
+        snprintf(src, sizeof src, mb_cli_given(o, "agg") || !o->job ? "--agg"
+                                                                  : "%s [job] aggregates", o->job);
         memset(&qp, 0, sizeof qp);
         st = mb_plan_agg_query(&p, &sql, err);
         qp.sql = sql;
-        qp.sql_source = (char *)"--agg";
+        qp.sql_source = src;
         if (st == MB_OK && (st = mb_query_open(&jq, &qp, err)) == MB_OK) {
             jq.agg = &p;
             jq.agg_sql = sql;

@@ -72,7 +72,7 @@ static mb_status parse_columns(mb_query *jq, const char *text, int code, mb_err 
 
 mb_status mb_query_open(mb_query *jq, const mb_plan *p, mb_err *err)
 {
-    int code = strcmp(p->sql_source, "--sql") == 0 ? MB_EUSAGE : MB_EJOB;
+    int code = strncmp(p->sql_source, "--", 2) == 0 ? MB_EUSAGE : MB_EJOB;
     mb_status st;
 
     memset(jq, 0, sizeof *jq);

@@ -107,6 +107,15 @@ contains "$T/explain" "^order: key2 asc nulls first$" "and the order of the keys
 contains "$T/xstats" "^visible 1$" "--explain claimed nothing"
 "$MB" run --queue "dir:$T/xq" --group-by k1 --explain > /dev/null 2>&1
 is $? 64 "--explain of an incomplete --agg job is a usage error"
+"$MB" run --queue "dir:$T/xq" --group-by k1 --agg 'sum(k1)' --explain > "$T/xk" 2> "$T/xk.err"
+is $? 64 "a key also aggregated: the query does not bind, a usage error on the command line"
+contains "$T/xk.err" "m1.csv: --agg:1:[0-9]+: sum\(\) takes a number, not VARCHAR" \
+    "the error names the position in the job's query..."
+contains "$T/xk" '^query .*SELECT nullif\("k1", '"''"'\) AS "k1", sum\("k1"\)' "... which is printed first"
+printf '[job]\ngroup_by = k1\naggregates = sum(k1)\n' > "$T/k.job"
+"$MB" run --queue "dir:$T/xq" --job "$T/k.job" --explain > /dev/null 2> "$T/xj.err"
+is $? 65 "the same from a job file exits 65"
+contains "$T/xj.err" "k.job \[job\] aggregates:1:[0-9]+: sum\(\)" "naming the job file's aggregates"
 
 xq_sql=$(sed -n 's/^query (the --group-by\/--agg job as SQL): //p' "$T/explain")
 cols=$(sed -n 's/^input columns: //p' "$T/explain")
