@@ -38,7 +38,9 @@ done
 # query, each drained by 2 ranks from its own queue.
 both() {
     name=$1; glob=$2; cols=$3; sql=$4; gb=$5; agg=$6
+    # shellcheck disable=SC2086 # $glob is a file name pattern
     "$MB" enqueue --queue "dir:$T/$name-aq" "$T"/data/$glob > /dev/null
+    # shellcheck disable=SC2086
     "$MB" enqueue --queue "dir:$T/$name-sq" "$T"/data/$glob > /dev/null
     mb_run 2 "dir:$T/$name-aq" "$T/$name-agg" --group-by "$gb" --agg "$agg" --chunk-size 16K
     ok $? "$name: the --agg job drains"
