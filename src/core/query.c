@@ -13,7 +13,7 @@
 
 /* Parses "name TYPE, name TYPE(w,s), ..." (commas inside parentheses
  * belong to the type; a name may be double-quoted). */
-static mb_status parse_columns(mb_query *jq, const char *text, int code, mb_err *err)
+static mb_status parse_columns(mb_query *jq, const char *text, mb_status code, mb_err *err)
 {
     size_t n = 1, len = strlen(text), at = 0;
     char *b;
@@ -72,7 +72,7 @@ static mb_status parse_columns(mb_query *jq, const char *text, int code, mb_err 
 
 mb_status mb_query_open(mb_query *jq, const mb_plan *p, mb_err *err)
 {
-    int code = strncmp(p->sql_source, "--", 2) == 0 ? MB_EUSAGE : MB_EJOB;
+    mb_status code = strncmp(p->sql_source, "--", 2) == 0 ? MB_EUSAGE : MB_EJOB;
     mb_status st;
 
     memset(jq, 0, sizeof *jq);
