@@ -77,8 +77,9 @@ static const opt options[] = {
      "--sql: column types instead of the sniffed ones, e.g. \"when TIMESTAMP, delay BIGINT\" "
      "(job file: a [columns] section of name = TYPE lines)", NULL},
     {"explain", 0, NULL, T_FLAG, F(explain), C(MB_CMD_RUN), NULL, 0, 0,
-     "--sql: print the plan (columns read, filter, keys, states, what follows the reduction) "
-     "for the first queued input, or for --columns alone, and exit without running", NULL},
+     "print the plan (columns read, filter, keys, states, what follows the reduction) "
+     "for the first queued input, or for --columns alone, and exit without running; "
+     "--group-by/--agg as the SQL query they stand for", NULL},
     {"delimiter", 0, "CHAR", T_DELIM, F(delimiter), C(MB_CMD_RUN), "csv.delimiter", 0, 0,
      "field delimiter: , ; | or tab (default ,)", NULL},
     {"no-header", 0, NULL, T_NOFLAG, F(header), C(MB_CMD_RUN), "csv.header", 0, 0,

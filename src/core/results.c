@@ -318,10 +318,13 @@ void mb_results_forget_poison(const char *out, const char *task_id)
 
 /* ---- CSV ------------------------------------------------------------ */
 
+/* A field as DuckDB writes it (and a --sql answer, sql/finish.c): quoted
+ * when it holds a comma, a quote, CR or LF, or begins or ends with a
+ * space. The empty field stays empty: an empty key is --agg's NULL. */
 static void put_field(FILE *f, const char *p, size_t len)
 {
-    if (len && (memchr(p, ',', len) || memchr(p, '"', len) || memchr(p, '\n', len) ||
-                memchr(p, '\r', len))) {
+    if (len && (p[0] == ' ' || p[len - 1] == ' ' || memchr(p, ',', len) ||
+                memchr(p, '"', len) || memchr(p, '\n', len) || memchr(p, '\r', len))) {
         putc_unlocked('"', f);
         for (size_t i = 0; i < len; i++) {
             if (p[i] == '"')
@@ -2145,7 +2148,10 @@ static void key_field_json(void *ctx, size_t i, const char *s, size_t len)
         fputc(',', c->f);
     json_str(c->f, c->p->group[i], strlen(c->p->group[i]));
     fputc(':', c->f);
-    json_str(c->f, s, len);
+    if (len)
+        json_str(c->f, s, len);
+    else
+        fputs("null", c->f);    /* an empty key field is NULL, as in --sql answers */
 }
 
 static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,
