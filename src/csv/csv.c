@@ -245,6 +245,11 @@ mb_status mb_csv_locate_file_many(const char *path, const uint64_t *offs, size_t
         st = b ? MB_EIO : MB_ENOMEM;
         goto out;
     }
+    {
+        /* the BOM is known before the first offset, however close to 0 */
+        ssize_t k = pread(fd, b, 3, 0);
+        bom = k > 0 ? mb_csv_bom_len(b, (size_t)k) : 0;
+    }
     for (i = 0; i < n; i++) {
         if (i > 0 && offs[i] < offs[i - 1]) {
             st = MB_EINTERNAL;
@@ -258,8 +263,6 @@ mb_status mb_csv_locate_file_many(const char *path, const uint64_t *offs, size_t
                 st = MB_EIO;
                 goto out;
             }
-            if (pos == 0)
-                bom = mb_csv_bom_len(b, (size_t)k);
             loc_feed(&l, b, (size_t)k, pos);
             pos += (uint64_t)k;
             eof = (size_t)k < want;   /* offsets past the end are clamped to it */
