@@ -236,12 +236,13 @@ static mb_status bad_key(mb_chunker *c, uint64_t base, size_t n, mb_err *err)
                       (unsigned long long)(base + n));
 }
 
-/* Under --max-bad-rows, before the record (c->cells, vals; alone in its
- * batch) touches the table: its key fields must be valid UTF-8 without NUL
- * and its values must parse, or it is a reject (*bad), so that a skipped
- * record leaves no group and no partial state behind. */
-static mb_status check_record(mb_chunker *c, mb_groups *g, const mb_cell *vals, uint64_t base,
-                              bool *bad, mb_err *err)
+/* Under --max-bad-rows, before the record (c->cells) joins the batch: its
+ * key fields must be valid UTF-8 without NUL and its values must parse, or
+ * it is a reject (*bad), so that a skipped record leaves no group and no
+ * partial state behind. The values are parsed again when they are added:
+ * the price of the option, not of the default path. */
+static mb_status check_record(mb_chunker *c, mb_groups *g, uint64_t base, bool *bad,
+                              mb_err *err)
 {
     const mb_plan *p = c->plan;
     char what[MB_ERR_MAX];
@@ -260,7 +261,7 @@ static mb_status check_record(mb_chunker *c, mb_groups *g, const mb_cell *vals, 
                           err);
     }
     for (k = 0; k < p->ncol; k++) {
-        const mb_cell *cell = &vals[k];
+        const mb_cell *cell = &c->cells[c->bind->col_idx[k]];
         mb_dec d;
         mb_err e2;
         mb_status st;
@@ -311,13 +312,6 @@ static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t 
         mb_groups_prefetch_rec(g, c->hash[i]);
     for (i = 0; i < n && st == MB_OK; i++) {
         size_t gi, ng = g->n;
-        bool bad;
-        if (c->max_bad) {
-            assert(n == 1);        /* c->cells is this record's */
-            if ((st = check_record(c, g, c->vals + i * p->ncol, base, &bad, err)) != MB_OK ||
-                bad)
-                break;
-        }
         st = mb_groups_get(g, c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], c->hash[i],
                            &gi, err);
         if (st != MB_OK)
@@ -381,7 +375,7 @@ static mb_status sql_record(mb_chunker *c, mb_groups *g, uint64_t at, uint64_t b
     }
     /* A fold that failed half way (an accumulator out of its exact range)
      * cannot be undone: that stays an error of the task. */
-    if (folding)
+    if (folding || (st != MB_EDATA && st != MB_ERANGE))
         return data_error(c->path, at, st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
     return bad_record(c, g, base, at, st == MB_ERANGE ? MB_ERANGE : MB_EDATA, what, err);
 }
@@ -439,6 +433,15 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
                 return st;
             continue;
         }
+        if (c->max_bad) {
+            bool bad;
+            if ((st = check_record(c, g, a, &bad, err)) != MB_OK)
+                return st;
+            if (c->over)
+                return MB_OK;
+            if (bad)
+                continue;
+        }
         if ((st = batch_add(c, g)) != MB_OK) {
             if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
                 return fst;
@@ -447,11 +450,7 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
                 return mb_err_set(err, MB_ENOMEM, "%s: out of memory for group keys", c->path);
             return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
         }
-        /* under --max-bad-rows a record is checked with its cells, alone */
-        if ((c->nb == MB_BATCH || c->max_bad) &&
-            (st = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
+        if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
             return st;
-        if (c->over)
-            return MB_OK;
     }
 }

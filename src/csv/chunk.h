@@ -31,7 +31,8 @@ typedef struct mb_chunker {
     /* --max-bad-rows (set by the caller after open; 0: the first bad record
      * is an error, as always): a record that does not parse or whose value
      * does not fit is kept as a reject (csv/reject.h) in the group table
-     * instead, records one at a time. Once this chunker has kept more than
+     * instead; --agg records are checked before they join a batch, so a
+     * rejected one touches no group. Once this chunker has kept more than
      * max_bad, `over` is set and mb_chunker_run returns at once: the task
      * has failed, and what it kept holds the earliest rejects of its
      * chunks, which is all that naming the first one too many needs. */
