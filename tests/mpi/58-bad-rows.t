@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086 # MPIRUN and AGG are word lists
 # --max-bad-rows N: with 0 (the default) one bad value fails its task with
 # file:line:column, as always; with N, up to N records that do not parse or
 # whose values do not fit (a non-numeric value, a wrong field count, a
@@ -35,14 +36,12 @@ AGG="--group-by k --agg count(*),sum(v),min(v),max(v)"
 
 # ---- default: one bad value fails the task as always ----
 "$MB" enqueue --queue "dir:$T/q0" --id bad "$F" > /dev/null
-# shellcheck disable=SC2086
 LOG=$T/zero.log mb_run 2 "dir:$T/q0" "$T/out0" $AGG
 is $? 65 "without --max-bad-rows a bad value fails its task (exit 65)"
 contains "$T/zero.log" "bad.csv:12:4: column 'v': 'abc' is not a number" \
     "... naming file:line:column"
 [ ! -e "$T/out0/bad.csv" ] && [ ! -e "$T/out0/bad.rejects.csv" ]
 ok $? "... and nothing is committed, no rejects file"
-# shellcheck disable=SC2086
 LOG=$T/zero2.log mb_run 2 "dir:$T/q0" "$T/out0" $AGG --max-bad-rows 0
 contains "$T/q0/poison/"*.reason "bad.csv:12:4: column 'v'" "the poison reason names it too"
 
@@ -59,8 +58,7 @@ want_rejects() {
 want_rejects "$F" number > "$T/want.rejects"
 for np in 1 3; do
     "$MB" enqueue --queue "dir:$T/q$np" --id bad "$F" > /dev/null
-    # shellcheck disable=SC2086
-    LOG=$T/agg$np.log mb_run $np "dir:$T/q$np" "$T/out$np" $AGG --max-bad-rows 5 --chunk-size 100
+        LOG=$T/agg$np.log mb_run $np "dir:$T/q$np" "$T/out$np" $AGG --max-bad-rows 5 --chunk-size 100
     is $? 0 "$np ranks, --max-bad-rows 5, 4 bad records: the task is committed"
 done
 $ORACLE $AGG "$T/data/clean.csv" > "$T/oracle.csv"
@@ -87,7 +85,6 @@ LOG=$T/job.log mb_run 2 "dir:$T/qj" "$T/outj" --job "$T/j.ini"
 is $? 0 "a job file's max_bad_rows = 4 lets the 4 bad records pass"
 same_file "$T/outj/bad.rejects.csv" "$T/want.rejects" "... with the same rejects"
 "$MB" enqueue --queue "dir:$T/qj2" --id bad "$F" > /dev/null
-# shellcheck disable=SC2086
 LOG=$T/fp.log mb_run 2 "dir:$T/qj2" "$T/out3" $AGG --max-bad-rows 4
 is $? 65 "another --max-bad-rows on the same --out is another job (exit 65)"
 contains "$T/fp.log" "fingerprint" "... refused by its fingerprint"
@@ -126,8 +123,7 @@ contains "$T/outu2/utf.rejects.csv" "utf.csv,3,1,a group key that is not valid U
 gen "3:k1,a,x" "9:k2,b,x" "17:k3,1,2,3" "30:k1,c,x" "44:k2,d,x" "52:k3,e,x" "58:k4,f,x" > "$T/data/six.csv"
 for np in 1 3; do
     "$MB" enqueue --queue "dir:$T/q6$np" --id six "$T/data/six.csv" > /dev/null
-    # shellcheck disable=SC2086
-    LOG=$T/six$np.log mb_run $np "dir:$T/q6$np" "$T/out6$np" $AGG --max-bad-rows 5 --chunk-size 64
+        LOG=$T/six$np.log mb_run $np "dir:$T/q6$np" "$T/out6$np" $AGG --max-bad-rows 5 --chunk-size 64
     is $? 65 "$np ranks: 7 bad records under --max-bad-rows 5 fail the task (exit 65)"
     cat "$T/q6$np/poison/"*.reason > "$T/six$np.reason" 2>/dev/null
     contains "$T/six$np.reason" "six.csv:59:4: column 'v': 'e' is not a number \(bad record 6, more than --max-bad-rows 5\)" \
@@ -146,12 +142,10 @@ awk 'BEGIN {
     }
 }' > "$T/data/big.csv"
 "$MB" enqueue --queue "dir:$T/qr" --id big "$T/data/big.csv" > /dev/null
-# shellcheck disable=SC2086
 LOG=$T/ref.log mb_run 1 "dir:$T/qr" "$T/ref" $AGG --max-bad-rows 20 --chunk-size 8K
 is $? 0 "reference: an uninterrupted 1-rank run of a 10-bad-record file"
 n=$(($(grep -c '' "$T/ref/big.rejects.csv") - 1)); is "$n" 10 "... rejects 10 records"
 "$MB" enqueue --queue "dir:$T/qk" --id big "$T/data/big.csv" > /dev/null
-# shellcheck disable=SC2086
 MPIBATCH_FAULT_SLEEP_MS=40 setsid $MPIRUN -x MPIBATCH_FAULT_SLEEP_MS -np 2 "$MB" run \
     --queue "dir:$T/qk" --out "$T/k" $AGG --max-bad-rows 20 --chunk-size 8K \
     --checkpoint-dir "$T/ck" --checkpoint-interval 0.1 --visibility-timeout 2 2> "$T/k1.log" &
@@ -162,7 +156,6 @@ pkill -9 -s "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 [ ! -e "$T/k/.ledger/big.json" ]; ok $? "killed with -9 before the commit"
 sleep 2.5   # the lease of the killed run expires
-# shellcheck disable=SC2086
 LOG=$T/k2.log mb_run 3 "dir:$T/qk" "$T/k" $AGG --max-bad-rows 20 --chunk-size 8K \
     --checkpoint-dir "$T/ck" --visibility-timeout 2 --idle-exit 3
 is $? 0 "3 ranks resume the task"
