@@ -405,7 +405,9 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
         c->re = csv.pos;
         if (st == MB_EAGAIN)
             return MB_OK;
-        if (st == MB_EDATA)
+        /* MB_ELIMIT is "too many fields": more than ncols + 1, a wrong
+         * field count like any other (the reader is past the record) */
+        if (st == MB_EDATA || st == MB_ELIMIT)
             st = bad_record(c, g, a, csv.err_off, MB_EDATA, e2.msg, err);
         else if (st != MB_OK)
             return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
@@ -426,7 +428,7 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
                 return fst;
             if (st == MB_EAGAIN || c->over)
                 return MB_OK;
-            if (st != MB_EDATA)
+            if (st != MB_EDATA && st != MB_ELIMIT)
                 return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
             if ((st = bad_record(c, g, a, csv.err_off, MB_EDATA, e2.msg, err)) != MB_OK ||
                 c->over)

@@ -101,23 +101,25 @@ want_rejects "$F" BIGINT > "$T/want.sql.rejects"
 same_file "$T/outs/bad.rejects.csv" "$T/want.sql.rejects" "--sql rejects, line by line"
 [ ! -e "$T/outs/clean.rejects.csv" ]; ok $? "a task without bad records has no rejects file"
 
-# ---- a group key that is not valid UTF-8 leaves no group behind ----
-printf 'k,v\na,1\n\377b,2\nc,3\n' > "$T/data/utf.csv"
+# ---- a group key that is not valid UTF-8 leaves no group behind; ----
+# ---- a record with many more fields than the header is a bad row  ----
+printf 'k,v\na,1\n\377b,2\nc,3\nd,1,2,3,4\n' > "$T/data/utf.csv"
 "$MB" enqueue --queue "dir:$T/qu" --id utf "$T/data/utf.csv" > /dev/null
-LOG=$T/utf.log mb_run 2 "dir:$T/qu" "$T/outu" --group-by k --agg 'count(*),sum(v)' --max-bad-rows 1
-is $? 0 "--agg: a key that is not UTF-8 is a bad row"
+LOG=$T/utf.log mb_run 2 "dir:$T/qu" "$T/outu" --group-by k --agg 'count(*),sum(v)' --max-bad-rows 2
+is $? 0 "--agg: a key that is not UTF-8 and a record with 5 fields of 2 are bad rows"
 printf 'k,count(*),sum(v)\na,1,1\nc,1,3\n' > "$T/want.utf"
 same_file "$T/outu/utf.csv" "$T/want.utf" "... skipped without a trace in the result"
-printf "file,line,column,reason,record_bytes,record\n%s,3,1,group column 'k': a group key that is not valid UTF-8,4,\"\377b,2\"\n" \
-    "$T/data/utf.csv" > "$T/want.utf.rejects"
-same_file "$T/outu/utf.rejects.csv" "$T/want.utf.rejects" "... and its raw bytes are in the rejects file"
+printf "file,line,column,reason,record_bytes,record\n%s,3,1,group column 'k': a group key that is not valid UTF-8,4,\"\377b,2\"\n%s,5,7,too many fields,9,\"d,1,2,3,4\"\n" \
+    "$T/data/utf.csv" "$T/data/utf.csv" > "$T/want.utf.rejects"
+same_file "$T/outu/utf.rejects.csv" "$T/want.utf.rejects" "... its raw bytes are in the rejects file, and so is the record with 5 fields"
 "$MB" enqueue --queue "dir:$T/qu2" --id utf "$T/data/utf.csv" > /dev/null
-LOG=$T/utf2.log mb_run 2 "dir:$T/qu2" "$T/outu2" --max-bad-rows 1 \
+LOG=$T/utf2.log mb_run 2 "dir:$T/qu2" "$T/outu2" --max-bad-rows 2 \
     --sql "SELECT k, count(*) AS n, sum(v) AS s FROM input GROUP BY k ORDER BY k"
 is $? 0 "--sql: the same"
 printf 'k,n,s\na,1,1\nc,1,3\n' > "$T/want.utf2"
 same_file "$T/outu2/utf.csv" "$T/want.utf2" "... skipped without a trace in the answer"
 contains "$T/outu2/utf.rejects.csv" "utf.csv,3,1,a group key that is not valid UTF-8,4," "... and listed"
+contains "$T/outu2/utf.rejects.csv" 'utf.csv,5,7,too many fields,9,"d,1,2,3,4"' "... with the record with 5 fields"
 
 # ---- more than N: the task fails, naming the first one too many ----
 gen "3:k1,a,x" "9:k2,b,x" "17:k3,1,2,3" "30:k1,c,x" "44:k2,d,x" "52:k3,e,x" "58:k4,f,x" > "$T/data/six.csv"
