@@ -88,6 +88,10 @@ static const opt options[] = {
      GIB, "partition size, suffixes K M G (default 4M)", NULL},
     {"max-record", 0, "BYTES", T_SIZE, F(max_record), C(MB_CMD_RUN), "run.max_record", 16,
      GIB, "longest record accepted (default 16M)", NULL},
+    {"max-bad-rows", 0, "N", T_U64, F(max_bad_rows), C(MB_CMD_RUN), "job.max_bad_rows", 0,
+     UINT64_C(1000000000), "skip up to N records per task that do not parse or whose values do "
+     "not fit their type, listing them in OUT/TASK.rejects.csv; more than N fail the task "
+     "(default 0: the first one does)", NULL},
     {"max-groups-mb", 0, "MB", T_U64, F(max_groups_mb), C(MB_CMD_RUN), "run.max_groups_mb", 1,
      1u << 20, "memory cap of one rank's group table, in MiB (default 4096)", NULL},
     {"checkpoint-dir", 0, "DIR", T_STR, F(checkpoint_dir), C(MB_CMD_RUN), "run.checkpoint_dir", 0,

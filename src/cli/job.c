@@ -290,6 +290,12 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
         st = mb_buf_put(&b, &p->dialect, sizeof p->dialect);
     if (st == MB_OK)
         st = mb_buf_put_u64(&b, (uint64_t)p->header);
+    /* Only when set, so that jobs without it keep their fingerprints. */
+    if (st == MB_OK && p->max_bad_rows) {
+        st = mb_buf_put_str(&b, "max_bad_rows");
+        if (st == MB_OK)
+            st = mb_buf_put_u64(&b, p->max_bad_rows);
+    }
     if (st == MB_OK)
         st = mb_sha256_hex(b.p, b.len, p->fingerprint);
     mb_buf_fini(&b);
@@ -317,6 +323,7 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
         p->header = o->header;
         p->sql = mb_strdup(o->sql);
         p->sql_source = mb_strdup(src);
+        p->max_bad_rows = o->max_bad_rows;
         p->columns = o->columns ? mb_strdup(o->columns) : NULL;
         if (!p->sql || !p->sql_source || (o->columns && !p->columns)) {
             mb_plan_fini(p);
@@ -339,6 +346,7 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
     p->dialect.delim = o->delimiter;
     p->dialect.quote = '"';
     p->header = o->header;
+    p->max_bad_rows = o->max_bad_rows;
     if ((st = plan_finish(p, err)) != MB_OK)
         mb_plan_fini(p);
     return st;

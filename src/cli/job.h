@@ -28,6 +28,9 @@ typedef struct mb_plan {
      * and --columns, bound per task (core/query.h); then ngroup, nagg and
      * ncol are 0. */
     char *sql, *sql_source, *columns;
+    /* --max-bad-rows: records a task may skip (0: none, the first fails
+     * it); part of the fingerprint when not 0, since it changes results */
+    uint64_t max_bad_rows;
     char fingerprint[65];    /* SHA-256 of the canonical plan */
 } mb_plan;
 

@@ -28,6 +28,19 @@ typedef struct mb_chunker {
     mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
     mb_sql_rows *sql;         /* a --sql job: its row layer, record by record */
     char *const *sqlnames;    /* and the input's column names, for messages */
+    /* --max-bad-rows (set by the caller after open; 0: the first bad record
+     * is an error, as always): a record that does not parse or whose value
+     * does not fit is kept as a reject (csv/reject.h) in the group table
+     * instead; --agg records are checked before they join a batch, so a
+     * rejected one touches no group. Once this chunker has kept more than
+     * max_bad, `over` is set and mb_chunker_run returns at once: the task
+     * has failed, and what it kept holds the earliest rejects of its
+     * chunks, which is all that naming the first one too many needs. */
+    uint64_t max_bad;
+    uint64_t nbad;            /* rejects this chunker kept */
+    int over;
+    mb_buf rej;               /* a reject's marker key */
+    size_t rs, re;            /* the current record's bytes in buf */
 } mb_chunker;
 
 #define MB_BATCH 32
