@@ -6,7 +6,7 @@
 
 #include "agg/group.h"
 #include "cli/job.h"
-#include "sql/rows.h"
+#include "sql/vec.h"
 
 typedef struct mb_chunker {
     const mb_plan *plan;
@@ -28,6 +28,14 @@ typedef struct mb_chunker {
     mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
     mb_sql_rows *sql;         /* a --sql job: its row layer, record by record */
     char *const *sqlnames;    /* and the input's column names, for messages */
+    /* A --sql job's batches: the plan's cells of MB_BATCH records go
+     * through the batch program at once; a batch with any error goes
+     * through the row layer again, record by record, which reports it. */
+    mb_sql_vec *vec;          /* NULL: record by record only */
+    mb_cell *bcells;          /* MB_BATCH * plan->ncolumns cells */
+    uint64_t *bat;            /* MB_BATCH record offsets in the file */
+    size_t *sqlcols;          /* the plan's columns */
+    size_t nsqlcols;
 } mb_chunker;
 
 #define MB_BATCH 32
