@@ -25,6 +25,8 @@ struct vop {
     mb_sql_expr **sargs;        /* the shadow's argument nodes */
     uint32_t *args;             /* argument slots */
     uint32_t out;
+    char *text;                 /* k_strftime: VB results of `width` bytes */
+    size_t width;
 };
 
 struct mb_sql_vec {
@@ -69,6 +71,13 @@ static void set_null(mb_sql_value *x, mb_sql_type t)
 }
 
 /* ---- kernels ---------------------------------------------------------------- */
+
+static void put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
 
 /* Any function: the scalar evaluator's code for this one node, its
  * arguments read from the argument vectors. */
@@ -213,6 +222,83 @@ static mb_status k_arith_i64(mb_sql_vec *v, const vop *o, const uint16_t *sel, s
     return MB_OK;
 }
 
+/* strftime(DATE or TIMESTAMP, constant format) for the formats that
+ * simple_format accepts, the years 0..9999 written here; any other row
+ * runs the scalar evaluator's code (k_generic). The text is the same. */
+static mb_status k_strftime(mb_sql_vec *v, const vop *o, const uint16_t *sel, size_t n,
+                            mb_err *err)
+{
+    const mb_sql_value *a = slot(v, o->args[0]), *f = &slot(v, o->args[1])[0];
+    mb_sql_value *out = slot(v, o->out);
+    const int64_t upd = INT64_C(86400000000);
+    mb_status st;
+    for (size_t j = 0; j < n; j++) {
+        size_t i = sel[j], k = 0;
+        int64_t us, days, rem, y;
+        unsigned m, d;
+        char *p = o->text + i * o->width;
+        if (a[i].null || f->null) {
+            set_null(&out[i], MB_SQL_T_VARCHAR);
+            continue;
+        }
+        us = a[i].t == MB_SQL_T_DATE ? a[i].u.i * upd : a[i].u.i;
+        days = us / upd;
+        if (us % upd < 0)
+            days--;
+        rem = us - days * upd;
+        mb_sql_civil_from_days(days, &y, &m, &d);
+        if (y < 0 || y > 9999) {
+            if ((st = k_generic(v, o, &sel[j], 1, err)) != MB_OK)
+                return st;
+            continue;
+        }
+        for (size_t c = 0; c < f->u.s.n; c++) {
+            if (f->u.s.p[c] != '%') {
+                p[k++] = f->u.s.p[c];
+                continue;
+            }
+            switch (f->u.s.p[++c]) {
+            case 'Y':
+                put2(p + k, (unsigned)(y / 100));
+                put2(p + k + 2, (unsigned)(y % 100));
+                k += 4;
+                continue;
+            case 'm': put2(p + k, m); break;
+            case 'd': put2(p + k, d); break;
+            case 'H': put2(p + k, (unsigned)(rem / INT64_C(3600000000))); break;
+            case 'M': put2(p + k, (unsigned)(rem / 60000000 % 60)); break;
+            default: put2(p + k, (unsigned)(rem / 1000000 % 60)); break;
+            }
+            k += 2;
+        }
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].t = MB_SQL_T_VARCHAR;
+        out[i].u.s.p = p;
+        out[i].u.s.n = k;
+    }
+    return MB_OK;
+}
+
+/* A strftime format k_strftime writes: at most 64 bytes, conversions
+ * %Y %m %d %H %M %S only; *width is the most bytes it writes. */
+static bool simple_format(const mb_sql_value *f, size_t *width)
+{
+    size_t w = 0;
+    if (f->null || f->t != MB_SQL_T_VARCHAR || f->u.s.n > 64)
+        return false;
+    for (size_t c = 0; c < f->u.s.n; c++) {
+        if (f->u.s.p[c] != '%') {
+            w++;
+            continue;
+        }
+        if (++c == f->u.s.n || !strchr("YmdHMS", f->u.s.p[c]) || f->u.s.p[c] == '\0')
+            return false;
+        w += f->u.s.p[c] == 'Y' ? 4 : 2;
+    }
+    *width = w ? w : 1;
+    return true;
+}
+
 /* ---- building the program ------------------------------------------------- */
 
 static mb_status new_slot(mb_sql_vec *v, uint32_t *out, mb_err *err)
@@ -323,6 +409,15 @@ static mb_status compile_call(mb_sql_vec *v, const mb_sql_expr *e, uint32_t *out
     }
     if ((st = new_slot(v, &o.out, err)) != MB_OK)
         goto fail;
+    if (e->fn == MB_SQL_F_STRFTIME && e->nargs == 2 && !all_const &&
+        (e->args[0]->type.t == MB_SQL_T_DATE || e->args[0]->type.t == MB_SQL_T_TIMESTAMP) &&
+        v->isconst[o.args[1]] && simple_format(&slot(v, o.args[1])[0], &o.width)) {
+        if (!(o.text = mb_calloc(VB, o.width))) {
+            st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's program");
+            goto fail;
+        }
+        o.fn = k_strftime;
+    }
     if (all_const) {
         /* Constant folding: one row at build time, strings kept in cscratch.
          * A constant that fails (an overflow) stays an operation: the
@@ -358,6 +453,7 @@ static mb_status compile_call(mb_sql_vec *v, const mb_sql_expr *e, uint32_t *out
     *out = o.out;
     return MB_OK;
 fail:
+    free(o.text);
     for (size_t k = 0; o.sargs && k < e->nargs; k++)
         free(o.sargs[k]);
     free(o.sargs);
@@ -408,6 +504,7 @@ void mb_sql_vec_free(mb_sql_vec *v)
         free(v->ops[i].sargs);
         free(v->ops[i].args);
         free(v->ops[i].shadow.args);
+        free(v->ops[i].text);
     }
     free(v->ops);
     free(v->slots);
@@ -612,12 +709,6 @@ static mb_status run_ops(mb_sql_vec *v, size_t from, size_t to, mb_err *err)
         if ((st = v->ops[i].fn(v, &v->ops[i], v->sel, v->nsel, err)) != MB_OK)
             return st;
     return MB_OK;
-}
-
-static void put2(char *p, unsigned v)
-{
-    p[0] = (char)('0' + v / 10);
-    p[1] = (char)('0' + v % 10);
 }
 
 /* YYYY-MM-DD of day z into buf[0..10); false outside the years 1..9999. */

@@ -206,7 +206,13 @@ int main(void)
         "SELECT upper(k) || '-' || (1 + 2), count(*), sum(d * 2), avg(d + 0.5), "
         "sum(CAST(d AS DECIMAL(30,3))) FROM input WHERE NOT (d IS NULL) GROUP BY 1",
         "SELECT count(*), sum(i * i), max(i - 9223372036854775806) FROM input",
+        "SELECT i % 20 < 10, i % 20 <= 10, i % 20 = 10, i % 20 <> 10, i % 20 > 10, "
+        "i % 20 >= 10, k < 'bx', k >= 'bx', dt < ts, b AND i % 3 = 0, b OR i % 3 = 0, "
+        "NOT b, count(*) FROM input GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12",
         "SELECT ts, dt, i, m, count(*), max(d) FROM input GROUP BY ts, dt, i, m",
+        "SELECT strftime(dt, '%Y/%m/%d %H%M%S'), strftime(ts, 'T%Y-%m %H:%M:%S'), "
+        "strftime(dt - 800000, '%Y-%m'), count(*), count(strftime(ts, '%%%Y')) FROM input "
+        "GROUP BY 1, 2, 3",
         "SELECT date_trunc('hour', ts), count(*), min(m), sum(m) FROM input "
         "WHERE ts BETWEEN '2024-03-01' AND '2024-09-01' GROUP BY 1",
     };
