@@ -36,6 +36,7 @@ struct mb_sql_vec {
     size_t nslots, capslots;
     bool *isconst;              /* per slot: a constant, filled at build time */
     uint32_t *colslot;          /* per input column: its slot, or NONE */
+    size_t *used, nused;        /* the plan's columns */
     bool *parse;                /* per input column: parsed into its slot */
     vop *ops;
     size_t nops, capops, where_end;
@@ -510,6 +511,7 @@ void mb_sql_vec_free(mb_sql_vec *v)
     free(v->slots);
     free(v->isconst);
     free(v->colslot);
+    free(v->used);
     free(v->parse);
     free(v->memo);
     free(v->memo_slot);
@@ -563,6 +565,7 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
     mb_buf_init(&v->key, (size_t)64 << 20);
     mb_buf_init(&v->atext, (size_t)64 << 20);
     if (!(v->colslot = mb_calloc(nc, sizeof *v->colslot)) ||
+        !(v->used = mb_calloc(nc, sizeof *v->used)) ||
         !(v->parse = mb_calloc(nc, sizeof *v->parse)) ||
         !(v->keys = mb_calloc(p->nkeys ? p->nkeys : 1, sizeof *v->keys)) ||
         !(v->arg = mb_calloc(na, sizeof *v->arg)) || !(v->filter = mb_calloc(na, sizeof *v->filter)) ||
@@ -576,7 +579,10 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
     }
     for (size_t c = 0; c < p->ncolumns; c++) {
         v->colslot[c] = NONE;
-        if (p->used[c] && (st = new_slot(v, &v->colslot[c], err)) != MB_OK)
+        if (!p->used[c])
+            continue;
+        v->used[v->nused++] = c;
+        if ((st = new_slot(v, &v->colslot[c], err)) != MB_OK)
             goto fail;
     }
     if (p->where && (st = compile(v, p->where, &v->where, err)) != MB_OK)
@@ -661,6 +667,13 @@ static mb_status cell_value(mb_sql_vec *v, const mb_cell *c, mb_sql_dtype t, mb_
     size_t len = c->len;
     if (len == 0 && !(c->quoted && t.t == MB_SQL_T_VARCHAR)) {
         set_null(x, t.t);
+        return MB_OK;
+    }
+    if (!c->escaped && t.t == MB_SQL_T_VARCHAR) {
+        memset(x, 0, sizeof *x);
+        x->t = MB_SQL_T_VARCHAR;
+        x->u.s.p = p;
+        x->u.s.n = len;
         return MB_OK;
     }
     if (!c->escaped && (t.t == MB_SQL_T_BIGINT || t.t == MB_SQL_T_DATE)) {
@@ -976,9 +989,9 @@ mb_status mb_sql_vec_apply(mb_sql_vec *v, const mb_cell *cells, size_t stride, s
     v->cellbuf.len = 0;
     v->key.len = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < p->ncolumns; c++)
-            if (p->used[c] && cells[i * stride + c].escaped)
-                need += cells[i * stride + c].len;
+        for (size_t k = 0; k < v->nused; k++)
+            if (cells[i * stride + v->used[k]].escaped)
+                need += cells[i * stride + v->used[k]].len;
     if (need && mb_buf_reserve(&v->cellbuf, need) != MB_OK)
         return MB_EAGAIN;
     v->nsel = n;
