@@ -599,7 +599,9 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
             goto fail;
         if (!a->arg)
             continue;
-        if (a->arg->kind == MB_SQL_E_COLUMN &&
+        /* Not under a FILTER: the row path parses the cell of every kept
+         * record, so a bad one is an error even where FILTER says no. */
+        if (a->arg->kind == MB_SQL_E_COLUMN && !a->filter &&
             (a->arg->type.t == MB_SQL_T_DOUBLE || a->arg->type.t == MB_SQL_T_BIGINT) &&
             a->need != MB_NEED_COUNT && a->arg->idx < p->ncolumns &&
             v->colslot[a->arg->idx] != NONE) {
@@ -608,6 +610,15 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
         }
         if ((st = compile(v, a->arg, &v->arg[k], err)) != MB_OK)
             goto fail;
+    }
+    /* Every column the row path parses is parsed (and so checked), unless
+     * a bare argument reads its cell itself. */
+    for (size_t c = 0; c < p->ncolumns; c++) {
+        bool bare = false;
+        for (size_t k = 0; k < r->nacc; k++)
+            bare = bare || v->cellcol[k] == (long)c;
+        if (p->used[c] && !bare)
+            v->parse[c] = true;
     }
     *out = v;
     return MB_OK;
