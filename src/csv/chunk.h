@@ -26,7 +26,8 @@ typedef struct mb_chunker {
     size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
     uint64_t *hash;           /* MB_BATCH key hashes */
     mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
-    mb_sql_rows *sql;         /* a --sql job: its row layer, record by record */
+    mb_sql_rows *sql;         /* a --sql job: its row layer, record by record
+                                 (where the batch program below gives up) */
     char *const *sqlnames;    /* and the input's column names, for messages */
     /* A --sql job's batches: the plan's cells of MB_BATCH records go
      * through the batch program at once; a batch with any error goes
