@@ -45,8 +45,8 @@ struct mb_sql_vec {
     size_t nmemo, capmemo;
     uint32_t where, *keys, *arg, *filter;
     long *cellcol;              /* per accumulator: the input column of a bare
-                                   BIGINT or DOUBLE argument, or -1: its value
-                                   goes from the cell to an exact decimal */
+                                   BIGINT, DATE or DOUBLE argument, or -1: its
+                                   value goes from the cell to an exact decimal */
     mb_sql_scratch scratch;     /* a batch's strings */
     mb_sql_scratch cscratch;    /* the folded constants' strings, kept */
     mb_sql_scratch *cur;        /* where kernels make strings */
@@ -602,7 +602,8 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
         /* Not under a FILTER: the row path parses the cell of every kept
          * record, so a bad one is an error even where FILTER says no. */
         if (a->arg->kind == MB_SQL_E_COLUMN && !a->filter &&
-            (a->arg->type.t == MB_SQL_T_DOUBLE || a->arg->type.t == MB_SQL_T_BIGINT) &&
+            (a->arg->type.t == MB_SQL_T_DOUBLE || a->arg->type.t == MB_SQL_T_BIGINT ||
+             a->arg->type.t == MB_SQL_T_DATE) &&
             a->need != MB_NEED_COUNT && a->arg->idx < p->ncolumns &&
             v->colslot[a->arg->idx] != NONE) {
             v->cellcol[k] = (long)a->arg->idx;    /* from its cell, see acc_values */
@@ -947,7 +948,8 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
                 int64_t iv;
                 if (c->len == 0)
                     continue;                      /* NULL */
-                if (!c->escaped && t.t == MB_SQL_T_BIGINT && plain_i64(c->p, c->len, &iv)) {
+                if (!c->escaped && (t.t == MB_SQL_T_BIGINT ? plain_i64(c->p, c->len, &iv)
+                                    : t.t == MB_SQL_T_DATE && plain_date(c->p, c->len, &iv))) {
                     d->m = iv;
                     d->scale = 0;
                     d->nonint = 0;

@@ -15,7 +15,7 @@
  * other cells are parsed and the rest of the program runs over them.
  * The plain-column case takes no detour: a key that is a bare column is
  * its cell's bytes (BIGINT and DATE keys are written without printf), and
- * an aggregate whose argument is a bare BIGINT or DOUBLE column goes from
+ * an aggregate whose argument is a bare BIGINT, DATE or DOUBLE column goes from
  * the cell straight to the exact decimal the row path would accumulate
  * (for DOUBLE, the one its shortest round-trip text gives: no strtod, no
  * printing) when the cell is a short plain number.
