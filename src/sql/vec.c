@@ -568,7 +568,8 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
         !(v->used = mb_calloc(nc, sizeof *v->used)) ||
         !(v->parse = mb_calloc(nc, sizeof *v->parse)) ||
         !(v->keys = mb_calloc(p->nkeys ? p->nkeys : 1, sizeof *v->keys)) ||
-        !(v->arg = mb_calloc(na, sizeof *v->arg)) || !(v->filter = mb_calloc(na, sizeof *v->filter)) ||
+        !(v->arg = mb_calloc(na, sizeof *v->arg)) ||
+        !(v->filter = mb_calloc(na, sizeof *v->filter)) ||
         !(v->cellcol = mb_calloc(na, sizeof *v->cellcol)) ||
         !(v->akind = mb_calloc(VB * na, sizeof *v->akind)) ||
         !(v->adec = mb_calloc(VB * na, sizeof *v->adec)) ||

@@ -152,7 +152,8 @@ static void check(const char *sql, int bad)
     char m1[MB_ERR_MAX], m2[MB_ERR_MAX];
     size_t f1, f2, same = 0;
 
-    if (mb_sql_parse(sql, "--sql", &q, &e) != MB_OK || mb_sql_bind(q, cols, NCOLS, &p, &e) != MB_OK) {
+    if (mb_sql_parse(sql, "--sql", &q, &e) != MB_OK ||
+        mb_sql_bind(q, cols, NCOLS, &p, &e) != MB_OK) {
         ok(0, "%s binds: %s", sql, e.msg);
         mb_sql_query_free(q);
         return;
