@@ -4,6 +4,7 @@
 #include "csv/chunk.h"
 
 #include "base/utf8.h"
+
 #include "csv/reject.h"
 
 #include "csv/csv_scan.h"
@@ -43,6 +44,21 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
     c->vals = mb_calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
     if (!c->cells || !c->koff || !c->hash || !c->vals)
         return mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (sql) {
+        size_t nc = sql->plan->ncolumns;
+        mb_status vs;
+        if (!(c->sqlcols = mb_calloc(nc ? nc : 1, sizeof *c->sqlcols)) ||
+            !(c->bcells = mb_calloc(MB_BATCH * (nc ? nc : 1), sizeof *c->bcells)) ||
+            !(c->bat = mb_calloc(MB_BATCH, sizeof *c->bat)) ||
+            !(c->brs = mb_calloc(MB_BATCH, sizeof *c->brs)) ||
+            !(c->bre = mb_calloc(MB_BATCH, sizeof *c->bre)))
+            return mb_err_set(err, MB_ENOMEM, "out of memory");
+        for (size_t k = 0; k < nc; k++)
+            if (sql->plan->used[k])
+                c->sqlcols[c->nsqlcols++] = k;
+        if ((vs = mb_sql_vec_new(sql, &c->vec, err)) != MB_OK)
+            return vs;
+    }
     struct stat sb;
     mb_status st = mb_fs_open_input(path, &c->fd, &sb, err);
     /* Rank 0 saw a regular file; anything else now is a replaced input. */
@@ -63,6 +79,18 @@ void mb_chunker_close(mb_chunker *c)
     free(c->koff);
     free(c->hash);
     free(c->vals);
+    free(c->sqlcols);
+    free(c->bcells);
+    free(c->bat);
+    free(c->brs);
+    free(c->bre);
+    mb_sql_vec_free(c->vec);
+    c->sqlcols = NULL;
+    c->bcells = NULL;
+    c->bat = NULL;
+    c->brs = NULL;
+    c->bre = NULL;
+    c->vec = NULL;
     mb_buf_fini(&c->key);
     mb_buf_fini(&c->rej);
     c->buf = NULL;
@@ -331,6 +359,10 @@ static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t 
     return st;
 }
 
+static mb_status sql_error(mb_chunker *c, mb_groups *g, const mb_cell *cells, long col,
+                           uint64_t at, uint64_t base, mb_status st, bool folding,
+                           const mb_err *e2, mb_err *err);
+
 /* A --sql job: one record (c->cells, starting at file offset `at`)
  * through the row layer and, when WHERE keeps it, into g. A cell that is
  * not of its column's type is reported at the cell, any other error (an
@@ -339,12 +371,9 @@ static mb_status sql_record(mb_chunker *c, mb_groups *g, uint64_t at, uint64_t b
                             uint64_t *rows, mb_err *err)
 {
     mb_sql_rows *r = c->sql;
-    char what[MB_ERR_MAX];
-    bool keep;
+    bool keep, folding = false;
     mb_err e2;
     mb_status st;
-
-    bool folding = false;
 
     c->key.len = 0;
     st = mb_sql_rows_apply(r, c->cells, &keep, &c->key, &e2);
@@ -363,21 +392,88 @@ static mb_status sql_record(mb_chunker *c, mb_groups *g, uint64_t at, uint64_t b
     }
     if (st == MB_OK)
         return MB_OK;
+    return sql_error(c, g, c->cells, r->col, at, base, st, folding, &e2, err);
+}
+
+/* Reports error e2 (status st) of a --sql record at file offset `at`: at
+ * its cell cells[col] when col >= 0 (a cell not of its column's type), at
+ * the record otherwise. Under --max-bad-rows a record whose error came
+ * before its fold (`folding` false) is kept as a reject instead. */
+static mb_status sql_error(mb_chunker *c, mb_groups *g, const mb_cell *cells, long col,
+                           uint64_t at, uint64_t base, mb_status st, bool folding,
+                           const mb_err *e2, mb_err *err)
+{
+    char what[MB_ERR_MAX];
+
     if (st == MB_ENOMEM || st == MB_ELIMIT)
-        return mb_err_set(err, st, "%s: %s", c->path, e2.msg);
-    if (r->col >= 0) {
-        const mb_cell *cell = &c->cells[r->col];
-        snprintf(what, sizeof what, "column '%s': %s", c->sqlnames ? c->sqlnames[r->col]
-                                                                      : "?", e2.msg);
+        return mb_err_set(err, st, "%s: %s", c->path, e2->msg);
+    if (col >= 0) {
+        const mb_cell *cell = &cells[col];
+        snprintf(what, sizeof what, "column '%s': %s", c->sqlnames ? c->sqlnames[col] : "?",
+                 e2->msg);
         at = base + (uint64_t)(cell->p - c->buf) - (cell->quoted ? 1 : 0);
     } else {
-        snprintf(what, sizeof what, "%s", e2.msg);
+        snprintf(what, sizeof what, "%s", e2->msg);
     }
     /* A fold that failed half way (an accumulator out of its exact range)
      * cannot be undone: that stays an error of the task. */
     if (folding || (st != MB_EDATA && st != MB_ERANGE))
         return data_error(c->path, at, st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
     return bad_record(c, g, base, at, st == MB_ERANGE ? MB_ERANGE : MB_EDATA, what, err);
+}
+
+/* Under --max-bad-rows a record whose key is not valid UTF-8 is a reject,
+ * which the batch program cannot skip: such a batch goes record by record
+ * (nothing of it is folded yet). Without the option the fold reports it. */
+static bool keys_ok(const mb_chunker *c)
+{
+    for (size_t j = 0; c->max_bad && j < mb_sql_vec_kept(c->vec); j++) {
+        size_t len;
+        const char *key = mb_sql_vec_key(c->vec, j, &len);
+        if (!key_text_ok(key, len, 1))
+            return false;
+    }
+    return true;
+}
+
+/* A --sql job: the batch of records in c->bcells through the batch
+ * program and into g, in input order; when the program meets an error in
+ * any record, the batch goes through the row layer record by record
+ * instead (nothing of it was folded yet), which reports the error the row
+ * path reports, at the record or cell where it always did. */
+static mb_status sql_flush(mb_chunker *c, mb_groups *g, uint64_t base, uint64_t *rows,
+                           mb_err *err)
+{
+    size_t n = c->nb, stride = c->sql->plan->ncolumns;
+    mb_err e2;
+    mb_status st;
+
+    c->nb = 0;
+    if (n == 0)
+        return MB_OK;
+    if (mb_sql_vec_apply(c->vec, c->bcells, stride, n, &e2) == MB_OK && keys_ok(c)) {
+        for (size_t j = 0; j < mb_sql_vec_kept(c->vec); j++) {
+            size_t ng = g->n, len;
+            const char *key = mb_sql_vec_key(c->vec, j, &len);
+            st = mb_sql_vec_fold(c->vec, j, g, &e2);
+            if (st == MB_OK && g->n != ng && !key_text_ok(key, len, 1))
+                st = mb_err_set(&e2, MB_EDATA, "a group key that is not valid UTF-8");
+            if (st != MB_OK)
+                return sql_error(c, g, c->cells, -1, c->bat[mb_sql_vec_record(c->vec, j)], base,
+                                 st, true, &e2, err);
+            (*rows)++;
+        }
+        return MB_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < c->nsqlcols; k++)
+            c->cells[c->sqlcols[k]] = c->bcells[i * stride + c->sqlcols[k]];
+        c->rs = c->brs[i];
+        c->re = c->bre[i];
+        if ((st = sql_record(c, g, c->bat[i], base, rows, err)) != MB_OK || c->over)
+            return st;
+    }
+    return MB_OK;
 }
 
 mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, uint64_t *rows,
@@ -399,21 +495,44 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
     if (c->over)
         return MB_OK;          /* too many rejects: the task has failed */
     while (c->sql) {
-        c->rs = mb_csv_skip_blank(c->buf, csv.pos, (size_t)(b - a));
-        uint64_t at = a + c->rs;
+        size_t rs = mb_csv_skip_blank(c->buf, csv.pos, (size_t)(b - a)), re;
+        uint64_t at = a + rs;
         st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
-        c->re = csv.pos;
-        if (st == MB_EAGAIN)
-            return MB_OK;
-        /* MB_ELIMIT is "too many fields": more than ncols + 1, a wrong
-         * field count like any other (the reader is past the record) */
-        if (st == MB_EDATA || st == MB_ELIMIT)
-            st = bad_record(c, g, a, csv.err_off, MB_EDATA, e2.msg, err);
-        else if (st != MB_OK)
-            return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
-        else
-            st = sql_record(c, g, at, a, rows, err);
-        if (st != MB_OK || c->over)
+        re = csv.pos;
+        if (st != MB_OK) {
+            /* the records before an error are folded first, so that their
+             * own errors and rejects come in file order */
+            if (c->vec && (fst = sql_flush(c, g, a, rows, err)) != MB_OK)
+                return fst;
+            if (st == MB_EAGAIN || c->over)
+                return MB_OK;
+            /* MB_ELIMIT is "too many fields": more than ncols + 1, a wrong
+             * field count like any other (the reader is past the record) */
+            if (st != MB_EDATA && st != MB_ELIMIT)
+                return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
+            c->rs = rs;
+            c->re = re;
+            if ((st = bad_record(c, g, a, csv.err_off, MB_EDATA, e2.msg, err)) != MB_OK ||
+                c->over)
+                return st;
+            continue;
+        }
+        if (!c->vec) {
+            c->rs = rs;
+            c->re = re;
+            if ((st = sql_record(c, g, at, a, rows, err)) != MB_OK || c->over)
+                return st;
+            continue;
+        }
+        {
+            size_t stride = c->sql->plan->ncolumns;
+            for (size_t k = 0; k < c->nsqlcols; k++)
+                c->bcells[c->nb * stride + c->sqlcols[k]] = c->cells[c->sqlcols[k]];
+            c->brs[c->nb] = rs;
+            c->bre[c->nb] = re;
+            c->bat[c->nb++] = at;
+        }
+        if (c->nb == MB_BATCH && ((st = sql_flush(c, g, a, rows, err)) != MB_OK || c->over))
             return st;
     }
     for (;;) {

@@ -543,6 +543,7 @@ void mb_sql_sniff_add(mb_sql_sniff *s, const char *cell, size_t len)
     double d;
     size_t i = 0;
     int64_t days;
+    bool plain = false;
 
     if (skip_space(cell, 0, len) == len)
         return;
@@ -557,8 +558,10 @@ void mb_sql_sniff_add(mb_sql_sniff *s, const char *cell, size_t len)
     }
     if ((s->ok & S_INT) && parse_i64(cell, len, &i64))
         s->ok &= ~(unsigned)S_INT;
+    if (s->ok & (S_DEC | S_DBL))
+        plain = plain_decimal(cell, len, &ni, &nf) == 0;
     if (s->ok & S_DEC) {
-        if (plain_decimal(cell, len, &ni, &nf) || ni + nf > 18 || nf > 9) {
+        if (!plain || ni + nf > 18 || nf > 9) {
             s->ok &= ~(unsigned)S_DEC;
         } else {
             s->maxint = ni > s->maxint ? ni : s->maxint;
@@ -567,7 +570,9 @@ void mb_sql_sniff_add(mb_sql_sniff *s, const char *cell, size_t len)
                 s->ok &= ~(unsigned)S_DEC;
         }
     }
-    if ((s->ok & S_DBL) && parse_double(cell, len, &d))
+    /* A plain decimal is a double (what strtod reads whole): no strtod for
+     * the common case, as the head of a file is sniffed per task. */
+    if ((s->ok & S_DBL) && !(plain && len < 256) && parse_double(cell, len, &d))
         s->ok &= ~(unsigned)S_DBL;
     i = skip_space(cell, 0, len);
     if ((s->ok & S_DATE) &&
