@@ -9,6 +9,10 @@
 # area with the cause of every failed delivery, and the run that poisons it
 # exits 65.
 . tests/lib/tap.sh
+if [ -n "${MB_SANITIZE:-}" ]; then
+    echo "1..0 # SKIP a kill storm, timing-bound; the normal pass runs it"
+    exit 0
+fi
 
 mkdir -p "$T/data"
 "$GEN" --profile flights --rows 100000 --seed 7 > "$T/data/big.csv"
