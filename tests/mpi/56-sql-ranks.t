@@ -130,4 +130,12 @@ kill_resume q4 "$Q4"
 LOG=$T/fp.log mb_run 1 "dir:$T/fq" "$T/q1-1" --sql "SELECT count(*) FROM input"
 is $? 65 "another query on the out dir of a first one: exit 65"
 grep -q "fingerprint" "$T/fp.log"; ok $? "the refusal names the fingerprint"
+# A string that would become a min or max and is not UTF-8 is a data error
+# naming the file and the record's line.
+printf 'g,s\na,ok\na,z\377\n' > "$T/bad.csv"
+"$MB" enqueue --queue "dir:$T/bq" "$T/bad.csv" > /dev/null
+LOG=$T/bad.log mb_run 1 "dir:$T/bq" "$T/bad-out" --sql "SELECT g, max(s) FROM input GROUP BY g" \
+    --max-dequeue 1
+grep -q "bad.csv:3:1: a min()/max() string that is not valid UTF-8" "$T/bad.log"
+ok $? "max() over a string that is not UTF-8: file:line in the error"
 done_testing
