@@ -48,8 +48,8 @@ static mb_status failed(mb_status st, size_t len, mb_err *err)
 }
 
 /* Takes the value into min and/or max. On an allocation failure the
- * state keeps what was taken (still a valid state to free); the caller
- * fails the task. */
+ * state keeps what was taken, or stays empty when it was (never a min
+ * without a max); the caller fails the task. */
 static mb_status take(mb_strmm *s, const char *minp, size_t minl, const char *maxp,
                       size_t maxl, size_t *grew, mb_err *err)
 {
@@ -65,8 +65,11 @@ static mb_status take(mb_strmm *s, const char *minp, size_t minl, const char *ma
                           "holds a NUL byte");
     if (lo && set(&s->min, &s->minlen, &s->mincap, minp, minl, grew) != MB_OK)
         return failed(MB_ENOMEM, 0, err);
-    if (hi && set(&s->max, &s->maxlen, &s->maxcap, maxp, maxl, grew) != MB_OK)
+    if (hi && set(&s->max, &s->maxlen, &s->maxcap, maxp, maxl, grew) != MB_OK) {
+        if (!s->max)
+            mb_strmm_fini(s);          /* the first value: back to empty */
         return failed(MB_ENOMEM, 0, err);
+    }
     return MB_OK;
 }
 
@@ -86,7 +89,7 @@ mb_status mb_strmm_pack(const mb_strmm *s, mb_buf *b)
 {
     mb_status st;
 
-    if (!s->min)
+    if (!s->min || !s->max)
         return MB_EINTERNAL;
     if ((st = mb_buf_reserve(b, 8 + (size_t)s->minlen + s->maxlen)) != MB_OK)
         return st;

@@ -200,12 +200,15 @@ static bool acc_dec(const mb_sql_value *v, mb_dec *d)
  * r->text (off, len), for mb_sql_rows_fold to hand to the group table. */
 static mb_status str_value(mb_sql_rows *r, size_t k, const mb_sql_value *v, mb_err *err)
 {
+    mb_status st;
+
     if (v->t != MB_SQL_T_VARCHAR)
         return mb_err_set(err, MB_EINTERNAL, "a string min()/max() got another type");
     r->off[k] = r->text.len;
     r->len[k] = v->u.s.n;
-    if (v->u.s.n && mb_buf_put(&r->text, v->u.s.p, v->u.s.n) != MB_OK)
-        return mb_err_set(err, MB_ELIMIT, "a record's values pass 64 MiB");
+    if (v->u.s.n && (st = mb_buf_put(&r->text, v->u.s.p, v->u.s.n)) != MB_OK)
+        return st == MB_ENOMEM ? mb_err_set(err, st, "out of memory for a record's values")
+                               : mb_err_set(err, st, "a record's values pass 64 MiB");
     return MB_OK;
 }
 
