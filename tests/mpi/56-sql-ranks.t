@@ -130,6 +130,14 @@ kill_resume q4 "$Q4"
 LOG=$T/fp.log mb_run 1 "dir:$T/fq" "$T/q1-1" --sql "SELECT count(*) FROM input"
 is $? 65 "another query on the out dir of a first one: exit 65"
 grep -q "fingerprint" "$T/fp.log"; ok $? "the refusal names the fingerprint"
+# --explain types string and boolean min/max as their argument.
+"$MB" run --explain --sql "$Q4" --columns "date DATE, carrier VARCHAR, flight BIGINT,
+    origin VARCHAR, dest VARCHAR, dep_delay BIGINT, arr_delay BIGINT, distance BIGINT,
+    air_time DOUBLE, remarks VARCHAR" > "$T/explain4.txt" 2>&1
+grep -q '^agg1: min(#5:dest)->VARCHAR$' "$T/explain4.txt" &&
+    grep -q '^agg[0-9]*: min(>(#6:dep_delay, 0::BIGINT)->BOOLEAN)->BOOLEAN$' "$T/explain4.txt"
+ok $? "--explain: min(dest) is VARCHAR, min(dep_delay > 0) BOOLEAN"
+
 # A string that would become a min or max and is not UTF-8 is a data error
 # naming the file and the record's line.
 printf 'g,s\na,ok\na,z\377\n' > "$T/bad.csv"
