@@ -100,8 +100,10 @@ class Group:
         self.cols = {c: Column() for c in columns}
 
 
-def g17(x):
-    return "%.17g" % float(x)
+def shortest(x):
+    """The correctly rounded double of x as its shortest text that reads
+    back (Python's repr, which is what mpibatch and DuckDB print)."""
+    return repr(float(x))
 
 
 def result(group, kind, col, integral):
@@ -117,17 +119,17 @@ def result(group, kind, col, integral):
         if integral[col]:
             assert v.denominator == 1
             return str(v.numerator)
-        return g17(v)
+        return shortest(v)
     if kind == "mean":
-        return g17(c.total / c.n)
+        return shortest(c.total / c.n)
     var = (c.squares - c.total * c.total / c.n) / (c.n - 1)
     if kind == "var":
-        return g17(var)
-    return "%.17g" % math.sqrt(float(var))
+        return shortest(var)
+    return repr(math.sqrt(float(var)))
 
 
 def quote(field):
-    if any(ch in field for ch in ',"\r\n'):
+    if any(ch in field for ch in ',"\r\n') or field[:1] == " " or field[-1:] == " ":
         return '"' + field.replace('"', '""') + '"'
     return field
 

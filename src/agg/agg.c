@@ -1149,12 +1149,15 @@ static mb_status fitted(int len, char *out, size_t cap)
     return MB_OK;
 }
 
-/* "%.17g" of d for 1e-4 <= |d| < 1e16, where it is plain positional
- * notation, without printf: d = m * 2^e exactly, so d * 10^s with s = 16 - k
- * (k the decimal exponent) is a rational whose numerator fits 128 bits;
- * rounding it half-to-even to an integer gives the 17 significant digits
- * printf gives. Returns the length, or 0 to leave d to printf. */
-static size_t g17_fast(double d, char *out)
+/* The nd (15..17) significant digits of |d| rounded half-to-even, as
+ * printf's "%.*e" gives them, without printf: |d| = m * 2^e exactly, so
+ * |d| * 10^s with s = nd - 1 - k (k the decimal exponent) is a rational
+ * whose numerator fits 128 bits. *dig gets the digits as an integer in
+ * [10^(nd-1), 10^nd), *k10 gets k; khint is a guess of k, off by at
+ * most one (floor(log10(|d|))). Only for normal d with -66 <= e <= 1
+ * (about 1e-4 <= |d| < 2^54) and 1 <= s <= 20; returns 0 otherwise, to
+ * leave d to printf. */
+static int round_digits(double d, int nd, int khint, uint64_t *dig, int *k10)
 {
     static const uint64_t p10[21] = {
         1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
@@ -1163,15 +1166,13 @@ static size_t g17_fast(double d, char *out)
         UINT64_C(1000000000000000), UINT64_C(10000000000000000),
         UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
         UINT64_C(10000000000000000000), 0};
-    const mb_u128 lo17 = p10[16], hi17 = p10[17];
+    const mb_u128 lo = p10[nd - 1], hi = p10[nd];
     uint64_t bits, m;
-    int e, k, s, neg, tries;
-    mb_u128 n = 0;
-    char dig[17];
-    size_t len = 0, i, intd;
+    int e, k, s = 0, tries;
+    mb_u128 n = 0, q = 0;
 
+    assert(nd >= 15 && nd <= 17);
     memcpy(&bits, &d, sizeof bits);
-    neg = (int)(bits >> 63);
     e = (int)((bits >> 52) & 0x7ff);
     if (e == 0 || e == 0x7ff)
         return 0;                           /* zero, subnormal, inf, nan */
@@ -1179,79 +1180,174 @@ static size_t g17_fast(double d, char *out)
     e -= 1075;                              /* |d| = m * 2^e */
     if (e < -66 || e > 1)
         return 0;
-    k = (int)floor(log10(fabs(d)));         /* an estimate, checked below */
+    k = khint;                              /* an estimate, checked below */
     for (tries = 0; tries < 3; tries++) {
-        s = 16 - k;
+        s = nd - 1 - k;
         if (s < 1 || s > 20)
             return 0;
         n = (mb_u128)m * (s == 20 ? (mb_u128)p10[19] * 10u : (mb_u128)p10[s]);
-        if (e >= 0) {
-            n <<= e;
-        } else {
-            mb_u128 q = n >> -e, rem = n - (q << -e), half = (mb_u128)1 << (-e - 1);
-            n = q + (rem > half || (rem == half && (q & 1)));
-        }
-        if (n > hi17)                       /* 10^17 itself is a carry: below */
-            k++;
-        else if (n < lo17)
+        q = e >= 0 ? n << e : n >> -e;      /* the digits, truncated */
+        if (q >= hi)                        /* k is judged before rounding: */
+            k++;                            /* 99.96 is not 100.0 at 3 digits */
+        else if (q < lo)
             k--;
         else
             break;
     }
     if (tries == 3)
         return 0;
-    if (n == hi17) {                        /* rounding carried into a digit */
-        n = lo17;
-        k++;
-        s--;
-        if (s < 1)
-            return 0;
+    if (e < 0) {                            /* round half to even */
+        mb_u128 rem = n - (q << -e), half = (mb_u128)1 << (-e - 1);
+        q += rem > half || (rem == half && (q & 1));
     }
-    for (i = 17; i-- > 0;) {
+    n = q;
+    if (n == hi) {                          /* rounding carried into a digit */
+        n = lo;
+        k++;
+    }
+    *dig = (uint64_t)n;
+    *k10 = k;
+    return 1;
+}
+
+/* Lays out the significant digits dig[0..nd) (no trailing zeros but the
+ * first) with decimal exponent exp as DuckDB and Python's repr() do:
+ * positional with at least one place ("100.0", "0.001") for
+ * -4 <= exp < 16, otherwise "1.5e+16", "1e-05". */
+static mb_status layout(int neg, const char *dig, int nd, int exp, char *out, size_t cap)
+{
+    char txt[48];
+    size_t k = 0;
+
+    if (neg)
+        txt[k++] = '-';
+    if (exp < -4 || exp >= 16) {
+        txt[k++] = dig[0];
+        if (nd > 1)
+            txt[k++] = '.';
+        for (int j = 1; j < nd; j++)
+            txt[k++] = dig[j];
+        int x = exp < 0 ? -exp : exp;     /* e+16, e-05, e+308: two digits at least */
+        txt[k++] = 'e';
+        txt[k++] = exp < 0 ? '-' : '+';
+        if (x >= 100)
+            txt[k++] = (char)('0' + x / 100);
+        txt[k++] = (char)('0' + x / 10 % 10);
+        txt[k++] = (char)('0' + x % 10);
+    } else if (exp < 0) {
+        txt[k++] = '0';
+        txt[k++] = '.';
+        for (int j = 0; j < -exp - 1; j++)
+            txt[k++] = '0';
+        for (int j = 0; j < nd; j++)
+            txt[k++] = dig[j];
+    } else {
+        for (int j = 0; j <= exp; j++)
+            txt[k++] = j < nd ? dig[j] : '0';
+        txt[k++] = '.';
+        if (nd <= exp + 1)
+            txt[k++] = '0';
+        for (int j = exp + 1; j < nd; j++)
+            txt[k++] = dig[j];
+    }
+    if (k >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return MB_ELIMIT;
+    }
+    memcpy(out, txt, k);
+    out[k] = '\0';
+    return MB_OK;
+}
+
+/* Whether the decimal n * 10^-s reads back as the normal double d
+ * (strtod rounds to nearest, ties to even), for 1 <= s <= 20, n < 10^17
+ * and d within round_digits' range: |d| = m * 2^e with -66 <= e <= 1.
+ * Scaled by 10^s * 2^(2-e), the two values and the half distances to d's
+ * neighbours are integers below 2^125. */
+static int reads_back(double d, uint64_t n, int s)
+{
+    uint64_t bits, m;
+    int e;
+    mb_u128 p10 = 1, a, b, diff, above, below;
+
+    memcpy(&bits, &d, sizeof bits);
+    e = (int)((bits >> 52) & 0x7ff) - 1075;
+    m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    assert(s >= 1 && s <= 20 && e >= -66 && e <= 1);
+    for (int i = 0; i < s; i++)
+        p10 *= 10u;
+    a = (mb_u128)n << (2 - e);
+    b = (mb_u128)m * p10 * 4u;
+    above = p10 * 2u;                               /* half an ulp above d */
+    below = m == UINT64_C(1) << 52 ? p10 : p10 * 2u; /* below a power of two: a quarter */
+    if (a >= b) {
+        diff = a - b;
+        return diff < above || (diff == above && !(m & 1));
+    }
+    diff = b - a;
+    return diff < below || (diff == below && !(m & 1));
+}
+
+/* The shortest digits without printf, or 0 to leave d to printf. A
+ * decimal of at most 15 digits survives a trip through a double
+ * (DBL_DIG), so when the 15-digit rounding reads back it is, without its
+ * trailing zeros, the shortest one; else 16 digits are tried, and 17
+ * always read back. */
+static int shortest_fast(double d, char *dig, int *nd, int *exp)
+{
+    uint64_t n = 0;
+    int w, k = 0, khint;
+
+    if (!(fabs(d) >= 1e-5 && fabs(d) < 1e17))
+        return 0;
+    khint = (int)floor(log10(fabs(d)));
+    for (w = 15; w <= 17; w++) {
+        if (!round_digits(d, w, khint, &n, &k))
+            return 0;
+        khint = k;
+        if (w == 17 || reads_back(d, n, w - 1 - k))
+            break;
+    }
+    for (int i = w; i-- > 0;) {
         dig[i] = (char)('0' + (unsigned)(n % 10));
         n /= 10;
     }
-    if (neg)
-        out[len++] = '-';
-    intd = 17 - (size_t)s;                  /* digits before the point (k + 1) */
-    if (k >= 0) {
-        memcpy(out + len, dig, intd);
-        len += intd;
-    } else {
-        out[len++] = '0';
-        intd = 0;
-    }
-    {
-        size_t last = 17;                   /* drop trailing zeros, as %g does */
-        while (last > intd && dig[last - 1] == '0')
-            last--;
-        if (last > intd || k < 0) {
-            out[len++] = '.';
-            for (int z = -1; z > k; z--)
-                out[len++] = '0';
-            memcpy(out + len, dig + intd, last - intd);
-            len += last - intd;
-        }
-    }
-    out[len] = '\0';
-    return len;
+    while (w > 1 && dig[w - 1] == '0')
+        w--;
+    *nd = w;
+    *exp = k;
+    return 1;
 }
 
 mb_status mb_format_double(double d, char *out, size_t cap)
 {
-    char t[48];
-    size_t n = g17_fast(d, t);
+    char buf[40], dig[20];
+    int prec, exp = 0, nd = 0;
+    const char *p;
 
-    if (n == 0)
-        return fitted(snprintf(out, cap, "%.17g", d), out, cap);
-    if (n >= cap) {
-        out[0] = '\0';
+    if (cap == 0)
         return MB_ELIMIT;
+    if (isnan(d))                       /* DuckDB keeps the sign of a NaN */
+        return fitted(snprintf(out, cap, signbit(d) ? "-nan" : "nan"), out, cap);
+    if (isinf(d))
+        return fitted(snprintf(out, cap, d < 0 ? "-inf" : "inf"), out, cap);
+    if (shortest_fast(d, dig, &nd, &exp))
+        return layout(signbit(d) != 0, dig, nd, exp, out, cap);
+    for (prec = 1; prec <= 17; prec++) {   /* the shortest that reads back */
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+        if (strtod(buf, NULL) == d)
+            break;
     }
-    memcpy(out, t, n + 1);
-    return MB_OK;
+    for (p = buf + (buf[0] == '-'); *p && *p != 'e'; p++)
+        if (isdigit((unsigned char)*p))
+            dig[nd++] = *p;
+    if (*p == 'e')
+        exp = (int)strtol(p + 1, NULL, 10);
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    return layout(buf[0] == '-', dig, nd, exp, out, cap);
 }
-
 
 /* v / (div * 10^scale) as text: exact integer or correctly rounded double. */
 static mb_status format_value(const mb_i256 *v, int32_t scale, uint64_t div, int exact,

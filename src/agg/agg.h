@@ -91,7 +91,7 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
 /* Formats the value of aggregate `k` over state `s` into out[0..cap):
  * counts and, when `int_column` is set, sum/min/max as exact integers;
  * everything else as the correctly rounded double of the exact value,
- * printed with 17 significant digits ("%.17g"); stddev is the sqrt() of
+ * printed by mb_format_double (shortest round trip); stddev is the sqrt() of
  * that rounded variance. A NULL result (no values; fewer than two for
  * var/stddev) is the empty string. Returns MB_ELIMIT if cap is too small.
  * count(*) is not a column aggregate: callers format the group's row count. */
@@ -112,9 +112,12 @@ mb_status mb_num_double(const mb_numstate *s, mb_agg_kind k, int pop, double *ou
  * "%" PRId64 would. MB_ELIMIT (out emptied) when it does not fit. */
 mb_status mb_format_i64(int64_t v, char *out, size_t cap);
 
-/* Writes d into out[0..cap) exactly as printf's "%.17g" would (without
- * printf where the number is in plain positional range). MB_ELIMIT (out
- * emptied) when it does not fit. */
+/* Writes d into out[0..cap) as the shortest text that reads back to the
+ * same double, laid out as DuckDB and Python's repr() write doubles:
+ * "417.1", "100.0", "0.0001", "1e-05", "1.5e+16", "-0.0", "inf", "-inf",
+ * "nan", "-nan" (a NaN keeps its sign, as in DuckDB). The one double
+ * formatter of mpibatch: --agg results and SQL values alike. MB_ELIMIT
+ * (out emptied) when it does not fit. */
 mb_status mb_format_double(double d, char *out, size_t cap);
 
 /* ---- compact accumulators: the in-memory form of a state ------------

@@ -77,8 +77,9 @@ static const opt options[] = {
      "--sql: column types instead of the sniffed ones, e.g. \"when TIMESTAMP, delay BIGINT\" "
      "(job file: a [columns] section of name = TYPE lines)", NULL},
     {"explain", 0, NULL, T_FLAG, F(explain), C(MB_CMD_RUN), NULL, 0, 0,
-     "--sql: print the plan (columns read, filter, keys, states, what follows the reduction) "
-     "for the first queued input, or for --columns alone, and exit without running", NULL},
+     "print the plan (columns read, filter, keys, states, what follows the reduction) "
+     "for the first queued input, or for --columns alone, and exit without running; "
+     "--group-by/--agg as the SQL query they stand for", NULL},
     {"delimiter", 0, "CHAR", T_DELIM, F(delimiter), C(MB_CMD_RUN), "csv.delimiter", 0, 0,
      "field delimiter: , ; | or tab (default ,)", NULL},
     {"no-header", 0, NULL, T_NOFLAG, F(header), C(MB_CMD_RUN), "csv.header", 0, 0,
@@ -87,6 +88,10 @@ static const opt options[] = {
      GIB, "partition size, suffixes K M G (default 4M)", NULL},
     {"max-record", 0, "BYTES", T_SIZE, F(max_record), C(MB_CMD_RUN), "run.max_record", 16,
      GIB, "longest record accepted (default 16M)", NULL},
+    {"max-bad-rows", 0, "N", T_U64, F(max_bad_rows), C(MB_CMD_RUN), "job.max_bad_rows", 0,
+     UINT64_C(1000000000), "skip up to N records per task that do not parse or whose values do "
+     "not fit their type, listing them in OUT/TASK.rejects.csv; more than N fail the task "
+     "(default 0: the first one does)", NULL},
     {"max-groups-mb", 0, "MB", T_U64, F(max_groups_mb), C(MB_CMD_RUN), "run.max_groups_mb", 1,
      1u << 20, "memory cap of one rank's group table, in MiB (default 4096)", NULL},
     {"checkpoint-dir", 0, "DIR", T_STR, F(checkpoint_dir), C(MB_CMD_RUN), "run.checkpoint_dir", 0,

@@ -1,5 +1,6 @@
 /* job.c - job files (INI) into options, options into a plan, a plan bound to
- * a file's header. No I/O but reading the job file itself. */
+ * a file's header, and a --group-by/--agg plan as the SQL query it stands
+ * for. No I/O but reading the job file itself. */
 #include "cli/job.h"
 
 #include "base/digest.h"
@@ -289,6 +290,12 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
         st = mb_buf_put(&b, &p->dialect, sizeof p->dialect);
     if (st == MB_OK)
         st = mb_buf_put_u64(&b, (uint64_t)p->header);
+    /* Only when set, so that jobs without it keep their fingerprints. */
+    if (st == MB_OK && p->max_bad_rows) {
+        st = mb_buf_put_str(&b, "max_bad_rows");
+        if (st == MB_OK)
+            st = mb_buf_put_u64(&b, p->max_bad_rows);
+    }
     if (st == MB_OK)
         st = mb_sha256_hex(b.p, b.len, p->fingerprint);
     mb_buf_fini(&b);
@@ -316,6 +323,7 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
         p->header = o->header;
         p->sql = mb_strdup(o->sql);
         p->sql_source = mb_strdup(src);
+        p->max_bad_rows = o->max_bad_rows;
         p->columns = o->columns ? mb_strdup(o->columns) : NULL;
         if (!p->sql || !p->sql_source || (o->columns && !p->columns)) {
             mb_plan_fini(p);
@@ -338,6 +346,7 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
     p->dialect.delim = o->delimiter;
     p->dialect.quote = '"';
     p->header = o->header;
+    p->max_bad_rows = o->max_bad_rows;
     if ((st = plan_finish(p, err)) != MB_OK)
         mb_plan_fini(p);
     return st;
@@ -443,4 +452,123 @@ mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_bi
     if (st != MB_OK)
         mb_binding_fini(b);
     return st;
+}
+
+/* ---- an --agg plan as the SQL query it stands for ------------------- */
+
+/* Appends s as a double-quoted SQL identifier ("" inside doubled), the
+ * name a --sql query sees: without a header --agg's column N is columnN. */
+static mb_status put_ident(mb_buf *b, const char *s, int header)
+{
+    mb_status st = mb_buf_put(b, "\"", 1);
+
+    if (st == MB_OK && !header)
+        st = mb_buf_put(b, "column", 6);
+    for (; st == MB_OK && *s; s++)
+        st = *s == '"' ? mb_buf_put(b, "\"\"", 2) : mb_buf_put(b, s, 1);
+    return st == MB_OK ? mb_buf_put(b, "\"", 1) : st;
+}
+
+static mb_status put_text(mb_buf *b, const char *s)
+{
+    return mb_buf_put(b, s, strlen(s));
+}
+
+/* The SQL aggregate of an --agg kind: DuckDB's names. */
+static const char *sql_agg_name(mb_agg_kind k)
+{
+    switch (k) {
+    case MB_AGG_COUNT_STAR:
+    case MB_AGG_COUNT: return "count";
+    case MB_AGG_SUM: return "sum";
+    case MB_AGG_MEAN: return "avg";
+    case MB_AGG_MIN: return "min";
+    case MB_AGG_MAX: return "max";
+    case MB_AGG_VAR: return "var_samp";
+    case MB_AGG_STDDEV: return "stddev_samp";
+    }
+    return "count";
+}
+
+mb_status mb_plan_agg_query(const mb_plan *p, char **out, mb_err *err)
+{
+    mb_buf b;
+    mb_status st = MB_OK;
+    size_t i;
+
+    *out = NULL;
+    if (p->sql)
+        return mb_err_set(err, MB_EINTERNAL, "a --sql plan is its own query");
+    mb_buf_init(&b, (size_t)1 << 20);
+    st = put_text(&b, "SELECT ");
+    /* An empty key field is one group with a quoted empty one in --agg,
+     * NULL or '' in SQL: nullif() makes both NULL, which prints empty. */
+    for (i = 0; i < p->ngroup && st == MB_OK; i++) {
+        st = put_text(&b, i ? ", nullif(" : "nullif(");
+        if (st == MB_OK)
+            st = put_ident(&b, p->group[i], p->header);
+        if (st == MB_OK)
+            st = put_text(&b, ", '') AS ");
+        if (st == MB_OK)
+            st = put_ident(&b, p->group[i], 1);
+    }
+    for (i = 0; i < p->nagg && st == MB_OK; i++) {
+        const mb_aggspec *a = &p->aggs[i];
+        st = put_text(&b, i || p->ngroup ? ", " : "");
+        if (st == MB_OK)
+            st = put_text(&b, sql_agg_name(a->kind));
+        if (st == MB_OK)
+            st = put_text(&b, "(");
+        if (st == MB_OK)
+            st = a->column ? put_ident(&b, a->column, p->header) : put_text(&b, "*");
+        if (st == MB_OK)
+            st = put_text(&b, ") AS ");
+        if (st == MB_OK)
+            st = put_ident(&b, a->text, 1);
+    }
+    if (st == MB_OK)
+        st = put_text(&b, " FROM input");
+    for (i = 0; i < p->ngroup && st == MB_OK; i++) {
+        char pos[32];
+        snprintf(pos, sizeof pos, "%s%zu", i ? ", " : " GROUP BY ", i + 1);
+        st = put_text(&b, pos);
+    }
+    for (i = 0; i < p->ngroup && st == MB_OK; i++) {
+        char pos[48];
+        snprintf(pos, sizeof pos, "%s%zu NULLS FIRST", i ? ", " : " ORDER BY ", i + 1);
+        st = put_text(&b, pos);
+    }
+    if (st == MB_OK)
+        st = mb_buf_put(&b, "", 1);
+    if (st != MB_OK) {
+        mb_buf_fini(&b);
+        return mb_err_set(err, st, "cannot write the job's query: %s", mb_strerror(st));
+    }
+    *out = b.p;                     /* the buffer is the string; the caller frees it */
+    return MB_OK;
+}
+
+/* Whether the SQL column `name` is the plan's column `col`. */
+static int same_column(const char *col, int header, const char *name)
+{
+    if (header)
+        return strcmp(col, name) == 0;
+    return strncmp(name, "column", 6) == 0 && strcmp(name + 6, col) == 0;
+}
+
+mb_plan_use mb_plan_column_use(const mb_plan *p, const char *name)
+{
+    mb_plan_use u = MB_PLAN_USE_NONE;
+
+    for (size_t i = 0; i < p->ngroup; i++)
+        if (same_column(p->group[i], p->header, name))
+            return MB_PLAN_USE_KEY;
+    for (size_t i = 0; i < p->nagg; i++) {
+        if (!p->aggs[i].column || !same_column(p->aggs[i].column, p->header, name))
+            continue;
+        if (p->aggs[i].kind != MB_AGG_COUNT)
+            return MB_PLAN_USE_NUMBER;
+        u = MB_PLAN_USE_COUNTED;
+    }
+    return u;
 }

@@ -4,7 +4,8 @@
  * A job file is INI (read with inih); its keys are options of the command
  * line (cli.c's table), and options given on the command line win. The plan
  * is what every rank needs to aggregate a file; binding it to a file's
- * header turns column names into field indices. */
+ * header turns column names into field indices. A --group-by/--agg plan
+ * also reads as a SQL query (mb_plan_agg_query), which --explain shows. */
 #ifndef MB_JOB_H
 #define MB_JOB_H
 
@@ -27,6 +28,9 @@ typedef struct mb_plan {
      * and --columns, bound per task (core/query.h); then ngroup, nagg and
      * ncol are 0. */
     char *sql, *sql_source, *columns;
+    /* --max-bad-rows: records a task may skip (0: none, the first fails
+     * it); part of the fingerprint when not 0, since it changes results */
+    uint64_t max_bad_rows;
     char fingerprint[65];    /* SHA-256 of the canonical plan */
 } mb_plan;
 
@@ -46,6 +50,30 @@ mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
                              char *const *aggtexts, size_t nagg, mb_err *err);
 
 void mb_plan_fini(mb_plan *p);
+
+/* The SQL query a --group-by/--agg plan stands for, as a new string:
+ * `SELECT nullif("k", '') AS "k", count(*) AS "count(*)", avg("x") AS
+ * "mean(x)", ... FROM input GROUP BY 1 ORDER BY 1 NULLS FIRST`: each key
+ * with its empty field as NULL, each aggregate under DuckDB's name (avg,
+ * var_samp, stddev_samp) and named as written, keys ordered bytewise with
+ * the empty key first; without a header column N is "columnN". Run over
+ * columns typed by mb_plan_column_use's rule, it gives the --agg answer
+ * (README, "--group-by/--agg as SQL"). MB_ENOMEM, MB_ELIMIT. */
+mb_status mb_plan_agg_query(const mb_plan *p, char **out, mb_err *err);
+
+/* What an --agg plan does with the input column a --sql query calls
+ * `name`, which decides its type in the equivalent query: a key is
+ * VARCHAR (keys are text in --agg); a column of sum/mean/min/max/var/
+ * stddev is a number (BIGINT if sniffed BIGINT or BOOLEAN, else DOUBLE);
+ * a column only counted is VARCHAR; any other keeps its sniffed type. */
+typedef enum mb_plan_use {
+    MB_PLAN_USE_NONE,
+    MB_PLAN_USE_KEY,
+    MB_PLAN_USE_NUMBER,
+    MB_PLAN_USE_COUNTED
+} mb_plan_use;
+
+mb_plan_use mb_plan_column_use(const mb_plan *p, const char *name);
 
 /* Field indices of the plan's columns in one file. */
 typedef struct mb_binding {

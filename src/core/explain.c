@@ -1,6 +1,7 @@
 /* explain.c - run --sql --explain (explain.h): finds an input without
  * claiming it, types the query's columns and binds it as rank 0 of a run
- * does for a task, and prints the plan. It does not look at --out, the
+ * does for a task, and prints the plan. A --group-by/--agg job is
+ * explained as the SQL query it stands for (mb_plan_agg_query). It does not look at --out, the
  * ledger or checkpoints, and evaluates no record. */
 #include "core/explain.h"
 
@@ -171,6 +172,10 @@ static mb_status explain(const mb_opts *o, const mb_plan *p, const mb_query *jq,
     memset(&m, 0, sizeof m);
     memset(&t, 0, sizeof t);
     memset(&task, 0, sizeof task);
+    /* first, so that an error's position can be read against it */
+    if (jq->agg && (fprintf(out, "query (the --group-by/--agg job as SQL): %s\n",
+                            jq->agg_sql) < 0 || fflush(out) != 0))
+        return mb_err_set(err, MB_EIO, "--explain: cannot write the plan");
     snprintf(where, sizeof where, "%s", url ? url : "");
     mb_redact(where);             /* a SAS token in the URL stays off the output */
     if (url && (st = peek_first(o, url, &m, &found, err)) != MB_OK)
@@ -184,10 +189,18 @@ static mb_status explain(const mb_opts *o, const mb_plan *p, const mb_query *jq,
         }
         st = bind_file(o, p, jq, task.input, &t, err);
         snprintf(first, sizeof first, "input: %s (task %s, message %s, the first visible "
-                 "message of %s, peeked, not claimed); types sniffed from its head%s",
-                 task.input, task.id, m.id, where, jq->nover ? ", then --columns" : "");
+                 "message of %s, peeked, not claimed); types sniffed from its head%s%s",
+                 task.input, task.id, m.id, where,
+                 jq->agg ? ", then --agg's (keys and counted columns VARCHAR, aggregated "
+                           "columns BIGINT if sniffed BIGINT or BOOLEAN, else DOUBLE)" : "",
+                 jq->nover ? ", then --columns" : "");
         mb_task_fini(&task);
         mb_msg_fini(&m);
+    } else if (jq->agg) {
+        return mb_err_set(err, MB_EUSAGE, "--explain: no input to type the columns of the "
+                          "job's query from: %s%s%s; enqueue a file", url ? "the queue " :
+                          "no --queue (or MPIBATCH_QUEUE) is given", where,
+                          url ? " has no visible message" : "");
     } else if (jq->nover) {
         st = bind_columns(jq, &t, err);
         snprintf(first, sizeof first, "input: none (%s%s%s); the columns and their types are "
@@ -228,10 +241,25 @@ mb_status mb_explain_run(mb_opts *o, FILE *out, mb_err *err)
         mb_plan_fini(&p);
         return st;
     }
-    if (!p.sql) {
+    if (!p.sql) {                 /* --group-by/--agg: as the query it stands for */
+        mb_plan qp;
+        char *sql = NULL, src[4200];
+        /* a query that does not fit is the command line's (64) or the job file's (65) */
+        snprintf(src, sizeof src, mb_cli_given(o, "agg") || !o->job ? "--agg"
+                                                                  : "%s [job] aggregates", o->job);
+        memset(&qp, 0, sizeof qp);
+        st = mb_plan_agg_query(&p, &sql, err);
+        qp.sql = sql;
+        qp.sql_source = src;
+        if (st == MB_OK && (st = mb_query_open(&jq, &qp, err)) == MB_OK) {
+            jq.agg = &p;
+            jq.agg_sql = sql;
+            st = explain(o, &p, &jq, out, err);
+            mb_query_fini(&jq);
+        }
+        free(sql);
         mb_plan_fini(&p);
-        return mb_err_set(err, MB_EUSAGE, "--explain shows the plan of a --sql query (or of a "
-                          "job file's [job] query); this job has none");
+        return st;
     }
     st = mb_query_open(&jq, &p, err);
     if (st == MB_OK)

@@ -13,7 +13,7 @@
 
 /* Parses "name TYPE, name TYPE(w,s), ..." (commas inside parentheses
  * belong to the type; a name may be double-quoted). */
-static mb_status parse_columns(mb_query *jq, const char *text, int code, mb_err *err)
+static mb_status parse_columns(mb_query *jq, const char *text, mb_status code, mb_err *err)
 {
     size_t n = 1, len = strlen(text), at = 0;
     char *b;
@@ -72,7 +72,7 @@ static mb_status parse_columns(mb_query *jq, const char *text, int code, mb_err 
 
 mb_status mb_query_open(mb_query *jq, const mb_plan *p, mb_err *err)
 {
-    int code = strcmp(p->sql_source, "--sql") == 0 ? MB_EUSAGE : MB_EJOB;
+    mb_status code = strncmp(p->sql_source, "--", 2) == 0 ? MB_EUSAGE : MB_EJOB;
     mb_status st;
 
     memset(jq, 0, sizeof *jq);
@@ -108,6 +108,30 @@ static void header_list(const mb_grid *g, char *out, size_t cap)
         }
         at += (size_t)n;
     }
+}
+
+/* The type --agg's query gives a column sniffed as t: --agg keys are
+ * text, its numbers exact decimals printed as integers when they are,
+ * else as doubles; a value that is not a number is a data error there as
+ * a value that is no DOUBLE is here. */
+static mb_sql_dtype agg_type(const mb_plan *agg, const char *name, mb_sql_dtype t)
+{
+    mb_sql_dtype out = t;
+
+    switch (mb_plan_column_use(agg, name)) {
+    case MB_PLAN_USE_KEY:
+    case MB_PLAN_USE_COUNTED:
+        out.t = MB_SQL_T_VARCHAR;
+        break;
+    case MB_PLAN_USE_NUMBER:
+        out.t = t.t == MB_SQL_T_BIGINT || t.t == MB_SQL_T_BOOLEAN ? MB_SQL_T_BIGINT
+                                                                   : MB_SQL_T_DOUBLE;
+        break;
+    case MB_PLAN_USE_NONE:
+        return t;
+    }
+    out.width = out.scale = 0;
+    return out;
 }
 
 mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const char *path,
@@ -158,8 +182,11 @@ mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const cha
                     mb_sql_sniff_add(&sn[i], "\"", 1);
         }
     }
-    for (size_t i = 0; i < g->ncols; i++)
+    for (size_t i = 0; i < g->ncols; i++) {
         types[i] = mb_sql_sniff_result(&sn[i]);
+        if (jq->agg)
+            types[i] = agg_type(jq->agg, g->names[i], types[i]);
+    }
     for (size_t k = 0; k < jq->nover; k++) {
         size_t i;
         for (i = 0; i < g->ncols && strcasecmp(g->names[i], jq->over[k].name) != 0; i++)

@@ -30,6 +30,9 @@ typedef struct mb_query {
     mb_sql_column *over;          /* --columns */
     size_t nover;
     char *over_buf;               /* the names of `over` */
+    const mb_plan *agg;           /* set when q is an --agg plan's query: its
+                                   * typing rule applies before --columns */
+    const char *agg_sql;          /* that query's text (not owned) */
 } mb_query;
 
 /* Parses p->sql and p->columns. Errors: MB_EUSAGE (--sql) or MB_EJOB (a
@@ -50,7 +53,9 @@ typedef struct mb_qtask {
 
 /* Rank 0: the types of the columns of the file at fd (path for messages)
  * whose grid head g (names, data_start, file_size) is known, into
- * types[0..g->ncols). An override naming no column of the file is MB_ENOENT
+ * types[0..g->ncols): sniffed, then (jq->agg) --agg's rule: keys and
+ * columns only counted VARCHAR, aggregated columns BIGINT when sniffed
+ * BIGINT or BOOLEAN and DOUBLE otherwise, then --columns. An override naming no column of the file is MB_ENOENT
  * naming the column and listing the header. */
 mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const char *path,
                          const mb_grid *g, mb_sql_dtype *types, mb_err *err);

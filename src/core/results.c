@@ -318,10 +318,13 @@ void mb_results_forget_poison(const char *out, const char *task_id)
 
 /* ---- CSV ------------------------------------------------------------ */
 
+/* A field as DuckDB writes it (and a --sql answer, sql/finish.c): quoted
+ * when it holds a comma, a quote, CR or LF, or begins or ends with a
+ * space. The empty field stays empty: an empty key is --agg's NULL. */
 static void put_field(FILE *f, const char *p, size_t len)
 {
-    if (len && (memchr(p, ',', len) || memchr(p, '"', len) || memchr(p, '\n', len) ||
-                memchr(p, '\r', len))) {
+    if (len && (p[0] == ' ' || p[len - 1] == ' ' || memchr(p, ',', len) ||
+                memchr(p, '"', len) || memchr(p, '\n', len) || memchr(p, '\r', len))) {
         putc_unlocked('"', f);
         for (size_t i = 0; i < len; i++) {
             if (p[i] == '"')
@@ -529,6 +532,20 @@ static int put_attr(hid_t loc, const char *name, const char *value)
     }
     H5Sclose(s);
     H5Tclose(t);
+    return rc;
+}
+
+static int put_u64_attr(hid_t loc, const char *name, uint64_t value)
+{
+    hid_t s = H5Screate(H5S_SCALAR), a;
+    int rc = -1;
+
+    a = H5Acreate2(loc, name, H5T_STD_U64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0) {
+        rc = H5Awrite(a, H5T_NATIVE_UINT64, &value) < 0 ? -1 : 0;
+        H5Aclose(a);
+    }
+    H5Sclose(s);
     return rc;
 }
 
@@ -1124,6 +1141,7 @@ static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g
     if (put_attr(f, "format", MPIBATCH_RESULT_FORMAT) < 0 ||
         put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
         put_attr(f, "fingerprint", p->fingerprint) < 0 ||
+        put_u64_attr(f, "rejected_rows", t->rejected) < 0 ||
         put_data(f, "group_by", ts, 1, p->ngroup, 0, p->group) < 0 ||
         put_data(f, "aggregates", ts, 1, p->nagg, 0, texts) < 0 ||
         put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
@@ -1218,6 +1236,7 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
     if (put_attr(f, "format", MPIBATCH_RESULT_FORMAT) < 0 || put_attr(f, "kind", "sql") < 0 ||
         put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
         put_attr(f, "fingerprint", p->fingerprint) < 0 || put_attr(f, "query", p->sql) < 0 ||
+        put_u64_attr(f, "rejected_rows", t->rejected) < 0 ||
         put_attr(f, "columns", cols) < 0 || put_attr(f, "plan", q->plan->normal) < 0 ||
         put_data(f, "answer_columns", ts, 1, ans->ncols, 0, ans->names) < 0 ||
         put_data(f, "answer", ts, 2, ans->nrows, ans->ncols, cells) < 0)
@@ -1324,7 +1343,7 @@ static mb_status write_csv_tmp(const char *tmp, const mb_plan *p, const mb_group
 
 static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups *g,
                               const mb_task_info *t, const file_sum *h5, const file_sum *csv,
-                              mb_err *err)
+                              const file_sum *rej, mb_err *err)
 {
     char path[PATH_CAP], when[MB_LOG_TIME_MAX], *body;
     time_t now = time(NULL);
@@ -1340,10 +1359,15 @@ static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups
                        "mtime_s", (json_int_t)t->input_id->mtime_s, "mtime_ns",
                        (json_int_t)t->input_id->mtime_ns, "ino", (json_int_t)t->input_id->ino,
                        "dev", (json_int_t)t->input_id->dev);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:f, s:s, s:o*, s:o, s:s}",
+    if (files && rej)
+        json_object_set_new(files, "rejects", json_pack("{s:I, s:s}", "size",
+                                                        (json_int_t)rej->size, "sha256",
+                                                        rej->sha256));
+    o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:s, s:o*, s:o, s:s}",
                   "format", LEDGER_FORMAT, "task", t->task_id, "input", t->input, "message_id",
                   t->message_id ? t->message_id : "", "rows", (json_int_t)t->rows, "groups",
-                  (json_int_t)g->n, "bytes", (json_int_t)t->bytes, "chunks",
+                  (json_int_t)g->n, "rejected", (json_int_t)t->rejected, "bytes",
+                  (json_int_t)t->bytes, "chunks",
                   (json_int_t)t->chunks, "ranks", t->ranks, "seconds", t->seconds,
                   "fingerprint", p->fingerprint, "input_id", id, "files", files, "committed",
                   when);
@@ -1390,10 +1414,10 @@ static mb_status publish_pair(const char *out, char tmp[2][PATH_CAP + 128],
 mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *g,
                             const mb_task_info *t, mb_err *err)
 {
-    char path[2][PATH_CAP], tmp[2][PATH_CAP + 128];
+    char path[2][PATH_CAP], tmp[2][PATH_CAP + 128], rpath[PATH_CAP + 16];
     double t0 = mb_now_s(), t1, t2;
     size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
-    file_sum sum[2];
+    file_sum sum[2], rsum;
     mb_status st = MB_OK;
     mb_err e2;
     int i;
@@ -1431,22 +1455,36 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
     /* Read back from storage, so the checksums are of what was written. */
     for (i = 0; i < 2 && st == MB_OK; i++)
         st = mb_sha256_file(tmp[i], &sum[i].size, sum[i].sha256, err);
+    /* The rejects file goes first and is durable before the pair: the
+     * ledger entry commits all three. Without rejects, one an earlier
+     * attempt left is removed, so that no stale one is ever committed. */
+    snprintf(rpath, sizeof rpath, "%s/%s.rejects.csv", out, t->task_id);
+    if (st == MB_OK && t->rejected) {
+        st = mb_fs_write_atomic(rpath, t->rejects, t->rejects_len, err);
+        if (st == MB_OK)
+            st = mb_sha256_file(rpath, &rsum.size, rsum.sha256, err);
+    } else if (st == MB_OK && unlink(rpath) != 0 && errno != ENOENT) {
+        st = mb_err_set(err, MB_EIO, "%s: cannot remove it: %s", rpath, strerror(errno));
+    }
     if (st == MB_OK)
         st = publish_pair(out, tmp, path, err);
     if (st != MB_OK) {
         unlink(tmp[0]);
         unlink(tmp[1]);
+        if (t->rejected && !mb_results_committed(out, t->task_id))
+            unlink(rpath);
         return mb_err_prefix(err, "task %s: ", t->task_id);
     }
     mb_debug("task %s: commit of %zu groups: sort %.3f s, HDF5 %.3f s, CSV %.3f s", t->task_id,
              g->n, t1 - t0, t2 - t1, mb_now_s() - t2);
-    st = write_ledger(out, p, g, t, &sum[0], &sum[1], err);
+    st = write_ledger(out, p, g, t, &sum[0], &sum[1], t->rejected ? &rsum : NULL, err);
     if (st != MB_OK) {
-        /* Not committed: take the pair back unless another writer has
+        /* Not committed: take the files back unless another writer has
          * committed the task meanwhile (then the files are its). */
         if (!mb_results_committed(out, t->task_id)) {
             unlink(path[0]);
             unlink(path[1]);
+            unlink(rpath);
             (void)mb_fs_sync_dir(out, &e2);
         }
         return mb_err_prefix(err, "task %s: ", t->task_id);
@@ -2261,7 +2299,10 @@ static void key_field_json(void *ctx, size_t i, const char *s, size_t len)
         fputc(',', c->f);
     json_str(c->f, c->p->group[i], strlen(c->p->group[i]));
     fputc(':', c->f);
-    json_str(c->f, s, len);
+    if (len)
+        json_str(c->f, s, len);
+    else
+        fputs("null", c->f);    /* an empty key field is NULL, as in --sql answers */
 }
 
 static mb_status write_json(FILE *f, const mb_plan *p, const mb_groups *g, const char *task,

@@ -38,6 +38,9 @@ typedef struct mb_task_info {
     double seconds;
     const mb_input_id *input_id;   /* NULL: not recorded */
     const mb_qtask *query;         /* a --sql job: the query bound to the input */
+    uint64_t rejected;             /* records skipped under --max-bad-rows */
+    const char *rejects;           /* the rejects file's bytes, when rejected > 0 */
+    size_t rejects_len;
 } mb_task_info;
 
 /* Creates OUT, OUT/.ledger if missing, and removes the temporaries that

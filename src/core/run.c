@@ -47,6 +47,7 @@
 #include "base/log.h"
 #include "cli/job.h"
 #include "csv/partition.h"
+#include "csv/reject.h"
 #include "azure/preempt.h"
 #include "core/claim.h"
 #include "core/query.h"
@@ -730,14 +731,111 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
 
 /* ---- rank 0: commit ------------------------------------------------- */
 
+/* Rank 0, after the reduction: takes the records skipped under
+ * --max-bad-rows (marker groups, csv/reject.h) out of `result` and writes
+ * the rejects file's bytes to `csv`, in file order, with their lines and
+ * columns. More than max_bad_rows is the task's failure (MB_EDATA), naming
+ * the first one too many in file order: every chunker kept its earliest
+ * rejects in file order, so that one is the same on any rank count. */
+static mb_status take_rejects(runner *r, const desc *t, mb_groups *result, mb_buf *csv,
+                              uint64_t *nrej, mb_err *err)
+{
+    size_t n = 0, k = 0, i;
+    mb_reject *v = NULL;
+    uint64_t *offs = NULL;
+    unsigned long *lines = NULL, *cols = NULL;
+    mb_groups clean;
+    mb_buf b;
+    mb_status st = MB_OK;
+    uint64_t max = r->plan.max_bad_rows;
+
+    *nrej = 0;
+    for (i = 0; i < result->n; i++)
+        n += mb_reject_is(mb_groups_key(result, i), mb_groups_klen(result, i));
+    if (n == 0)
+        return MB_OK;
+    v = mb_calloc(n, sizeof *v);
+    offs = mb_calloc(n, sizeof *offs);
+    lines = mb_calloc(n, sizeof *lines);
+    cols = mb_calloc(n, sizeof *cols);
+    if (!v || !offs || !lines || !cols) {
+        st = mb_err_set(err, MB_ENOMEM, "out of memory for %zu rejected records", n);
+        goto out;
+    }
+    for (i = 0; i < result->n; i++) {
+        const char *key = mb_groups_key(result, i);
+        size_t len = mb_groups_klen(result, i);
+        if (mb_reject_is(key, len) && mb_reject_decode(key, len, &v[k++]) != MB_OK) {
+            st = mb_err_set(err, MB_EINTERNAL, "a rejected record's key is malformed");
+            goto out;
+        }
+    }
+    qsort(v, n, sizeof *v, mb_reject_cmp);
+    for (i = 0; i < n; i++)
+        offs[i] = v[i].err_off;
+    /* Over the limit, only the first one too many is located. */
+    if (mb_csv_locate_file_many(t->input, n > max ? &offs[max] : offs, n > max ? 1 : n,
+                                n > max ? &lines[max] : lines, n > max ? &cols[max] : cols) !=
+        MB_OK) {
+        st = mb_err_set(err, MB_EIO, "%s: cannot read it again to locate rejected records",
+                        t->input);
+        goto out;
+    }
+    if (n > max) {
+        st = mb_err_set(err, MB_EDATA, "%s:%lu:%lu: %.*s (bad record %llu, more than "
+                        "--max-bad-rows %llu)", t->input, lines[max], cols[max],
+                        (int)v[max].reason_len, v[max].reason, (unsigned long long)max + 1,
+                        (unsigned long long)max);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        v[i].line = lines[i];
+        v[i].col = cols[i];
+    }
+    if ((st = mb_reject_csv(csv, t->input, v, n)) != MB_OK) {
+        mb_err_set(err, st, "out of memory for the rejects file");
+        goto out;
+    }
+    /* The result without the marker groups. */
+    mb_buf_init(&b, SIZE_MAX / 2);
+    st = mb_groups_init(&clean, result->needs, result->nstate, result->max_bytes);
+    for (i = 0; i < result->n && st == MB_OK; i++)
+        if (!mb_reject_is(mb_groups_key(result, i), mb_groups_klen(result, i)))
+            st = mb_groups_pack(result, i, &b);
+    if (st == MB_OK)
+        st = mb_groups_unpack_merge(&clean, b.p, b.len, err);
+    mb_buf_fini(&b);
+    if (st != MB_OK) {
+        mb_groups_fini(&clean);
+        st = mb_err_set(err, st == MB_ELIMIT ? MB_ELIMIT : MB_ENOMEM,
+                        "out of memory taking the rejected records out of the result");
+        goto out;
+    }
+    mb_groups_fini(result);
+    *result = clean;
+    *nrej = n;
+out:
+    free(v);
+    free(offs);
+    free(lines);
+    free(cols);
+    return st;
+}
+
 static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_start,
                         mb_err *err)
 {
     mb_task_info info;
     mb_status st;
     double secs = mb_now_s() - t_start;
-    uint64_t rows = 0;
+    uint64_t rows = 0, nrej = 0;
+    mb_buf rej;
 
+    mb_buf_init(&rej, SIZE_MAX / 2);
+    if ((st = take_rejects(r, t, result, &rej, &nrej, err)) != MB_OK) {
+        mb_buf_fini(&rej);
+        return st;
+    }
     for (size_t i = 0; i < result->n; i++)
         rows += (uint64_t)mb_groups_rec(result, i)->rows;
     memset(&info, 0, sizeof info);
@@ -752,15 +850,21 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     info.seconds = secs;
     info.input_id = t->input_id.ino ? &t->input_id : NULL;
     info.query = t->q.plan ? &t->q : NULL;
-    if ((st = mb_results_commit(r->o->out, &r->plan, result, &info, err)) != MB_OK)
+    info.rejected = nrej;
+    info.rejects = rej.p;
+    info.rejects_len = rej.len;
+    st = mb_results_commit(r->o->out, &r->plan, result, &info, err);
+    mb_buf_fini(&rej);
+    if (st != MB_OK)
         return st;
     mb_fault_point("after-commit");
     mb_claim_remove(&r->cl, t->task_id);
     r->tasks_done++;
     r->bytes_done += t->grid.file_size;
-    mb_info("task %s: committed %llu rows, %zu groups, %.1f MB in %.2f s (%.0f MB/s); "
-            "%llu tasks done, %.0f MB/s overall",
-            t->task_id, (unsigned long long)rows, result->n, (double)t->grid.file_size / 1e6,
+    mb_info("task %s: committed %llu rows, %zu groups, %llu bad rows skipped, %.1f MB in "
+            "%.2f s (%.0f MB/s); %llu tasks done, %.0f MB/s overall",
+            t->task_id, (unsigned long long)rows, result->n, (unsigned long long)nrej,
+            (double)t->grid.file_size / 1e6,
             secs, secs > 0 ? (double)t->grid.file_size / 1e6 / secs : 0.0,
             (unsigned long long)r->tasks_done,
             (double)r->bytes_done / 1e6 / (mb_now_s() - r->t0 > 0 ? mb_now_s() - r->t0 : 1));
@@ -1012,6 +1116,7 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
     st = mb_chunker_open(&ck, &r->plan, &t->bind, t->q.plan ? &t->q.rows : NULL, t->input,
                          t->grid.ncols, (size_t)r->o->max_record, err);
     ck.sqlnames = t->q.names;
+    ck.max_bad = r->plan.max_bad_rows;
     for (k = 0; !done && (k < nround || (k == 0 && nround == 0)); k++) {
         size_t i = k * size + rank;
         unsigned flags;

@@ -6,7 +6,7 @@
 
 #include "agg/group.h"
 #include "cli/job.h"
-#include "sql/rows.h"
+#include "sql/vec.h"
 
 typedef struct mb_chunker {
     const mb_plan *plan;
@@ -26,8 +26,31 @@ typedef struct mb_chunker {
     size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
     uint64_t *hash;           /* MB_BATCH key hashes */
     mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
-    mb_sql_rows *sql;         /* a --sql job: its row layer, record by record */
+    mb_sql_rows *sql;         /* a --sql job: its row layer, record by record
+                                 (where the batch program below gives up) */
     char *const *sqlnames;    /* and the input's column names, for messages */
+    /* A --sql job's batches: the plan's cells of MB_BATCH records go
+     * through the batch program at once; a batch with any error goes
+     * through the row layer again, record by record, which reports it. */
+    mb_sql_vec *vec;          /* NULL: record by record only */
+    mb_cell *bcells;          /* MB_BATCH * plan->ncolumns cells */
+    uint64_t *bat;            /* MB_BATCH record offsets in the file */
+    size_t *sqlcols;          /* the plan's columns */
+    size_t nsqlcols;
+    size_t *brs, *bre;        /* MB_BATCH records' bytes in buf (rejects) */
+    /* --max-bad-rows (set by the caller after open; 0: the first bad record
+     * is an error, as always): a record that does not parse or whose value
+     * does not fit is kept as a reject (csv/reject.h) in the group table
+     * instead; --agg records are checked before they join a batch, so a
+     * rejected one touches no group. Once this chunker has kept more than
+     * max_bad, `over` is set and mb_chunker_run returns at once: the task
+     * has failed, and what it kept holds the earliest rejects of its
+     * chunks, which is all that naming the first one too many needs. */
+    uint64_t max_bad;
+    uint64_t nbad;            /* rejects this chunker kept */
+    int over;
+    mb_buf rej;               /* a reject's marker key */
+    size_t rs, re;            /* the current record's bytes in buf */
 } mb_chunker;
 
 #define MB_BATCH 32

@@ -228,6 +228,55 @@ static ssize_t read_full(int fd, char *b, size_t n)
     return (ssize_t)got;
 }
 
+mb_status mb_csv_locate_file_many(const char *path, const uint64_t *offs, size_t n,
+                                  unsigned long *lines, unsigned long *cols)
+{
+    loc l = {1, 0};
+    uint64_t pos = 0;
+    size_t bom = 0, i;
+    char *b = mb_malloc(LOCATE_BLOCK);
+    int fd = open(path, O_RDONLY | O_NONBLOCK);   /* never wait on a FIFO */
+    mb_status st = MB_OK;
+    int eof = 0;
+
+    for (i = 0; i < n; i++)
+        lines[i] = cols[i] = 0;
+    if (!b || fd < 0) {
+        st = b ? MB_EIO : MB_ENOMEM;
+        goto out;
+    }
+    {
+        /* the BOM is known before the first offset, however close to 0 */
+        ssize_t k = pread(fd, b, 3, 0);
+        bom = k > 0 ? mb_csv_bom_len(b, (size_t)k) : 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (i > 0 && offs[i] < offs[i - 1]) {
+            st = MB_EINTERNAL;
+            goto out;
+        }
+        while (!eof && pos < offs[i]) {
+            uint64_t left = offs[i] - pos;
+            size_t want = left < LOCATE_BLOCK ? (size_t)left : LOCATE_BLOCK;
+            ssize_t k = read_full(fd, b, want);
+            if (k < 0) {
+                st = MB_EIO;
+                goto out;
+            }
+            loc_feed(&l, b, (size_t)k, pos);
+            pos += (uint64_t)k;
+            eof = (size_t)k < want;   /* offsets past the end are clamped to it */
+        }
+        lines[i] = l.line;
+        cols[i] = loc_col(&l, pos, bom);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(b);
+    return st;
+}
+
 mb_status mb_csv_locate_file(const char *path, uint64_t off, unsigned long *line,
                              unsigned long *col)
 {

@@ -109,4 +109,10 @@ void mb_csv_locate(const char *buf, size_t len, uint64_t off, unsigned long *lin
 mb_status mb_csv_locate_file(const char *path, uint64_t off, unsigned long *line,
                              unsigned long *col);
 
+/* mb_csv_locate_file for n offsets in ascending order, in one pass over
+ * the file: lines[i], cols[i] for offs[i]. MB_EINTERNAL when the offsets
+ * are not ascending. */
+mb_status mb_csv_locate_file_many(const char *path, const uint64_t *offs, size_t n,
+                                  unsigned long *lines, unsigned long *cols);
+
 #endif

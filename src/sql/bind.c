@@ -1175,7 +1175,7 @@ mb_status mb_sql_bind(const mb_sql_query *q, const mb_sql_column *cols, size_t n
     bool aggs_anywhere = false;
 
     *out = NULL;
-    if (strcmp(q->source, "--sql") != 0)
+    if (strncmp(q->source, "--", 2) != 0)     /* --sql, --agg: usage; a job file's: 65 */
         b.code = MB_EJOB;
     if (!(p = mb_calloc(1, sizeof *p)))
         return nomem(&b);

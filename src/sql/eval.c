@@ -828,6 +828,25 @@ static const char *const month_names[] = {"January", "February", "March",     "A
                                           "May",     "June",     "July",      "August",
                                           "September", "October", "November", "December"};
 
+/* v as snprintf's "%0<width>lld" writes it, without printf for v >= 0
+ * (the common case: strftime runs per row). */
+static int put_num(char *out, size_t cap, int64_t v, int width)
+{
+    char tmp[24];
+    int k = 0;
+    if (v < 0 || cap < 24)
+        return snprintf(out, cap, "%0*lld", width, (long long)v);
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k < width)
+        tmp[k++] = '0';
+    for (int j = 0; j < k; j++)
+        out[j] = tmp[k - 1 - j];
+    return k;
+}
+
 static mb_status strftime_sql(const mb_sql_value *v, const mb_sql_value *f, mb_sql_scratch *s,
                               mb_sql_value *out, mb_err *err)
 {
@@ -849,17 +868,17 @@ static mb_status strftime_sql(const mb_sql_value *v, const mb_sql_value *f, mb_s
         c = f->u.s.p[++i];
         int k = 0;
         switch (c) {
-        case 'Y': k = snprintf(buf + n, sizeof buf - n, "%04lld", (long long)t.y); break;
-        case 'y': k = snprintf(buf + n, sizeof buf - n, "%02lld", (long long)(t.y % 100)); break;
-        case 'm': k = snprintf(buf + n, sizeof buf - n, "%02u", t.m); break;
-        case 'd': k = snprintf(buf + n, sizeof buf - n, "%02u", t.d); break;
-        case 'H': k = snprintf(buf + n, sizeof buf - n, "%02lld", (long long)h); break;
+        case 'Y': k = put_num(buf + n, sizeof buf - n, t.y, 4); break;
+        case 'y': k = put_num(buf + n, sizeof buf - n, t.y % 100, 2); break;
+        case 'm': k = put_num(buf + n, sizeof buf - n, t.m, 2); break;
+        case 'd': k = put_num(buf + n, sizeof buf - n, t.d, 2); break;
+        case 'H': k = put_num(buf + n, sizeof buf - n, h, 2); break;
         case 'I': k = snprintf(buf + n, sizeof buf - n, "%02lld",
                                (long long)(h % 12 == 0 ? 12 : h % 12)); break;
         case 'p': k = snprintf(buf + n, sizeof buf - n, "%s", h < 12 ? "AM" : "PM"); break;
-        case 'M': k = snprintf(buf + n, sizeof buf - n, "%02lld", (long long)mi); break;
-        case 'S': k = snprintf(buf + n, sizeof buf - n, "%02lld", (long long)sec); break;
-        case 'f': k = snprintf(buf + n, sizeof buf - n, "%06lld", (long long)us); break;
+        case 'M': k = put_num(buf + n, sizeof buf - n, mi, 2); break;
+        case 'S': k = put_num(buf + n, sizeof buf - n, sec, 2); break;
+        case 'f': k = put_num(buf + n, sizeof buf - n, us, 6); break;
         case 'j': k = snprintf(buf + n, sizeof buf - n, "%03lld",
                                (long long)(t.days - year_start(t.y) + 1)); break;
         case 'a': k = snprintf(buf + n, sizeof buf - n, "%.3s", day_names[isodow(t.days) - 1]); break;

@@ -910,7 +910,7 @@ mb_status mb_sql_parse(const char *sql, const char *source, mb_sql_query **out, 
     size_t len = strlen(sql);
 
     *out = NULL;
-    if (strcmp(source, "--sql") != 0)
+    if (strncmp(source, "--", 2) != 0)        /* --sql, --agg: usage; a job file's: 65 */
         p.code = MB_EJOB;
     if (len > MAX_QUERY_BYTES)
         return fail(&p, -1, "the query is longer than %u bytes", MAX_QUERY_BYTES);

@@ -233,7 +233,7 @@ static mb_status acc_text(const mb_sql_value *v, unsigned need, char *buf, size_
         if (!isfinite(v->u.d))
             return mb_err_set(err, MB_ERANGE, "the DOUBLE value %s cannot be aggregated "
                                               "exactly", isnan(v->u.d) ? "nan" : "inf");
-        return mb_sql_format_double(v->u.d, buf, cap) == MB_OK
+        return mb_format_double(v->u.d, buf, cap) == MB_OK
                    ? MB_OK : mb_err_set(err, MB_EINTERNAL, "double does not format");
     default:
         return mb_sql_value_format(v, buf, cap) == MB_OK

@@ -418,59 +418,6 @@ static mb_status put(char *out, size_t cap, int n)
     return MB_OK;
 }
 
-mb_status mb_sql_format_double(double d, char *out, size_t cap)
-{
-    char buf[40], digits[20], txt[64];
-    int prec, exp, nd = 0;
-    size_t k = 0;
-    const char *p;
-    char *end;
-
-    if (isnan(d))                       /* DuckDB keeps the sign of a NaN */
-        return put(out, cap, snprintf(out, cap, signbit(d) ? "-nan" : "nan"));
-    if (isinf(d))
-        return put(out, cap, snprintf(out, cap, d < 0 ? "-inf" : "inf"));
-    for (prec = 1; prec <= 17; prec++) {           /* the shortest that reads back */
-        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    for (p = buf + (buf[0] == '-'); *p && *p != 'e'; p++)
-        if (isdigit((unsigned char)*p))
-            digits[nd++] = *p;
-    exp = *p == 'e' ? (int)strtol(p + 1, &end, 10) : 0;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    if (buf[0] == '-')
-        txt[k++] = '-';
-    if (exp < -4 || exp >= 16) {                /* scientific, as DuckDB writes it */
-        txt[k++] = digits[0];
-        if (nd > 1)
-            txt[k++] = '.';
-        for (int j = 1; j < nd; j++)
-            txt[k++] = digits[j];
-        k += (size_t)snprintf(txt + k, sizeof txt - k, "e%c%02d", exp < 0 ? '-' : '+',
-                              exp < 0 ? -exp : exp);
-    } else if (exp < 0) {                        /* 0.000ddd */
-        txt[k++] = '0';
-        txt[k++] = '.';
-        for (int j = 0; j < -exp - 1; j++)
-            txt[k++] = '0';
-        for (int j = 0; j < nd; j++)
-            txt[k++] = digits[j];
-    } else {                                     /* ddd.ddd, at least ".0" */
-        for (int j = 0; j <= exp; j++)
-            txt[k++] = j < nd ? digits[j] : '0';
-        txt[k++] = '.';
-        if (nd <= exp + 1)
-            txt[k++] = '0';
-        for (int j = exp + 1; j < nd; j++)
-            txt[k++] = digits[j];
-    }
-    txt[k] = '\0';
-    return put(out, cap, snprintf(out, cap, "%s", txt));
-}
-
 static mb_status format_i128(mb_i128 v, unsigned scale, char *out, size_t cap)
 {
     char buf[48];
@@ -540,7 +487,7 @@ mb_status mb_sql_value_format(const mb_sql_value *v, char *out, size_t cap)
     case MB_SQL_T_DECIMAL:
         return format_i128(v->u.dec, v->scale, out, cap);
     case MB_SQL_T_DOUBLE:
-        return mb_sql_format_double(v->u.d, out, cap);
+        return mb_format_double(v->u.d, out, cap);
     case MB_SQL_T_VARCHAR:
         return put(out, cap, snprintf(out, cap, "%.*s", (int)v->u.s.n, v->u.s.p));
     case MB_SQL_T_DATE:
@@ -596,6 +543,7 @@ void mb_sql_sniff_add(mb_sql_sniff *s, const char *cell, size_t len)
     double d;
     size_t i = 0;
     int64_t days;
+    bool plain = false;
 
     if (skip_space(cell, 0, len) == len)
         return;
@@ -610,8 +558,10 @@ void mb_sql_sniff_add(mb_sql_sniff *s, const char *cell, size_t len)
     }
     if ((s->ok & S_INT) && parse_i64(cell, len, &i64))
         s->ok &= ~(unsigned)S_INT;
+    if (s->ok & (S_DEC | S_DBL))
+        plain = plain_decimal(cell, len, &ni, &nf) == 0;
     if (s->ok & S_DEC) {
-        if (plain_decimal(cell, len, &ni, &nf) || ni + nf > 18 || nf > 9) {
+        if (!plain || ni + nf > 18 || nf > 9) {
             s->ok &= ~(unsigned)S_DEC;
         } else {
             s->maxint = ni > s->maxint ? ni : s->maxint;
@@ -620,7 +570,9 @@ void mb_sql_sniff_add(mb_sql_sniff *s, const char *cell, size_t len)
                 s->ok &= ~(unsigned)S_DEC;
         }
     }
-    if ((s->ok & S_DBL) && parse_double(cell, len, &d))
+    /* A plain decimal is a double (what strtod reads whole): no strtod for
+     * the common case, as the head of a file is sniffed per task. */
+    if ((s->ok & S_DBL) && !(plain && len < 256) && parse_double(cell, len, &d))
         s->ok &= ~(unsigned)S_DBL;
     i = skip_space(cell, 0, len);
     if ((s->ok & S_DATE) &&

@@ -80,15 +80,13 @@ mb_status mb_sql_value_parse(const char *cell, size_t len, mb_sql_dtype t, mb_sq
 
 /* Writes v as DuckDB writes it in CSV output: integers in decimal,
  * DECIMAL with exactly `scale` places, DOUBLE as the shortest text that
- * reads back to the same double ("0.1", "100.0", "1e+20", "inf", "nan"),
+ * reads back to the same double (mb_format_double: "0.1", "100.0",
+ * "1e+20", "inf", "nan"),
  * BOOLEAN true/false, DATE YYYY-MM-DD, TIMESTAMP "YYYY-MM-DD HH:MM:SS"
  * with a fraction only when it is not zero (trailing zeros dropped),
  * VARCHAR as is. NULL writes the empty string. MB_ELIMIT when out[0..cap)
  * is too small. */
 mb_status mb_sql_value_format(const mb_sql_value *v, char *out, size_t cap);
-
-/* Shortest round-trip text of d, as mb_sql_value_format writes a DOUBLE. */
-mb_status mb_sql_format_double(double d, char *out, size_t cap);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t mb_sql_days_from_civil(int64_t y, unsigned m, unsigned d);

@@ -61,7 +61,7 @@ for c in enqueue run results inspect queue status; do
     section "COMMAND: $c" > "$T/sec.$c"
     [ -s "$T/sec.$c" ]
     ok $? "the man page has a section for $c"
-    "$MB" "$c" --help | grep -oE '^ +(-., )?--[a-z-]+' | sed 's/.*--/--/' |
+    "$MB" "$c" --help | grep -oE '^ {1,8}(-., )?--[a-z-]+' | sed 's/.*--/--/' |
         grep -vxE -- '--(verbose|quiet|help|log-format)' > "$T/opts.$c"
     missing=""
     while IFS= read -r o; do

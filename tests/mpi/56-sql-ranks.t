@@ -50,7 +50,8 @@ for np in 1 2 3 4; do
     run_q "$np" q4 "$Q4"; ok $? "np=$np: Q4 (min/max of VARCHAR and BOOLEAN) drained"
 done
 is "$(ls "$T/q1-1"/*.csv | wc -l)" 3 "three task answers"
-is "$(sed -n '1p' "$T/q1-1/$(ls "$T/q1-1" | grep csv | head -1)")" "origin,n,late,t,s,first" \
+set -- "$T/q1-1"/*.csv
+is "$(sed -n '1p' "$1")" "origin,n,late,t,s,first" \
     "the answer's header names the select list"
 for q in q1 q2 q3 q4; do
     for np in 2 3 4; do
@@ -99,6 +100,7 @@ ok $? "merged min(dest)/max(dest) per origin equal the bytewise extremes over th
 kill_resume() {    # kill_resume NAME QUERY: against the answers of $T/NAME-1
     d=$T/kill-$1
     "$MB" enqueue --queue "dir:$d/q" "$T"/data/*.csv > /dev/null
+    # shellcheck disable=SC2086 # MPIRUN is a word list
     setsid $MPIRUN -np 2 "$MB" run --queue "dir:$d/q" --out "$d/out" --sql "$2" \
         --columns "$COLS" --chunk-size 48K --checkpoint-dir "$d/ck" --checkpoint-interval 0.1 \
         --visibility-timeout 2 2> "$d/first.log" &

@@ -162,8 +162,14 @@ is $? 0 "--explain of a file without a header exits 0"
 contains "$T/x10" "^columns read: #1:column1 VARCHAR, #2:column2 BIGINT$" "its columns are column1..N"
 
 "$MB" run --queue "dir:$T/q" --group-by origin --agg 'count(*)' --explain > "$T/x11" 2>&1
-is $? 64 "--explain without a query exits 64"
-contains "$T/x11" "--explain shows the plan of a --sql query" "the usage error says --explain needs --sql"
+is $? 0 "--explain of a --group-by/--agg job exits 0"
+contains "$T/x11" "^query \(the --group-by/--agg job as SQL\): SELECT nullif\(\"origin\", ''\) AS \"origin\", count\(\*\) AS \"count\(\*\)\" FROM input GROUP BY 1 ORDER BY 1 NULLS FIRST$" \
+    "it prints the query the job stands for"
+"$MB" run --queue "dir:$T/qn" --no-header --group-by 1 --agg 'sum(2)' --explain > "$T/x12" 2>&1
+is $? 0 "--explain of an --agg job over a file without a header exits 0"
+contains "$T/x12" "SELECT nullif\(\"column1\", ''\) AS \"1\", sum\(\"column2\"\) AS \"sum\(2\)\" FROM" \
+    "--agg's column N is the query's columnN, named N in the answer"
+contains "$T/x12" "^input columns: column1 VARCHAR, column2 BIGINT$" "the key is VARCHAR, the summed column BIGINT"
 
 echo "# 57-sql-errors: $tap_n checks, $tap_failed failed"
 done_testing

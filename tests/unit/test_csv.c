@@ -1,6 +1,7 @@
 /* test_csv.c - TAP tests of the reference CSV reader (csv.c): records, cells,
  * dialects, every error with its exact line:column and message, and the
- * offset -> line:column lookup in memory and on disk. No MPI. */
+ * offset -> line:column lookup in memory and on disk (one offset, or many in
+ * one pass). No MPI. */
 #include "csv/csv.h"
 #include "tap.h"
 
@@ -310,6 +311,21 @@ static void test_locate_file(void)
             }
         }
         ok(bad == 0, "locate_file agrees with locate across read blocks (BOM %d)", bom);
+        {
+            unsigned long lines[MB_ARRAY_LEN(offs)], cols[MB_ARRAY_LEN(offs)];
+            mb_status st = mb_csv_locate_file_many(path, offs, MB_ARRAY_LEN(offs), lines, cols);
+            for (i = 0, bad = 0; i < MB_ARRAY_LEN(offs); i++) {
+                mb_csv_locate(buf, len, offs[i], &l1, &c1);
+                bad += st != MB_OK || lines[i] != l1 || cols[i] != c1;
+            }
+            ok(bad == 0, "locate_file_many agrees with locate for every offset in one pass "
+                         "(BOM %d)", bom);
+            st = mb_csv_locate_file_many(path, offs + 5, 2, lines, cols);
+            ok(st == MB_OK && lines[0] == lines[1] - (buf[65535] == '\n') &&
+                   mb_csv_locate_file_many(path, (const uint64_t[]){5, 4}, 2, lines, cols) ==
+                       MB_EINTERNAL,
+               "locate_file_many: a later start works, offsets out of order are refused");
+        }
         unlink(path);
         memcpy(path + strlen(path) - 6, "XXXXXX", 6);
     }

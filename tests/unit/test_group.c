@@ -333,6 +333,26 @@ static void test_sort(void)
 }
 
 /* The quotient fast path of mb_num_format gives the bignum path's text. */
+/* The reference for mb_format_double, written another way: the fewest
+ * digits printf's "%.*e" needs to read back, then "%.*f" with as many
+ * places (at least one) in DuckDB's positional range, else "%.*e" as is. */
+static void ref_shortest(double d, char *out, size_t cap)
+{
+    char buf[40];
+    int prec, exp;
+
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    exp = (int)strtol(strchr(buf, 'e') + 1, NULL, 10);
+    if (exp < -4 || exp >= 16)
+        snprintf(out, cap, "%s", buf);
+    else
+        snprintf(out, cap, "%.*f", prec - 1 - exp > 1 ? prec - 1 - exp : 1, d);
+}
+
 static void test_format(void)
 {
     size_t bad = 0, n = 0;
@@ -361,7 +381,7 @@ static void test_format(void)
         mb_bigint_set_u64(&den, cnt);
         mb_bigint_mul_pow10(&den, (unsigned)scale);
         d = mb_bigint_ratio(&num, &den);
-        snprintf(want, sizeof want, "%.17g", x < 0 ? -d : d);
+        ref_shortest(x < 0 ? -d : d, want, sizeof want);
         bad += strcmp(got, want) != 0;
         n++;
     }
@@ -369,9 +389,11 @@ static void test_format(void)
        bad);
 }
 
-/* mb_format_double against printf's "%.17g": random bit patterns, values
- * near powers of ten and the range edges, and short binary fractions whose
- * decimal expansions end exactly half-way between two 17-digit results. */
+/* mb_format_double against the printf reference (ref_shortest): random
+ * bit patterns, values near powers of ten and the range edges, and short
+ * binary fractions whose decimal expansions end exactly half-way between
+ * two 15-, 16- or 17-digit results, powers of two and their neighbours;
+ * and every text reads back. */
 static void test_double_format(void)
 {
     size_t bad = 0, n = 0;
@@ -380,7 +402,13 @@ static void test_double_format(void)
         double d;
         char got[64], want[64];
         uint64_t b = rnd();
-        switch (i % 6) {
+        switch (i % 7) {
+        case 6: {                             /* powers of two and their neighbours:
+                                               * the ulp below is half the one above */
+            double p = ldexp(1.0, (int)(rnd() % 80) - 20);
+            d = (b & 3) == 0 ? p : nextafter(p, (b & 1) ? 0.0 : 1e300);
+            break;
+        }
         case 0:                               /* any finite double */
             memcpy(&d, &b, sizeof d);
             if (d != d || d - d != 0)
@@ -408,14 +436,30 @@ static void test_double_format(void)
         }
         if (rnd() & 1)
             d = -d;
-        snprintf(want, sizeof want, "%.17g", d);
-        if (mb_format_double(d, got, sizeof got) != MB_OK || strcmp(got, want) != 0) {
+        ref_shortest(d, want, sizeof want);
+        if (mb_format_double(d, got, sizeof got) != MB_OK || strcmp(got, want) != 0 ||
+            strtod(got, NULL) != d) {
             if (bad++ < 5)
                 printf("# %a: got '%s', printf '%s'\n", d, got, want);
         }
         n++;
     }
-    ok(bad == 0, "%%.17g without printf agrees with printf on %zu doubles (%zu differ)", n, bad);
+    ok(bad == 0, "shortest round trip agrees with the printf reference on %zu doubles (%zu differ)",
+       n, bad);
+    {
+        static const struct { double d; const char *t; } fixed[] = {
+            {417.1, "417.1"}, {100.0, "100.0"}, {-0.0, "-0.0"}, {0.0001, "0.0001"},
+            {0.00001, "1e-05"}, {1e15, "1000000000000000.0"}, {1e16, "1e+16"},
+            {1.5e16, "1.5e+16"}, {0.1 + 0.2, "0.30000000000000004"}, {-2.5, "-2.5"},
+            {1.0 / 3.0, "0.3333333333333333"}, {5e-324, "5e-324"}, {INFINITY, "inf"},
+            {-INFINITY, "-inf"}, {NAN, "nan"}};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+            char got[64];
+            ok(mb_format_double(fixed[i].d, got, sizeof got) == MB_OK &&
+                   strcmp(got, fixed[i].t) == 0,
+               "%s prints as %s (got %s)", fixed[i].t, fixed[i].t, got);
+        }
+    }
     {
         char small[4];
         ok(mb_format_double(123.25, small, sizeof small) == MB_ELIMIT && small[0] == '\0',

@@ -2,13 +2,17 @@
  * row, state and group layers, every binder refusal with its position,
  * and the evaluator's documented rules that the DuckDB differential test
  * cannot pin down (three-valued logic in full, LIKE on hostile patterns,
- * overflow, substr before the string, the scratch cap). No I/O, no MPI. */
+ * overflow, substr before the string, the scratch cap); and the query a
+ * --group-by/--agg plan stands for (cli/job.c) binds as that plan. No I/O,
+ * no MPI. */
+#include "cli/job.h"
 #include "sql/eval.h"
 #include "sql/plan.h"
 
 #include "tap.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const mb_sql_column cols[] = {
@@ -217,6 +221,55 @@ static void rules(void)
            "a row's strings beyond the scratch cap are MB_ELIMIT");
 }
 
+/* The query of an --agg plan with names that need quoting binds: keys,
+ * states, output names as the aggregates were written, keys NULLS FIRST. */
+static void agg_as_sql(void)
+{
+    char *group[] = {"k\"q", "two words"};
+    char *aggs[] = {"count(*)", "mean(x)", "count(t)", "stddev(x)"};
+    static const mb_sql_column acols[] = {
+        {"k\"q", {MB_SQL_T_VARCHAR, 0, 0}}, {"two words", {MB_SQL_T_VARCHAR, 0, 0}},
+        {"x", {MB_SQL_T_DOUBLE, 0, 0}},     {"t", {MB_SQL_T_VARCHAR, 0, 0}}};
+    mb_plan p;
+    mb_err e = {0};
+    char *sql = NULL;
+    mb_sql_query *q = NULL;
+    mb_sql_plan *sp = NULL;
+
+    if (!ok(mb_plan_from_lists(&p, group, 2, aggs, 4, &e) == MB_OK, "an --agg plan"))
+        return;
+    p.header = 1;
+    ok(mb_plan_agg_query(&p, &sql, &e) == MB_OK && sql, "its query is written");
+    is_str(sql ? sql : "", "SELECT nullif(\"k\"\"q\", '') AS \"k\"\"q\", nullif(\"two words\", '') "
+           "AS \"two words\", count(*) AS \"count(*)\", avg(\"x\") AS \"mean(x)\", count(\"t\") "
+           "AS \"count(t)\", stddev_samp(\"x\") AS \"stddev(x)\" FROM input GROUP BY 1, 2 "
+           "ORDER BY 1 NULLS FIRST, 2 NULLS FIRST", "the query: quoted names, DuckDB's aggregates");
+    if (sql && mb_sql_parse(sql, "--agg", &q, &e) == MB_OK)
+        (void)mb_sql_bind(q, acols, MB_ARRAY_LEN(acols), &sp, &e);
+    ok(sp != NULL, "it parses and binds (%s)", sp ? "ok" : e.msg);
+    if (sp) {
+        ok(sp->nkeys == 2 && sp->naggs == 4 && sp->nouts == 6, "two keys, four states, six "
+           "output columns");
+        ok(strcmp(sp->outs[0].name, "k\"q") == 0 && strcmp(sp->outs[3].name, "mean(x)") == 0,
+           "output columns are named as --agg names them");
+        ok(sp->norder == 2 && sp->order[0].nulls_first && sp->order[1].nulls_first &&
+               !sp->order[0].desc, "keys ascending, the NULL (empty) key first");
+    }
+    ok(mb_plan_column_use(&p, "two words") == MB_PLAN_USE_KEY &&
+           mb_plan_column_use(&p, "x") == MB_PLAN_USE_NUMBER &&
+           mb_plan_column_use(&p, "t") == MB_PLAN_USE_COUNTED &&
+           mb_plan_column_use(&p, "X") == MB_PLAN_USE_NONE,
+       "column uses: key, number, counted only, and names match exactly");
+    p.header = 0;
+    ok(mb_plan_column_use(&p, "columnx") == MB_PLAN_USE_NUMBER &&
+           mb_plan_column_use(&p, "x") == MB_PLAN_USE_NONE,
+       "without a header --agg's column N is the query's columnN");
+    mb_sql_plan_free(sp);
+    mb_sql_query_free(q);
+    free(sql);
+    mb_plan_fini(&p);
+}
+
 int main(void)
 {
     memset(row, 0, sizeof row);
@@ -228,5 +281,6 @@ int main(void)
     refusals();
     three_valued();
     rules();
+    agg_as_sql();
     return tap_done();
 }

@@ -217,13 +217,13 @@ static void double_shortest(void)
         memcpy(&d, &x, sizeof d);
         if (isnan(d) || isinf(d))
             continue;
-        if (mb_sql_format_double(d, out, sizeof out) != MB_OK || strtod(out, NULL) != d)
+        if (mb_format_double(d, out, sizeof out) != MB_OK || strtod(out, NULL) != d)
             bad++;
     }
     ok(bad == 0, "100000 random doubles read back exactly (%d bad)", bad);
-    ok(mb_sql_format_double(-0.0, out, sizeof out) == MB_OK && strcmp(out, "-0.0") == 0,
+    ok(mb_format_double(-0.0, out, sizeof out) == MB_OK && strcmp(out, "-0.0") == 0,
        "-0.0 keeps its sign (%s)", out);
-    ok(mb_sql_format_double(0.1, out, 3) == MB_ELIMIT, "a buffer too small is MB_ELIMIT");
+    ok(mb_format_double(0.1, out, 3) == MB_ELIMIT, "a buffer too small is MB_ELIMIT");
 }
 
 int main(void)
