@@ -797,6 +797,8 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
 /* Positions of the fields in mb_acc.v for `need`. */
 static unsigned acc_nfields(unsigned need)
 {
+    if (need & MB_NEED_STR)
+        return 1;               /* the index of the strings in the group table */
     return ((need & SUMS) ? 1u : 0u) + ((need & MB_NEED_SUMSQ) ? 1u : 0u) +
            ((need & MB_NEED_MINMAX) ? 2u : 0u);
 }
@@ -820,7 +822,8 @@ mb_status mb_acc_layout(char *out, size_t cap)
                      "2 spilled); then i128 (2 limbs) each: sum if sum or sumsq, sumsq, "
                      "min, max; spilled: acc + numstate %zu: n i64@%zu, scale i32@%zu, "
                      "nonint u32@%zu, sum %zu limbs@%zu, sumsq %zu@%zu, min %zu@%zu, "
-                     "max %zu@%zu; needs:",
+                     "max %zu@%zu; str (min/max of VARCHAR): acc + i128 index, packed as "
+                     "acc then when n > 0 u32 len + min bytes, u32 len + max bytes; needs:",
                      MB_ACC_LAYOUT_VERSION, sizeof(mb_acc), offsetof(mb_acc, n),
                      offsetof(mb_acc, scale), offsetof(mb_acc, flags), sizeof(mb_numstate),
                      offsetof(mb_numstate, n), offsetof(mb_numstate, scale),
@@ -884,6 +887,8 @@ void mb_acc_get(const mb_acc *a, unsigned need, const mb_spill *sp, mb_numstate 
     }
     memset(out, 0, sizeof *out);
     out->n = a->n;
+    if (need & MB_NEED_STR)
+        return;                 /* the strings are the group table's */
     out->scale = a->scale;
     out->nonint = a->flags & MB_ACC_NONINT;
     if (need & SUMS)

@@ -65,7 +65,10 @@ enum {
     MB_NEED_COUNT = 0,     /* n only: count(col); values are not parsed */
     MB_NEED_SUM = 1,       /* sum, mean */
     MB_NEED_SUMSQ = 2,     /* var, stddev (implies the sum) */
-    MB_NEED_MINMAX = 4     /* min, max */
+    MB_NEED_MINMAX = 4,    /* min, max */
+    MB_NEED_STR = 8        /* min, max of strings (--sql VARCHAR): the group
+                              table keeps the strings (agg/strmm.h); never
+                              combined with the other bits */
 };
 
 /* Needs of one aggregate kind (0 for counts). */
@@ -174,7 +177,7 @@ mb_status mb_acc_merge(mb_acc *a, const mb_numstate *src, unsigned need, mb_spil
  * checkpoints; MB_ACC_LAYOUT_VERSION is bumped when the meaning changes
  * without the sizes changing. Writes it NUL-terminated into out[0..cap);
  * MB_ELIMIT when it does not fit (MB_ACC_LAYOUT_CAP always does). */
-#define MB_ACC_LAYOUT_VERSION 1
+#define MB_ACC_LAYOUT_VERSION 2
 #define MB_ACC_LAYOUT_CAP 512
 mb_status mb_acc_layout(char *out, size_t cap);
 

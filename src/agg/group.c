@@ -80,13 +80,16 @@ void mb_groups_fini(mb_groups *g)
     free(g->rec);
     free(g->arena);
     free(g->spill.v);
+    for (size_t i = 0; i < g->nstrs; i++)
+        mb_strmm_fini(&g->strs[i]);
+    free(g->strs);
     memset(g, 0, sizeof *g);
 }
 
 static size_t bytes_used(const mb_groups *g, size_t gcap, size_t nslots, size_t arena)
 {
     return nslots * sizeof(uint64_t) + gcap * g->stride + arena +
-           g->spill.cap * sizeof(mb_numstate);
+           g->spill.cap * sizeof(mb_numstate) + g->strs_cap * sizeof(mb_strmm) + g->str_bytes;
 }
 
 static uint64_t slot_of(uint64_t h, size_t i)
@@ -253,7 +256,12 @@ mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b)
     mb_buf_put(b, &r->rows, sizeof r->rows);
     for (k = 0; k < g->nstate && st == MB_OK; k++) {
         const mb_acc *a = mb_groups_acc(g, gi, k);
-        if (a->flags & MB_ACC_SPILLED) {
+        if (g->needs[k] & MB_NEED_STR) {
+            const mb_strmm *ss = mb_groups_str(g, gi, k);
+            mb_acc h = {a->n, 0, 0};
+            if ((st = mb_buf_put(b, &h, sizeof h)) == MB_OK && a->n > 0)
+                st = ss ? mb_strmm_pack(ss, b) : MB_EINTERNAL;
+        } else if (a->flags & MB_ACC_SPILLED) {
             mb_numstate s;
             mb_groups_state(g, gi, k, &s);
             if ((st = mb_buf_put(b, a, sizeof *a)) == MB_OK)
@@ -265,8 +273,70 @@ mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b)
     return st;
 }
 
+/* The string state of accumulator a, created empty when it has none. */
+static mb_status str_slot(mb_groups *g, mb_acc *a, mb_strmm **out, mb_err *err)
+{
+    size_t i = (size_t)(uint64_t)a->v[0];
+
+    if (!i) {
+        if (g->nstrs == g->strs_cap) {
+            size_t cap = g->strs_cap ? g->strs_cap * 2 : 64;
+            mb_strmm *v;
+            if (bytes_used(g, g->gcap, g->nslots, g->arena_cap) +
+                    (cap - g->strs_cap) * sizeof *v > g->max_bytes)
+                return mb_err_set(err, MB_ELIMIT, "group table passed its memory cap of %zu "
+                                  "MiB with string states (raise --max-groups-mb)",
+                                  g->max_bytes >> 20);
+            if (!(v = mb_realloc(g->strs, cap * sizeof *v)))
+                return mb_err_set(err, MB_ENOMEM, "out of memory for string states");
+            g->strs = v;
+            g->strs_cap = cap;
+        }
+        memset(&g->strs[g->nstrs], 0, sizeof g->strs[g->nstrs]);
+        i = ++g->nstrs;
+        a->v[0] = (mb_i128)i;
+    }
+    *out = &g->strs[i - 1];
+    return MB_OK;
+}
+
+/* Merges string state src with n values into accumulator a. */
+static mb_status merge_str(mb_groups *g, mb_acc *a, int64_t n, const mb_strmm *src, mb_err *err)
+{
+    mb_strmm *d = NULL;
+    mb_status st;
+
+    if (n < 0 || (n > 0) != (src && mb_strmm_has(src)))
+        return mb_err_set(err, MB_EDATA, "corrupt string state (count and strings disagree)");
+    if (n == 0)
+        return MB_OK;
+    if (a->n > INT64_MAX - n)
+        return mb_err_set(err, MB_ERANGE, "value count overflows");
+    if ((st = str_slot(g, a, &d, err)) != MB_OK ||
+        (st = mb_strmm_merge(d, src, &g->str_bytes, err)) != MB_OK)
+        return st;
+    a->n += n;
+    if (bytes_used(g, g->gcap, g->nslots, g->arena_cap) > g->max_bytes)
+        return mb_err_set(err, MB_ELIMIT, "group table passed its memory cap of %zu MiB with "
+                          "string states (raise --max-groups-mb)", g->max_bytes >> 20);
+    return MB_OK;
+}
+
+mb_status mb_groups_add_str(mb_groups *g, size_t gi, size_t k, const char *p, size_t len,
+                            mb_err *err)
+{
+    mb_strmm v = {(char *)(uintptr_t)(p ? p : ""), (char *)(uintptr_t)(p ? p : ""),
+                  (uint32_t)len, (uint32_t)len, 0, 0};
+
+    assert(g->needs[k] & MB_NEED_STR);
+    if (len > MB_STRMM_MAX)
+        return mb_err_set(err, MB_ELIMIT, "a string of %zu bytes passes min()/max()'s cap of "
+                          "%zu MiB", len, MB_STRMM_MAX >> 20);
+    return merge_str(g, mb_groups_acc(g, gi, k), 1, &v, err);
+}
+
 mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
-                              const mb_numstate *src, mb_err *err)
+                              const mb_numstate *src, const mb_strmm *strs, mb_err *err)
 {
     size_t gi, k;
     mb_status st = mb_groups_get(g, key, len, mb_groups_hash(key, len), &gi, err);
@@ -274,8 +344,12 @@ mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t
     if (st != MB_OK)
         return st;
     mb_groups_rec(g, gi)->rows += rows;
-    for (k = 0; k < g->nstate && st == MB_OK; k++)
-        st = mb_acc_merge(mb_groups_acc(g, gi, k), src + k, g->needs[k], &g->spill, err);
+    for (k = 0; k < g->nstate && st == MB_OK; k++) {
+        if (g->needs[k] & MB_NEED_STR)
+            st = merge_str(g, mb_groups_acc(g, gi, k), src[k].n, strs ? &strs[k] : NULL, err);
+        else
+            st = mb_acc_merge(mb_groups_acc(g, gi, k), src + k, g->needs[k], &g->spill, err);
+    }
     return st;
 }
 
@@ -292,7 +366,16 @@ static mb_status unpack_states(mb_groups *g, size_t gi, mb_rd *r, mb_err *err)
     for (size_t k = 0; k < g->nstate && st == MB_OK; k++) {
         mb_acc *dst = mb_groups_acc(g, gi, k);
         mb_rd_get(r, &tmp.a, sizeof tmp.a);
-        if (!r->bad && (tmp.a.flags & MB_ACC_SPILLED)) {
+        if (!r->bad && (g->needs[k] & MB_NEED_STR)) {
+            mb_strmm v;
+            memset(&v, 0, sizeof v);
+            if (tmp.a.scale != 0 || tmp.a.flags != 0)
+                return mb_err_set(err, MB_EDATA, "corrupt string state (scale or flags set)");
+            if (tmp.a.n > 0 && (st = mb_strmm_unpack(r, &v, err)) != MB_OK && !r->bad)
+                return st;
+            if (!r->bad)
+                st = merge_str(g, dst, tmp.a.n, tmp.a.n > 0 ? &v : NULL, err);
+        } else if (!r->bad && (tmp.a.flags & MB_ACC_SPILLED)) {
             mb_numstate s;
             mb_rd_get(r, &s, sizeof s);
             if (!r->bad)
@@ -314,9 +397,16 @@ static void skip_states(const mb_groups *g, mb_rd *r)
     for (size_t k = 0; k < g->nstate && !r->bad; k++) {
         mb_acc h;
         mb_rd_get(r, &h, sizeof h);
-        if (!r->bad)
+        if (!r->bad && (g->needs[k] & MB_NEED_STR)) {
+            for (int i = 0; i < 2 && h.n > 0 && !r->bad; i++) {
+                uint32_t l = 0;
+                mb_rd_get(r, &l, sizeof l);
+                (void)mb_rd_ptr(r, l);
+            }
+        } else if (!r->bad) {
             (void)mb_rd_ptr(r, (h.flags & MB_ACC_SPILLED) ? sizeof(mb_numstate)
                                                          : mb_acc_size(g->needs[k]) - sizeof h);
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 #define MB_GROUP_H
 
 #include "agg/agg.h"
+#include "agg/strmm.h"
 #include "base/pack.h"
 
 #include <string.h>
@@ -42,6 +43,10 @@ typedef struct mb_groups {
     char *arena;             /* keys longer than MB_KEY_INLINE */
     size_t arena_len, arena_cap;
     mb_spill spill;          /* states that outgrew 128 bits */
+    mb_strmm *strs;          /* string min/max states (MB_NEED_STR): an
+                                accumulator's v[0] is its index + 1, 0 none */
+    size_t nstrs, strs_cap;
+    size_t str_bytes;        /* bytes their strings hold allocated */
     size_t max_bytes;        /* cap on the memory of the whole table */
 } mb_groups;
 
@@ -157,6 +162,21 @@ static inline mb_status mb_groups_add(mb_groups *g, size_t gi, size_t k, const m
     return mb_acc_add(mb_groups_acc(g, gi, k), v, g->needs[k], &g->spill, err);
 }
 
+/* Adds the string p[0..len) to accumulator k (need MB_NEED_STR) of group
+ * gi: counts it and keeps it when it is a new min or max. MB_ELIMIT when a
+ * string passes MB_STRMM_MAX or the table its memory cap, MB_ENOMEM. */
+mb_status mb_groups_add_str(mb_groups *g, size_t gi, size_t k, const char *p, size_t len,
+                            mb_err *err);
+
+/* The strings of accumulator k (MB_NEED_STR) of group gi, or NULL when it
+ * saw no value. Valid until the table changes. */
+static inline const mb_strmm *mb_groups_str(const mb_groups *g, size_t gi, size_t k)
+{
+    const mb_acc *a = mb_groups_acc(g, gi, k);
+    size_t i = (size_t)(uint64_t)a->v[0];
+    return i ? &g->strs[i - 1] : NULL;
+}
+
 /* Appends group gi as (u32 klen, key, i64 rows, nstate full states) to b. */
 mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b);
 
@@ -164,9 +184,12 @@ mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b);
  * is malformed, MB_ERANGE on exact-arithmetic overflow. */
 mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_err *err);
 
-/* Merges the states of one group into g (adding the group if new). */
+/* Merges the states of one group into g (adding the group if new): src
+ * has one state per accumulator; for an accumulator of MB_NEED_STR its n
+ * counts the values and strs[k] holds its strings (strs may be NULL when
+ * no accumulator is one). */
 mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
-                              const mb_numstate *src, mb_err *err);
+                              const mb_numstate *src, const mb_strmm *strs, mb_err *err);
 
 /* Group indices ordered by key: field by field, bytewise, a shorter field
  * first when one is a prefix of the other. Caller frees. NULL on ENOMEM. */

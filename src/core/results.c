@@ -444,12 +444,37 @@ static hid_t str_type(void)
     return t;
 }
 
+/* A row of a string min/max state (MB_NEED_STR) in memory: the header of
+ * every state, then the two strings as variable-length bytes. */
+typedef struct strrow {
+    int64_t n;
+    int32_t scale;
+    uint32_t nonint;
+    hvl_t min, max;
+} strrow;
+
+static hid_t str_state_type(void)
+{
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(strrow)), v = H5Tvlen_create(H5T_NATIVE_UINT8);
+
+    H5Tinsert(t, "n", HOFFSET(strrow, n), H5T_NATIVE_INT64);
+    H5Tinsert(t, "scale", HOFFSET(strrow, scale), H5T_NATIVE_INT32);
+    H5Tinsert(t, "nonint", HOFFSET(strrow, nonint), H5T_NATIVE_UINT32);
+    H5Tinsert(t, "min", HOFFSET(strrow, min), v);
+    H5Tinsert(t, "max", HOFFSET(strrow, max), v);
+    H5Tclose(v);
+    return t;
+}
+
 /* The members of the states' compound type: the state's header, then the
  * exact integers some column's aggregates use (`need`, the union of the
- * columns' needs; all of them for reading). */
+ * columns' needs; all of them for reading). A string min/max state is a
+ * strrow. */
 static hid_t state_type(unsigned need)
 {
     hsize_t d4 = 4, d8 = 8;
+    if (need & MB_NEED_STR)
+        return str_state_type();
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
     hid_t a4 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d4);
     hid_t a8 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d8);
@@ -487,8 +512,11 @@ static unsigned state_type_needs(hid_t t)
         need |= MB_NEED_SUM;
     if (H5Tget_member_index(t, "sumsq") >= 0)
         need |= MB_NEED_SUMSQ;
-    if (H5Tget_member_index(t, "min") >= 0 && H5Tget_member_index(t, "max") >= 0)
-        need |= MB_NEED_MINMAX;
+    if (H5Tget_member_index(t, "min") >= 0 && H5Tget_member_index(t, "max") >= 0) {
+        int i = H5Tget_member_index(t, "min");
+        need |= i >= 0 && H5Tget_member_class(t, (unsigned)i) == H5T_VLEN ? MB_NEED_STR
+                                                                           : MB_NEED_MINMAX;
+    }
     return need;
 }
 
@@ -850,6 +878,26 @@ static int put_col(hid_t ds, hid_t mt, hsize_t r0, hsize_t nb, size_t c, size_t 
 }
 
 /* The name of column c's states dataset: "states/C" in decimal. */
+/* Writes rows b0..b0+nb of string state dataset ds: accumulator c of the
+ * groups idx[b0..b0+nb), through the scratch rows sr[0..nb). */
+static int put_str_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx, hsize_t b0,
+                       hsize_t nb, size_t c, strrow *sr)
+{
+    for (hsize_t i = 0; i < nb; i++) {
+        size_t gi = idx[b0 + i];
+        const mb_strmm *s = mb_groups_str(g, gi, c);
+        memset(&sr[i], 0, sizeof sr[i]);
+        sr[i].n = mb_groups_acc(g, gi, c)->n;
+        if (s) {
+            sr[i].min.len = s->minlen;
+            sr[i].min.p = s->min;
+            sr[i].max.len = s->maxlen;
+            sr[i].max.p = s->max;
+        }
+    }
+    return put_rows(ds, mt, b0, nb, 0, sr);
+}
+
 static void state_dset_name(char *out, size_t cap, size_t c)
 {
     snprintf(out, cap, "states/%zu", c);
@@ -1139,6 +1187,7 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
     hvl_t *kv = mb_calloc(H5_BLOCK, sizeof *kv);
     int64_t *rows = mb_malloc(H5_BLOCK * sizeof *rows);
     mb_numstate *st = mb_calloc(H5_BLOCK * (nacc ? nacc : 1), sizeof *st);
+    strrow *srow = mb_calloc(H5_BLOCK, sizeof *srow);
     const char **cells = NULL;
     char *cols = mb_qtask_columns_text(q);
     uint64_t need = ((uint64_t)1 << 20) + (uint64_t)G * (64 + (uint64_t)nacc * 160);
@@ -1150,12 +1199,14 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
     sp.needs = q->rows.needs;
     for (i = 0; i < G; i++)
         need += mb_groups_klen(g, i) + 48;
+    for (i = 0; i < g->nstrs; i++)
+        need += (uint64_t)g->strs[i].minlen + g->strs[i].maxlen + 64;
     for (i = 0; i < ans->nrows * ans->ncols; i++)
         need += (ans->cells[i] ? strlen(ans->cells[i]) : 0) + 48;
     size_t ncell = ans->nrows * ans->ncols;
     if (ncell > 0)
         cells = mb_calloc(ncell, sizeof *cells);
-    if (!tn || !dst || !kv || !rows || !st || !cols || (ncell > 0 && !cells)) {
+    if (!tn || !dst || !kv || !rows || !st || !srow || !cols || (ncell > 0 && !cells)) {
         rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
         goto out;
     }
@@ -1213,7 +1264,9 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
         if (put_rows(dk, kt, b0, nb, 0, kv) < 0 || put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0)
             rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
         for (size_t c = 0; rc == MB_OK && c < nacc; c++)
-            if (put_col(dst[c], tn[c], b0, nb, c, nacc, st) < 0)
+            if ((q->rows.needs[c] & MB_NEED_STR)
+                    ? put_str_col(dst[c], tn[c], g, idx, b0, nb, c, srow) < 0
+                    : put_col(dst[c], tn[c], b0, nb, c, nacc, st) < 0)
                 rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of accumulator %zu failed",
                                 c);
     }
@@ -1244,6 +1297,7 @@ out:
     free(kv);
     free(rows);
     free(st);
+    free(srow);
     free(cells);
     free(cols);
     return rc;
@@ -1569,6 +1623,8 @@ typedef struct loaded {
     char *kbuf;           /* fixed-length keys, NUL-terminated */
     int64_t *rows;
     mb_numstate *st;
+    mb_strmm *ss;             /* G * ncol, beside st: the strings of string
+                                 min/max states (MB_NEED_STR); NULL if none */
 } loaded;
 
 static void loaded_fini(loaded *l)
@@ -1581,6 +1637,9 @@ static void loaded_fini(loaded *l)
     }
     free(l->rows);
     free(l->st);
+    for (size_t i = 0; l->ss && i < l->G * l->plan.ncol; i++)
+        mb_strmm_fini(&l->ss[i]);
+    free(l->ss);
     free(l->kraw);
     free(l->koff);
     mb_qtask_fini(&l->qt);
@@ -1668,6 +1727,9 @@ static const char *bad_states(const loaded *l, uint64_t *rows_total)
             if (s->n < 0 || s->n > l->rows[i] || s->scale < 0 || s->scale > MB_DEC_MAX_SCALE ||
                 s->nonint > 1 || (s->sumsq.w[7] >> 63))
                 return "an aggregate state out of range";
+            if ((l->plan.needs[c] & MB_NEED_STR) &&
+                (s->scale != 0 || s->nonint != 0 || (s->n > 0) != (l->ss && mb_strmm_has(&l->ss[i * nc + c]))))
+                return "a string state out of range";
         }
     }
     *rows_total = total;
@@ -1713,6 +1775,52 @@ static const char *read_states_2d(hid_t f, loaded *l, size_t ns)
     return why;
 }
 
+/* A string min/max state dataset (already checked to be [G] with the
+ * members) into column c of l->st (n, scale, nonint) and l->ss (copies of
+ * the strings, checked to be UTF-8 as they were when they were added). */
+static const char *read_str_states(hid_t ds, loaded *l, size_t c)
+{
+    size_t nc = l->plan.ncol;
+    hid_t tn = str_state_type(), sp;
+    strrow *r;
+    const char *why = NULL;
+    mb_err e2;
+
+    if (!l->ss && !(l->ss = mb_calloc(l->G * nc + 1, sizeof *l->ss)))
+        why = "out of memory";
+    if (!why && !(r = mb_calloc(l->G + 1, sizeof *r)))
+        why = "out of memory";
+    if (why) {
+        H5Tclose(tn);
+        return why;
+    }
+    if (l->G > 0 && H5Dread(ds, tn, H5S_ALL, H5S_ALL, H5P_DEFAULT, r) < 0)
+        why = "a states dataset cannot be read";
+    for (size_t i = 0; !why && i < l->G; i++) {
+        mb_numstate *s = &l->st[i * nc + c];
+        mb_strmm v = {r[i].min.p ? r[i].min.p : (char *)(uintptr_t)"",
+                      r[i].max.p ? r[i].max.p : (char *)(uintptr_t)"",
+                      (uint32_t)r[i].min.len, (uint32_t)r[i].max.len, 0, 0};
+        s->n = r[i].n;
+        s->scale = r[i].scale;
+        s->nonint = r[i].nonint;
+        if (r[i].n == 0 && (r[i].min.len || r[i].max.len))
+            why = "a string state without values holds strings";
+        else if (r[i].n > 0 && (r[i].min.len > MB_STRMM_MAX || r[i].max.len > MB_STRMM_MAX ||
+                                mb_strmm_cmp(v.min, v.minlen, v.max, v.maxlen) > 0 ||
+                                mb_strmm_merge(&l->ss[i * nc + c], &v, NULL, &e2) != MB_OK))
+            why = "a string state is malformed (too long, min above max, or not UTF-8)";
+    }
+    if (l->G > 0) {
+        sp = H5Dget_space(ds);
+        H5Dvlen_reclaim(tn, sp, H5P_DEFAULT, r);
+        H5Sclose(sp);
+    }
+    free(r);
+    H5Tclose(tn);
+    return why;
+}
+
 /* Format 3: /states/C for each column C, a [G] dataset holding the members
  * of that column's aggregates only; read into column C of l->st (members
  * the column does not use stay zero, and merging does not look at them). */
@@ -1737,6 +1845,13 @@ static const char *read_states(hid_t f, loaded *l)
         if (l->plan.needs[c] & ~dset_needs(ds)) {
             H5Dclose(ds);
             return "the states lack values the aggregates need";
+        }
+        if (l->plan.needs[c] & MB_NEED_STR) {
+            const char *why = read_str_states(ds, l, c);
+            H5Dclose(ds);
+            if (why)
+                return why;
+            continue;
         }
         tn = state_type(l->plan.needs[c]);
         ms = H5Screate_simple(2, dims, NULL);
@@ -2019,7 +2134,8 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
     mb_buf_init(&key, (size_t)1 << 30);
     for (i = 0; l->sql && i < l->G && st == MB_OK; i++)
         st = mb_groups_merge_one(g, l->kraw + l->koff[i], l->koff[i + 1] - l->koff[i], l->rows[i],
-                                 l->st + i * l->plan.ncol, err);
+                                 l->st + i * l->plan.ncol, l->ss ? l->ss + i * l->plan.ncol : NULL,
+                                 err);
     for (i = 0; !l->sql && i < l->G && st == MB_OK; i++) {
         key.len = 0;
         for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
@@ -2031,7 +2147,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
         }
         if (st == MB_OK)
             st = mb_groups_merge_one(g, key.p, key.len, l->rows[i], l->st + i * l->plan.ncol,
-                                     err);
+                                     NULL, err);
     }
     mb_buf_fini(&key);
     return st == MB_OK ? MB_OK : mb_err_prefix(err, "task %s: ", task);

@@ -710,8 +710,6 @@ static mb_status aggregate(binder *b, const mb_sql_node *n, const adef *a, mb_sq
         break;
     case MB_SQL_A_MIN:
     case MB_SQL_A_MAX:
-        if (t.t == MB_SQL_T_VARCHAR)
-            return fail(b, n->pos, "%s() of VARCHAR is not supported yet", n->name);
         g.type = t.t == MB_SQL_T_NULL ? dt(MB_SQL_T_BIGINT) : t;
         break;
     case MB_SQL_A_BOOL_AND:

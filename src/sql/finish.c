@@ -44,6 +44,21 @@ static void set_null(mb_sql_value *v, mb_sql_type t)
     v->null = true;
 }
 
+/* The final min (or max) of a string min/max accumulator: a VARCHAR
+ * pointing into g's string state, NULL when the group saw no value. */
+static mb_status str_final(const mb_groups *g, size_t gi, size_t k, bool min, mb_sql_value *out)
+{
+    const mb_strmm *s = mb_groups_str(g, gi, k);
+
+    if (!s) {
+        set_null(out, MB_SQL_T_VARCHAR);
+        return MB_OK;
+    }
+    out->u.s.p = min ? s->min : s->max;
+    out->u.s.n = min ? s->minlen : s->maxlen;
+    return MB_OK;
+}
+
 /* The final value of aggregate i of group gi (gi SIZE_MAX: the empty
  * group of a global aggregate over no rows). */
 static mb_status finalize(const mb_sql_plan *p, const mb_sql_rows *r, const mb_groups *g,
@@ -62,6 +77,8 @@ static mb_status finalize(const mb_sql_plan *p, const mb_sql_rows *r, const mb_g
         out->u.i = gi == SIZE_MAX ? 0 : mb_groups_rec(g, gi)->rows;
         return MB_OK;
     }
+    if (gi != SIZE_MAX && (r->needs[k] & MB_NEED_STR) && a->fn != MB_SQL_A_COUNT)
+        return str_final(g, gi, k, a->fn == MB_SQL_A_MIN, out);
     if (gi == SIZE_MAX)
         memset(&ns, 0, sizeof ns);
     else

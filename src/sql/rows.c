@@ -29,6 +29,14 @@ static unsigned needs_of(mb_sql_aggfn fn)
     }
 }
 
+/* Whether aggregate a is min or max of strings: its accumulator keeps the
+ * strings themselves (MB_NEED_STR), bytewise ordered, not numbers. */
+static bool str_need(const mb_sql_agg *a)
+{
+    return (a->fn == MB_SQL_A_MIN || a->fn == MB_SQL_A_MAX) && a->arg &&
+           a->arg->type.t == MB_SQL_T_VARCHAR;
+}
+
 /* Marks the input columns e reads. */
 static void mark_columns(const mb_sql_expr *e, bool *cols, size_t ncols)
 {
@@ -75,7 +83,7 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
             r->accs[k].filter = a->filter;
             r->nacc++;
         }
-        r->accs[k].need |= needs_of(a->fn);
+        r->accs[k].need |= str_need(a) ? MB_NEED_STR : needs_of(a->fn);
         r->agg_acc[i] = k;
     }
     for (size_t k = 0; k < r->nacc; k++)
@@ -188,6 +196,22 @@ static bool acc_dec(const mb_sql_value *v, mb_dec *d)
     }
 }
 
+/* Keeps the bytes of a VARCHAR value of a string min/max accumulator in
+ * r->text (off, len), for mb_sql_rows_fold to hand to the group table. */
+static mb_status str_value(mb_sql_rows *r, size_t k, const mb_sql_value *v, mb_err *err)
+{
+    mb_status st;
+
+    if (v->t != MB_SQL_T_VARCHAR)
+        return mb_err_set(err, MB_EINTERNAL, "a string min()/max() got another type");
+    r->off[k] = r->text.len;
+    r->len[k] = v->u.s.n;
+    if (v->u.s.n && (st = mb_buf_put(&r->text, v->u.s.p, v->u.s.n)) != MB_OK)
+        return st == MB_ENOMEM ? mb_err_set(err, st, "out of memory for a record's values")
+                               : mb_err_set(err, st, "a record's values pass 64 MiB");
+    return MB_OK;
+}
+
 /* The exact text the engine accumulates for a value. */
 static mb_status acc_text(const mb_sql_value *v, unsigned need, char *buf, size_t cap,
                           mb_err *err)
@@ -288,6 +312,11 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
             v.t = MB_SQL_T_BIGINT;
             v.u.i = 1;
         }
+        if (a->need & MB_NEED_STR) {
+            if ((st = str_value(r, k, &v, err)) != MB_OK)
+                return st;
+            continue;
+        }
         if (a->need == MB_NEED_COUNT || acc_dec(&v, &r->dec[k])) {
             r->dec_ok[k] = true;
             continue;
@@ -312,6 +341,13 @@ mb_status mb_sql_rows_fold(const mb_sql_rows *r, mb_groups *g, const char *key, 
         return st;
     mb_groups_rec(g, gi)->rows++;
     for (size_t k = 0; k < r->nacc; k++) {
+        if (r->needs[k] & MB_NEED_STR) {
+            if (r->len[k] != SIZE_MAX &&
+                (st = mb_groups_add_str(g, gi, k, r->len[k] ? r->text.p + r->off[k] : "", r->len[k],
+                                       err)) != MB_OK)
+                return st;
+            continue;
+        }
         if (r->needs[k] == MB_NEED_COUNT) {
             if (r->dec_ok[k])
                 mb_acc_count(mb_groups_acc(g, gi, k));

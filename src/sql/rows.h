@@ -12,6 +12,9 @@
  * TIMESTAMP as microseconds since 1970, BOOLEAN as 1/0, DOUBLE as its
  * shortest round-trip text (which the engine sums exactly; infinities and
  * NaN are refused, as are doubles past the exact range of 38 digits).
+ * min/max of VARCHAR are the exception: their accumulator (MB_NEED_STR)
+ * takes the value's bytes (kept in `text`) into the group table's string
+ * state (agg/strmm.h).
  *
  * Key fields are (u32 length, text) pairs as the engine encodes CSV keys;
  * a NULL key field is the one byte 0x00, which no text key holds (NUL

@@ -2,10 +2,11 @@
 # --sql jobs drained with 1, 2, 3 and 4 ranks: every per-task answer
 # (OUT/TASK.csv) and state file (OUT/TASK.h5) is byte-identical across rank
 # counts, for queries with WHERE, FILTER, expressions, time buckets,
-# HAVING/ORDER BY/LIMIT, a global aggregate and sums of DOUBLE values; then
-# kill -9 of the whole job after a checkpoint and a rerun resume from it and
-# give the same bytes; results --merge and --format json read the SQL
-# results back.
+# HAVING/ORDER BY/LIMIT, a global aggregate, sums of DOUBLE values and
+# min/max of VARCHAR and BOOLEAN; then kill -9 of the whole job after a
+# checkpoint and a rerun resume from it and give the same bytes (Q1, and
+# Q4 with its string states in the checkpoints); results --merge and
+# --format json read the SQL results back.
 . tests/lib/tap.sh
 
 MPIBATCH_PARALLEL_GRID_MIN=1
@@ -27,6 +28,12 @@ Q2="SELECT date_trunc('month', date) AS m, upper(carrier) AS c, sum(distance * 1
     FROM input GROUP BY m, c ORDER BY m, c"
 Q3="SELECT count(*), sum(air_time / 7), avg(distance), var_pop(dep_delay),
     sum(CASE WHEN remarks IS NULL THEN 1 ELSE 0 END) AS no_remarks FROM input"
+# Q4: string states (quoted remarks with commas and doubled quotes, NULLs,
+# a group that has only NULLs under FILTER), BOOLEAN min/max
+Q4="SELECT origin, min(dest) AS lo, max(dest) AS hi, max(remarks) AS r, min(remarks) AS rl,
+    min(carrier || '/' || dest) FILTER (WHERE dep_delay > 300) AS lc,
+    max(remarks) FILTER (WHERE distance < 0) AS none, min(dep_delay > 0) AS b,
+    max(arr_delay > 60) AS b2 FROM input GROUP BY origin ORDER BY hi DESC, origin"
 COLS="air_time DOUBLE"
 
 run_q() {    # run_q NP NAME QUERY [ARGS]: the three files through one job
@@ -40,12 +47,13 @@ for np in 1 2 3 4; do
     run_q "$np" q1 "$Q1"; ok $? "np=$np: Q1 (filter, FILTER, HAVING, ORDER BY, LIMIT) drained"
     run_q "$np" q2 "$Q2"; ok $? "np=$np: Q2 (time bucket, expressions) drained"
     run_q "$np" q3 "$Q3"; ok $? "np=$np: Q3 (global aggregate, DOUBLE sums) drained"
+    run_q "$np" q4 "$Q4"; ok $? "np=$np: Q4 (min/max of VARCHAR and BOOLEAN) drained"
 done
 is "$(ls "$T/q1-1"/*.csv | wc -l)" 3 "three task answers"
 set -- "$T/q1-1"/*.csv
 is "$(sed -n '1p' "$1")" "origin,n,late,t,s,first" \
     "the answer's header names the select list"
-for q in q1 q2 q3; do
+for q in q1 q2 q3 q4; do
     for np in 2 3 4; do
         for f in "$T/$q-1"/*.csv "$T/$q-1"/*.h5; do
             same_file "$f" "$T/$q-$np/$(basename "$f")" \
@@ -71,35 +79,73 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d) == 1 
     "$T/m3.json"
 ok $? "the merged global count over three files is 90000, as JSON"
 
+# min/max of VARCHAR: the states keep the strings; merged, they are the
+# extremes over all three files.
+"$MB" results "$T/q4-3" --merge > "$T/m4s.csv"; ok $? "results --merge of string min/max"
+python3 - "$T/m4s.csv" "$T"/data/*.csv <<'PY'
+import csv, sys
+want = {}
+for path in sys.argv[2:]:
+    for r in csv.DictReader(open(path, newline='')):
+        w = want.setdefault(r['origin'], [None, None])
+        d = r['dest'].encode()
+        w[0] = d if w[0] is None or d < w[0] else w[0]
+        w[1] = d if w[1] is None or d > w[1] else w[1]
+got = {r['origin']: [r['lo'].encode(), r['hi'].encode()] for r in csv.DictReader(open(sys.argv[1], newline=''))}
+assert got == want, (got, want)
+PY
+ok $? "merged min(dest)/max(dest) per origin equal the bytewise extremes over the files"
+
 # kill -9 after a checkpoint, resume: the same bytes, finished chunks not redone.
-d=$T/kill
-"$MB" enqueue --queue "dir:$d/q" "$T"/data/*.csv > /dev/null
-# shellcheck disable=SC2086 # MPIRUN is a word list
-setsid $MPIRUN -np 2 "$MB" run --queue "dir:$d/q" --out "$d/out" --sql "$Q1" --columns "$COLS" \
-    --chunk-size 48K --checkpoint-dir "$d/ck" --checkpoint-interval 0.1 \
-    --visibility-timeout 2 2> "$d/first.log" &
-pid=$!
-wait_for_log "$d/first.log" "checkpoint [0-9]+ written: [1-9]" 60
-ok $? "a checkpoint was written before the kill"
-pkill -9 -s "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-sleep 2.2                        # the lease of the killed run lapses
-i=0
-while [ $i -lt 10 ]; do
-    LOG=$d/rerun.log mb_run 3 "dir:$d/q" "$d/out" --sql "$Q1" --columns "$COLS" \
-        --chunk-size 48K --checkpoint-dir "$d/ck" --visibility-timeout 2
-    [ "$("$MB" queue stats --queue "dir:$d/q" | sed -n 's/^approximate_messages //p')" = 0 ] && break
-    sleep 1; i=$((i + 1))
-done
-grep -q "resuming from" "$d/rerun.log"; ok $? "the rerun resumed a task from its checkpoint"
-for f in "$T/q1-1"/*.csv "$T/q1-1"/*.h5; do
-    same_file "$f" "$d/out/$(basename "$f")" "after kill -9 and resume on 3 ranks: $(basename "$f")"
-done
-is "$(ls "$d/out/.ledger" | wc -l)" 3 "every task once in the ledger"
+kill_resume() {    # kill_resume NAME QUERY: against the answers of $T/NAME-1
+    d=$T/kill-$1
+    "$MB" enqueue --queue "dir:$d/q" "$T"/data/*.csv > /dev/null
+    # shellcheck disable=SC2086 # MPIRUN is a word list
+    setsid $MPIRUN -np 2 "$MB" run --queue "dir:$d/q" --out "$d/out" --sql "$2" \
+        --columns "$COLS" --chunk-size 48K --checkpoint-dir "$d/ck" --checkpoint-interval 0.1 \
+        --visibility-timeout 2 2> "$d/first.log" &
+    pid=$!
+    wait_for_log "$d/first.log" "checkpoint [0-9]+ written: [1-9]" 60
+    ok $? "$1: a checkpoint was written before the kill"
+    pkill -9 -s "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    sleep 2.2                        # the lease of the killed run lapses
+    i=0
+    while [ $i -lt 10 ]; do
+        LOG=$d/rerun.log mb_run 3 "dir:$d/q" "$d/out" --sql "$2" --columns "$COLS" \
+            --chunk-size 48K --checkpoint-dir "$d/ck" --visibility-timeout 2
+        [ "$("$MB" queue stats --queue "dir:$d/q" | sed -n 's/^approximate_messages //p')" = 0 ] && break
+        sleep 1; i=$((i + 1))
+    done
+    grep -q "resuming from" "$d/rerun.log"; ok $? "$1: the rerun resumed a task from its checkpoint"
+    for f in "$T/$1-1"/*.csv "$T/$1-1"/*.h5; do
+        same_file "$f" "$d/out/$(basename "$f")" \
+            "$1: after kill -9 and resume on 3 ranks: $(basename "$f")"
+    done
+    is "$(ls "$d/out/.ledger" | wc -l)" 3 "$1: every task once in the ledger"
+}
+kill_resume q1 "$Q1"
+kill_resume q4 "$Q4"
 
 # Resuming under another query is refused as a fingerprint mismatch.
 "$MB" enqueue --queue "dir:$T/fq" "$T/data/f1.csv" > /dev/null
 LOG=$T/fp.log mb_run 1 "dir:$T/fq" "$T/q1-1" --sql "SELECT count(*) FROM input"
 is $? 65 "another query on the out dir of a first one: exit 65"
 grep -q "fingerprint" "$T/fp.log"; ok $? "the refusal names the fingerprint"
+# --explain types string and boolean min/max as their argument.
+"$MB" run --explain --sql "$Q4" --columns "date DATE, carrier VARCHAR, flight BIGINT,
+    origin VARCHAR, dest VARCHAR, dep_delay BIGINT, arr_delay BIGINT, distance BIGINT,
+    air_time DOUBLE, remarks VARCHAR" > "$T/explain4.txt" 2>&1
+grep -q '^agg1: min(#5:dest)->VARCHAR$' "$T/explain4.txt" &&
+    grep -q '^agg[0-9]*: min(>(#6:dep_delay, 0::BIGINT)->BOOLEAN)->BOOLEAN$' "$T/explain4.txt"
+ok $? "--explain: min(dest) is VARCHAR, min(dep_delay > 0) BOOLEAN"
+
+# A string that would become a min or max and is not UTF-8 is a data error
+# naming the file and the record's line.
+printf 'g,s\na,ok\na,z\377\n' > "$T/bad.csv"
+"$MB" enqueue --queue "dir:$T/bq" "$T/bad.csv" > /dev/null
+LOG=$T/bad.log mb_run 1 "dir:$T/bq" "$T/bad-out" --sql "SELECT g, max(s) FROM input GROUP BY g" \
+    --max-dequeue 1
+grep -q "bad.csv:3:1: a min()/max() string that is not valid UTF-8" "$T/bad.log"
+ok $? "max() over a string that is not UTF-8: file:line in the error"
 done_testing

@@ -1,7 +1,8 @@
 #!/bin/sh
 # 40-merge-duckdb.t - results --merge of --sql jobs over three tasks equals
 # DuckDB's answer over the concatenated files, with HAVING, ORDER BY,
-# LIMIT/OFFSET, FILTER and a global aggregate: post-aggregation is applied
+# LIMIT/OFFSET, FILTER, a global aggregate and min/max of VARCHAR (HAVING
+# and ORDER BY on string states) and BOOLEAN: post-aggregation is applied
 # to the merged states of all groups, not to the rows each task kept
 # (tests/sql/merge_diff.mjs).
 . tests/lib/tap.sh
@@ -21,7 +22,12 @@ set -- \
         FROM input WHERE origin <> dest" \
     "SELECT extract(dow FROM date) AS dow, origin, count(*) FILTER (WHERE arr_delay > 0) AS late,
         var_samp(distance) AS v FROM input GROUP BY dow, origin ORDER BY late DESC, dow, origin
-        LIMIT 7"
+        LIMIT 7" \
+    "SELECT origin, min(remarks) AS r, max(carrier || '/' || dest) AS m,
+        min(dest) FILTER (WHERE dep_delay > 200) AS far, max(remarks) FILTER (WHERE distance < 0)
+        AS none, max(arr_delay > 100) AS b FROM input GROUP BY origin
+        HAVING max(remarks) >= 'M' ORDER BY m DESC, r, origin LIMIT 8 OFFSET 2" \
+    "SELECT min(remarks), max(remarks), min(origin || dest), max(date > '2026-06-01') FROM input"
 i=0 qs="["
 for query in "$@"; do               # (mb_run sets q)
     i=$((i + 1))

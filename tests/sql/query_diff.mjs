@@ -39,7 +39,7 @@ const COLS = 'k VARCHAR, c VARCHAR, i BIGINT, j BIGINT, d DECIMAL(12,2), x DOUBL
              'dt DATE, ts TIMESTAMP, b BOOLEAN, s VARCHAR';
 // s: text as found in the wild, CSV-quoted where it must be
 const texts = ['plain', 'with, comma', 'say "hi"', 'ümlaut', ' padded ', 'x'.repeat(300),
-               'line\nbreak', 'a'.repeat(40) + 'z'];
+               'line\nbreak', 'a'.repeat(40) + 'z', 'Plain', 'plai', 'é', 'zz\u00e9', '日本'];
 const quote = (t) => (/[,"\n]|^ | $/.test(t) ? `"${t.replace(/"/g, '""')}"` : t);
 function row() {
     const nul = () => rnd() < 0.1;
@@ -72,6 +72,8 @@ const keyPool = ['k', 'c', 'j', 'b', 'upper(k)', 'i % 3', 'j > 2', 'extract(year
 const numArg = ['i', 'j', 'd', 'x', 'i * 2', 'd - i', 'i + j', 'abs(i)', 'd * 2', 'x * 4',
                 'CASE WHEN b THEN i ELSE j END', 'round(d, 1)'];
 const anyArg = ['i', 'd', 'dt', 'ts', 'x', 'j'];
+// min/max over VARCHAR (bytewise) and BOOLEAN
+const ordArg = ['s', 's', 'k', 'c', 'upper(s)', 'k || c', 'substr(s, 2, 4)', 'trim(s)', 'b', 'i > 0'];
 const preds = ['i > 0', 'b', 'NOT b', 'j IN (1, 2)', 'k = \'a\'', 'd < 0', 'dt >= \'2022-01-01\'',
                'c LIKE \'%y%\'', 'x IS NOT NULL', 'i BETWEEN -100 AND 300', 'k IS NULL OR j = 0'];
 function agg() {
@@ -80,7 +82,7 @@ function agg() {
     let e;
     if (f === 'count(*)') e = 'count(*)';
     else if (f === 'count') e = `count(${pick(['i', 'k', 'd', 'dt', 'b', 'x', 's'])})`;
-    else if (f === 'min' || f === 'max') e = `${f}(${pick(anyArg.concat(numArg))})`;
+    else if (f === 'min' || f === 'max') e = `${f}(${pick(anyArg.concat(numArg, ordArg, ordArg))})`;
     else if (f === 'bool_and' || f === 'bool_or') e = `${f}(${pick(['b', 'i > 0', 'j = 0'])})`;
     else e = `${f}(${pick(numArg)})`;
     if (rnd() < 0.2) e += ` FILTER (WHERE ${pick(preds)})`;
@@ -116,6 +118,10 @@ const queries = [
     { q: 'SELECT k, sum(d) FILTER (WHERE b) AS s, count(*) FILTER (WHERE NOT b) AS n FROM input GROUP BY k', ordered: false },
     { q: 'SELECT upper(k) AS u, avg(x), var_samp(d), stddev_pop(i) FROM input GROUP BY u HAVING count(*) > 3 ORDER BY u', ordered: true },
     { q: 'SELECT date_trunc(\'month\', ts) AS m, min(i), max(i), count(k) FROM input GROUP BY m', ordered: false },
+    { q: 'SELECT k, min(s), max(s), count(s), min(c) FILTER (WHERE b) AS mc FROM input GROUP BY k ORDER BY k NULLS FIRST', ordered: true },
+    { q: 'SELECT min(s), max(s), min(b), max(b), max(k || s) FROM input', ordered: true },
+    { q: 'SELECT c, max(s) AS m, min(s) FROM input GROUP BY c HAVING max(s) > \'p\' ORDER BY m NULLS FIRST, c', ordered: true },
+    { q: 'SELECT j, min(s) FROM input WHERE k IS NULL GROUP BY j ORDER BY min(s) DESC NULLS FIRST, j', ordered: true },
 ];
 for (let n = 0; n < nq; n++) queries.push(query());
 
