@@ -10,6 +10,8 @@ keys (row order is not compared), equal counts (count(*) and count(col)
 exactly) and every other value within a relative tolerance: the peers use
 double arithmetic, mpibatch rounds exact sums once, so the last digits may
 differ but a wrong group or count may not. Empty, NaN and NULL are one value.
+A value that is not a number in either file (a text min/max, a date) must be
+the same text in both.
 
 Exit status: 0 agree, 1 mismatch (the first one on stdout), 64 bad usage.
 """
@@ -39,6 +41,14 @@ def number(text):
     if t == "" or t.lower() in ("nan", "null", "na", "none"):
         return None
     return float(t)
+
+
+def same_value(a, b, rtol):
+    """Numbers within rtol, anything else (text, dates) the same text."""
+    try:
+        return close(number(a), number(b), rtol)
+    except ValueError:
+        return a == b
 
 
 def close(a, b, rtol):
@@ -73,7 +83,7 @@ def compare(ref_path, cand_path, rtol, keys=None):
             if name.startswith("count("):
                 if int(float(a)) != int(float(b)):
                     return "group %s %s: %s, mpibatch %s" % (key, name, b, a)
-            elif not close(number(a), number(b), rtol):
+            elif not same_value(a, b, rtol):
                 return "group %s %s: %s, mpibatch %s" % (key, name, b, a)
     return None
 
