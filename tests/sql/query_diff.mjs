@@ -75,7 +75,10 @@ const anyArg = ['i', 'd', 'dt', 'ts', 'x', 'j'];
 // min/max over VARCHAR (bytewise) and BOOLEAN
 const ordArg = ['s', 's', 'k', 'c', 'upper(s)', 'k || c', 'substr(s, 2, 4)', 'trim(s)', 'b', 'i > 0'];
 const preds = ['i > 0', 'b', 'NOT b', 'j IN (1, 2)', 'k = \'a\'', 'd < 0', 'dt >= \'2022-01-01\'',
-               'c LIKE \'%y%\'', 'x IS NOT NULL', 'i BETWEEN -100 AND 300', 'k IS NULL OR j = 0'];
+               'c LIKE \'%y%\'', 'x IS NOT NULL', 'i BETWEEN -100 AND 300', 'k IS NULL OR j = 0',
+               // boundaries that the data hits often (j is 0..5), so that
+               // < against <= (and > against >=) give other answers
+               'j < 3', 'j <= 1', 'j >= 4', 'j > 2 AND j <> 5', 'k < \'b\'', 'k >= \'b\''];
 function agg() {
     const f = pick(['count(*)', 'count', 'sum', 'avg', 'min', 'max', 'var_samp', 'var_pop',
                     'stddev_samp', 'stddev_pop', 'bool_and', 'bool_or', 'sum', 'avg']);
