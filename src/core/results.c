@@ -2135,7 +2135,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
     for (i = 0; l->sql && i < l->G && st == MB_OK; i++)
         st = mb_groups_merge_one(g, l->kraw + l->koff[i], l->koff[i + 1] - l->koff[i], l->rows[i],
                                  l->st + i * l->plan.ncol, l->ss ? l->ss + i * l->plan.ncol : NULL,
-                                 err);
+                                 NULL, err);
     for (i = 0; !l->sql && i < l->G && st == MB_OK; i++) {
         key.len = 0;
         for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
@@ -2147,7 +2147,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
         }
         if (st == MB_OK)
             st = mb_groups_merge_one(g, key.p, key.len, l->rows[i], l->st + i * l->plan.ncol,
-                                     NULL, err);
+                                     NULL, NULL, err);
     }
     mb_buf_fini(&key);
     return st == MB_OK ? MB_OK : mb_err_prefix(err, "task %s: ", task);
