@@ -106,7 +106,7 @@ static mb_status dbl_final(const mb_sql_agg *a, const mb_dstate *d, const mb_fsu
             return mb_err_set(err, MB_EINTERNAL, "%s: no sum of squares", a->text);
         v = mb_fsum_var(&d->s, sq, a->fn == MB_SQL_A_VAR_SAMP || a->fn == MB_SQL_A_STDDEV_SAMP);
         if (!isfinite(v))
-            return mb_err_set(err, MB_ERANGE, "%s is out of range (not a finite double: the "
+            return mb_err_set(err, MB_EDATA, "%s is out of range (not a finite double: the "
                               "values hold inf or NaN, or vary too widely)", a->text);
         if (a->fn == MB_SQL_A_STDDEV_SAMP || a->fn == MB_SQL_A_STDDEV_POP)
             v = sqrt(v);

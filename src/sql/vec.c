@@ -541,8 +541,9 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
     mb_status st = MB_OK;
 
     *out = NULL;
-    /* Values accumulated as text other than DOUBLE's (none today) stay on
-     * the row path, which knows them. */
+    /* Arguments of other types (VARCHAR for string min/max) stay on the
+     * row path, which knows them; DOUBLE ones go to the exact double
+     * state, the exact types as decimals. */
     for (size_t k = 0; k < r->nacc; k++) {
         const mb_sql_expr *a = r->accs[k].arg;
         if (a && r->accs[k].need != MB_NEED_COUNT && a->type.t != MB_SQL_T_DOUBLE &&
