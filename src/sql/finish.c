@@ -68,9 +68,11 @@ static mb_status str_final(const mb_groups *g, size_t gi, size_t k, bool min, mb
  *        as DuckDB's sum / count);
  *   var_samp, var_pop  (n * sum(x^2) - sum(x)^2) / (n (n - 1)) or / n^2,
  *        computed exactly and rounded once (mb_fsum_var: the formula of the
- *        decimal states); stddev_* the sqrt() of that double. A variance
- *        that is not finite (inf or NaN among the values, or beyond the
- *        double range) is an error, as DuckDB's "VARSAMP is out of range";
+ *        decimal states); stddev_* the sqrt() of that double. The
+ *        population's of one value is 0.0, whatever it is (as DuckDB); a
+ *        variance that is not finite (inf or NaN among two or more values,
+ *        or beyond the double range) is an error of the task's data, as
+ *        DuckDB's "VARSAMP is out of range";
  *   min, max  the values kept (NaN largest, -0.0 before +0.0).
  * NaN results are the one positive NaN ("nan"; DuckDB prints inf + -inf as
  * "-nan"). NULL as in SQL: no values, or fewer than two for the sample
@@ -105,6 +107,8 @@ static mb_status dbl_final(const mb_sql_agg *a, const mb_dstate *d, const mb_fsu
         if (!sq)
             return mb_err_set(err, MB_EINTERNAL, "%s: no sum of squares", a->text);
         v = mb_fsum_var(&d->s, sq, a->fn == MB_SQL_A_VAR_SAMP || a->fn == MB_SQL_A_STDDEV_SAMP);
+        if (n == 1)
+            v = 0.0;            /* one value, whatever it is, as DuckDB: 0 */
         if (!isfinite(v))
             return mb_err_set(err, MB_EDATA, "%s is out of range (not a finite double: the "
                               "values hold inf or NaN, or vary too widely)", a->text);
