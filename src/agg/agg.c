@@ -797,8 +797,8 @@ mb_status mb_num_merge(mb_numstate *dst, const mb_numstate *src, unsigned need, 
 /* Positions of the fields in mb_acc.v for `need`. */
 static unsigned acc_nfields(unsigned need)
 {
-    if (need & MB_NEED_STR)
-        return 1;               /* the index of the strings in the group table */
+    if (need & (MB_NEED_STR | MB_NEED_DBL))
+        return 1;               /* the index of the side state in the group table */
     return ((need & SUMS) ? 1u : 0u) + ((need & MB_NEED_SUMSQ) ? 1u : 0u) +
            ((need & MB_NEED_MINMAX) ? 2u : 0u);
 }
@@ -823,7 +823,10 @@ mb_status mb_acc_layout(char *out, size_t cap)
                      "min, max; spilled: acc + numstate %zu: n i64@%zu, scale i32@%zu, "
                      "nonint u32@%zu, sum %zu limbs@%zu, sumsq %zu@%zu, min %zu@%zu, "
                      "max %zu@%zu; str (min/max of VARCHAR): acc + i128 index, packed as "
-                     "acc then when n > 0 u32 len + min bytes, u32 len + max bytes; needs:",
+                     "acc then when n > 0 u32 len + min bytes, u32 len + max bytes; dbl (DOUBLE "
+                     "sum/avg/var/min/max): acc + i128 index, packed as acc then when n > 0 "
+                     "u32 len + fsum v1 bytes, f64 min, f64 max, u32 len + fsumsq v1 bytes "
+                     "(len 0 without var); needs:",
                      MB_ACC_LAYOUT_VERSION, sizeof(mb_acc), offsetof(mb_acc, n),
                      offsetof(mb_acc, scale), offsetof(mb_acc, flags), sizeof(mb_numstate),
                      offsetof(mb_numstate, n), offsetof(mb_numstate, scale),
@@ -887,8 +890,8 @@ void mb_acc_get(const mb_acc *a, unsigned need, const mb_spill *sp, mb_numstate 
     }
     memset(out, 0, sizeof *out);
     out->n = a->n;
-    if (need & MB_NEED_STR)
-        return;                 /* the strings are the group table's */
+    if (need & (MB_NEED_STR | MB_NEED_DBL))
+        return;                 /* the strings or doubles are the group table's */
     out->scale = a->scale;
     out->nonint = a->flags & MB_ACC_NONINT;
     if (need & SUMS)

@@ -66,9 +66,15 @@ enum {
     MB_NEED_SUM = 1,       /* sum, mean */
     MB_NEED_SUMSQ = 2,     /* var, stddev (implies the sum) */
     MB_NEED_MINMAX = 4,    /* min, max */
-    MB_NEED_STR = 8        /* min, max of strings (--sql VARCHAR): the group
+    MB_NEED_STR = 8,       /* min, max of strings (--sql VARCHAR): the group
                               table keeps the strings (agg/strmm.h); never
                               combined with the other bits */
+    MB_NEED_DBL = 16       /* sum, avg, var, stddev, min, max of DOUBLE
+                              (--sql): the group table keeps the exact sum
+                              of the doubles (agg/fsum.h), with MB_NEED_SUMSQ
+                              also that of their squares, and the double min
+                              and max (group.h, mb_dstate); combined with no
+                              other bit but MB_NEED_SUMSQ */
 };
 
 /* Needs of one aggregate kind (0 for counts). */
@@ -177,8 +183,8 @@ mb_status mb_acc_merge(mb_acc *a, const mb_numstate *src, unsigned need, mb_spil
  * checkpoints; MB_ACC_LAYOUT_VERSION is bumped when the meaning changes
  * without the sizes changing. Writes it NUL-terminated into out[0..cap);
  * MB_ELIMIT when it does not fit (MB_ACC_LAYOUT_CAP always does). */
-#define MB_ACC_LAYOUT_VERSION 2
-#define MB_ACC_LAYOUT_CAP 512
+#define MB_ACC_LAYOUT_VERSION 3
+#define MB_ACC_LAYOUT_CAP 1024
 mb_status mb_acc_layout(char *out, size_t cap);
 
 /* a := a (+) src for a src that is not spilled (its bytes as packed by

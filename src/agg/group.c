@@ -5,6 +5,7 @@
 #include "agg/group.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -83,13 +84,16 @@ void mb_groups_fini(mb_groups *g)
     for (size_t i = 0; i < g->nstrs; i++)
         mb_strmm_fini(&g->strs[i]);
     free(g->strs);
+    free(g->dbls);
+    free(g->sqs);
     memset(g, 0, sizeof *g);
 }
 
 static size_t bytes_used(const mb_groups *g, size_t gcap, size_t nslots, size_t arena)
 {
     return nslots * sizeof(uint64_t) + gcap * g->stride + arena +
-           g->spill.cap * sizeof(mb_numstate) + g->strs_cap * sizeof(mb_strmm) + g->str_bytes;
+           g->spill.cap * sizeof(mb_numstate) + g->strs_cap * sizeof(mb_strmm) + g->str_bytes +
+           g->dbls_cap * sizeof(mb_dstate) + g->sqs_cap * sizeof(mb_fsumsq);
 }
 
 static uint64_t slot_of(uint64_t h, size_t i)
@@ -261,6 +265,11 @@ mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b)
             mb_acc h = {a->n, 0, 0};
             if ((st = mb_buf_put(b, &h, sizeof h)) == MB_OK && a->n > 0)
                 st = ss ? mb_strmm_pack(ss, b) : MB_EINTERNAL;
+        } else if (g->needs[k] & MB_NEED_DBL) {
+            const mb_dstate *d = mb_groups_dbl(g, gi, k);
+            mb_acc h = {a->n, 0, 0};
+            if ((st = mb_buf_put(b, &h, sizeof h)) == MB_OK && a->n > 0)
+                st = d ? mb_dstate_pack(d, mb_groups_dbl_sq(g, d), b) : MB_EINTERNAL;
         } else if (a->flags & MB_ACC_SPILLED) {
             mb_numstate s;
             mb_groups_state(g, gi, k, &s);
@@ -336,7 +345,8 @@ mb_status mb_groups_add_str(mb_groups *g, size_t gi, size_t k, const char *p, si
 }
 
 mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
-                              const mb_numstate *src, const mb_strmm *strs, mb_err *err)
+                              const mb_numstate *src, const mb_strmm *strs,
+                              const mb_dbytes *dbls, mb_err *err)
 {
     size_t gi, k;
     mb_status st = mb_groups_get(g, key, len, mb_groups_hash(key, len), &gi, err);
@@ -347,10 +357,187 @@ mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t
     for (k = 0; k < g->nstate && st == MB_OK; k++) {
         if (g->needs[k] & MB_NEED_STR)
             st = merge_str(g, mb_groups_acc(g, gi, k), src[k].n, strs ? &strs[k] : NULL, err);
+        else if (g->needs[k] & MB_NEED_DBL)
+            st = mb_groups_merge_dbl(g, gi, k, src[k].n, dbls ? dbls[k].p : NULL,
+                                     dbls ? dbls[k].len : 0, err);
         else
             st = mb_acc_merge(mb_groups_acc(g, gi, k), src + k, g->needs[k], &g->spill, err);
     }
     return st;
+}
+
+/* ---- DOUBLE states (MB_NEED_DBL) ----------------------------------------- */
+
+int mb_dstate_cmp(double a, double b)
+{
+    int na = isnan(a) != 0, nb = isnan(b) != 0;
+
+    if (na || nb)
+        return na - nb;
+    if (a < b)
+        return -1;
+    if (a > b)
+        return 1;
+    return (signbit(b) ? 1 : 0) - (signbit(a) ? 1 : 0);   /* -0.0 before +0.0 */
+}
+
+mb_status mb_dstate_pack(const mb_dstate *d, const mb_fsumsq *sq, mb_buf *b)
+{
+    unsigned char tmp[MB_FSUMSQ_PACK_MAX];
+    uint32_t len = (uint32_t)mb_fsum_pack(&d->s, tmp, sizeof tmp);
+    mb_status st;
+
+    assert(len <= MB_FSUM_PACK_MAX);
+    if ((st = mb_buf_put(b, &len, sizeof len)) != MB_OK || (st = mb_buf_put(b, tmp, len)) != MB_OK ||
+        (st = mb_buf_put(b, &d->min, sizeof d->min)) != MB_OK ||
+        (st = mb_buf_put(b, &d->max, sizeof d->max)) != MB_OK)
+        return st;
+    len = sq ? (uint32_t)mb_fsumsq_pack(sq, tmp, sizeof tmp) : 0;
+    assert(len <= MB_FSUMSQ_PACK_MAX);
+    if ((st = mb_buf_put(b, &len, sizeof len)) != MB_OK)
+        return st;
+    return mb_buf_put(b, tmp, len);
+}
+
+/* Steps r over one byte form of mb_dstate_pack (r->bad when it is cut
+ * short) and returns its length; the content is checked on merging. */
+static size_t dstate_span(mb_rd *r)
+{
+    size_t at = r->pos;
+    uint32_t l = 0;
+
+    mb_rd_get(r, &l, sizeof l);
+    (void)mb_rd_ptr(r, l);
+    (void)mb_rd_ptr(r, 2 * sizeof(double));
+    l = 0;
+    mb_rd_get(r, &l, sizeof l);
+    (void)mb_rd_ptr(r, l);
+    return r->bad ? 0 : r->pos - at;
+}
+
+/* The DOUBLE state of accumulator a, created empty when it has none (with
+ * an empty sum of squares when `squares`). */
+static mb_status dbl_slot(mb_groups *g, mb_acc *a, int squares, mb_dstate **out, mb_err *err)
+{
+    size_t i = (size_t)(uint64_t)a->v[0];
+
+    if (!i) {
+        size_t cap = g->dbls_cap ? g->dbls_cap * 2 : 64;
+        size_t qcap = g->sqs_cap ? g->sqs_cap * 2 : 64;
+        size_t more = (g->ndbls == g->dbls_cap ? (cap - g->dbls_cap) * sizeof(mb_dstate) : 0) +
+                      (squares && g->nsqs == g->sqs_cap
+                           ? (qcap - g->sqs_cap) * sizeof(mb_fsumsq) : 0);
+        if (more && bytes_used(g, g->gcap, g->nslots, g->arena_cap) + more > g->max_bytes)
+            return mb_err_set(err, MB_ELIMIT, "group table passed its memory cap of %zu "
+                              "MiB with DOUBLE sums (raise --max-groups-mb)",
+                              g->max_bytes >> 20);
+        if (g->ndbls == g->dbls_cap) {
+            mb_dstate *v = mb_realloc(g->dbls, cap * sizeof *v);
+            if (!v)
+                return mb_err_set(err, MB_ENOMEM, "out of memory for DOUBLE sums");
+            g->dbls = v;
+            g->dbls_cap = cap;
+        }
+        if (squares && g->nsqs == g->sqs_cap) {
+            mb_fsumsq *v = mb_realloc(g->sqs, qcap * sizeof *v);
+            if (!v)
+                return mb_err_set(err, MB_ENOMEM, "out of memory for DOUBLE sums");
+            g->sqs = v;
+            g->sqs_cap = qcap;
+        }
+        mb_dstate *d = &g->dbls[g->ndbls];
+        mb_fsum_init(&d->s);
+        d->min = d->max = 0.0;
+        d->sq = 0;
+        if (squares) {
+            mb_fsumsq_init(&g->sqs[g->nsqs]);
+            d->sq = ++g->nsqs;
+        }
+        i = ++g->ndbls;
+        a->v[0] = (mb_i128)i;
+    }
+    *out = &g->dbls[i - 1];
+    return MB_OK;
+}
+
+mb_status mb_groups_add_dbl(mb_groups *g, size_t gi, size_t k, double x, mb_err *err)
+{
+    mb_acc *a = mb_groups_acc(g, gi, k);
+    mb_dstate *d;
+    mb_status st;
+
+    assert(g->needs[k] & MB_NEED_DBL);
+    if (a->n == INT64_MAX)
+        return mb_err_set(err, MB_ERANGE, "value count overflows");
+    if ((st = dbl_slot(g, a, (g->needs[k] & MB_NEED_SUMSQ) != 0, &d, err)) != MB_OK)
+        return st;
+    if (isnan(x))
+        x = NAN;                    /* one NaN: min/max bytes stay canonical */
+    mb_fsum_add(&d->s, x);
+    if (d->sq)
+        mb_fsumsq_add(&g->sqs[d->sq - 1], x);
+    if (a->n == 0 || mb_dstate_cmp(x, d->min) < 0)
+        d->min = x;
+    if (a->n == 0 || mb_dstate_cmp(x, d->max) > 0)
+        d->max = x;
+    a->n++;
+    return MB_OK;
+}
+
+mb_status mb_groups_merge_dbl(mb_groups *g, size_t gi, size_t k, int64_t n, const void *p,
+                              size_t len, mb_err *err)
+{
+    int squares = (g->needs[k] & MB_NEED_SUMSQ) != 0;
+    mb_acc *a = mb_groups_acc(g, gi, k);
+    mb_fsum s;
+    mb_fsumsq q;
+    double mn = 0, mx = 0;
+    uint32_t sl = 0, ql = 0;
+    const unsigned char *sp, *qp = NULL;
+    mb_dstate *d;
+    mb_status st;
+    mb_rd r;
+
+    assert(g->needs[k] & MB_NEED_DBL);
+    if (n < 0 || (n > 0) != (len > 0))
+        return mb_err_set(err, MB_EDATA, "corrupt DOUBLE state (count and bytes disagree)");
+    if (n == 0)
+        return MB_OK;
+    mb_rd_init(&r, p, len);
+    mb_rd_get(&r, &sl, sizeof sl);
+    sp = (const unsigned char *)mb_rd_ptr(&r, sl);
+    mb_rd_get(&r, &mn, sizeof mn);
+    mb_rd_get(&r, &mx, sizeof mx);
+    mb_rd_get(&r, &ql, sizeof ql);
+    if (ql)
+        qp = (const unsigned char *)mb_rd_ptr(&r, ql);
+    if (r.bad || r.pos != len || (ql != 0) != squares)
+        return mb_err_set(err, MB_EDATA, "corrupt DOUBLE state (malformed, or squares %s)",
+                          squares ? "missing" : "where none are kept");
+    if ((st = mb_fsum_unpack(&s, sp, sl, err)) != MB_OK ||
+        (squares && (st = mb_fsumsq_unpack(&q, qp, ql, err)) != MB_OK))
+        return st;
+    if (s.c.n != (uint64_t)n || (squares && q.c.n != (uint64_t)n) ||
+        mb_dstate_cmp(mn, mx) > 0 || (isnan(mx) != 0) != (s.c.nan > 0) ||
+        (isnan(mn) && s.c.nan != s.c.n))
+        return mb_err_set(err, MB_EDATA, "corrupt DOUBLE state (counts, min or max disagree)");
+    if (a->n > INT64_MAX - n)
+        return mb_err_set(err, MB_ERANGE, "value count overflows");
+    if ((st = dbl_slot(g, a, squares, &d, err)) != MB_OK)
+        return st;
+    if (isnan(mn))
+        mn = NAN;
+    if (isnan(mx))
+        mx = NAN;
+    mb_fsum_merge(&d->s, &s);
+    if (squares)
+        mb_fsumsq_merge(&g->sqs[d->sq - 1], &q);
+    if (a->n == 0 || mb_dstate_cmp(mn, d->min) < 0)
+        d->min = mn;
+    if (a->n == 0 || mb_dstate_cmp(mx, d->max) > 0)
+        d->max = mx;
+    a->n += n;
+    return MB_OK;
 }
 
 /* Merges the packed states at r into group gi. */
@@ -375,6 +562,13 @@ static mb_status unpack_states(mb_groups *g, size_t gi, mb_rd *r, mb_err *err)
                 return st;
             if (!r->bad)
                 st = merge_str(g, dst, tmp.a.n, tmp.a.n > 0 ? &v : NULL, err);
+        } else if (!r->bad && (g->needs[k] & MB_NEED_DBL)) {
+            size_t at = r->pos, dl;
+            if (tmp.a.scale != 0 || tmp.a.flags != 0)
+                return mb_err_set(err, MB_EDATA, "corrupt DOUBLE state (scale or flags set)");
+            dl = tmp.a.n > 0 ? dstate_span(r) : 0;
+            if (!r->bad)
+                st = mb_groups_merge_dbl(g, gi, k, tmp.a.n, dl ? r->p + at : NULL, dl, err);
         } else if (!r->bad && (tmp.a.flags & MB_ACC_SPILLED)) {
             mb_numstate s;
             mb_rd_get(r, &s, sizeof s);
@@ -403,6 +597,9 @@ static void skip_states(const mb_groups *g, mb_rd *r)
                 mb_rd_get(r, &l, sizeof l);
                 (void)mb_rd_ptr(r, l);
             }
+        } else if (!r->bad && (g->needs[k] & MB_NEED_DBL)) {
+            if (h.n > 0)
+                (void)dstate_span(r);
         } else if (!r->bad) {
             (void)mb_rd_ptr(r, (h.flags & MB_ACC_SPILLED) ? sizeof(mb_numstate)
                                                          : mb_acc_size(g->needs[k]) - sizeof h);

@@ -13,6 +13,7 @@
 #define MB_GROUP_H
 
 #include "agg/agg.h"
+#include "agg/fsum.h"
 #include "agg/strmm.h"
 #include "base/pack.h"
 
@@ -28,6 +29,23 @@ typedef struct mb_grec {
     uint32_t spare;
     char head[MB_KEY_INLINE];      /* the key, or its first bytes; zero-padded */
 } mb_grec;
+
+/* The state of an accumulator of DOUBLE values (MB_NEED_DBL): their exact
+ * sum, with MB_NEED_SUMSQ that of their squares (an mb_fsumsq in the
+ * table's array sqs, sq its index + 1), and the smallest and largest value
+ * in the total order of mb_dstate_cmp. Its accumulator's n counts the
+ * values, as s.c.n does. */
+typedef struct mb_dstate {
+    mb_fsum s;
+    double min, max;
+    size_t sq;
+} mb_dstate;
+
+/* The order of min() and max() of DOUBLE: numeric, -0.0 before +0.0 (so
+ * that the answer does not depend on which came first; DuckDB, which
+ * treats them as equal, gives either) and NaN after everything, as in
+ * DuckDB. Every NaN is one value. */
+int mb_dstate_cmp(double a, double b);
 
 typedef struct mb_groups {
     size_t nstate;           /* accumulators per group */
@@ -47,6 +65,11 @@ typedef struct mb_groups {
                                 accumulator's v[0] is its index + 1, 0 none */
     size_t nstrs, strs_cap;
     size_t str_bytes;        /* bytes their strings hold allocated */
+    mb_dstate *dbls;         /* DOUBLE states (MB_NEED_DBL): an accumulator's
+                                v[0] is its index + 1, 0 none */
+    size_t ndbls, dbls_cap;
+    mb_fsumsq *sqs;          /* their sums of squares (mb_dstate.sq) */
+    size_t nsqs, sqs_cap;
     size_t max_bytes;        /* cap on the memory of the whole table */
 } mb_groups;
 
@@ -177,6 +200,41 @@ static inline const mb_strmm *mb_groups_str(const mb_groups *g, size_t gi, size_
     return i ? &g->strs[i - 1] : NULL;
 }
 
+/* Adds the double x to accumulator k (need MB_NEED_DBL) of group gi: to
+ * the exact sum (and that of squares), min and max. MB_ELIMIT when the
+ * table passes its memory cap, MB_ENOMEM. Any double is accepted. */
+mb_status mb_groups_add_dbl(mb_groups *g, size_t gi, size_t k, double x, mb_err *err);
+
+/* The DOUBLE state of accumulator k (MB_NEED_DBL) of group gi, or NULL
+ * when it saw no value; mb_groups_dbl_sq: its sum of squares, NULL when
+ * the accumulator does not keep it. Valid until the table changes. */
+static inline const mb_dstate *mb_groups_dbl(const mb_groups *g, size_t gi, size_t k)
+{
+    const mb_acc *a = mb_groups_acc(g, gi, k);
+    size_t i = (size_t)(uint64_t)a->v[0];
+    return i ? &g->dbls[i - 1] : NULL;
+}
+
+static inline const mb_fsumsq *mb_groups_dbl_sq(const mb_groups *g, const mb_dstate *d)
+{
+    return d && d->sq ? &g->sqs[d->sq - 1] : NULL;
+}
+
+/* Appends the byte form of a DOUBLE state (d not NULL, sq its sum of
+ * squares or NULL) to b: u32 length + mb_fsum_pack bytes, f64 min, f64 max
+ * (host byte order), u32 length + mb_fsumsq_pack bytes (length 0 without
+ * squares). Canonical: equal states give equal bytes. This is what group
+ * packs, checkpoints and result files hold. */
+mb_status mb_dstate_pack(const mb_dstate *d, const mb_fsumsq *sq, mb_buf *b);
+
+/* Merges n values given as a byte form p[0..len) (mb_dstate_pack; len 0
+ * and p NULL when n is 0) into accumulator k (MB_NEED_DBL) of group gi.
+ * The bytes are untrusted: MB_EDATA (nothing merged) when they are
+ * malformed, do not hold n values, or hold squares exactly when the
+ * accumulator does not keep them. */
+mb_status mb_groups_merge_dbl(mb_groups *g, size_t gi, size_t k, int64_t n, const void *p,
+                              size_t len, mb_err *err);
+
 /* Appends group gi as (u32 klen, key, i64 rows, nstate full states) to b. */
 mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b);
 
@@ -184,12 +242,20 @@ mb_status mb_groups_pack(const mb_groups *g, size_t gi, mb_buf *b);
  * is malformed, MB_ERANGE on exact-arithmetic overflow. */
 mb_status mb_groups_unpack_merge(mb_groups *g, const char *data, size_t len, mb_err *err);
 
+/* A DOUBLE state's byte form (mb_dstate_pack) as a view: p[0..len). */
+typedef struct mb_dbytes {
+    const void *p;
+    size_t len;
+} mb_dbytes;
+
 /* Merges the states of one group into g (adding the group if new): src
  * has one state per accumulator; for an accumulator of MB_NEED_STR its n
  * counts the values and strs[k] holds its strings (strs may be NULL when
- * no accumulator is one). */
+ * no accumulator is one); for one of MB_NEED_DBL, its n likewise and
+ * dbls[k] its byte form (dbls may be NULL when no accumulator is one). */
 mb_status mb_groups_merge_one(mb_groups *g, const char *key, size_t len, int64_t rows,
-                              const mb_numstate *src, const mb_strmm *strs, mb_err *err);
+                              const mb_numstate *src, const mb_strmm *strs,
+                              const mb_dbytes *dbls, mb_err *err);
 
 /* Group indices ordered by key: field by field, bytewise, a shorter field
  * first when one is a prefix of the other. Caller frees. NULL on ENOMEM. */

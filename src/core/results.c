@@ -466,6 +466,29 @@ static hid_t str_state_type(void)
     return t;
 }
 
+/* A row of a DOUBLE state (MB_NEED_DBL) in memory: the header of every
+ * state, then the state's canonical byte form (group.h, mb_dstate_pack:
+ * the exact sum, min, max and, for the variances, the exact sum of
+ * squares) as variable-length bytes, empty when n is 0. */
+typedef struct dblrow {
+    int64_t n;
+    int32_t scale;
+    uint32_t nonint;
+    hvl_t fsum;
+} dblrow;
+
+static hid_t dbl_state_type(void)
+{
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(dblrow)), v = H5Tvlen_create(H5T_NATIVE_UINT8);
+
+    H5Tinsert(t, "n", HOFFSET(dblrow, n), H5T_NATIVE_INT64);
+    H5Tinsert(t, "scale", HOFFSET(dblrow, scale), H5T_NATIVE_INT32);
+    H5Tinsert(t, "nonint", HOFFSET(dblrow, nonint), H5T_NATIVE_UINT32);
+    H5Tinsert(t, "fsum", HOFFSET(dblrow, fsum), v);
+    H5Tclose(v);
+    return t;
+}
+
 /* The members of the states' compound type: the state's header, then the
  * exact integers some column's aggregates use (`need`, the union of the
  * columns' needs; all of them for reading). A string min/max state is a
@@ -475,6 +498,8 @@ static hid_t state_type(unsigned need)
     hsize_t d4 = 4, d8 = 8;
     if (need & MB_NEED_STR)
         return str_state_type();
+    if (need & MB_NEED_DBL)
+        return dbl_state_type();
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_numstate));
     hid_t a4 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d4);
     hid_t a8 = H5Tarray_create2(H5T_NATIVE_UINT64, 1, &d8);
@@ -508,6 +533,8 @@ static hid_t state_file_type(unsigned need)
 static unsigned state_type_needs(hid_t t)
 {
     unsigned need = 0;
+    if (H5Tget_member_index(t, "fsum") >= 0)
+        return MB_NEED_DBL | MB_NEED_SUMSQ;   /* squares: checked per state */
     if (H5Tget_member_index(t, "sum") >= 0)
         need |= MB_NEED_SUM;
     if (H5Tget_member_index(t, "sumsq") >= 0)
@@ -898,6 +925,33 @@ static int put_str_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx
     return put_rows(ds, mt, b0, nb, 0, sr);
 }
 
+/* Writes rows b0..b0+nb of DOUBLE state dataset ds: accumulator c of the
+ * groups idx[b0..b0+nb), their byte forms packed into buf first, through
+ * the scratch rows dr[0..nb). */
+static int put_dbl_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx, hsize_t b0,
+                       hsize_t nb, size_t c, dblrow *dr, mb_buf *buf)
+{
+    size_t *at = mb_calloc(nb + 1, sizeof *at);
+    int rc = at ? 0 : -1;
+
+    buf->len = 0;
+    for (hsize_t i = 0; rc == 0 && i < nb; i++) {
+        const mb_dstate *d = mb_groups_dbl(g, idx[b0 + i], c);
+        at[i] = buf->len;
+        if (d && mb_dstate_pack(d, mb_groups_dbl_sq(g, d), buf) != MB_OK)
+            rc = -1;
+    }
+    for (hsize_t i = 0; rc == 0 && i < nb; i++) {
+        size_t end = i + 1 < nb ? at[i + 1] : buf->len;
+        memset(&dr[i], 0, sizeof dr[i]);
+        dr[i].n = mb_groups_acc(g, idx[b0 + i], c)->n;
+        dr[i].fsum.len = end - at[i];
+        dr[i].fsum.p = end > at[i] ? buf->p + at[i] : NULL;
+    }
+    free(at);
+    return rc == 0 ? put_rows(ds, mt, b0, nb, 0, dr) : -1;
+}
+
 static void state_dset_name(char *out, size_t cap, size_t c)
 {
     snprintf(out, cap, "states/%zu", c);
@@ -1188,6 +1242,8 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
     int64_t *rows = mb_malloc(H5_BLOCK * sizeof *rows);
     mb_numstate *st = mb_calloc(H5_BLOCK * (nacc ? nacc : 1), sizeof *st);
     strrow *srow = mb_calloc(H5_BLOCK, sizeof *srow);
+    dblrow *drow = mb_calloc(H5_BLOCK, sizeof *drow);
+    mb_buf dbuf;
     const char **cells = NULL;
     char *cols = mb_qtask_columns_text(q);
     uint64_t need = ((uint64_t)1 << 20) + (uint64_t)G * (64 + (uint64_t)nacc * 160);
@@ -1201,12 +1257,15 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
         need += mb_groups_klen(g, i) + 48;
     for (i = 0; i < g->nstrs; i++)
         need += (uint64_t)g->strs[i].minlen + g->strs[i].maxlen + 64;
+    need += (uint64_t)g->ndbls * (MB_FSUM_PACK_MAX + 64) + (uint64_t)g->nsqs * MB_FSUMSQ_PACK_MAX;
+    mb_buf_init(&dbuf, (size_t)1 << 30);
     for (i = 0; i < ans->nrows * ans->ncols; i++)
         need += (ans->cells[i] ? strlen(ans->cells[i]) : 0) + 48;
     size_t ncell = ans->nrows * ans->ncols;
     if (ncell > 0)
         cells = mb_calloc(ncell, sizeof *cells);
-    if (!tn || !dst || !kv || !rows || !st || !srow || !cols || (ncell > 0 && !cells)) {
+    if (!tn || !dst || !kv || !rows || !st || !srow || !drow || !cols ||
+        (ncell > 0 && !cells)) {
         rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
         goto out;
     }
@@ -1266,6 +1325,8 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
         for (size_t c = 0; rc == MB_OK && c < nacc; c++)
             if ((q->rows.needs[c] & MB_NEED_STR)
                     ? put_str_col(dst[c], tn[c], g, idx, b0, nb, c, srow) < 0
+                    : (q->rows.needs[c] & MB_NEED_DBL)
+                    ? put_dbl_col(dst[c], tn[c], g, idx, b0, nb, c, drow, &dbuf) < 0
                     : put_col(dst[c], tn[c], b0, nb, c, nacc, st) < 0)
                 rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of accumulator %zu failed",
                                 c);
@@ -1298,6 +1359,8 @@ out:
     free(rows);
     free(st);
     free(srow);
+    free(drow);
+    mb_buf_fini(&dbuf);
     free(cells);
     free(cols);
     return rc;
@@ -1625,6 +1688,8 @@ typedef struct loaded {
     mb_numstate *st;
     mb_strmm *ss;             /* G * ncol, beside st: the strings of string
                                  min/max states (MB_NEED_STR); NULL if none */
+    mb_dbytes *db;            /* G * ncol, beside st: the byte forms of DOUBLE
+                                 states (MB_NEED_DBL), owned; NULL if none */
 } loaded;
 
 static void loaded_fini(loaded *l)
@@ -1640,6 +1705,9 @@ static void loaded_fini(loaded *l)
     for (size_t i = 0; l->ss && i < l->G * l->plan.ncol; i++)
         mb_strmm_fini(&l->ss[i]);
     free(l->ss);
+    for (size_t i = 0; l->db && i < l->G * l->plan.ncol; i++)
+        free((void *)(uintptr_t)l->db[i].p);
+    free(l->db);
     free(l->kraw);
     free(l->koff);
     mb_qtask_fini(&l->qt);
@@ -1730,6 +1798,9 @@ static const char *bad_states(const loaded *l, uint64_t *rows_total)
             if ((l->plan.needs[c] & MB_NEED_STR) &&
                 (s->scale != 0 || s->nonint != 0 || (s->n > 0) != (l->ss && mb_strmm_has(&l->ss[i * nc + c]))))
                 return "a string state out of range";
+            if ((l->plan.needs[c] & MB_NEED_DBL) &&
+                (s->scale != 0 || s->nonint != 0 || (s->n > 0) != (l->db && l->db[i * nc + c].len > 0)))
+                return "a DOUBLE state out of range";
         }
     }
     *rows_total = total;
@@ -1821,6 +1892,52 @@ static const char *read_str_states(hid_t ds, loaded *l, size_t c)
     return why;
 }
 
+/* A DOUBLE state dataset (already checked to be [G] with the member) into
+ * column c of l->st (n, scale, nonint) and l->db (copies of the byte
+ * forms; their content is checked when they are merged). */
+static const char *read_dbl_states(hid_t ds, loaded *l, size_t c)
+{
+    size_t nc = l->plan.ncol;
+    hid_t tn = dbl_state_type(), sp;
+    dblrow *r;
+    const char *why = NULL;
+
+    if (!l->db && !(l->db = mb_calloc(l->G * nc + 1, sizeof *l->db)))
+        why = "out of memory";
+    if (!why && !(r = mb_calloc(l->G + 1, sizeof *r)))
+        why = "out of memory";
+    if (why) {
+        H5Tclose(tn);
+        return why;
+    }
+    if (l->G > 0 && H5Dread(ds, tn, H5S_ALL, H5S_ALL, H5P_DEFAULT, r) < 0)
+        why = "a states dataset cannot be read";
+    for (size_t i = 0; !why && i < l->G; i++) {
+        mb_numstate *s = &l->st[i * nc + c];
+        void *copy;
+        s->n = r[i].n;
+        s->scale = r[i].scale;
+        s->nonint = r[i].nonint;
+        if (r[i].fsum.len > MB_FSUM_PACK_MAX + MB_FSUMSQ_PACK_MAX + 16)
+            why = "a DOUBLE state is malformed (too long)";
+        else if (r[i].fsum.len > 0 && !(copy = mb_malloc(r[i].fsum.len)))
+            why = "out of memory";
+        else if (r[i].fsum.len > 0) {
+            memcpy(copy, r[i].fsum.p, r[i].fsum.len);
+            l->db[i * nc + c].p = copy;
+            l->db[i * nc + c].len = r[i].fsum.len;
+        }
+    }
+    if (l->G > 0) {
+        sp = H5Dget_space(ds);
+        H5Dvlen_reclaim(tn, sp, H5P_DEFAULT, r);
+        H5Sclose(sp);
+    }
+    free(r);
+    H5Tclose(tn);
+    return why;
+}
+
 /* Format 3: /states/C for each column C, a [G] dataset holding the members
  * of that column's aggregates only; read into column C of l->st (members
  * the column does not use stay zero, and merging does not look at them). */
@@ -1846,8 +1963,9 @@ static const char *read_states(hid_t f, loaded *l)
             H5Dclose(ds);
             return "the states lack values the aggregates need";
         }
-        if (l->plan.needs[c] & MB_NEED_STR) {
-            const char *why = read_str_states(ds, l, c);
+        if (l->plan.needs[c] & (MB_NEED_STR | MB_NEED_DBL)) {
+            const char *why = (l->plan.needs[c] & MB_NEED_STR) ? read_str_states(ds, l, c)
+                                                                : read_dbl_states(ds, l, c);
             H5Dclose(ds);
             if (why)
                 return why;
@@ -2135,7 +2253,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
     for (i = 0; l->sql && i < l->G && st == MB_OK; i++)
         st = mb_groups_merge_one(g, l->kraw + l->koff[i], l->koff[i + 1] - l->koff[i], l->rows[i],
                                  l->st + i * l->plan.ncol, l->ss ? l->ss + i * l->plan.ncol : NULL,
-                                 err);
+                                 l->db ? l->db + i * l->plan.ncol : NULL, err);
     for (i = 0; !l->sql && i < l->G && st == MB_OK; i++) {
         key.len = 0;
         for (k = 0; k < l->plan.ngroup && st == MB_OK; k++) {
@@ -2147,7 +2265,7 @@ static mb_status merge_loaded(mb_groups *g, const loaded *l, const char *task, m
         }
         if (st == MB_OK)
             st = mb_groups_merge_one(g, key.p, key.len, l->rows[i], l->st + i * l->plan.ncol,
-                                     NULL, err);
+                                     NULL, NULL, err);
     }
     mb_buf_fini(&key);
     return st == MB_OK ? MB_OK : mb_err_prefix(err, "task %s: ", task);

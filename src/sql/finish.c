@@ -59,6 +59,71 @@ static mb_status str_final(const mb_groups *g, size_t gi, size_t k, bool min, mb
     return MB_OK;
 }
 
+/* The final value of a DOUBLE aggregate from its exact state d (NULL: no
+ * values; sq its sum of squares), a function of the multiset of values
+ * only, with DuckDB's answers where they are deterministic:
+ *   sum  the exact sum rounded once (mb_fsum_value), a zero as +0.0 (DuckDB
+ *        sums from +0.0: sum(-0.0) is 0.0);
+ *   avg  that rounded sum divided by n (so inf when the sum rounds to inf,
+ *        as DuckDB's sum / count);
+ *   var_samp, var_pop  (n * sum(x^2) - sum(x)^2) / (n (n - 1)) or / n^2,
+ *        computed exactly and rounded once (mb_fsum_var: the formula of the
+ *        decimal states); stddev_* the sqrt() of that double. The
+ *        population's of one value is 0.0, whatever it is (as DuckDB); a
+ *        variance that is not finite (inf or NaN among two or more values,
+ *        or beyond the double range) is an error of the task's data, as
+ *        DuckDB's "VARSAMP is out of range";
+ *   min, max  the values kept (NaN largest, -0.0 before +0.0).
+ * NaN results are the one positive NaN ("nan"; DuckDB prints inf + -inf as
+ * "-nan"). NULL as in SQL: no values, or fewer than two for the sample
+ * variance and deviation. */
+static mb_status dbl_final(const mb_sql_agg *a, const mb_dstate *d, const mb_fsumsq *sq,
+                           mb_sql_value *out, mb_err *err)
+{
+    uint64_t n = d ? d->s.c.n : 0;
+    double v;
+
+    if (n == 0 || (n < 2 && (a->fn == MB_SQL_A_VAR_SAMP || a->fn == MB_SQL_A_STDDEV_SAMP))) {
+        set_null(out, a->type.t);
+        return MB_OK;
+    }
+    switch (a->fn) {
+    case MB_SQL_A_SUM:
+        v = mb_fsum_value(&d->s) + 0.0;
+        break;
+    case MB_SQL_A_AVG:
+        v = (mb_fsum_value(&d->s) + 0.0) / (double)n;
+        break;
+    case MB_SQL_A_MIN:
+        v = d->min;
+        break;
+    case MB_SQL_A_MAX:
+        v = d->max;
+        break;
+    case MB_SQL_A_VAR_SAMP:
+    case MB_SQL_A_VAR_POP:
+    case MB_SQL_A_STDDEV_SAMP:
+    case MB_SQL_A_STDDEV_POP:
+        if (!sq)
+            return mb_err_set(err, MB_EINTERNAL, "%s: no sum of squares", a->text);
+        v = mb_fsum_var(&d->s, sq, a->fn == MB_SQL_A_VAR_SAMP || a->fn == MB_SQL_A_STDDEV_SAMP);
+        if (n == 1)
+            v = 0.0;            /* one value, whatever it is, as DuckDB: 0 */
+        if (!isfinite(v))
+            return mb_err_set(err, MB_EDATA, "%s is out of range (not a finite double: the "
+                              "values hold inf or NaN, or vary too widely)", a->text);
+        if (a->fn == MB_SQL_A_STDDEV_SAMP || a->fn == MB_SQL_A_STDDEV_POP)
+            v = sqrt(v);
+        break;
+    default:
+        return mb_err_set(err, MB_EINTERNAL, "%s: not an aggregate of DOUBLE", a->text);
+    }
+    if (a->type.t != MB_SQL_T_DOUBLE)
+        return mb_err_set(err, MB_EINTERNAL, "%s: a DOUBLE state for another type", a->text);
+    out->u.d = v;
+    return MB_OK;
+}
+
 /* The final value of aggregate i of group gi (gi SIZE_MAX: the empty
  * group of a global aggregate over no rows). */
 static mb_status finalize(const mb_sql_plan *p, const mb_sql_rows *r, const mb_groups *g,
@@ -79,6 +144,10 @@ static mb_status finalize(const mb_sql_plan *p, const mb_sql_rows *r, const mb_g
     }
     if (gi != SIZE_MAX && (r->needs[k] & MB_NEED_STR) && a->fn != MB_SQL_A_COUNT)
         return str_final(g, gi, k, a->fn == MB_SQL_A_MIN, out);
+    if ((r->needs[k] & MB_NEED_DBL) && a->fn != MB_SQL_A_COUNT)
+        return dbl_final(a, gi == SIZE_MAX ? NULL : mb_groups_dbl(g, gi, k),
+                         gi == SIZE_MAX ? NULL : mb_groups_dbl_sq(g, mb_groups_dbl(g, gi, k)),
+                         out, err);
     if (gi == SIZE_MAX)
         memset(&ns, 0, sizeof ns);
     else

@@ -37,6 +37,18 @@ static bool str_need(const mb_sql_agg *a)
            a->arg->type.t == MB_SQL_T_VARCHAR;
 }
 
+/* The needs of aggregate a when its argument is a DOUBLE: sum, avg, the
+ * variances and min/max take the exact double state (MB_NEED_DBL, with
+ * squares for the variances); count(x) only counts. */
+static unsigned dbl_need(const mb_sql_agg *a)
+{
+    unsigned need = needs_of(a->fn);
+
+    if (a->fn == MB_SQL_A_BOOL_AND || a->fn == MB_SQL_A_BOOL_OR || need == MB_NEED_COUNT)
+        return need;
+    return MB_NEED_DBL | (need & MB_NEED_SUMSQ);
+}
+
 /* Marks the input columns e reads. */
 static void mark_columns(const mb_sql_expr *e, bool *cols, size_t ncols)
 {
@@ -61,6 +73,7 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
         !(r->needs = mb_calloc(n, sizeof *r->needs)) || !(r->off = mb_calloc(n, sizeof *r->off)) ||
         !(r->len = mb_calloc(n, sizeof *r->len)) || !(r->dec = mb_calloc(n, sizeof *r->dec)) ||
         !(r->dec_ok = mb_calloc(n, sizeof *r->dec_ok)) ||
+        !(r->dbl = mb_calloc(n, sizeof *r->dbl)) || !(r->dbl_ok = mb_calloc(n, sizeof *r->dbl_ok)) ||
         !(r->vals = mb_calloc(p->ncolumns ? p->ncolumns : 1, sizeof *r->vals)) ||
         !(r->first = mb_calloc(p->ncolumns ? p->ncolumns : 1, sizeof *r->first))) {
         mb_sql_rows_fini(r);
@@ -83,7 +96,9 @@ mb_status mb_sql_rows_init(mb_sql_rows *r, const mb_sql_plan *p, mb_err *err)
             r->accs[k].filter = a->filter;
             r->nacc++;
         }
-        r->accs[k].need |= str_need(a) ? MB_NEED_STR : needs_of(a->fn);
+        r->accs[k].need |= str_need(a) ? MB_NEED_STR
+                           : a->arg && a->arg->type.t == MB_SQL_T_DOUBLE ? dbl_need(a)
+                                                                          : needs_of(a->fn);
         r->agg_acc[i] = k;
     }
     for (size_t k = 0; k < r->nacc; k++)
@@ -101,6 +116,8 @@ void mb_sql_rows_fini(mb_sql_rows *r)
     free(r->len);
     free(r->dec);
     free(r->dec_ok);
+    free(r->dbl);
+    free(r->dbl_ok);
     free(r->vals);
     free(r->first);
     mb_sql_scratch_fini(&r->scratch);
@@ -112,6 +129,8 @@ void mb_sql_rows_fini(mb_sql_rows *r)
     r->off = r->len = NULL;
     r->dec = NULL;
     r->dec_ok = NULL;
+    r->dbl = NULL;
+    r->dbl_ok = NULL;
     r->vals = NULL;
     r->first = NULL;
 }
@@ -229,12 +248,8 @@ static mb_status acc_text(const mb_sql_value *v, unsigned need, char *buf, size_
     case MB_SQL_T_TIMESTAMP:
         snprintf(buf, cap, "%lld", (long long)v->u.i);
         return MB_OK;
-    case MB_SQL_T_DOUBLE:
-        if (!isfinite(v->u.d))
-            return mb_err_set(err, MB_ERANGE, "the DOUBLE value %s cannot be aggregated "
-                                              "exactly", isnan(v->u.d) ? "nan" : "inf");
-        return mb_format_double(v->u.d, buf, cap) == MB_OK
-                   ? MB_OK : mb_err_set(err, MB_EINTERNAL, "double does not format");
+    case MB_SQL_T_DOUBLE:       /* summed doubles go to the double state */
+        return mb_err_set(err, MB_EINTERNAL, "a DOUBLE value reached the decimal state");
     default:
         return mb_sql_value_format(v, buf, cap) == MB_OK
                    ? MB_OK : mb_err_set(err, MB_EINTERNAL, "value does not format");
@@ -296,6 +311,7 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
         char buf[128];
         r->len[k] = SIZE_MAX;
         r->dec_ok[k] = false;
+        r->dbl_ok[k] = false;
         if (a->filter) {
             if ((st = mb_sql_eval_pred(a->filter, &env, &pass, err)) != MB_OK)
                 return st;
@@ -315,6 +331,13 @@ mb_status mb_sql_rows_apply(mb_sql_rows *r, const mb_cell *cells, bool *keep, mb
         if (a->need & MB_NEED_STR) {
             if ((st = str_value(r, k, &v, err)) != MB_OK)
                 return st;
+            continue;
+        }
+        if (a->need & MB_NEED_DBL) {
+            if (v.t != MB_SQL_T_DOUBLE)
+                return mb_err_set(err, MB_EINTERNAL, "a DOUBLE aggregate got another type");
+            r->dbl[k] = v.u.d;
+            r->dbl_ok[k] = true;
             continue;
         }
         if (a->need == MB_NEED_COUNT || acc_dec(&v, &r->dec[k])) {
@@ -345,6 +368,11 @@ mb_status mb_sql_rows_fold(const mb_sql_rows *r, mb_groups *g, const char *key, 
             if (r->len[k] != SIZE_MAX &&
                 (st = mb_groups_add_str(g, gi, k, r->len[k] ? r->text.p + r->off[k] : "", r->len[k],
                                        err)) != MB_OK)
+                return st;
+            continue;
+        }
+        if (r->needs[k] & MB_NEED_DBL) {
+            if (r->dbl_ok[k] && (st = mb_groups_add_dbl(g, gi, k, r->dbl[k], err)) != MB_OK)
                 return st;
             continue;
         }

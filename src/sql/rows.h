@@ -9,12 +9,13 @@
  * the engine adds exactly as it adds CSV cells: so checkpoints, reduction
  * across ranks and result files need nothing new. Values are written as
  * exact decimals: BIGINT and DECIMAL as they are, DATE as days and
- * TIMESTAMP as microseconds since 1970, BOOLEAN as 1/0, DOUBLE as its
- * shortest round-trip text (which the engine sums exactly; infinities and
- * NaN are refused, as are doubles past the exact range of 38 digits).
+ * TIMESTAMP as microseconds since 1970, BOOLEAN as 1/0.
  * min/max of VARCHAR are the exception: their accumulator (MB_NEED_STR)
  * takes the value's bytes (kept in `text`) into the group table's string
- * state (agg/strmm.h).
+ * state (agg/strmm.h). So are sum, avg, var, stddev, min and max of
+ * DOUBLE: their accumulator (MB_NEED_DBL) takes the double itself (kept in
+ * `dbl`) into the group table's exact double state (agg/fsum.h), every
+ * double, inf and NaN included.
  *
  * Key fields are (u32 length, text) pairs as the engine encodes CSV keys;
  * a NULL key field is the one byte 0x00, which no text key holds (NUL
@@ -53,6 +54,8 @@ typedef struct mb_sql_rows {
                                     decimal, when its type is exact (no
                                     text round trip on the hot path) */
     bool *dec_ok;
+    double *dbl;                 /* per accumulator of MB_NEED_DBL: the value, */
+    bool *dbl_ok;                /* when there is one */
     long col;                    /* after an error: the input column whose
                                     cell did not parse, or -1 */
 } mb_sql_rows;

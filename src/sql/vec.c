@@ -56,8 +56,9 @@ struct mb_sql_vec {
     size_t nsel;
     mb_buf key;
     size_t koff[VB + 1];
-    uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 2 atext */
+    uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 2 atext, 3 adbl */
     mb_dec *adec;
+    double *adbl;               /* VB * nacc: values of MB_NEED_DBL accumulators */
     size_t *aoff, *alen;
     mb_buf atext;
 };
@@ -521,6 +522,7 @@ void mb_sql_vec_free(mb_sql_vec *v)
     free(v->cellcol);
     free(v->akind);
     free(v->adec);
+    free(v->adbl);
     free(v->aoff);
     free(v->alen);
     mb_sql_scratch_fini(&v->scratch);
@@ -539,8 +541,9 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
     mb_status st = MB_OK;
 
     *out = NULL;
-    /* Values accumulated as text other than DOUBLE's (none today) stay on
-     * the row path, which knows them. */
+    /* Arguments of other types (VARCHAR for string min/max) stay on the
+     * row path, which knows them; DOUBLE ones go to the exact double
+     * state, the exact types as decimals. */
     for (size_t k = 0; k < r->nacc; k++) {
         const mb_sql_expr *a = r->accs[k].arg;
         if (a && r->accs[k].need != MB_NEED_COUNT && a->type.t != MB_SQL_T_DOUBLE &&
@@ -573,6 +576,7 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
         !(v->cellcol = mb_calloc(na, sizeof *v->cellcol)) ||
         !(v->akind = mb_calloc(VB * na, sizeof *v->akind)) ||
         !(v->adec = mb_calloc(VB * na, sizeof *v->adec)) ||
+        !(v->adbl = mb_calloc(VB * na, sizeof *v->adbl)) ||
         !(v->aoff = mb_calloc(VB * na, sizeof *v->aoff)) ||
         !(v->alen = mb_calloc(VB * na, sizeof *v->alen))) {
         st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's program");
@@ -860,64 +864,41 @@ static bool acc_dec(const mb_sql_value *x, mb_dec *d)
     }
 }
 
-/* A DOUBLE cell [-]digits[.digits] with at most 15 significant digits and
- * its first one at most 4 places after the point, straight to the exact
- * decimal that the shortest round-trip text of its double gives
- * (mb_format_double, then mb_dec_parse): such a decimal is the
- * shortest text of its own double (DBL_DIG is 15), written positionally
- * ("100.0", which mb_dec_parse reads as 100 written with a fraction):
- * the digits without the fraction's trailing zeros. False when the
- * cell is not of that form (the caller then takes the general path). */
-static bool double_cell_dec(const char *p, size_t n, mb_dec *d)
+/* A DOUBLE cell [-]digits[.digits] of at most 15 digits in all, to the
+ * double strtod gives, without strtod (Clinger's fast path): the digits
+ * are an integer m < 10^15 < 2^53 and 10^f (f <= 15) is a double, both
+ * exact, so the one correctly rounded division m / 10^f is the correctly
+ * rounded value of the text. False for anything else (then the checked
+ * parser). */
+static bool plain_double(const char *p, size_t n, double *out)
 {
-    size_t i = 0, nint = 0, nfrac = 0, keep = 0, lead = 0, nsig;
-    bool neg = false, nonzero = false;
-    mb_i128 m = 0;
+    static const double pow10[16] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t i = 0, nd = 0, nf = 0;
+    bool neg = false, point = false;
+    int64_t m = 0;
+
     if (i < n && p[i] == '-') {
         neg = true;
         i++;
     }
     if (i == n || p[i] < '0' || p[i] > '9')
         return false;
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-        if (p[i] != '0')
-            nonzero = true;
-        if (nonzero && ++nint > 16)             /* 1e16 and up: scientific */
+    for (; i < n; i++) {
+        if (p[i] == '.' && !point) {
+            point = true;
+            if (i + 1 == n)
+                return false;
+            continue;
+        }
+        if (p[i] < '0' || p[i] > '9' || ++nd > 15)
             return false;
         m = m * 10 + (p[i] - '0');
+        nf += point;
     }
-    if (i < n) {
-        size_t f = ++i;
-        if (p[f - 1] != '.' || f == n)
-            return false;
-        for (; i < n; i++)
-            if (p[i] < '0' || p[i] > '9')
-                return false;
-        for (keep = n - f; keep && p[f + keep - 1] == '0'; keep--)
-            ;                                   /* trailing zeros are dropped */
-        if (keep > 19)
-            return false;
-        for (size_t k = 0; k < keep; k++) {
-            if (!nonzero && p[f + k] == '0')
-                lead++;
-            if (p[f + k] != '0')
-                nonzero = true;
-            m = m * 10 + (p[f + k] - '0');
-        }
-        nfrac = keep;
-    }
-    if (nonzero && nint == 0 && lead > 3)       /* 0.0000d: scientific */
-        return false;
-    /* significant digits: first to last non-zero */
-    nsig = nint ? nint + nfrac : nfrac - lead;
-    if (nfrac == 0)
-        for (mb_i128 t = m; nsig > 1 && t % 10 == 0; t /= 10)
-            nsig--;
-    if (nonzero && nsig > 15)
-        return false;
-    d->m = neg ? -m : m;
-    d->scale = (int32_t)nfrac;
-    d->nonint = 1;
+    *out = (double)m / pow10[nf];
+    if (neg)
+        *out = -*out;
     return true;
 }
 
@@ -949,15 +930,25 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
                 int64_t iv;
                 if (c->len == 0)
                     continue;                      /* NULL */
+                if (a->need & MB_NEED_DBL) {
+                    /* the double strtod gives, as the row path: plain
+                     * decimals directly, the rest by the checked parser */
+                    if (!c->escaped && t.t == MB_SQL_T_DOUBLE &&
+                        plain_double(c->p, c->len, &v->adbl[at])) {
+                        v->akind[at] = 3;
+                        continue;
+                    }
+                    if (cell_value(v, c, t, &tmp, err) != MB_OK || tmp.t != MB_SQL_T_DOUBLE)
+                        return MB_EAGAIN;
+                    v->adbl[at] = tmp.u.d;
+                    v->akind[at] = 3;
+                    continue;
+                }
                 if (!c->escaped && (t.t == MB_SQL_T_BIGINT ? plain_i64(c->p, c->len, &iv)
                                     : t.t == MB_SQL_T_DATE && plain_date(c->p, c->len, &iv))) {
                     d->m = iv;
                     d->scale = 0;
                     d->nonint = 0;
-                    v->akind[at] = 1;
-                    continue;
-                }
-                if (!c->escaped && t.t == MB_SQL_T_DOUBLE && double_cell_dec(c->p, c->len, d)) {
                     v->akind[at] = 1;
                     continue;
                 }
@@ -974,6 +965,13 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
             }
             if (x->null)
                 continue;
+            if (a->need & MB_NEED_DBL) {
+                if (x->t != MB_SQL_T_DOUBLE)
+                    return MB_EAGAIN;              /* the row path says why */
+                v->adbl[at] = x->u.d;
+                v->akind[at] = 3;
+                continue;
+            }
             if (a->need == MB_NEED_COUNT || acc_dec(x, &v->adec[at])) {
                 v->akind[at] = 1;
                 continue;
@@ -1064,7 +1062,9 @@ mb_status mb_sql_vec_fold(const mb_sql_vec *v, size_t j, mb_groups *g, mb_err *e
             mb_acc_count(mb_groups_acc(g, gi, k));
             continue;
         }
-        if (v->akind[at] == 1)
+        if (v->akind[at] == 3)
+            st = mb_groups_add_dbl(g, gi, k, v->adbl[at], err);
+        else if (v->akind[at] == 1)
             st = mb_groups_add(g, gi, k, &v->adec[at], err);
         else
             st = mb_groups_add_text(g, gi, k, v->atext.p + v->aoff[at], v->alen[at], err);

@@ -87,6 +87,26 @@ contains "$T/poison" "bad.csv:3:5: column 'delay': 'abc' is not a BIGINT" \
     "the poison reason names file:line:column, the column, the value and the type"
 is "$(visible_poison "dir:$T/q2")" "0 1" "the task was poisoned"
 
+# A DOUBLE variance that is not finite is refused, as DuckDB refuses it
+# ("VARSAMP is out of range!"): that task is poisoned, the next one answered;
+# sums over inf and NaN are answered (inf + -inf is nan).
+printf 'origin,x\nSFO,1\nSFO,inf\nLAX,2\n' > "$T/data/inf.csv"
+printf 'origin,x\nSFO,1e300\nSFO,-1e300\nSFO,1\nLAX,inf\nLAX,-inf\nLAX,nan\n' > "$T/data/fin.csv"
+"$MB" enqueue --queue "dir:$T/q3" "$T/data/inf.csv" "$T/data/fin.csv" > /dev/null
+LOG=$T/var.log mb_run 2 "dir:$T/q3" "$T/out3" \
+    --sql "SELECT origin, sum(x) AS s, var_samp(x) FILTER (WHERE abs(x) < 1e10) AS v,
+           var_pop(x) FILTER (WHERE origin = 'SFO' AND (abs(x) < 1e10 OR x > 1e301)) AS vp
+           FROM input GROUP BY origin ORDER BY origin" \
+    --columns "x DOUBLE"
+is $? 65 "a variance over inf: exit 65 (a task rejected)"
+"$MB" queue peek --queue "dir:$T/q3" --poison > "$T/poison3"
+contains "$T/poison3" "var_pop\(x\) FILTER .* is out of range \(not a finite double" \
+    "the poison reason names the aggregate that is out of range"
+is "$(visible_poison "dir:$T/q3")" "0 1" "that task was poisoned"
+printf 'origin,s,v,vp\nLAX,nan,,\nSFO,1.0,,0.0\n' > "$T/fin.want"
+same_file "$T/fin.want" "$(ls "$T/out3"/*.csv)" \
+    "the other task: 1e300 + -1e300 + 1 is 1.0, inf + -inf + nan is nan, var_samp of 1 value NULL"
+
 # ---- --explain ----
 Q="SELECT origin, sum(delay) AS s, count(*) FROM input WHERE day >= '2024-01-02' GROUP BY origin ORDER BY s DESC LIMIT 5"
 "$MB" queue peek --queue "dir:$T/q" > "$T/peek.before"

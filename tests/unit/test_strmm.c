@@ -283,14 +283,14 @@ static void test_groups(void)
         src[1].n = 2;
         mb_strmm_add(&ss[1], "b", 1, NULL, &e);
         mb_strmm_add(&ss[1], "d", 1, NULL, &e);
-        ok(mb_groups_merge_one(&m, "k", 1, 2, src, ss, &e) == MB_OK &&
-               mb_groups_merge_one(&m, "k", 1, 2, src, ss, &e) == MB_OK &&
+        ok(mb_groups_merge_one(&m, "k", 1, 2, src, ss, NULL, &e) == MB_OK &&
+               mb_groups_merge_one(&m, "k", 1, 2, src, ss, NULL, &e) == MB_OK &&
                mb_groups_get(&m, "k", 1, mb_groups_hash("k", 1), &gi, &e) == MB_OK &&
                mb_groups_acc(&m, gi, 1)->n == 4 && mb_groups_str(&m, gi, 1)->minlen == 1 &&
                !mb_groups_str(&m, gi, 2),
            "merge_one adds counts and keeps the strings");
         src[2].n = 1;             /* a count without strings */
-        ok(mb_groups_merge_one(&m, "k", 1, 1, src, ss, &e) == MB_EDATA,
+        ok(mb_groups_merge_one(&m, "k", 1, 1, src, ss, NULL, &e) == MB_EDATA,
            "a state whose count and strings disagree is refused (%s)", e.msg);
         mb_strmm_fini(&ss[1]);
         mb_groups_fini(&m);
