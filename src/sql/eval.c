@@ -947,7 +947,7 @@ static mb_status logic(const mb_sql_expr *e, const mb_sql_env *env, mb_sql_value
     return MB_OK;
 }
 
-static int compare_fn(mb_sql_fn fn, int c)
+bool mb_sql_cmp_holds(mb_sql_fn fn, int c)
 {
     switch (fn) {
     case MB_SQL_F_EQ: return c == 0;
@@ -1159,7 +1159,7 @@ static mb_status call(const mb_sql_expr *e, const mb_sql_env *env, mb_sql_value 
             set_null(out, MB_SQL_T_BOOLEAN);
             return MB_OK;
         }
-        set_bool(out, compare_fn(e->fn, mb_sql_value_cmp(&vals[0], &vals[1])) != 0);
+        set_bool(out, mb_sql_cmp_holds(e->fn, mb_sql_value_cmp(&vals[0], &vals[1])));
         return MB_OK;
     case MB_SQL_F_IN: {
         int t = 0;

@@ -59,6 +59,10 @@ bool mb_sql_cast_ok(mb_sql_type from, mb_sql_type to);
  * itself, -0 equal to 0 (as DuckDB orders them). */
 int mb_sql_value_cmp(const mb_sql_value *a, const mb_sql_value *b);
 
+/* The truth of comparison fn (=, <>, <, <=, >, >=) given c, the sign of
+ * mb_sql_value_cmp of its two arguments. */
+bool mb_sql_cmp_holds(mb_sql_fn fn, int c);
+
 /* The double nearest to a DECIMAL's exact value (m * 10^-scale). */
 double mb_sql_dec_to_double(mb_i128 m, unsigned scale);
 

@@ -103,18 +103,6 @@ static mb_status k_generic(mb_sql_vec *v, const vop *o, const uint16_t *sel, siz
     return MB_OK;
 }
 
-static int cmp_result(mb_sql_fn fn, int c)
-{
-    switch (fn) {
-    case MB_SQL_F_EQ: return c == 0;
-    case MB_SQL_F_NE: return c != 0;
-    case MB_SQL_F_LT: return c < 0;
-    case MB_SQL_F_LE: return c <= 0;
-    case MB_SQL_F_GT: return c > 0;
-    default: return c >= 0;
-    }
-}
-
 static bool is_int_type(mb_sql_type t)
 {
     return t == MB_SQL_T_BIGINT || t == MB_SQL_T_DATE || t == MB_SQL_T_TIMESTAMP;
@@ -141,7 +129,7 @@ static mb_status k_cmp(mb_sql_vec *v, const vop *o, const uint16_t *sel, size_t 
             c = mb_sql_value_cmp(&a[i], &b[i]);
         memset(&out[i], 0, sizeof out[i]);
         out[i].t = MB_SQL_T_BOOLEAN;
-        out[i].u.b = cmp_result(fn, c) != 0;
+        out[i].u.b = mb_sql_cmp_holds(fn, c);
     }
     return MB_OK;
 }
