@@ -215,6 +215,21 @@ static inline const mb_dstate *mb_groups_dbl(const mb_groups *g, size_t gi, size
     return i ? &g->dbls[i - 1] : NULL;
 }
 
+/* Prefetches what mb_groups_add_dbl(g, gi, k, x) will touch of an existing
+ * DOUBLE state: its counts, the digits x lands in, and min/max. */
+static inline void mb_groups_prefetch_dbl(const mb_groups *g, size_t gi, size_t k, double x)
+{
+    const mb_dstate *d = mb_groups_dbl(g, gi, k);
+    uint64_t bits;
+
+    if (!d)
+        return;
+    memcpy(&bits, &x, sizeof bits);
+    mb_prefetch(d);
+    mb_prefetch(&d->s.w[((bits >> 52) & 0x7ff) / 53]);
+    mb_prefetch(&d->min);
+}
+
 static inline const mb_fsumsq *mb_groups_dbl_sq(const mb_groups *g, const mb_dstate *d)
 {
     return d && d->sq ? &g->sqs[d->sq - 1] : NULL;

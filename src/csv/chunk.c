@@ -452,13 +452,23 @@ static mb_status sql_flush(mb_chunker *c, mb_groups *g, uint64_t base, uint64_t 
     if (n == 0)
         return MB_OK;
     if (mb_sql_vec_apply(c->vec, c->bcells, stride, n, &e2) == MB_OK && keys_ok(c)) {
-        for (size_t j = 0; j < mb_sql_vec_kept(c->vec); j++) {
+        size_t kept = mb_sql_vec_kept(c->vec);
+        /* every group first, then every fold: the states' cache misses of
+         * a batch overlap (a failed lookup fails the task, so no fold of
+         * the records before it is missed) */
+        mb_sql_vec_prefetch(c->vec, g);
+        for (size_t j = 0; j < kept; j++) {
             size_t ng = g->n, len;
             const char *key = mb_sql_vec_key(c->vec, j, &len);
-            st = mb_sql_vec_fold(c->vec, j, g, &e2);
+            st = mb_sql_vec_locate(c->vec, j, g, &e2);
             if (st == MB_OK && g->n != ng && !key_text_ok(key, len, 1))
                 st = mb_err_set(&e2, MB_EDATA, "a group key that is not valid UTF-8");
             if (st != MB_OK)
+                return sql_error(c, g, c->cells, -1, c->bat[mb_sql_vec_record(c->vec, j)], base,
+                                 st, true, &e2, err);
+        }
+        for (size_t j = 0; j < kept; j++) {
+            if ((st = mb_sql_vec_fold(c->vec, j, g, &e2)) != MB_OK)
                 return sql_error(c, g, c->cells, -1, c->bat[mb_sql_vec_record(c->vec, j)], base,
                                  st, true, &e2, err);
             (*rows)++;

@@ -56,6 +56,8 @@ struct mb_sql_vec {
     size_t nsel;
     mb_buf key;
     size_t koff[VB + 1];
+    uint64_t hash[VB];          /* of the kept records' keys */
+    size_t gi[VB];              /* and their groups (mb_sql_vec_locate) */
     uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 2 atext, 3 adbl */
     mb_dec *adec;
     double *adbl;               /* VB * nacc: values of MB_NEED_DBL accumulators */
@@ -1023,6 +1025,16 @@ mb_status mb_sql_vec_apply(mb_sql_vec *v, const mb_cell *cells, size_t stride, s
     return acc_values(v, cells, stride, err);
 }
 
+void mb_sql_vec_prefetch(mb_sql_vec *v, const mb_groups *g)
+{
+    for (size_t j = 0; j < v->nsel; j++) {
+        v->hash[j] = mb_groups_hash(v->key.p + v->koff[j], v->koff[j + 1] - v->koff[j]);
+        mb_groups_prefetch_slot(g, v->hash[j]);
+    }
+    for (size_t j = 0; j < v->nsel; j++)
+        mb_groups_prefetch_rec(g, v->hash[j]);
+}
+
 size_t mb_sql_vec_kept(const mb_sql_vec *v) { return v->nsel; }
 
 size_t mb_sql_vec_record(const mb_sql_vec *v, size_t j) { return v->sel[j]; }
@@ -1033,14 +1045,27 @@ const char *mb_sql_vec_key(const mb_sql_vec *v, size_t j, size_t *len)
     return v->key.p + v->koff[j];
 }
 
+mb_status mb_sql_vec_locate(mb_sql_vec *v, size_t j, mb_groups *g, mb_err *err)
+{
+    const mb_sql_rows *r = v->r;
+    size_t len, na = r->nacc;
+    const char *key = mb_sql_vec_key(v, j, &len);
+    mb_status st;
+
+    if ((st = mb_groups_get(g, key, len, v->hash[j], &v->gi[j], err)) != MB_OK)
+        return st;
+    for (size_t k = 0; k < na; k++)
+        if (v->akind[j * na + k] == 3)
+            mb_groups_prefetch_dbl(g, v->gi[j], k, v->adbl[j * na + k]);
+    return MB_OK;
+}
+
 mb_status mb_sql_vec_fold(const mb_sql_vec *v, size_t j, mb_groups *g, mb_err *err)
 {
     const mb_sql_rows *r = v->r;
-    size_t gi, len, na = r->nacc;
-    const char *key = mb_sql_vec_key(v, j, &len);
+    size_t gi = v->gi[j], na = r->nacc;
     mb_status st;
-    if ((st = mb_groups_get(g, key, len, mb_groups_hash(key, len), &gi, err)) != MB_OK)
-        return st;
+
     mb_groups_rec(g, gi)->rows++;
     for (size_t k = 0; k < na; k++) {
         size_t at = j * na + k;

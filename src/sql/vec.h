@@ -60,8 +60,19 @@ size_t mb_sql_vec_kept(const mb_sql_vec *v);
 size_t mb_sql_vec_record(const mb_sql_vec *v, size_t j);
 const char *mb_sql_vec_key(const mb_sql_vec *v, size_t j, size_t *len);
 
-/* Folds the j-th kept record into g, as mb_sql_rows_fold does for one
- * record (the same errors). */
+/* Hashes the kept records' keys and prefetches their places in g (the
+ * slots, then the records they lead to), so that the folds of a batch
+ * overlap their cache misses; call it once per batch, before the folds. */
+void mb_sql_vec_prefetch(mb_sql_vec *v, const mb_groups *g);
+
+/* Finds (or makes) the group of the j-th kept record in g and prefetches
+ * its DOUBLE states: the errors of mb_groups_get. Called for every kept
+ * record of a batch, after mb_sql_vec_prefetch and before the folds, so
+ * that the folds find their states cached. */
+mb_status mb_sql_vec_locate(mb_sql_vec *v, size_t j, mb_groups *g, mb_err *err);
+
+/* Folds the j-th kept record into the group mb_sql_vec_locate found, as
+ * mb_sql_rows_fold does for one record (the same errors). */
 mb_status mb_sql_vec_fold(const mb_sql_vec *v, size_t j, mb_groups *g, mb_err *err);
 
 #endif

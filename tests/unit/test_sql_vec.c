@@ -118,7 +118,16 @@ static size_t run(mb_sql_rows *r, mb_sql_vec *v, mb_groups *g, char *msg, size_t
     for (size_t a = 0; a < NREC && fail == NREC; a += BATCH) {
         size_t n = NREC - a < BATCH ? NREC - a : BATCH;
         if (v && mb_sql_vec_apply(v, &cells[a][0], NCOLS, n, &e) == MB_OK) {
-            for (size_t j = 0; j < mb_sql_vec_kept(v); j++)
+            size_t kept = mb_sql_vec_kept(v);
+            mb_sql_vec_prefetch(v, g);
+            for (size_t j = 0; j < kept; j++)
+                if (mb_sql_vec_locate(v, j, g, &e) != MB_OK) {
+                    fail = a + mb_sql_vec_record(v, j);
+                    snprintf(msg, cap, "%s", e.msg);
+                    kept = 0;
+                    break;
+                }
+            for (size_t j = 0; j < kept; j++)
                 if (mb_sql_vec_fold(v, j, g, &e) != MB_OK) {
                     fail = a + mb_sql_vec_record(v, j);
                     snprintf(msg, cap, "%s", e.msg);
