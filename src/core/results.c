@@ -904,7 +904,6 @@ static int put_col(hid_t ds, hid_t mt, hsize_t r0, hsize_t nb, size_t c, size_t 
     return rc;
 }
 
-/* The name of column c's states dataset: "states/C" in decimal. */
 /* Writes rows b0..b0+nb of string state dataset ds: accumulator c of the
  * groups idx[b0..b0+nb), through the scratch rows sr[0..nb). */
 static int put_str_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx, hsize_t b0,
@@ -927,19 +926,19 @@ static int put_str_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx
 
 /* Writes rows b0..b0+nb of DOUBLE state dataset ds: accumulator c of the
  * groups idx[b0..b0+nb), their byte forms packed into buf first, through
- * the scratch rows dr[0..nb). */
+ * the scratch rows dr[0..nb). 0, -1 when HDF5 fails, -2 out of memory. */
 static int put_dbl_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx, hsize_t b0,
                        hsize_t nb, size_t c, dblrow *dr, mb_buf *buf)
 {
     size_t *at = mb_calloc(nb + 1, sizeof *at);
-    int rc = at ? 0 : -1;
+    int rc = at ? 0 : -2;
 
     buf->len = 0;
     for (hsize_t i = 0; rc == 0 && i < nb; i++) {
         const mb_dstate *d = mb_groups_dbl(g, idx[b0 + i], c);
         at[i] = buf->len;
         if (d && mb_dstate_pack(d, mb_groups_dbl_sq(g, d), buf) != MB_OK)
-            rc = -1;
+            rc = -2;                /* the only failure of a pack into a buffer */
     }
     for (hsize_t i = 0; rc == 0 && i < nb; i++) {
         size_t end = i + 1 < nb ? at[i + 1] : buf->len;
@@ -949,7 +948,7 @@ static int put_dbl_col(hid_t ds, hid_t mt, const mb_groups *g, const size_t *idx
         dr[i].fsum.p = end > at[i] ? buf->p + at[i] : NULL;
     }
     free(at);
-    return rc == 0 ? put_rows(ds, mt, b0, nb, 0, dr) : -1;
+    return rc == 0 ? put_rows(ds, mt, b0, nb, 0, dr) : rc;
 }
 
 static void state_dset_name(char *out, size_t cap, size_t c)
@@ -1246,18 +1245,32 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
     mb_buf dbuf;
     const char **cells = NULL;
     char *cols = mb_qtask_columns_text(q);
-    uint64_t need = ((uint64_t)1 << 20) + (uint64_t)G * (64 + (uint64_t)nacc * 160);
+    uint64_t need = ((uint64_t)1 << 18) + (uint64_t)G * 64;
     mb_status rc = MB_OK;
     int fd, outgrew = 0;
 
     memset(&sp, 0, sizeof sp);
     sp.ncol = nacc;
     sp.needs = q->rows.needs;
+    /* the rows of the states tables: exact states at most a whole
+     * mb_numstate, DOUBLE and string ones a count and references */
+    for (i = 0; i < nacc; i++)
+        need += (uint64_t)G * ((q->rows.needs[i] & (MB_NEED_DBL | MB_NEED_STR))
+                                   ? 48 : sizeof(mb_numstate));
     for (i = 0; i < G; i++)
         need += mb_groups_klen(g, i) + 48;
     for (i = 0; i < g->nstrs; i++)
         need += (uint64_t)g->strs[i].minlen + g->strs[i].maxlen + 64;
-    need += (uint64_t)g->ndbls * (MB_FSUM_PACK_MAX + 64) + (uint64_t)g->nsqs * MB_FSUMSQ_PACK_MAX;
+    /* DOUBLE states by their byte forms' sizes (the bound is several
+     * times the usual size) */
+    for (i = 0; i < g->ndbls; i++) {
+        unsigned char tmp[MB_FSUM_PACK_MAX];
+        need += (uint64_t)mb_fsum_pack(&g->dbls[i].s, tmp, sizeof tmp) + 64;
+    }
+    for (i = 0; i < g->nsqs; i++) {
+        unsigned char tmp[MB_FSUMSQ_PACK_MAX];
+        need += (uint64_t)mb_fsumsq_pack(&g->sqs[i], tmp, sizeof tmp) + 16;
+    }
     mb_buf_init(&dbuf, (size_t)1 << 30);
     for (i = 0; i < ans->nrows * ans->ncols; i++)
         need += (ans->cells[i] ? strlen(ans->cells[i]) : 0) + 48;
@@ -1322,14 +1335,19 @@ static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_group
         }
         if (put_rows(dk, kt, b0, nb, 0, kv) < 0 || put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0)
             rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
-        for (size_t c = 0; rc == MB_OK && c < nacc; c++)
-            if ((q->rows.needs[c] & MB_NEED_STR)
-                    ? put_str_col(dst[c], tn[c], g, idx, b0, nb, c, srow) < 0
-                    : (q->rows.needs[c] & MB_NEED_DBL)
-                    ? put_dbl_col(dst[c], tn[c], g, idx, b0, nb, c, drow, &dbuf) < 0
-                    : put_col(dst[c], tn[c], b0, nb, c, nacc, st) < 0)
-                rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of accumulator %zu failed",
-                                c);
+        for (size_t c = 0; rc == MB_OK && c < nacc; c++) {
+            int w = (q->rows.needs[c] & MB_NEED_STR)
+                        ? put_str_col(dst[c], tn[c], g, idx, b0, nb, c, srow)
+                        : (q->rows.needs[c] & MB_NEED_DBL)
+                        ? put_dbl_col(dst[c], tn[c], g, idx, b0, nb, c, drow, &dbuf)
+                        : put_col(dst[c], tn[c], b0, nb, c, nacc, st);
+            if (w == -2)
+                rc = mb_err_set(err, MB_ENOMEM, "out of memory writing the states of "
+                                "accumulator %zu", c);
+            else if (w < 0)
+                rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of accumulator %zu "
+                                "failed", c);
+        }
     }
 out:
     if (dk >= 0)
@@ -2011,6 +2029,25 @@ static const char *load_plan(hid_t f, loaded *l, mb_err *err)
     return why;
 }
 
+/* ", where column x is BIGINT there and DOUBLE here" for the first column
+ * of the same name typed differently by two tasks, or "". */
+static void type_difference(const mb_qtask *a, const mb_qtask *b, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < a->ncols; i++)
+        for (size_t j = 0; j < b->ncols; j++) {
+            char ta[64], tb[64];
+            if (strcmp(a->cols[i].name, b->cols[j].name) != 0 ||
+                mb_sql_dtype_name(a->cols[i].type, ta, sizeof ta) != MB_OK ||
+                mb_sql_dtype_name(b->cols[j].type, tb, sizeof tb) != MB_OK || !strcmp(ta, tb))
+                continue;
+            snprintf(out, cap, " (column '%s' is %s there, %s here: --columns \"%s %s\" "
+                     "would type both alike)", a->cols[i].name, ta, tb, a->cols[i].name,
+                     strcmp(ta, "BIGINT") == 0 || strcmp(tb, "BIGINT") == 0 ? "DOUBLE" : tb);
+            return;
+        }
+}
+
 /* A --sql task's query and columns, parsed and bound again, must give the
  * plan the file records: then its states mean what they meant. */
 static const char *load_sql_plan(hid_t f, loaded *l)
@@ -2532,9 +2569,11 @@ static mb_status print_tasks(const char *out, char **ids, size_t n, int merge, i
                 st = mb_err_set(err, MB_ENOMEM, "out of memory");
         } else if (ref.sql != l.sql || (l.sql && strcmp(ref.qt.plan->normal,
                                                           l.qt.plan->normal) != 0)) {
+            char why[512];
+            type_difference(&ref.qt, &l.qt, why, sizeof why);
             st = mb_err_set(err, MB_EDATA, "%s: task %s was computed by another query or under "
-                            "other column types than task %s; merge needs one plan (give the "
-                            "job --columns to type every file alike)", out, ids[i], ids[0]);
+                            "other column types than task %s%s; merge needs one plan (give the "
+                            "job --columns to type every file alike)", out, ids[i], ids[0], why);
         } else if (!l.sql && !same_plan(&ref.plan, &l.plan)) {
             st = mb_err_set(err, MB_EDATA, "%s: task %s has other group columns or aggregates "
                             "than task %s; merge needs one job", out, ids[i], ids[0]);
