@@ -3,7 +3,11 @@
 
 Reads the input files with the csv module, computes every aggregate exactly
 with fractions.Fraction and prints the result the way `mpibatch results
---merge` must. Written for the integration tests only: it deliberately shares
+--merge` must. A column of only integers is BIGINT: its sums are exact
+integers. Any other aggregated column is DOUBLE, as the query an --agg job
+stands for types it: each value is first the double nearest its text, and
+sums and variances are the exact values of those doubles, rounded once,
+and a mean is that sum divided by the count (as DuckDB's avg). Written for the integration tests only: it deliberately shares
 no code or algorithm with the C implementation (no scaled integers, no
 hand-written rounding) and does not enforce the C program's exact range
 (38 digits, 256-bit sums): test data is expected to stay inside it.
@@ -81,15 +85,20 @@ class Column:
 
     def __init__(self):
         self.n = 0
-        self.total = Fraction(0)
+        self.total = Fraction(0)      # of the values as written (BIGINT)
         self.squares = Fraction(0)
+        self.dtotal = Fraction(0)     # of their doubles (DOUBLE)
+        self.dsquares = Fraction(0)
         self.low = None
         self.high = None
 
     def take(self, x):
+        d = Fraction(float(x))        # exact: the double itself
         self.n += 1
         self.total += x
         self.squares += x * x
+        self.dtotal += d
+        self.dsquares += d * d
         self.low = x if self.low is None else min(self.low, x)
         self.high = x if self.high is None else max(self.high, x)
 
@@ -115,14 +124,15 @@ def result(group, kind, col, integral):
     if c.n == 0 or (kind in ("var", "stddev") and c.n < 2):
         return ""
     if kind in ("sum", "min", "max"):
-        v = {"sum": c.total, "min": c.low, "max": c.high}[kind]
         if integral[col]:
+            v = {"sum": c.total, "min": c.low, "max": c.high}[kind]
             assert v.denominator == 1
             return str(v.numerator)
-        return shortest(v)
-    if kind == "mean":
-        return shortest(c.total / c.n)
-    var = (c.squares - c.total * c.total / c.n) / (c.n - 1)
+        return shortest({"sum": c.dtotal, "min": c.low, "max": c.high}[kind])
+    total, squares = (c.total, c.squares) if integral[col] else (c.dtotal, c.dsquares)
+    if kind == "mean":               # DOUBLE: the rounded sum divided by n
+        return shortest(total / c.n) if integral[col] else repr(float(total) / c.n)
+    var = (squares - total * total / c.n) / (c.n - 1)
     if kind == "var":
         return shortest(var)
     return repr(math.sqrt(float(var)))

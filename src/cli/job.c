@@ -246,6 +246,10 @@ void mb_plan_fini(mb_plan *p)
     free(p->sql);
     free(p->sql_source);
     free(p->columns);
+    if (p->agg) {
+        mb_plan_fini(p->agg);
+        free(p->agg);
+    }
     memset(p, 0, sizeof *p);
 }
 
@@ -281,6 +285,10 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
             st = mb_buf_put_str(&b, p->sql);
         if (st == MB_OK)
             st = mb_buf_put_str(&b, p->columns ? p->columns : "");
+        /* the query of --agg types its columns by --agg's rule: another
+         * job than the same text under --sql */
+        if (st == MB_OK && p->agg)
+            st = mb_buf_put_str(&b, "agg typing");
     }
     for (i = 0; i < p->ngroup && st == MB_OK; i++)
         st = mb_buf_put_str(&b, p->group[i]);
@@ -303,6 +311,48 @@ static mb_status plan_finish(mb_plan *p, mb_err *err)
                        : mb_err_set(err, st, "cannot fingerprint the plan: %s", mb_strerror(st));
 }
 
+/* --group-by/--agg: the lists into p->agg, and p the query they stand
+ * for. */
+static mb_status agg_plan(mb_plan *p, const mb_opts *o, mb_err *err)
+{
+    mb_plan *lp = mb_calloc(1, sizeof *lp);
+    char src[4200];
+    mb_status st;
+
+    if (!lp)
+        return mb_err_set(err, MB_ENOMEM, "out of memory");
+    p->agg = lp;
+    if ((st = split_names(o->group_by, &lp->group, &lp->ngroup, err)) != MB_OK) {
+        mb_plan_fini(p);
+        return mb_err_prefix(err, "--group-by: ");
+    }
+    if ((st = mb_agg_parse_list(o->agg, &lp->aggs, &lp->nagg, err)) != MB_OK) {
+        mb_plan_fini(p);
+        return mb_err_prefix(err, "--agg: ");
+    }
+    p->dialect.delim = lp->dialect.delim = o->delimiter;
+    p->dialect.quote = lp->dialect.quote = '"';
+    p->header = lp->header = o->header;
+    p->max_bad_rows = o->max_bad_rows;
+    /* errors point into the query, which --explain prints */
+    snprintf(src, sizeof src, mb_cli_given(o, "agg") || !o->job
+                                  ? "--agg (as SQL, see --explain)"
+                                  : "%s [job] aggregates (as SQL, see --explain)", o->job);
+    p->columns = o->columns ? mb_strdup(o->columns) : NULL;
+    p->sql_source = mb_strdup(src);
+    if (!p->sql_source || (o->columns && !p->columns))
+        st = mb_err_set(err, MB_ENOMEM, "out of memory");
+    if (st == MB_OK)
+        st = plan_finish(lp, err);
+    if (st == MB_OK)
+        st = mb_plan_agg_query(lp, &p->sql, err);
+    if (st == MB_OK)
+        st = plan_finish(p, err);
+    if (st != MB_OK)
+        mb_plan_fini(p);
+    return st;
+}
+
 mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
 {
     mb_status st;
@@ -311,9 +361,6 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
     if (o->sql && (o->group_by || o->agg))
         return mb_err_set(err, MB_EUSAGE, "--sql and --group-by/--agg are two ways to say "
                           "what a job computes: give one of them");
-    if (o->columns && !o->sql)
-        return mb_err_set(err, MB_EUSAGE, "--columns types the columns of a --sql query; "
-                          "there is no --sql");
     if (o->sql) {
         char src[4200];
         snprintf(src, sizeof src, mb_cli_given(o, "sql") || !o->job ? "--sql"
@@ -337,19 +384,7 @@ mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err)
         return mb_err_set(err, MB_EUSAGE,
                           "run needs --sql QUERY, or --group-by and --agg, or a --job "
                           "file that sets query, or group_by and aggregates");
-    if ((st = split_names(o->group_by, &p->group, &p->ngroup, err)) != MB_OK)
-        return mb_err_prefix(err, "--group-by: ");
-    if ((st = mb_agg_parse_list(o->agg, &p->aggs, &p->nagg, err)) != MB_OK) {
-        mb_plan_fini(p);
-        return mb_err_prefix(err, "--agg: ");
-    }
-    p->dialect.delim = o->delimiter;
-    p->dialect.quote = '"';
-    p->header = o->header;
-    p->max_bad_rows = o->max_bad_rows;
-    if ((st = plan_finish(p, err)) != MB_OK)
-        mb_plan_fini(p);
-    return st;
+    return agg_plan(p, o, err);
 }
 
 mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
@@ -490,6 +525,14 @@ static const char *sql_agg_name(mb_agg_kind k)
     return "count";
 }
 
+static int is_key(const mb_plan *p, const char *col)
+{
+    for (size_t i = 0; i < p->ngroup; i++)
+        if (strcmp(p->group[i], col) == 0)
+            return 1;
+    return 0;
+}
+
 mb_status mb_plan_agg_query(const mb_plan *p, char **out, mb_err *err)
 {
     mb_buf b;
@@ -519,8 +562,14 @@ mb_status mb_plan_agg_query(const mb_plan *p, char **out, mb_err *err)
             st = put_text(&b, sql_agg_name(a->kind));
         if (st == MB_OK)
             st = put_text(&b, "(");
+        /* a key is text: aggregated too, it is read as a number here */
+        int cast = a->column && a->kind != MB_AGG_COUNT && is_key(p, a->column);
+        if (st == MB_OK && cast)
+            st = put_text(&b, "CAST(");
         if (st == MB_OK)
             st = a->column ? put_ident(&b, a->column, p->header) : put_text(&b, "*");
+        if (st == MB_OK && cast)
+            st = put_text(&b, " AS DOUBLE)");
         if (st == MB_OK)
             st = put_text(&b, ") AS ");
         if (st == MB_OK)

@@ -28,6 +28,11 @@ typedef struct mb_plan {
      * and --columns, bound per task (core/query.h); then ngroup, nagg and
      * ncol are 0. */
     char *sql, *sql_source, *columns;
+    /* A --group-by/--agg job: its lists (group, aggs), of which `sql` is
+     * the query (mb_plan_agg_query) and whose typing rule
+     * (mb_plan_column_use) its columns follow before --columns; owned.
+     * NULL for a --sql job and for the lists themselves. */
+    struct mb_plan *agg;
     /* --max-bad-rows: records a task may skip (0: none, the first fails
      * it); part of the fingerprint when not 0, since it changes results */
     uint64_t max_bad_rows;
@@ -40,8 +45,11 @@ typedef struct mb_plan {
 mb_status mb_job_load(mb_opts *o, mb_err *err);
 
 /* Builds the plan from o->sql, or o->group_by and o->agg, and the
- * dialect options. The fingerprint of a --sql plan covers the query text,
- * --columns and the dialect. */
+ * dialect options. Either way the plan is a query: --group-by/--agg are
+ * shorthand for the one mb_plan_agg_query writes, run with --agg's typing
+ * rule (p->agg). The fingerprint covers the query text, --columns, the
+ * dialect, --max-bad-rows when not 0, and the typing rule when it
+ * applies. */
 mb_status mb_plan_build(mb_plan *p, const mb_opts *o, mb_err *err);
 
 /* Builds a plan from lists (used when reading stored results). Copies. A
@@ -56,7 +64,9 @@ void mb_plan_fini(mb_plan *p);
  * "mean(x)", ... FROM input GROUP BY 1 ORDER BY 1 NULLS FIRST`: each key
  * with its empty field as NULL, each aggregate under DuckDB's name (avg,
  * var_samp, stddev_samp) and named as written, keys ordered bytewise with
- * the empty key first; without a header column N is "columnN". Run over
+ * the empty key first; a key column that is also summed (or averaged,
+ * ...) is read as CAST(k AS DOUBLE) there; without a header column N is
+ * "columnN". Run over
  * columns typed by mb_plan_column_use's rule, it gives the --agg answer
  * (README, "--group-by/--agg as SQL"). MB_ENOMEM, MB_ELIMIT. */
 mb_status mb_plan_agg_query(const mb_plan *p, char **out, mb_err *err);

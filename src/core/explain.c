@@ -241,26 +241,6 @@ mb_status mb_explain_run(mb_opts *o, FILE *out, mb_err *err)
         mb_plan_fini(&p);
         return st;
     }
-    if (!p.sql) {                 /* --group-by/--agg: as the query it stands for */
-        mb_plan qp;
-        char *sql = NULL, src[4200];
-        /* a query that does not fit is the command line's (64) or the job file's (65) */
-        snprintf(src, sizeof src, mb_cli_given(o, "agg") || !o->job ? "--agg"
-                                                                  : "%s [job] aggregates", o->job);
-        memset(&qp, 0, sizeof qp);
-        st = mb_plan_agg_query(&p, &sql, err);
-        qp.sql = sql;
-        qp.sql_source = src;
-        if (st == MB_OK && (st = mb_query_open(&jq, &qp, err)) == MB_OK) {
-            jq.agg = &p;
-            jq.agg_sql = sql;
-            st = explain(o, &p, &jq, out, err);
-            mb_query_fini(&jq);
-        }
-        free(sql);
-        mb_plan_fini(&p);
-        return st;
-    }
     st = mb_query_open(&jq, &p, err);
     if (st == MB_OK)
         st = explain(o, &p, &jq, out, err);

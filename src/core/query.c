@@ -78,6 +78,8 @@ mb_status mb_query_open(mb_query *jq, const mb_plan *p, mb_err *err)
     memset(jq, 0, sizeof *jq);
     if ((st = mb_sql_parse(p->sql, p->sql_source, &jq->q, err)) != MB_OK)
         return st;
+    jq->agg = p->agg;
+    jq->agg_sql = p->agg ? p->sql : NULL;
     if (p->columns && (st = parse_columns(jq, p->columns, code, err)) != MB_OK) {
         mb_query_fini(jq);
         return st;
@@ -110,7 +112,22 @@ static void header_list(const mb_grid *g, char *out, size_t cap)
     }
 }
 
-/* The type --agg's query gives a column sniffed as t: --agg keys are
+/* Whether a cell sniffs as a number (an integer, a decimal or a double;
+ * 0 and 1, which sniff BOOLEAN, too) by itself. */
+static int is_number(const char *p, size_t len)
+{
+    mb_sql_sniff one;
+    mb_sql_dtype t;
+
+    mb_sql_sniff_init(&one);
+    mb_sql_sniff_add(&one, p, len);
+    t = mb_sql_sniff_result(&one);
+    return t.t == MB_SQL_T_BIGINT || t.t == MB_SQL_T_DECIMAL || t.t == MB_SQL_T_DOUBLE ||
+           (t.t == MB_SQL_T_BOOLEAN && len == 1 && (p[0] == '0' || p[0] == '1'));
+}
+
+/* The type --agg's query gives a column sniffed as t (a number column:
+ * sniffed over its cells that are numbers): --agg keys are
  * text, its numbers exact decimals printed as integers when they are,
  * else as doubles; a value that is not a number is a data error there as
  * a value that is no DOUBLE is here. */
@@ -141,11 +158,16 @@ mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const cha
     size_t want = left < MB_QUERY_SNIFF_BYTES ? (size_t)left : MB_QUERY_SNIFF_BYTES, got = 0;
     int at_eof = left <= MB_QUERY_SNIFF_BYTES;
     mb_sql_sniff *sn = mb_calloc(g->ncols ? g->ncols : 1, sizeof *sn);
+    /* an --agg job's number columns: sniffed over the cells that are numbers
+     * (the others are that job's bad values, which must not make a column
+     * of integers DOUBLE) */
+    mb_sql_sniff *num = mb_calloc(g->ncols ? g->ncols : 1, sizeof *num);
+    unsigned char *isnum = mb_calloc(g->ncols ? g->ncols : 1, 1);
     mb_cell *cells = mb_calloc(g->ncols + 1, sizeof *cells);
     char *buf = mb_malloc(want ? want : 1);
     mb_status st = MB_OK;
 
-    if (!sn || !cells || !buf) {
+    if (!sn || !num || !isnum || !cells || !buf) {
         st = mb_err_set(err, MB_ENOMEM, "out of memory");
         goto out;
     }
@@ -161,8 +183,11 @@ mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const cha
         }
         got += (size_t)k;
     }
-    for (size_t i = 0; i < g->ncols; i++)
+    for (size_t i = 0; i < g->ncols; i++) {
         mb_sql_sniff_init(&sn[i]);
+        mb_sql_sniff_init(&num[i]);
+        isnum[i] = jq->agg && mb_plan_column_use(jq->agg, g->names[i]) == MB_PLAN_USE_NUMBER;
+    }
     {
         mb_csv csv;
         size_t nc = 0;
@@ -175,17 +200,21 @@ mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const cha
                 break;               /* the end, or a record the window cut */
             if (s2 != MB_OK)
                 continue;
-            for (size_t i = 0; i < g->ncols; i++)
+            for (size_t i = 0; i < g->ncols; i++) {
                 if (!cells[i].escaped)
                     mb_sql_sniff_add(&sn[i], cells[i].p, cells[i].len);
                 else                 /* doubled quotes: text */
                     mb_sql_sniff_add(&sn[i], "\"", 1);
+                if (isnum[i] && !cells[i].escaped && is_number(cells[i].p, cells[i].len))
+                    mb_sql_sniff_add(&num[i], cells[i].p, cells[i].len);
+            }
         }
     }
     for (size_t i = 0; i < g->ncols; i++) {
         types[i] = mb_sql_sniff_result(&sn[i]);
         if (jq->agg)
-            types[i] = agg_type(jq->agg, g->names[i], types[i]);
+            types[i] = agg_type(jq->agg, g->names[i],
+                                isnum[i] ? mb_sql_sniff_result(&num[i]) : types[i]);
     }
     for (size_t k = 0; k < jq->nover; k++) {
         size_t i;
@@ -202,6 +231,8 @@ mb_status mb_query_types(const mb_query *jq, const mb_plan *p, int fd, const cha
     }
 out:
     free(sn);
+    free(num);
+    free(isnum);
     free(cells);
     free(buf);
     return st;

@@ -619,8 +619,9 @@ static mb_status column_ref(binder *b, const mb_sql_node *n, mode m, mb_sql_expr
     for (size_t i = 0; i < b->ncols; i++)
         if (strcasecmp(b->cols[i].name, n->name) == 0) {
             if (found != b->ncols)
-                return fail(b, n->pos, "column name '%s' is ambiguous (the header has it twice "
-                                       "or in two cases)", n->name);
+                return fail(b, n->pos, "column name '%s' is ambiguous: the header has '%s' "
+                                       "(field %zu) and '%s' (field %zu)", n->name,
+                            b->cols[found].name, found + 1, b->cols[i].name, i + 1);
             found = i;
         }
     if (found == b->ncols) {

@@ -180,7 +180,7 @@ is "$(jq_py "$T/st6.json" 'd["jobs"][0]["pid"]')" "$("$MB" status "$T/outi" --fo
    "the same status file then says done"
 "$MB" enqueue --queue "dir:$T/qf" "$T/data/f1.csv" > /dev/null
 LOG=$T/fail.log mb_run 1 "dir:$T/qf" "$T/outf" --group-by nosuchcolumn --agg 'count(*)'
-is $? 65 "a job that fits no file exits 65"
+is $? 64 "a job (of the command line) that fits no file exits 64"
 is "$("$MB" status "$T/outf" --format json | python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(j["state"], "does not fit" in (j["error"] or ""))')" \
    "failed True" "its status file says failed, with the error"
 

@@ -25,7 +25,7 @@ is $? 65 "the run ends (no hang) with exit 65; --max-dequeue 0 is accepted"
 contains "$T/log" "fifo.csv: not a regular file \(a FIFO\)" "a FIFO is refused, named as such"
 contains "$T/log" "dir.csv: not a regular file \(a directory\)" "a directory is refused"
 contains "$T/log" "dev.csv: not a regular file \(a character device\)" "a device is refused"
-contains "$T/log" "dupe.csv: column 'k' appears twice in the header \(fields 1 and 3\)" \
+contains "$T/log" "dupe.csv: .*column name 'k' is ambiguous: the header has 'k' \(field 1\) and 'k' \(field 3\)" \
     "a duplicated column the job uses is an error naming both fields"
 is "$(ls "$T/out/.ledger" | wc -l)" 2 "the good task and the one whose duplicate is unused are committed"
 is "$(find "$T/q/poison" -type f ! -name '*.reason' | wc -l)" 4 "the four bad tasks are poisoned"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A job error does not poison the queue: with a typo in a column name, the
-# run stops with exit 65 at the first file and names the job as the cause,
+# run stops with exit 64 (65 for a job file) at the first file and names the job as the cause,
 # and every message is still in the queue, unpoisoned. Once a file has fit
 # the job (in this run or in --out), a file that lacks the column is that
 # file's fault and is poisoned. `queue redrive` moves poisoned messages
@@ -14,8 +14,8 @@ printf 'k,other\na,1\n' > "$T/data/g.csv"
 "$MB" enqueue --queue "dir:$T/q" "$T"/data/f*.csv > /dev/null
 
 mb_run 2 "dir:$T/q" "$T/out" --group-by k --agg 'sum(byts)'
-is $? 65 "a job that fits no file: exit 65"
-contains "$T/log" "no column 'byts' in the header" "the error names the missing column"
+is $? 64 "a job (of the command line) that fits no file: exit 64"
+contains "$T/log" "unknown column 'byts' \(the input has: k, bytes\)" "the error names the missing column"
 contains "$T/log" "the job is taken to be at fault" "the error blames the job, not the file"
 "$MB" queue stats --queue "dir:$T/q" > "$T/stats"
 is "$(sed -n 's/^visible //p' "$T/stats")" 3 "all three messages are still visible"
@@ -30,7 +30,7 @@ is "$(ls "$T/out/.ledger" | wc -l)" 3 "three tasks committed"
 LOG=$T/log3 mb_run 1 "dir:$T/q" "$T/out" --group-by k --agg 'sum(bytes)'
 is $? 65 "a file that does not fit a proven job: exit 65"
 is "$(find "$T/q/poison" -type f ! -name '*.reason' | wc -l)" 1 "that file is poisoned"
-contains "$T/q/poison/"*.reason "g.csv: no column 'bytes' in the header" "the reason names file and column"
+contains "$T/q/poison/"*.reason "g.csv: .*unknown column 'bytes' \(the input has: k, other\)" "the reason names file and column"
 "$MB" results "$T/out" --merge > /dev/null 2> "$T/merge.err"
 contains "$T/merge.err" "1 task\(s\) of this output ended in the poison area" \
     "results --merge warns that a task of the queue ended in poison"

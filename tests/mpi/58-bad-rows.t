@@ -38,7 +38,7 @@ AGG="--group-by k --agg count(*),sum(v),min(v),max(v)"
 "$MB" enqueue --queue "dir:$T/q0" --id bad "$F" > /dev/null
 LOG=$T/zero.log mb_run 2 "dir:$T/q0" "$T/out0" $AGG
 is $? 65 "without --max-bad-rows a bad value fails its task (exit 65)"
-contains "$T/zero.log" "bad.csv:12:4: column 'v': 'abc' is not a number" \
+contains "$T/zero.log" "bad.csv:12:4: column 'v': 'abc' is not a BIGINT" \
     "... naming file:line:column"
 [ ! -e "$T/out0/bad.csv" ] && [ ! -e "$T/out0/bad.rejects.csv" ]
 ok $? "... and nothing is committed, no rejects file"
@@ -47,7 +47,7 @@ contains "$T/q0/poison/"*.reason "bad.csv:12:4: column 'v'" "the poison reason n
 
 # ---- --max-bad-rows 5 with 4 bad records, --agg ----
 # want_rejects FILE VALUE_REASON: the rejects file of bad.csv (VALUE_REASON:
-# how a bad value is reported, "number" for --agg, "BIGINT" for --sql).
+# how a bad value is reported: "BIGINT", the type of v).
 want_rejects() {
     printf 'file,line,column,reason,record_bytes,record\n'
     printf "%s,12,4,column 'v': 'abc' is not a %s,8,\"k1,abc,x\"\n" "$1" "$2"
@@ -55,7 +55,7 @@ want_rejects() {
     printf "%s,45,7,column 'v': '7x' is not a %s,27,\"\"\"multi\nline\"\",7x,\"\"w, quoted\"\"\"\n" "$1" "$2"
     printf '%s,56,1,"expected 3 fields, found 4",1511,"k4,1,%s"\n' "$1" "$(echo "$long" | cut -c1-1019)"
 }
-want_rejects "$F" number > "$T/want.rejects"
+want_rejects "$F" BIGINT > "$T/want.rejects"
 for np in 1 3; do
     "$MB" enqueue --queue "dir:$T/q$np" --id bad "$F" > /dev/null
         LOG=$T/agg$np.log mb_run $np "dir:$T/q$np" "$T/out$np" $AGG --max-bad-rows 5 --chunk-size 100
@@ -109,7 +109,7 @@ LOG=$T/utf.log mb_run 2 "dir:$T/qu" "$T/outu" --group-by k --agg 'count(*),sum(v
 is $? 0 "--agg: a key that is not UTF-8 and a record with 5 fields of 2 are bad rows"
 printf 'k,count(*),sum(v)\na,1,1\nc,1,3\n' > "$T/want.utf"
 same_file "$T/outu/utf.csv" "$T/want.utf" "... skipped without a trace in the result"
-printf "file,line,column,reason,record_bytes,record\n%s,3,1,group column 'k': a group key that is not valid UTF-8,4,\"\377b,2\"\n%s,5,7,too many fields,9,\"d,1,2,3,4\"\n" \
+printf "file,line,column,reason,record_bytes,record\n%s,3,1,a group key that is not valid UTF-8,4,\"\377b,2\"\n%s,5,7,too many fields,9,\"d,1,2,3,4\"\n" \
     "$T/data/utf.csv" "$T/data/utf.csv" > "$T/want.utf.rejects"
 same_file "$T/outu/utf.rejects.csv" "$T/want.utf.rejects" "... its raw bytes are in the rejects file, and so is the record with 5 fields"
 "$MB" enqueue --queue "dir:$T/qu2" --id utf "$T/data/utf.csv" > /dev/null
@@ -128,7 +128,7 @@ for np in 1 3; do
         LOG=$T/six$np.log mb_run $np "dir:$T/q6$np" "$T/out6$np" $AGG --max-bad-rows 5 --chunk-size 64
     is $? 65 "$np ranks: 7 bad records under --max-bad-rows 5 fail the task (exit 65)"
     cat "$T/q6$np/poison/"*.reason > "$T/six$np.reason" 2>/dev/null
-    contains "$T/six$np.reason" "six.csv:59:4: column 'v': 'e' is not a number \(bad record 6, more than --max-bad-rows 5\)" \
+    contains "$T/six$np.reason" "six.csv:59:4: column 'v': 'e' is not a BIGINT \(bad record 6, more than --max-bad-rows 5\)" \
         "... poisoned naming the 6th bad record in file order"
     [ ! -e "$T/out6$np/six.csv" ] && [ ! -e "$T/out6$np/six.rejects.csv" ]
     ok $? "... with nothing committed"

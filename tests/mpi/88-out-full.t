@@ -10,7 +10,7 @@
 
 mnt=$T/out
 mkdir -p "$mnt" "$T/data"
-if ! mount -t tmpfs -o size=2m tmpfs "$mnt" 2>/dev/null; then
+if ! mount -t tmpfs -o size=6m tmpfs "$mnt" 2>/dev/null; then
     echo "1..0 # SKIP cannot mount a tmpfs here"
     exit 0
 fi
@@ -38,7 +38,7 @@ for np in 1 2; do
     for room in $rooms; do
         name="$np rank(s), room for $room"
         umount "$mnt"
-        mount -t tmpfs -o size=2m tmpfs "$mnt"
+        mount -t tmpfs -o size=6m tmpfs "$mnt"
         rm -rf "$T/q"
         # A task committed before the disk fills up.
         "$MB" enqueue --queue "dir:$T/q" --id small "$T/data/small.csv" > /dev/null
