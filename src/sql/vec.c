@@ -58,11 +58,14 @@ struct mb_sql_vec {
     size_t koff[VB + 1];
     uint64_t hash[VB];          /* of the kept records' keys */
     size_t gi[VB];              /* and their groups (mb_sql_vec_locate) */
-    uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 2 atext, 3 adbl */
+    uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 2 atext, 3 adbl,
+                                   4 astr */
     mb_dec *adec;
     double *adbl;               /* VB * nacc: values of MB_NEED_DBL accumulators */
-    size_t *aoff, *alen;
+    size_t *aoff, *alen;        /* atext's and astr's strings */
     mb_buf atext;
+    const char **astr;          /* VB * nacc: strings of MB_NEED_STR accumulators,
+                                   in the batch's cells or scratch, not copied */
 };
 
 static mb_sql_value *slot(mb_sql_vec *v, uint32_t s) { return v->slots + (size_t)s * VB; }
@@ -515,6 +518,7 @@ void mb_sql_vec_free(mb_sql_vec *v)
     free(v->adbl);
     free(v->aoff);
     free(v->alen);
+    free(v->astr);
     mb_sql_scratch_fini(&v->scratch);
     mb_sql_scratch_fini(&v->cscratch);
     mb_buf_fini(&v->cellbuf);
@@ -531,12 +535,13 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
     mb_status st = MB_OK;
 
     *out = NULL;
-    /* Arguments of other types (VARCHAR for string min/max) stay on the
-     * row path, which knows them; DOUBLE ones go to the exact double
-     * state, the exact types as decimals. */
+    /* DOUBLE arguments go to the exact double state, VARCHAR ones of
+     * min/max to the string state, the exact types as decimals; others
+     * stay on the row path, which knows them. */
     for (size_t k = 0; k < r->nacc; k++) {
         const mb_sql_expr *a = r->accs[k].arg;
         if (a && r->accs[k].need != MB_NEED_COUNT && a->type.t != MB_SQL_T_DOUBLE &&
+            !(a->type.t == MB_SQL_T_VARCHAR && (r->accs[k].need & MB_NEED_STR)) &&
             a->type.t != MB_SQL_T_BIGINT && a->type.t != MB_SQL_T_DECIMAL &&
             a->type.t != MB_SQL_T_BOOLEAN && a->type.t != MB_SQL_T_DATE &&
             a->type.t != MB_SQL_T_TIMESTAMP) {
@@ -568,7 +573,8 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
         !(v->adec = mb_calloc(VB * na, sizeof *v->adec)) ||
         !(v->adbl = mb_calloc(VB * na, sizeof *v->adbl)) ||
         !(v->aoff = mb_calloc(VB * na, sizeof *v->aoff)) ||
-        !(v->alen = mb_calloc(VB * na, sizeof *v->alen))) {
+        !(v->alen = mb_calloc(VB * na, sizeof *v->alen)) ||
+        !(v->astr = mb_calloc(VB * na, sizeof *v->astr))) {
         st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's program");
         goto fail;
     }
@@ -955,6 +961,14 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
             }
             if (x->null)
                 continue;
+            if (a->need & MB_NEED_STR) {
+                if (x->t != MB_SQL_T_VARCHAR)
+                    return MB_EAGAIN;              /* the row path says why */
+                v->astr[at] = x->u.s.n ? x->u.s.p : "";
+                v->alen[at] = x->u.s.n;
+                v->akind[at] = 4;
+                continue;
+            }
             if (a->need & MB_NEED_DBL) {
                 if (x->t != MB_SQL_T_DOUBLE)
                     return MB_EAGAIN;              /* the row path says why */
@@ -1077,6 +1091,8 @@ mb_status mb_sql_vec_fold(const mb_sql_vec *v, size_t j, mb_groups *g, mb_err *e
         }
         if (v->akind[at] == 3)
             st = mb_groups_add_dbl(g, gi, k, v->adbl[at], err);
+        else if (v->akind[at] == 4)
+            st = mb_groups_add_str(g, gi, k, v->astr[at], v->alen[at], err);
         else if (v->akind[at] == 1)
             st = mb_groups_add(g, gi, k, &v->adec[at], err);
         else

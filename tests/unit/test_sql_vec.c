@@ -228,6 +228,10 @@ int main(void)
         "GROUP BY 1, 2, 3",
         "SELECT date_trunc('hour', ts), count(*), min(m), sum(m) FROM input "
         "WHERE ts BETWEEN '2024-03-01' AND '2024-09-01' GROUP BY 1",
+        /* strings of min/max: bare, made, filtered, all NULL in a group */
+        "SELECT i % 5, min(k), max(k), max(upper(k) || '|' || i) FILTER (WHERE b), "
+        "min(CASE WHEN i > 0 THEN k END), count(k) FROM input GROUP BY 1",
+        "SELECT k, min(k), max(strftime(ts, '%Y-%m')) FROM input WHERE k <> 'ab' GROUP BY k",
     };
     for (size_t i = 0; i < MB_ARRAY_LEN(queries); i++) {
         check(queries[i], 0);
