@@ -68,13 +68,14 @@ static const opt options[] = {
      "comma-separated group columns (header names, or 1-based numbers with --no-header)", NULL},
     {"agg", 0, "LIST", T_STR, F(agg), C(MB_CMD_RUN), "job.aggregates", 0, 0,
      "aggregates: count(*), count(c), sum(c), mean(c)/avg(c), min(c), max(c), var(c), "
-     "stddev(c)", NULL},
+     "stddev(c); the job runs as the SQL query --explain prints", NULL},
     {"sql", 0, "QUERY", T_STR, F(sql), C(MB_CMD_RUN), "job.query", 0, 0,
      "the query of every task: SELECT ... FROM input [WHERE ...] [GROUP BY ...] [HAVING ...] "
      "[ORDER BY ...] [LIMIT n]; input is the task's CSV file (docs/sql.md); instead of "
      "--group-by/--agg", NULL},
     {"columns", 0, "LIST", T_STR, F(columns), C(MB_CMD_RUN), "job.columns", 0, 0,
-     "--sql: column types instead of the sniffed ones, e.g. \"when TIMESTAMP, delay BIGINT\" "
+     "column types instead of the sniffed ones (for --sql, and for --agg after its rule), "
+     "e.g. \"when TIMESTAMP, delay BIGINT\" "
      "(job file: a [columns] section of name = TYPE lines)", NULL},
     {"explain", 0, NULL, T_FLAG, F(explain), C(MB_CMD_RUN), NULL, 0, 0,
      "print the plan (columns read, filter, keys, states, what follows the reduction) "
@@ -671,8 +672,9 @@ static void gen_man(FILE *f)
     }
     fputs(".fi\n.SH DESCRIPTION\n"
           "\\fBmpibatch\\fR drains a queue of work items, each one CSV file, and "
-          "aggregates every file by group columns (count, sum, mean, min, max, "
-          "variance, standard deviation) with exact arithmetic, so that results do "
+          "aggregates every file with a SQL query (or by group columns: count, sum, "
+          "mean, min, max, variance, standard deviation) with exact arithmetic, so that "
+          "results do "
           "not depend on how the work was split across MPI ranks. Results are "
           "committed to a directory on shared storage before a message is deleted; "
           "checkpoints let a stopped run resume.\n.PP\n"
