@@ -1212,7 +1212,9 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     if (r->d->rank == 0) {
         mb_claim_renew(&r->cl);
         st = commit(r, t, &result, t_start, err);
-        if (st == MB_EDATA) {
+        /* the answer is bad data too (a DECIMAL sum past 38 digits): it
+         * would be the same on every try */
+        if (st == MB_EDATA || st == MB_ERANGE) {
             st = task_failed(r, t, st, err);
         } else if (st != MB_OK) {
             mb_error("task %s: cannot commit the result: %s", t->task_id, err->msg);

@@ -191,5 +191,23 @@ contains "$T/x12" "SELECT nullif\(\"column1\", ''\) AS \"1\", sum\(\"column2\"\)
     "--agg's column N is the query's columnN, named N in the answer"
 contains "$T/x12" "^input columns: column1 VARCHAR, column2 BIGINT$" "the key is VARCHAR, the summed column BIGINT"
 
+# An answer out of range (a DECIMAL(38,0) sum past 38 digits) is bad data
+# found when the task is finished: that task is poisoned, the next one is
+# committed, the run goes on and exits 65.
+python3 -c "print('k,x'); [print('a,' + '9' * 38) for _ in range(20)]" > "$T/data/big38.csv"
+printf 'k,x\na,1\n' > "$T/data/ok38.csv"
+"$MB" enqueue --queue "dir:$T/q38" --id big38 "$T/data/big38.csv" > /dev/null
+"$MB" enqueue --queue "dir:$T/q38" --id ok38 "$T/data/ok38.csv" > /dev/null
+LOG=$T/r38.log mb_run 2 "dir:$T/q38" "$T/out38" --sql "SELECT k, sum(x) AS s FROM input GROUP BY k" \
+    --columns "x DECIMAL(38,0)"
+is $? 65 "a sum past 38 digits: the run exits 65"
+contains "$T/r38.log" "sum\(x\) is out of range \(1999999999999999999999999999999999999980\)" \
+    "the error names the aggregate and the value"
+n=$(cat "$T"/q38/poison/*.reason 2>/dev/null | grep -c "out of range")
+is "$n" 1 "that task is poisoned, at once"
+printf 'k,s\na,1\n' > "$T/ok38.want"
+cmp -s "$T/out38/ok38.csv" "$T/ok38.want"
+ok $? "the other task is committed"
+
 echo "# 57-sql-errors: $tap_n checks, $tap_failed failed"
 done_testing
