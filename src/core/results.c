@@ -101,9 +101,9 @@ typedef struct ledger {
     char fingerprint[MB_SHA256_HEX];
     char input[PATH_CAP];
     uint64_t rows, groups;
-    int have_id, have_files;
+    int have_id, have_files, have_rejects;
     mb_input_id id;
-    file_sum h5, csv;
+    file_sum h5, csv, rejects;
 } ledger;
 
 static int is_hex64(const char *s)
@@ -212,6 +212,11 @@ static mb_status ledger_read(const char *out, const char *task_id, ledger *l, mb
         if (read_sum(v, "h5", &l->h5) != 0 || read_sum(v, "csv", &l->csv) != 0)
             why = "malformed file checksums";
         l->have_files = 1;
+        if (!why && json_object_get(v, "rejects") != NULL) {
+            if (read_sum(v, "rejects", &l->rejects) != 0)
+                why = "a malformed checksum of the rejects file";
+            l->have_rejects = 1;
+        }
     }
     v = json_object_get(o, "format");
     if (!why && l->have_files && (!json_is_string(v) ||
@@ -2249,8 +2254,9 @@ static mb_status verify_file(const char *path, const char *task, const ledger *l
     return MB_OK;
 }
 
-/* One committed task, verified: ledger entry, both files' checksums, then
- * the states (HDF5 opens the file only after its checksum matched). */
+/* One committed task, verified: ledger entry, the result files' checksums
+ * (the rejects file's too, when the task has one), then the states (HDF5
+ * opens the file only after its checksum matched). */
 static mb_status load_task(const char *out, const char *task, loaded *l, mb_err *err)
 {
     char path[PATH_CAP];
@@ -2270,6 +2276,9 @@ static mb_status load_task(const char *out, const char *task, loaded *l, mb_err 
     snprintf(path, sizeof path, "%s/%s.csv", out, task);
     if (st == MB_OK)
         st = verify_file(path, task, lg, &lg->csv, err);
+    snprintf(path, sizeof path, "%s/%s.rejects.csv", out, task);
+    if (st == MB_OK && lg->have_rejects)
+        st = verify_file(path, task, lg, &lg->rejects, err);
     snprintf(path, sizeof path, "%s/%s.h5", out, task);
     if (st == MB_OK)
         st = verify_file(path, task, lg, &lg->h5, err);

@@ -77,6 +77,13 @@ contains "$T/out3/.ledger/bad.json" '"rejects":\{"size":[0-9]+,"sha256":"[0-9a-f
 h5dump -a rejected_rows "$T/out3/bad.h5" > "$T/attr" 2>&1
 contains "$T/attr" '\(0\): 4' "the result's rejected_rows attribute is 4"
 "$MB" results "$T/out3" > /dev/null; ok $? "results reads the task"
+cp "$T/out3/bad.rejects.csv" "$T/rejects.keep"
+printf 'X' | dd of="$T/out3/bad.rejects.csv" bs=1 seek=20 conv=notrunc 2> /dev/null
+"$MB" results "$T/out3" > /dev/null 2> "$T/rej.err"
+is $? 65 "results refuses a task whose rejects file was changed after the commit"
+contains "$T/rej.err" "bad.rejects.csv: damaged result file of task bad: its SHA-256 differs" \
+    "... naming the file"
+cp "$T/rejects.keep" "$T/out3/bad.rejects.csv"
 
 # a job file's [job] max_bad_rows; the limit enters the fingerprint
 printf '[job]\ngroup_by = k\naggregates = count(*),sum(v),min(v),max(v)\nmax_bad_rows = 4\n' > "$T/j.ini"
