@@ -212,8 +212,11 @@ static uint64_t get_varint(rd *r)
             return 0;
         }
         v |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80))
+        if (!(c & 0x80)) {
+            if (sh && !c)
+                r->bad = 1;            /* not the shortest form: not canonical */
             return v;
+        }
     }
     r->bad = 1;
     return 0;
@@ -234,8 +237,10 @@ static const char *get_store(rd *r, mb_ddsk_store *s, uint64_t *total)
     if (n > MAX_BUCKETS)
         return "more buckets than finite doubles have";
     zz = get_varint(r);
+    if (r->bad || zz > 2 * (uint64_t)MAX_BUCKETS)
+        return "buckets out of range";
     lo = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
-    if (r->bad || lo < -(int64_t)MAX_BUCKETS || lo + (int64_t)n > (int64_t)MAX_BUCKETS)
+    if (lo + (int64_t)n > (int64_t)MAX_BUCKETS)
         return "buckets out of range";
     if (!(s->c = mb_calloc((size_t)n, sizeof *s->c)))
         return "";

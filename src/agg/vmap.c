@@ -27,7 +27,10 @@ size_t mb_vmap_bytes(const mb_vmap *m)
            (m->order ? m->cap * (sizeof *m->order + sizeof *m->below) : 0);
 }
 
-static const char *value(const mb_vmap *m, const mb_vmap_entry *e) { return m->arena + e->off; }
+static const char *value(const mb_vmap *m, const mb_vmap_entry *e)
+{
+    return m->arena ? m->arena + e->off : "";    /* only empty values so far */
+}
 
 /* The slot of value p (hash h): its entry's, or the empty one it goes to. */
 static size_t probe(const mb_vmap *m, const void *p, size_t len, uint64_t h)
@@ -249,7 +252,7 @@ static int get_varint(const unsigned char *p, size_t len, size_t *at, uint64_t *
             return -1;
         *v |= (uint64_t)(c & 0x7f) << sh;
         if (!(c & 0x80))
-            return 0;
+            return sh && !c ? -1 : 0;  /* not the shortest form: not canonical */
     }
     return -1;
 }
