@@ -6,7 +6,6 @@
  * ckpt.c); the redelivery check (mb_results_check); poison records; the
  * sweep of dead writers' temporaries. It does not run `mpibatch run`
  * (tests/mpi/86-88 do). */
-#include "csv/chunk.h"
 #include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/log.h"
@@ -437,64 +436,6 @@ static void test_sweep(const char *base)
     ok(access(other, F_OK) == 0, "another host's temporary stays");
 }
 
-/* Aggregates a CSV file of `len` bytes of text grouped by k with one
- * chunker, as a rank does; the status, and the message in err. */
-static mb_status chunk_file(const char *text, size_t len, mb_err *err)
-{
-    char path[PATH_BUF], *names[] = {"k", "v"};
-    mb_plan p;
-    mb_binding b;
-    mb_chunker c;
-    mb_groups g;
-    uint64_t rows = 0;
-    mb_status st;
-
-    snprintf(path, sizeof path, "%s/keys.csv", root);
-    mb_fs_write_file(path, text, len, err);
-    make_plan(&p, "count(*);sum(v)");
-    mb_plan_bind(&p, names, 2, &b, err);
-    mb_groups_init(&g, p.needs, p.ncol, SIZE_MAX);
-    st = mb_chunker_open(&c, &p, &b, NULL, path, 2, 1 << 20, err);
-    if (st == MB_OK)        /* the records after the header "k,v\n" */
-        st = mb_chunker_run(&c, 4, len, &g, &rows, err);
-    mb_chunker_close(&c);
-    mb_groups_fini(&g);
-    mb_binding_fini(&b);
-    mb_plan_fini(&p);
-    return st;
-}
-
-#define TEXT(s) s, sizeof s - 1     /* a literal that may hold NUL bytes */
-
-static void test_keys(void)
-{
-    static const struct {
-        const char *text;
-        size_t len;
-        const char *want, *what;
-    } cases[] = {
-        {TEXT("k,v\na,1\nb,2\nx\0y,3\n"), "keys.csv:4:2: group column 'k': a NUL byte",
-         "a NUL byte in a key"},
-        {TEXT("k,v\na,1\n\"q\xe9\",2\n"),
-         "keys.csv:3:3: group column 'k': a group key that is not valid UTF-8",
-         "Latin-1 in a quoted key"},
-        {TEXT("k,v\nab\xc0\xaf,1\n"), "keys.csv:2:3:", "an overlong UTF-8 form"},
-        {TEXT("k,v\n\xed\xa0\x80,1\n"), "keys.csv:2:1:", "a UTF-16 surrogate"},
-        {TEXT("k,v\n\xe2\x82,1\n"), "keys.csv:2:1:", "a truncated sequence"},
-        {TEXT("k,v\na,1\na,2\nb\xff,3\n"), "keys.csv:4:2:", "an invalid byte in a later new group"},
-    };
-    mb_err err;
-    mb_status st;
-
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        st = chunk_file(cases[i].text, cases[i].len, &err);
-        ok(st == MB_EDATA && mentions(&err, cases[i].want),
-           "%s: a data error at file:line:column (%s)", cases[i].what, err.msg);
-    }
-    st = chunk_file(TEXT("k,v\n\xc3\xa4,1\n\"\xe2\x82\xacx\"\"\",2\n\xf0\x9f\x98\x80,3\n"), &err);
-    ok(st == MB_OK, "valid UTF-8 keys (2, 3 and 4 bytes, quoted and escaped) pass");
-}
-
 /* ---- the values table and the per-column states --------------------- */
 
 #define VTASK "task-v1"
@@ -872,7 +813,6 @@ int main(void)
     test_damage(good, root);
     test_poison(good);
     test_sweep(root);
-    test_keys();
     test_values(root);
     if (keep)
         printf("# kept %s\n", root);
