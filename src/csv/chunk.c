@@ -32,6 +32,7 @@ mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, mb_sql_rows *sql, con
     c->path = path;
     c->ncols = ncols;
     c->fd = -1;
+    /* the cap the --agg batches' keys had: a record's key stays far below */
     mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
     mb_buf_init(&c->rej, (size_t)4 << 10);
     for (size_t k = 0; k < nc && k < 64; k++)
@@ -304,7 +305,6 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
         return st;
     mb_csv_scan_init(&csv, &p->dialect, c->buf, (size_t)(b - a), a);
     c->nb = 0;
-    c->key.len = 0;
     if (c->over)
         return MB_OK;          /* too many rejects: the task has failed */
     for (;;) {
