@@ -433,62 +433,6 @@ mb_status mb_plan_from_lists(mb_plan *p, char *const *group, size_t ngroup,
     return st;
 }
 
-void mb_binding_fini(mb_binding *b)
-{
-    if (!b)
-        return;
-    free(b->group_idx);
-    free(b->col_idx);
-    b->group_idx = b->col_idx = NULL;
-}
-
-/* The column named `want`. A name the header has twice is ambiguous (the
- * file's fault); a name it lacks is MB_ENOENT, so that the caller can tell
- * a job that fits no file from a file that fits no job. */
-static mb_status find_col(char *const *names, size_t ncols, const char *want, size_t *idx,
-                          mb_err *err)
-{
-    size_t i, found = SIZE_MAX;
-
-    for (i = 0; i < ncols; i++) {
-        if (strcmp(names[i], want) != 0)
-            continue;
-        if (found != SIZE_MAX)
-            return mb_err_set(err, MB_EDATA, "column '%s' appears twice in the header "
-                              "(fields %zu and %zu); rename one", want, found + 1, i + 1);
-        found = i;
-    }
-    if (found != SIZE_MAX) {
-        *idx = found;
-        return MB_OK;
-    }
-    return mb_err_set(err, MB_ENOENT, "no column '%s' in the header (%zu columns: %s%s%s%s)",
-                      want, ncols, ncols ? names[0] : "", ncols > 1 ? ", " : "",
-                      ncols > 1 ? names[1] : "", ncols > 2 ? ", ..." : "");
-}
-
-mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_binding *b,
-                       mb_err *err)
-{
-    mb_status st = MB_OK;
-    size_t i;
-
-    b->ncols = ncols;
-    b->group_idx = mb_calloc(p->ngroup ? p->ngroup : 1, sizeof *b->group_idx);
-    b->col_idx = mb_calloc(p->ncol ? p->ncol : 1, sizeof *b->col_idx);
-    if (!b->group_idx || !b->col_idx) {
-        mb_binding_fini(b);
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
-    }
-    for (i = 0; i < p->ngroup && st == MB_OK; i++)
-        st = find_col(names, ncols, p->group[i], &b->group_idx[i], err);
-    for (i = 0; i < p->ncol && st == MB_OK; i++)
-        st = find_col(names, ncols, p->cols[i], &b->col_idx[i], err);
-    if (st != MB_OK)
-        mb_binding_fini(b);
-    return st;
-}
-
 /* ---- an --agg plan as the SQL query it stands for ------------------- */
 
 /* Appends s as a double-quoted SQL identifier ("" inside doubled), the

@@ -3,9 +3,9 @@
  *
  * A job file is INI (read with inih); its keys are options of the command
  * line (cli.c's table), and options given on the command line win. The plan
- * is what every rank needs to aggregate a file; binding it to a file's
- * header turns column names into field indices. A --group-by/--agg plan
- * also reads as a SQL query (mb_plan_agg_query), which --explain shows. */
+ * is what every rank needs to aggregate a file: a query, which core/query.h
+ * binds to each file's columns. A --group-by/--agg plan is the SQL query
+ * its lists stand for (mb_plan_agg_query), which --explain shows. */
 #ifndef MB_JOB_H
 #define MB_JOB_H
 
@@ -13,6 +13,10 @@
 #include "cli/cli.h"
 #include "csv/csv.h"
 
+/* A job's plan is its query (`sql`; ngroup, nagg and ncol are 0). A plan
+ * of lists (sql NULL) is the --group-by/--agg lists a query was written
+ * from (`agg` below), or those of a result file of the old --agg layout
+ * (mb_plan_from_lists). */
 typedef struct mb_plan {
     size_t ngroup;
     char **group;            /* group column names */
@@ -24,9 +28,8 @@ typedef struct mb_plan {
     size_t *agg_col;         /* per aggregate: index into cols, SIZE_MAX for count(*) */
     mb_csv_dialect dialect;
     int header;
-    /* A --sql job: the query and its source ("--sql", "JOB [job] query")
-     * and --columns, bound per task (core/query.h); then ngroup, nagg and
-     * ncol are 0. */
+    /* The query and its source ("--sql", "JOB [job] query") and
+     * --columns, bound per task (core/query.h). */
     char *sql, *sql_source, *columns;
     /* A --group-by/--agg job: its lists (group, aggs), of which `sql` is
      * the query (mb_plan_agg_query) and whose typing rule
@@ -84,20 +87,5 @@ typedef enum mb_plan_use {
 } mb_plan_use;
 
 mb_plan_use mb_plan_column_use(const mb_plan *p, const char *name);
-
-/* Field indices of the plan's columns in one file. */
-typedef struct mb_binding {
-    size_t ncols;            /* fields per record in the file */
-    size_t *group_idx;       /* ngroup */
-    size_t *col_idx;         /* ncol */
-} mb_binding;
-
-/* Resolves the plan's column names against a file's column names. A
- * missing column is MB_ENOENT naming it; a column the job uses that the
- * header names twice is MB_EDATA naming both fields (with --no-header the
- * names are 1..N, so this cannot happen). */
-mb_status mb_plan_bind(const mb_plan *p, char *const *names, size_t ncols, mb_binding *b,
-                       mb_err *err);
-void mb_binding_fini(mb_binding *b);
 
 #endif

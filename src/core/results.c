@@ -1,25 +1,27 @@
-/* results.c - result tables (CSV), the typed answers and mergeable states
+/* results.c - result tables (CSV), the answers and mergeable states
  * (HDF5), the ledger and the `results` command. Reads and writes files only
  * from rank 0 or plain processes; knows nothing of MPI or queues.
  *
- * The formats (OUT/TASK.h5 "mpibatch-result-3" with /values and /states/C,
- * OUT/TASK.csv, the ledger "mpibatch-ledger-2", OUT/.poison) are documented
- * in docs/result-format.md; keep it in step with this file. Tables are
- * written in blocks of H5_BLOCK rows, into disk space reserved beforehand
- * (see h5_write). The checksums in the ledger are verified before a result
- * file is opened, the counts after it is read. */
+ * The formats (OUT/TASK.h5 "mpibatch-result-3", OUT/TASK.csv, the ledger
+ * "mpibatch-ledger-2", OUT/.poison) are documented in
+ * docs/result-format.md; keep it in step with this file. A commit writes a
+ * query's layout (kind "sql"); the --group-by/--agg layout (/group_by,
+ * /values, /states/C), which mpibatch wrote until --agg ran as a query, is
+ * only read. Tables are written in blocks of H5_BLOCK rows, into disk space
+ * reserved beforehand (see h5_write_sql). The checksums in the ledger are
+ * verified before a result file is opened, the counts after it is read. */
 #include "core/results.h"
 
 #include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/log.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -613,37 +615,6 @@ static int put_data(hid_t loc, const char *name, hid_t t, int rank, hsize_t d0, 
     return rc;
 }
 
-typedef struct key_split {
-    char **out;       /* ngroup slots for this row (variable-length strings) */
-    char *fixed;      /* or ngroup fields of `width` bytes, zero-padded */
-    size_t width;
-    int bad;
-} key_split;
-
-static void key_field_dup(void *ctx, size_t i, const char *p, size_t len)
-{
-    key_split *k = ctx;
-    if (memchr(p, '\0', len))
-        k->bad = 1;
-    else if (k->fixed)
-        memcpy(k->fixed + i * k->width, p, len);
-    else if (!(k->out[i] = mb_strndup(p, len)))
-        k->bad = 1;
-}
-
-/* Keys whose fields are all this short are stored fixed-length. */
-#define KEY_FIXED_MAX 64
-
-static hid_t fixed_str_type(size_t width)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, width);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
-}
-
-
 /* Writes rows [r0, r0 + nr) of a dataset of `cols` columns (0: rank 1). */
 static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, const void *buf)
 {
@@ -661,236 +632,6 @@ static int put_rows(hid_t ds, hid_t mt, hsize_t r0, hsize_t nr, hsize_t cols, co
 
 /* Rows per block: results of any size are written with bounded memory. */
 #define H5_BLOCK 65536
-
-/* ---- the values table ------------------------------------------------ */
-
-/* How one field of /values holds its aggregate (docs/result-format.md):
- * the type pandas.read_csv would give that CSV column, without its
- * rounding of integers it cannot hold. */
-typedef enum val_kind {
-    VK_I64,          /* counts; integer sum/min/max that every group has, each fitting */
-    VK_F64,          /* the double the CSV prints; NaN for NULL */
-    VK_INT_F64,      /* integer sum/min/max with NULLs, each within 2^53: exact doubles */
-    VK_STR           /* the CSV text: integers that fit neither, NULL as "" */
-} val_kind;
-
-typedef struct vals {
-    size_t nfield;                /* ngroup + nagg */
-    size_t rec;                   /* bytes of one memory record */
-    size_t *off;                  /* per field: offset in a record */
-    val_kind *kind;               /* per aggregate */
-    int *ic;                      /* per column: prints as integers */
-    size_t nstr;                  /* fields of kind VK_STR */
-    hid_t mt, ft;                 /* memory and (packed) file types */
-} vals;
-
-static void vals_fini(vals *v)
-{
-    free(v->off);
-    free(v->kind);
-    free(v->ic);
-    if (v->mt >= 0)
-        H5Tclose(v->mt);
-    if (v->ft >= 0)
-        H5Tclose(v->ft);
-    memset(v, 0, sizeof *v);
-    v->mt = v->ft = -1;
-}
-
-/* The member of s that aggregate kind k prints (sum, min or max). */
-static const mb_i256 *int_member(const mb_numstate *s, mb_agg_kind k)
-{
-    return k == MB_AGG_SUM ? &s->sum : k == MB_AGG_MIN ? &s->min : &s->max;
-}
-
-/* v (at scale 0) fits int64; with `lim53`, |v| <= 2^53 as well, so that a
- * double holds it exactly. */
-static int fits_i64(const mb_i256 *v, int32_t scale, int lim53)
-{
-    uint64_t ext = (v->w[0] >> 63) ? UINT64_MAX : 0;
-    int64_t x = (int64_t)v->w[0];
-
-    if (scale != 0 || v->w[1] != ext || v->w[2] != ext || v->w[3] != ext)
-        return 0;
-    return !lim53 || (x >= -((int64_t)1 << 53) && x <= ((int64_t)1 << 53));
-}
-
-/* The kind of aggregate a over all groups of g: decided over the whole
- * table, since an HDF5 field has one type. */
-static val_kind agg_kind(const mb_plan *p, const mb_groups *g, size_t a, const int *ic)
-{
-    mb_agg_kind k = p->aggs[a].kind;
-    size_t c = p->agg_col[a], i;
-    int nulls = 0, all64 = 1, all53 = 1;
-    mb_numstate s;
-
-    if (k == MB_AGG_COUNT_STAR || k == MB_AGG_COUNT)
-        return VK_I64;
-    if (!((k == MB_AGG_SUM || k == MB_AGG_MIN || k == MB_AGG_MAX) && ic[c]))
-        return VK_F64;
-    for (i = 0; i < g->n && all53; i++) {
-        mb_groups_state(g, i, c, &s);
-        if (s.n == 0) {
-            nulls = 1;
-            continue;
-        }
-        all64 &= fits_i64(int_member(&s, k), s.scale, 0);
-        all53 &= fits_i64(int_member(&s, k), s.scale, 1);
-    }
-    return !nulls && all64 ? VK_I64 : all53 ? VK_INT_F64 : VK_STR;
-}
-
-/* Inserts member `name` of type t at off, as "name #2", "name #3", ...
- * when the name is taken (a group column named like an aggregate, or an
- * aggregate written twice). */
-static int insert_member(hid_t ct, const char *name, size_t off, hid_t t)
-{
-    char alt[CELL_CAP];
-    int i = 2;
-
-    snprintf(alt, sizeof alt, "%s", name);
-    while (H5Tget_member_index(ct, alt) >= 0 && i < 1000)
-        snprintf(alt, sizeof alt, "%s #%d", name, i++);
-    return H5Tinsert(ct, alt, off, t) < 0 ? -1 : 0;
-}
-
-static size_t align8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
-/* Decides every field's kind and builds the compound types of /values:
- * the group columns (strings as in /keys: fixed-length of kmax bytes, or
- * variable-length when kfix is 0), then one field per aggregate. */
-static mb_status vals_plan(vals *v, const mb_plan *p, const mb_groups *g, size_t kmax,
-                           int kfix, mb_err *err)
-{
-    size_t at = 0, i, a;
-    hid_t ts = kfix ? fixed_str_type(kmax) : str_type(), tv = str_type();
-    int bad = 0;
-
-    memset(v, 0, sizeof *v);
-    v->mt = v->ft = -1;
-    v->nfield = p->ngroup + p->nagg;
-    v->off = mb_calloc(v->nfield ? v->nfield : 1, sizeof *v->off);
-    v->kind = mb_calloc(p->nagg ? p->nagg : 1, sizeof *v->kind);
-    v->ic = int_columns(p, g);
-    if (!v->off || !v->kind || !v->ic) {
-        H5Tclose(ts);
-        H5Tclose(tv);
-        return mb_err_set(err, MB_ENOMEM, "out of memory writing results");
-    }
-    for (i = 0; i < p->ngroup; i++) {
-        v->off[i] = at;
-        at += kfix ? kmax : sizeof(char *);
-        if (!kfix)
-            at = align8(at);
-    }
-    at = align8(at);
-    for (a = 0; a < p->nagg; a++) {
-        v->kind[a] = agg_kind(p, g, a, v->ic);
-        v->nstr += v->kind[a] == VK_STR;
-        v->off[p->ngroup + a] = at;
-        at += 8;                /* int64, double or a string pointer */
-    }
-    v->rec = at ? at : 8;
-    v->mt = H5Tcreate(H5T_COMPOUND, v->rec);
-    for (i = 0; !bad && i < p->ngroup; i++)
-        bad = insert_member(v->mt, p->group[i], v->off[i], ts);
-    for (a = 0; !bad && a < p->nagg; a++) {
-        val_kind k = v->kind[a];
-        bad = insert_member(v->mt, p->aggs[a].text, v->off[p->ngroup + a],
-                            k == VK_I64 ? H5T_NATIVE_INT64 : k == VK_STR ? tv
-                                                                          : H5T_NATIVE_DOUBLE);
-    }
-    if (!bad && (v->ft = H5Tcopy(v->mt)) >= 0)
-        bad = H5Tpack(v->ft) < 0;
-    H5Tclose(ts);
-    H5Tclose(tv);
-    if (bad || v->mt < 0 || v->ft < 0)
-        return mb_err_set(err, MB_EIO, "HDF5: cannot build the type of the values table");
-    return MB_OK;
-}
-
-/* Fills the aggregate fields of one /values record from the group's row
- * count and states (one per column): from the same text the CSV has
- * (mb_num_format, as agg_cell), so both say the same. */
-static mb_status vals_fill(const vals *v, const mb_plan *p, int64_t rows, const mb_numstate *sv,
-                           unsigned char *rec)
-{
-    char cell[CELL_CAP];
-
-    for (size_t a = 0; a < p->nagg; a++) {
-        unsigned char *at = rec + v->off[p->ngroup + a];
-        size_t c = p->agg_col[a];
-        const mb_numstate *s = c == SIZE_MAX ? NULL : &sv[c];
-        mb_agg_kind k = p->aggs[a].kind;
-        int64_t i64 = 0;
-        double d = NAN;
-        char *str;
-        mb_status st;
-
-        if (!s && v->kind[a] != VK_I64)
-            return MB_EINTERNAL;        /* count(*) is always VK_I64 */
-        switch (v->kind[a]) {
-        case VK_I64:
-            i64 = !s ? rows : k == MB_AGG_COUNT ? s->n : (int64_t)int_member(s, k)->w[0];
-            memcpy(at, &i64, sizeof i64);
-            break;
-        case VK_INT_F64:
-            if (s->n > 0)
-                d = (double)(int64_t)int_member(s, k)->w[0];
-            memcpy(at, &d, sizeof d);
-            break;
-        case VK_F64:
-            if ((st = mb_num_format(s, k, v->ic[c], cell, sizeof cell)) != MB_OK)
-                return st;
-            if (cell[0]) {
-                char *end;
-                d = strtod(cell, &end);
-                if (*end)
-                    return MB_EINTERNAL;
-            }
-            memcpy(at, &d, sizeof d);
-            break;
-        case VK_STR:
-            if ((st = mb_num_format(s, k, v->ic[c], cell, sizeof cell)) != MB_OK)
-                return st;
-            if (!(str = mb_strdup(cell)))
-                return MB_ENOMEM;
-            memcpy(at, &str, sizeof str);
-            break;
-        }
-    }
-    return MB_OK;
-}
-
-/* The key fields of row i of a block into its /values record. */
-static void vals_keys(const vals *v, size_t ngroup, const char *kfix, size_t kmax,
-                      char *const *keys, unsigned char *rec)
-{
-    for (size_t k = 0; k < ngroup; k++) {
-        if (kfix)
-            memcpy(rec + v->off[k], kfix + k * kmax, kmax);
-        else
-            memcpy(rec + v->off[k], &keys[k], sizeof(char *));  /* freed with keys */
-    }
-}
-
-/* Frees the strings of VK_STR fields of nb records. */
-static void vals_free_strings(const vals *v, size_t ngroup, size_t nagg, unsigned char *buf,
-                              size_t nb)
-{
-    for (size_t a = 0; v->nstr && a < nagg; a++) {
-        if (v->kind[a] != VK_STR)
-            continue;
-        for (size_t i = 0; i < nb; i++) {
-            char *str;
-            memcpy(&str, buf + i * v->rec + v->off[ngroup + a], sizeof str);
-            free(str);
-        }
-    }
-}
 
 /* Writes column c of an [nb][ncol] block of states into rows [r0, r0 + nb)
  * of that column's 1-D dataset. */
@@ -989,249 +730,25 @@ static mb_status make_state_dsets(hid_t f, const mb_plan *p, size_t G, hid_t *tn
     return rc;
 }
 
-/* The keys, rows, states and values of g in sorted order, block by block. */
-static mb_status h5_write_tables(hid_t f, const mb_plan *p, const mb_groups *g,
-                                 const size_t *idx, size_t kmax, const vals *v, mb_err *err)
-{
-    size_t G = g->n, b0, i, nk = 0, ns = 0, nc = p->ncol ? p->ncol : 1;
-    char *kfix = NULL;
-    char **keys = mb_calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), sizeof *keys);
-    int64_t *rows = mb_malloc(H5_BLOCK * sizeof *rows);
-    mb_numstate *st = mb_calloc(H5_BLOCK * nc, sizeof *st);
-    unsigned char *vbuf = mb_calloc(H5_BLOCK, v->rec);
-    hid_t *tn = mb_malloc(nc * sizeof *tn), *dst = mb_malloc(nc * sizeof *dst);
-    hid_t ts = str_type(), dk, dr, dv;
-    mb_status rc = MB_OK;
-
-    for (i = 0; tn && dst && i < nc; i++)
-        tn[i] = dst[i] = -1;
-    /* Short keys are stored as fixed-length strings: no heap object per
-     * key, which is most of the cost of writing a million of them. */
-    if (kmax <= KEY_FIXED_MAX) {
-        H5Tclose(ts);
-        ts = fixed_str_type(kmax);
-        kfix = mb_calloc(H5_BLOCK * (p->ngroup ? p->ngroup : 1), kmax);
-        if (!kfix)
-            rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
-    }
-    dk = make_data(f, "keys", ts, 2, G, p->ngroup);
-    dr = make_data(f, "rows", H5T_NATIVE_INT64, 1, G, 0);
-    dv = make_data(f, "values", v->ft, 1, G, 0);
-    if (mb_size_mul(G, p->ngroup, &nk) != 0 || mb_size_mul(G, p->ncol, &ns) != 0)
-        rc = mb_err_set(err, MB_ELIMIT, "result too large");
-    if (rc == MB_OK && (!idx || !keys || !rows || !st || !vbuf || !tn || !dst))
-        rc = mb_err_set(err, MB_ENOMEM, "out of memory writing results");
-    if (rc == MB_OK && (dk < 0 || dr < 0 || dv < 0))
-        rc = mb_err_set(err, MB_EIO, "HDF5: cannot create the result tables");
-    if (rc == MB_OK)
-        rc = make_state_dsets(f, p, G, tn, dst, err);
-    for (b0 = 0; rc == MB_OK && b0 < G; b0 += H5_BLOCK) {
-        size_t nb = G - b0 < H5_BLOCK ? G - b0 : H5_BLOCK;
-        for (i = 0; rc == MB_OK && i < nb; i++) {
-            size_t gi = idx[b0 + i];
-            mb_status vst;
-            if (b0 + i + 8 < G)
-                mb_prefetch(mb_groups_rec(g, idx[b0 + i + 8]));
-            key_split k = {keys + i * p->ngroup, kfix ? kfix + i * p->ngroup * kmax : NULL,
-                           kmax, 0};
-            mb_groups_key_fields(mb_groups_key(g, gi), mb_groups_klen(g, gi), key_field_dup,
-                                 &k);
-            if (k.bad)
-                rc = mb_err_set(err, MB_EDATA, "a group key holds a NUL byte");
-            rows[i] = mb_groups_rec(g, gi)->rows;
-            for (size_t c = 0; c < p->ncol; c++)
-                mb_groups_state(g, gi, c, st + i * p->ncol + c);
-            vals_keys(v, p->ngroup, k.fixed, kmax, k.out, vbuf + i * v->rec);
-            if (rc == MB_OK && (vst = vals_fill(v, p, rows[i], st + i * p->ncol,
-                                                vbuf + i * v->rec)) != MB_OK)
-                rc = mb_err_set(err, vst, "cannot convert a result value for the values table");
-        }
-        if (rc == MB_OK &&
-            ((p->ngroup && put_rows(dk, ts, b0, nb, p->ngroup, kfix ? (void *)kfix
-                                                                     : (void *)keys) < 0) ||
-             put_rows(dr, H5T_NATIVE_INT64, b0, nb, 0, rows) < 0 ||
-             put_rows(dv, v->mt, b0, nb, 0, vbuf) < 0))
-            rc = mb_err_set(err, MB_EIO, "HDF5 write of the result tables failed");
-        for (size_t c = 0; rc == MB_OK && c < p->ncol; c++)
-            if (put_col(dst[c], tn[c], b0, nb, c, p->ncol, st) < 0)
-                rc = mb_err_set(err, MB_EIO, "HDF5 write of the states of column %zu failed", c);
-        vals_free_strings(v, p->ngroup, p->nagg, vbuf, nb);
-        memset(vbuf, 0, nb * v->rec);
-        for (i = 0; i < nb * p->ngroup; i++) {
-            free(keys[i]);
-            keys[i] = NULL;
-        }
-        if (kfix)
-            memset(kfix, 0, nb * p->ngroup * kmax);
-    }
-    if (dk >= 0)
-        H5Dclose(dk);
-    if (dr >= 0)
-        H5Dclose(dr);
-    if (dv >= 0)
-        H5Dclose(dv);
-    for (i = 0; tn && dst && i < nc; i++) {
-        if (dst[i] >= 0)
-            H5Dclose(dst[i]);
-        if (tn[i] >= 0)
-            H5Tclose(tn[i]);
-    }
-    free(tn);
-    free(dst);
-    free(keys);
-    free(kfix);
-    free(rows);
-    free(st);
-    free(vbuf);
-    H5Tclose(ts);
-    return rc;
-}
-
-typedef struct key_sizes {
-    size_t max;                 /* longest key field, at least 1 */
-    uint64_t total;             /* bytes of all key fields */
-} key_sizes;
-
-static void key_field_size(void *ctx, size_t i, const char *p, size_t len)
-{
-    key_sizes *k = ctx;
-    (void)i;
-    (void)p;
-    if (len > k->max)
-        k->max = len;
-    k->total += len;
-}
-
-/* Bytes of n variable-length strings of `total` bytes in all: descriptor,
- * heap object header, alignment, and heap collections. */
-static uint64_t vlen_bound(uint64_t n, uint64_t total)
-{
-    return n * 48 + total + (n / 64 + 1) * 4096;
-}
-
-/* Bytes the result file can take at most: its datasets' elements (the
- * layout is contiguous), heap objects of long keys and of the values
- * table's strings, and room for HDF5's own metadata. */
-static uint64_t h5_bound(const mb_plan *p, const mb_groups *g, const key_sizes *k,
-                         const vals *v)
-{
-    uint64_t G = g->n, fields = G * p->ngroup, small = 0, data, state = 0;
-    size_t i, vrec = v->ft >= 0 ? H5Tget_size(v->ft) : 0;
-
-    for (i = 0; i < p->ncol; i++) {
-        hid_t tf = state_file_type(p->needs[i]);
-        size_t one = tf >= 0 ? H5Tget_size(tf) : 0;
-        if (tf >= 0)
-            H5Tclose(tf);
-        state += one ? one : sizeof(mb_numstate) * 2;
-        small += 1024;          /* one dataset's object header */
-    }
-    for (i = 0; i < p->ngroup; i++)
-        small += 2 * strlen(p->group[i]) + 64;
-    for (i = 0; i < p->ncol; i++)
-        small += strlen(p->cols[i]) + 64;
-    for (i = 0; i < p->nagg; i++)
-        small += 2 * strlen(p->aggs[i].text) + 64;
-    data = G * 8 + G * state + G * (vrec ? vrec : (uint64_t)v->rec * 2);
-    if (k->max <= KEY_FIXED_MAX)
-        data += fields * k->max;
-    else                        /* /keys and the key fields of /values */
-        data += 2 * vlen_bound(fields, k->total);
-    /* an exact integer of 256 bits has at most 78 digits and a sign */
-    data += vlen_bound(G * v->nstr, G * v->nstr * 80);
-    return data + data / 50 + small + ((uint64_t)256 << 10);
-}
-
-/* Writes the result file to path (a temporary) into disk space reserved
+/* ---- query results ---------------------------------------------------
+ *
+ * A task's OUT/TASK.h5 (docs/result-format.md) holds, besides the
+ * attributes of every result, kind "sql", the query, the input's columns
+ * with their types and the bound plan's normal form; /keys, the encoded
+ * group key of each group as bytes (vlen uint8: per key expression a u32
+ * length in host order and the value's text; a NULL key is the one byte
+ * 0x00); /rows; /states/K, one per accumulator of the plan as in the
+ * --agg layout; and /answer with /answer_columns, the query's answer over
+ * the task as text (NULL as an empty string; OUT/TASK.csv holds the same
+ * answer).
+ *
+ * The file is written to path (a temporary) into disk space reserved
  * first: HDF5 1.10 does not survive a write that fails for want of space
  * (a file whose flush failed stays half-closed in the library and crashes
  * H5close at exit), so a full disk or quota must show before it writes.
  * H5Fcreate truncates, which frees a reservation, so the file is created
  * and closed first (a few hundred bytes, after a reservation of the whole
  * has shown the space is there), then reserved and reopened. */
-static mb_status h5_write(const char *path, const mb_plan *p, const mb_groups *g,
-                          const size_t *idx, const mb_task_info *t, mb_err *err)
-{
-    hid_t f, ts;
-    mb_status rc = MB_OK;
-    const char **texts = mb_malloc((p->nagg ? p->nagg : 1) * sizeof *texts);
-    key_sizes k = {0, 0};
-    uint64_t need;
-    int fd, outgrew = 0;
-    vals v;
-
-    if (!texts)
-        return mb_err_set(err, MB_ENOMEM, "out of memory");
-    for (size_t i = 0; i < g->n; i++)
-        mb_groups_key_fields(mb_groups_key(g, i), mb_groups_klen(g, i), key_field_size, &k);
-    if (k.max == 0)
-        k.max = 1;                  /* HDF5 strings have at least one byte */
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if ((rc = vals_plan(&v, p, g, k.max, k.max <= KEY_FIXED_MAX, err)) != MB_OK) {
-        vals_fini(&v);
-        free(texts);
-        return rc;
-    }
-    need = h5_bound(p, g, &k, &v);
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 || close(fd) != 0)
-        rc = mb_err_set(err, MB_EIO, "%s: cannot create: %s", path, strerror(errno));
-    if (rc == MB_OK)
-        rc = mb_fs_reserve(path, need, err);
-    if (rc == MB_OK) {
-        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (f < 0 || H5Fclose(f) < 0)
-            rc = mb_err_set(err, MB_EIO, "%s: cannot create HDF5 file", path);
-    }
-    if (rc == MB_OK)
-        rc = mb_fs_reserve(path, need, err);
-    f = rc == MB_OK ? H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT) : -1;
-    if (rc == MB_OK && f < 0)
-        rc = mb_err_set(err, MB_EIO, "%s: cannot open HDF5 file", path);
-    if (rc != MB_OK) {
-        vals_fini(&v);
-        free(texts);
-        unlink(path);
-        return rc;
-    }
-    for (size_t a = 0; a < p->nagg; a++)
-        texts[a] = p->aggs[a].text;
-    ts = str_type();
-    if (put_attr(f, "format", MPIBATCH_RESULT_FORMAT) < 0 ||
-        put_attr(f, "task_id", t->task_id) < 0 || put_attr(f, "input", t->input) < 0 ||
-        put_attr(f, "fingerprint", p->fingerprint) < 0 ||
-        put_u64_attr(f, "rejected_rows", t->rejected) < 0 ||
-        put_data(f, "group_by", ts, 1, p->ngroup, 0, p->group) < 0 ||
-        put_data(f, "aggregates", ts, 1, p->nagg, 0, texts) < 0 ||
-        put_data(f, "columns", ts, 1, p->ncol, 0, p->cols) < 0)
-        rc = mb_err_set(err, MB_EIO, "%s: HDF5 write failed", path);
-    if (rc == MB_OK)
-        rc = h5_write_tables(f, p, g, idx, k.max, &v, err);
-    H5Tclose(ts);
-    vals_fini(&v);
-    free(texts);
-    if (H5Fclose(f) < 0 && rc == MB_OK)
-        rc = mb_err_set(err, MB_EIO, "%s: HDF5 close failed", path);
-    if (rc == MB_OK)
-        rc = mb_fs_trim_sync(path, need, &outgrew, err);
-    if (outgrew)
-        /* h5_bound is too small: a full disk could have crashed the write. */
-        mb_warn("%s: result file outgrew its %llu-byte space reservation", path,
-                (unsigned long long)need);
-    if (rc != MB_OK)
-        unlink(path);
-    return rc;
-}
-
-/* ---- --sql results ---------------------------------------------------
- *
- * A --sql task's OUT/TASK.h5 (docs/result-format.md) holds, besides the
- * attributes of every result, kind "sql", the query, the input's columns
- * with their types and the bound plan's normal form; /keys, the encoded
- * group key of each group as bytes (vlen uint8: per key expression a u32
- * length in host order and the value's text; a NULL key is the one byte
- * 0x00); /rows; /states/K, one per accumulator of the plan as for --agg;
- * and /answer with /answer_columns, the query's answer over the task as
- * text (NULL as an empty string; OUT/TASK.csv holds the same answer). */
 
 static mb_status h5_write_sql(const char *path, const mb_plan *p, const mb_groups *g,
                               const size_t *idx, const mb_task_info *t,
@@ -1407,26 +924,6 @@ static mb_status write_sql_csv_tmp(const char *tmp, const mb_sql_result *ans, mb
     return st;
 }
 
-/* The CSV table into tmp, fsynced; not yet published. */
-static mb_status write_csv_tmp(const char *tmp, const mb_plan *p, const mb_groups *g,
-                               const size_t *idx, mb_err *err)
-{
-    mb_status st;
-    FILE *f;
-
-    if (!(f = fopen(tmp, "w")))
-        return mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
-    setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
-    st = write_csv_sorted(f, p, g, idx, NULL, 1, err);
-    if (st == MB_EIO)
-        mb_err_prefix(err, "%s: ", tmp);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        st = st != MB_OK ? st : mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
-    if (fclose(f) != 0 && st == MB_OK)
-        st = mb_err_set(err, MB_EIO, "%s: %s", tmp, strerror(errno));
-    return st;
-}
-
 static mb_status write_ledger(const char *out, const mb_plan *p, const mb_groups *g,
                               const mb_task_info *t, const file_sum *h5, const file_sum *csv,
                               const file_sum *rej, mb_err *err)
@@ -1504,10 +1001,12 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
     double t0 = mb_now_s(), t1, t2;
     size_t *idx = mb_groups_sorted(g);   /* one sort for both files */
     file_sum sum[2], rsum;
+    mb_sql_result ans;
     mb_status st = MB_OK;
     mb_err e2;
     int i;
 
+    assert(t->query);
     if (!idx)
         return mb_err_set(err, MB_ENOMEM, "task %s: out of memory sorting the result",
                           t->task_id);
@@ -1520,23 +1019,15 @@ mb_status mb_results_commit(const char *out, const mb_plan *p, const mb_groups *
         free(idx);
         return st;
     }
-    if (t->query) {
-        /* the answer is computed once, for both files */
-        mb_sql_result ans;
-        memset(&ans, 0, sizeof ans);
-        st = mb_sql_finish(t->query->plan, &t->query->rows, g, &ans, err);
-        if (st == MB_OK)
-            st = h5_write_sql(tmp[0], p, g, idx, t, &ans, err);
-        t2 = mb_now_s();
-        if (st == MB_OK)
-            st = write_sql_csv_tmp(tmp[1], &ans, err);
-        mb_sql_result_fini(&ans);
-    } else {
-        st = h5_write(tmp[0], p, g, idx, t, err);
-        t2 = mb_now_s();
-        if (st == MB_OK)
-            st = write_csv_tmp(tmp[1], p, g, idx, err);
-    }
+    /* the answer is computed once, for both files */
+    memset(&ans, 0, sizeof ans);
+    st = mb_sql_finish(t->query->plan, &t->query->rows, g, &ans, err);
+    if (st == MB_OK)
+        st = h5_write_sql(tmp[0], p, g, idx, t, &ans, err);
+    t2 = mb_now_s();
+    if (st == MB_OK)
+        st = write_sql_csv_tmp(tmp[1], &ans, err);
+    mb_sql_result_fini(&ans);
     free(idx);
     /* Read back from storage, so the checksums are of what was written. */
     for (i = 0; i < 2 && st == MB_OK; i++)

@@ -37,7 +37,7 @@ typedef struct mb_task_info {
     int ranks;
     double seconds;
     const mb_input_id *input_id;   /* NULL: not recorded */
-    const mb_qtask *query;         /* a --sql job: the query bound to the input */
+    const mb_qtask *query;         /* the query bound to the input */
     uint64_t rejected;             /* records skipped under --max-bad-rows */
     const char *rejects;           /* the rejects file's bytes, when rejected > 0 */
     size_t rejects_len;
@@ -95,7 +95,8 @@ mb_status mb_results_note_poison(const char *out, const char *task_id, const cha
  * there is none. mb_results_commit calls it after a commit. */
 void mb_results_forget_poison(const char *out, const char *task_id);
 
-/* Commits one task's result (see above). `g` must hold final states. Both
+/* Commits one task's result (see above): the answer of t->query over `g`,
+ * which must hold final states, and the states themselves. Both
  * result files are written under temporary names and fsynced before either
  * is renamed, so a failure (a full disk) leaves neither of them visible;
  * then the ledger entry records their sizes and SHA-256, the row and group

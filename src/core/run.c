@@ -76,8 +76,7 @@ typedef struct desc {
     char *task_id, *input, *msg_id;
     mb_grid grid;                 /* ranks other than 0: no names; for ACT_SCAN
                                      only data_start and file_size */
-    mb_binding bind;
-    mb_qtask q;                   /* a --sql job: the query bound to this input */
+    mb_qtask q;                   /* the query bound to this input */
     uint64_t nremain;
     uint64_t *remain;             /* chunks still to do, ascending */
     int resumed;                  /* rank 0: states come from a checkpoint */
@@ -90,7 +89,7 @@ typedef struct runner {
     mb_opts *o;
     mb_dist *d;
     mb_plan plan;
-    mb_query query;               /* a --sql job (plan.sql): the query, parsed */
+    mb_query query;               /* the job's query, parsed */
     mb_resume res;                /* rank 0: checkpoints and lease found at start */
     mb_claim cl;                  /* rank 0: the queue and the message in hand */
     int bound_once;               /* rank 0: the job has fit a file in this run */
@@ -149,7 +148,6 @@ static void desc_fini(desc *t)
     free(t->msg_id);
     free(t->remain);
     mb_grid_fini(&t->grid);
-    mb_binding_fini(&t->bind);
     mb_qtask_fini(&t->q);
     if (t->fd >= 0)
         close(t->fd);
@@ -178,25 +176,23 @@ static mb_status plan_chunks(runner *r, desc *t)
 {
     mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
     size_t i, n = t->grid.nchunks;
+    mb_buf b;
+    mb_status st;
 
     if (mb_sha256_hex(t->grid.bounds, (n + 1) * sizeof *t->grid.bounds, t->grid_digest) !=
         MB_OK)
         return MB_EINTERNAL;
-    if (t->q.plan) {
-        /* the plan bound to this input's column types is part of the
-         * grid's identity: states taken under other types do not resume */
-        mb_buf b;
-        mb_status st;
-        mb_buf_init(&b, SIZE_MAX / 2);
-        st = mb_buf_put(&b, t->grid_digest, strlen(t->grid_digest));
-        if (st == MB_OK)
-            st = mb_buf_put(&b, t->q.plan->normal, strlen(t->q.plan->normal));
-        if (st == MB_OK)
-            st = mb_sha256_hex(b.p, b.len, t->grid_digest);
-        mb_buf_fini(&b);
-        if (st != MB_OK)
-            return st == MB_ENOMEM ? MB_ENOMEM : MB_EINTERNAL;
-    }
+    /* the plan bound to this input's column types is part of the grid's
+     * identity: states taken under other types do not resume */
+    mb_buf_init(&b, SIZE_MAX / 2);
+    st = mb_buf_put(&b, t->grid_digest, strlen(t->grid_digest));
+    if (st == MB_OK)
+        st = mb_buf_put(&b, t->q.plan->normal, strlen(t->q.plan->normal));
+    if (st == MB_OK)
+        st = mb_sha256_hex(b.p, b.len, t->grid_digest);
+    mb_buf_fini(&b);
+    if (st != MB_OK)
+        return st == MB_ENOMEM ? MB_ENOMEM : MB_EINTERNAL;
     if (c && (c->meta.nchunks != n || c->meta.file_size != t->grid.file_size ||
               c->meta.chunk_size != r->o->chunk_size ||
               strcmp(c->meta.grid_digest, t->grid_digest) != 0)) {
@@ -303,8 +299,8 @@ static int join_parts(runner *r, uint64_t *all, const size_t *counts, mb_grid *g
     return joined;
 }
 
-/* Rank 0, a --sql job: types t's columns from the head of its input (open
- * as t->fd) and binds the query to them. The query's own status when it
+/* Rank 0: types t's columns from the head of its input (open as t->fd)
+ * and binds the job's query to them. The query's own status when it
  * does not fit (MB_EUSAGE or MB_EJOB), MB_ENOENT when --columns names a
  * column the file does not have. */
 static mb_status bind_query(runner *r, desc *t, mb_err *err)
@@ -323,8 +319,8 @@ static mb_status bind_query(runner *r, desc *t, mb_err *err)
     return st;
 }
 
-/* Rank 0, the grid of t built (st MB_OK; err otherwise): binds the job to
- * the file's columns and plans the chunks to do. Returns 1 with t->action
+/* Rank 0, the grid of t built (st MB_OK; err otherwise): binds the query
+ * to the file's columns and plans the chunks to do. Returns 1 with t->action
  * ACT_TASK, 0 when the message was dealt with (poisoned, released; t
  * emptied), -1 when the job itself is at fault (job_err says why; the
  * message was given back). */
@@ -332,7 +328,7 @@ static int finish_task(runner *r, desc *t, mb_status st, mb_err *err, mb_err *jo
 {
     mb_status job_code = MB_EJOB;
 
-    if (st == MB_OK && r->plan.sql) {
+    if (st == MB_OK) {
         st = bind_query(r, t, err);
         if (st == MB_EUSAGE || st == MB_EJOB) {
             job_code = st;           /* the query does not fit this input */
@@ -342,8 +338,6 @@ static int finish_task(runner *r, desc *t, mb_status st, mb_err *err, mb_err *jo
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
-    if (st == MB_OK && !r->plan.sql)
-        st = mb_plan_bind(&r->plan, t->grid.names, t->grid.ncols, &t->bind, err);
     if (st == MB_ENOENT && !r->bound_once && !mb_results_any(r->o->out)) {
         mb_err_prefix(err, "%s: ", t->input);
         mb_err_set(job_err, job_code, "the job does not fit its input: %s; no file has matched "
@@ -540,14 +534,13 @@ static mb_status scan_grid(runner *r, desc *t, mb_err *err)
  *   ACT_TASK: str task_id, str input, str msg_id,
  *             u64 ncols, u64 nchunks, u64 file_size,
  *             u64 bounds[nchunks + 1], u64 nremain, u64 remain[nremain],
- *             u64 group_idx[plan.ngroup], u64 col_idx[plan.ncol]
+ *             the query's input columns (mb_qtask_pack)
  *
  * ACT_SCAN is followed, after the scan, by a second broadcast with the
  * ACT_TASK (or ACT_SKIP or ACT_EXIT) of the same turn. */
-static mb_status desc_pack(const runner *r, const desc *t, mb_buf *b)
+static mb_status desc_pack(const desc *t, mb_buf *b)
 {
     mb_status st = mb_buf_put_u64(b, t->action);
-    size_t i;
 
     if (t->action == ACT_SCAN) {
         if (st == MB_OK) st = mb_buf_put_str(b, t->input);
@@ -568,11 +561,7 @@ static mb_status desc_pack(const runner *r, const desc *t, mb_buf *b)
     if (st == MB_OK) st = mb_buf_put_u64(b, t->nremain);
     if (st == MB_OK && t->nremain)
         st = mb_buf_put(b, t->remain, t->nremain * sizeof *t->remain);
-    for (i = 0; i < r->plan.ngroup && st == MB_OK; i++)
-        st = mb_buf_put_u64(b, t->bind.group_idx[i]);
-    for (i = 0; i < r->plan.ncol && st == MB_OK; i++)
-        st = mb_buf_put_u64(b, t->bind.col_idx[i]);
-    if (st == MB_OK && r->plan.sql)
+    if (st == MB_OK)
         st = mb_qtask_pack(&t->q, b);
     return st;
 }
@@ -581,6 +570,10 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
 {
     mb_rd rd;
     size_t i, nb;
+    char **names = NULL;
+    mb_sql_dtype *types = NULL;
+    mb_status st;
+    mb_err e2;
 
     desc_init(t);
     mb_rd_init(&rd, b->p, b->len);
@@ -598,7 +591,7 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     t->task_id = mb_rd_str(&rd, MB_TASK_ID_MAX);
     t->input = mb_rd_str(&rd, 65536);
     t->msg_id = mb_rd_str(&rd, 65536);
-    t->grid.ncols = t->bind.ncols = (size_t)mb_rd_u64(&rd);
+    t->grid.ncols = (size_t)mb_rd_u64(&rd);
     t->grid.nchunks = (size_t)mb_rd_u64(&rd);
     t->grid.file_size = mb_rd_u64(&rd);
     if (rd.bad || t->grid.nchunks > (SIZE_MAX / 8) - 1)
@@ -606,37 +599,24 @@ static mb_status desc_unpack(const runner *r, const mb_buf *b, desc *t)
     nb = t->grid.nchunks + 1;
     t->grid.bounds = mb_malloc(nb * sizeof *t->grid.bounds);
     t->remain = mb_malloc(nb * sizeof *t->remain);
-    t->bind.group_idx = mb_malloc((r->plan.ngroup + 1) * sizeof(size_t));
-    t->bind.col_idx = mb_malloc((r->plan.ncol + 1) * sizeof(size_t));
-    if (!t->grid.bounds || !t->remain || !t->bind.group_idx || !t->bind.col_idx)
+    if (!t->grid.bounds || !t->remain)
         return MB_ENOMEM;
     mb_rd_get(&rd, t->grid.bounds, nb * sizeof *t->grid.bounds);
     t->nremain = mb_rd_u64(&rd);
     if (rd.bad || t->nremain > t->grid.nchunks)
         return MB_EINTERNAL;
     mb_rd_get(&rd, t->remain, t->nremain * sizeof *t->remain);
-    for (i = 0; i < r->plan.ngroup; i++)
-        t->bind.group_idx[i] = (size_t)mb_rd_u64(&rd);
-    for (i = 0; i < r->plan.ncol; i++)
-        t->bind.col_idx[i] = (size_t)mb_rd_u64(&rd);
     if (rd.bad)
         return MB_EINTERNAL;
-    if (r->plan.sql) {
-        /* the same names and types give the same plan as on rank 0 */
-        char **names = NULL;
-        mb_sql_dtype *types = NULL;
-        mb_status st = mb_qtask_unpack(&rd, t->grid.ncols, &names, &types);
-        mb_err e2;
-        if (st == MB_OK && mb_query_bind(&r->query, names, types, t->grid.ncols, &t->q, &e2) !=
-                               MB_OK)
-            st = e2.code == MB_ENOMEM ? MB_ENOMEM : MB_EINTERNAL;
-        for (i = 0; names && i < t->grid.ncols; i++)
-            free(names[i]);
-        free(names);
-        free(types);
-        return st;
-    }
-    return MB_OK;
+    /* the same names and types give the same plan as on rank 0 */
+    st = mb_qtask_unpack(&rd, t->grid.ncols, &names, &types);
+    if (st == MB_OK && mb_query_bind(&r->query, names, types, t->grid.ncols, &t->q, &e2) != MB_OK)
+        st = e2.code == MB_ENOMEM ? MB_ENOMEM : MB_EINTERNAL;
+    for (i = 0; names && i < t->grid.ncols; i++)
+        free(names[i]);
+    free(names);
+    free(types);
+    return st;
 }
 
 /* The turn's broadcast: rank 0's t to every rank. A rank 0 that failed
@@ -647,7 +627,7 @@ static mb_status share(runner *r, desc *t, mb_buf *b, mb_status st, mb_err *err)
 {
     b->len = 0;
     if (r->d->rank == 0) {
-        if (st == MB_OK && (st = desc_pack(r, t, b)) != MB_OK)
+        if (st == MB_OK && (st = desc_pack(t, b)) != MB_OK)
             mb_err_set(err, st, st == MB_ENOMEM ? "out of memory for the task descriptor"
                                                 : "task descriptor too large");
         if (st != MB_OK) {
@@ -698,7 +678,7 @@ static mb_status checkpoint(runner *r, const desc *t, const mb_groups *g, const 
         meta.file_size = t->grid.file_size;
         meta.chunk_size = r->o->chunk_size;
         meta.nchunks = t->grid.nchunks;
-        meta.nstate = t->q.plan ? t->q.rows.nacc : r->plan.ncol;
+        meta.nstate = t->q.rows.nacc;
     }
     snprintf(dir, sizeof dir, "%s/%s", r->o->checkpoint_dir, t->task_id);
     if (r->d->rank == 0)
@@ -849,7 +829,7 @@ static mb_status commit(runner *r, const desc *t, mb_groups *result, double t_st
     info.ranks = r->d->size;
     info.seconds = secs;
     info.input_id = t->input_id.ino ? &t->input_id : NULL;
-    info.query = t->q.plan ? &t->q : NULL;
+    info.query = &t->q;
     info.rejected = nrej;
     info.rejects = rej.p;
     info.rejects_len = rej.len;
@@ -1113,8 +1093,8 @@ static mb_status rounds(runner *r, desc *t, mb_groups *local, u64vec *mine, mb_e
     if (rank == 0)
         status_task(r, t, &prog);
     nround = (size_t)(t->nremain + size - 1) / size;
-    st = mb_chunker_open(&ck, &r->plan, &t->bind, t->q.plan ? &t->q.rows : NULL, t->input,
-                         t->grid.ncols, (size_t)r->o->max_record, err);
+    st = mb_chunker_open(&ck, &r->plan, &t->q.rows, t->input, t->grid.ncols,
+                         (size_t)r->o->max_record, err);
     ck.sqlnames = t->q.names;
     ck.max_bad = r->plan.max_bad_rows;
     for (k = 0; !done && (k < nround || (k == 0 && nround == 0)); k++) {
@@ -1172,8 +1152,7 @@ static mb_status run_task(runner *r, desc *t, mb_err *err)
     memset(&result, 0, sizeof result);
     /* agreed on below with the rest: a rank that returned alone would
      * leave the others waiting in the task's first collective */
-    if ((t->q.plan ? mb_groups_init(&local, t->q.rows.needs, t->q.rows.nacc, cap)
-                   : mb_groups_init(&local, r->plan.needs, r->plan.ncol, cap)) != MB_OK)
+    if (mb_groups_init(&local, t->q.rows.needs, t->q.rows.nacc, cap) != MB_OK)
         st = mb_err_set(err, MB_ENOMEM, "out of memory");
     if (r->d->rank == 0 && t->resumed) {
         mb_ckpt_loaded *c = mb_resume_find(&r->res, t->task_id);
@@ -1244,7 +1223,7 @@ static mb_status setup(runner *r, mb_opts *o, mb_dist *d, mb_err *err)
     memset(&po, 0, sizeof po);
     po.watch_events = mb_dist_node_leader(d);
     st = mb_plan_build(&r->plan, o, err);
-    if (st == MB_OK && r->plan.sql)
+    if (st == MB_OK)
         st = mb_query_open(&r->query, &r->plan, err);
     if (st == MB_OK)
         st = mb_preempt_init(&po, err);

@@ -1,6 +1,7 @@
-/* chunk.c - read, parse and aggregate one chunk of a CSV file. The hot
- * path of the program: one pread per chunk, zero-copy cells, one hash
- * lookup per record, exact accumulation per value. */
+/* chunk.c - read, parse and aggregate one chunk of a CSV file through the
+ * job's query. The hot path of the program: one pread per chunk, zero-copy
+ * cells, batches of records through the batch program (sql/vec.h), the
+ * row layer (sql/rows.h) where it gives up. */
 #include "csv/chunk.h"
 
 #include "base/utf8.h"
@@ -10,7 +11,6 @@
 #include "csv/csv_scan.h"
 #include "base/fsutil.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,48 +19,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
-                          mb_sql_rows *sql, const char *path, size_t ncols, size_t max_record,
-                          mb_err *err)
+mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, mb_sql_rows *sql, const char *path,
+                          size_t ncols, size_t max_record, mb_err *err)
 {
+    size_t nc = sql->plan->ncolumns;
+    mb_status st;
+    struct stat sb;
+
     memset(c, 0, sizeof *c);
     c->plan = p;
-    c->bind = b;
     c->sql = sql;
     c->path = path;
     c->ncols = ncols;
     c->fd = -1;
+    /* the cap the --agg batches' keys had: a record's key stays far below */
     mb_buf_init(&c->key, max_record > SIZE_MAX / MB_BATCH ? SIZE_MAX : max_record * MB_BATCH);
     mb_buf_init(&c->rej, (size_t)4 << 10);
-    c->cells = mb_calloc(ncols + 1, sizeof *c->cells);
-    for (size_t k = 0; sql && k < sql->plan->ncolumns && k < 64; k++)
+    for (size_t k = 0; k < nc && k < 64; k++)
         c->keep |= sql->plan->used[k] ? (uint64_t)1 << k : 0;
-    for (size_t k = 0; !sql && k < p->ngroup; k++)
-        c->keep |= b->group_idx[k] < 64 ? (uint64_t)1 << b->group_idx[k] : 0;
-    for (size_t k = 0; !sql && k < p->ncol; k++)
-        c->keep |= b->col_idx[k] < 64 ? (uint64_t)1 << b->col_idx[k] : 0;
-    c->koff = mb_calloc(MB_BATCH + 1, sizeof *c->koff);
-    c->hash = mb_calloc(MB_BATCH, sizeof *c->hash);
-    c->vals = mb_calloc(MB_BATCH * (p->ncol ? p->ncol : 1), sizeof *c->vals);
-    if (!c->cells || !c->koff || !c->hash || !c->vals)
+    if (!(c->cells = mb_calloc(ncols + 1, sizeof *c->cells)) ||
+        !(c->sqlcols = mb_calloc(nc ? nc : 1, sizeof *c->sqlcols)) ||
+        !(c->bcells = mb_calloc(MB_BATCH * (nc ? nc : 1), sizeof *c->bcells)) ||
+        !(c->bat = mb_calloc(MB_BATCH, sizeof *c->bat)) ||
+        !(c->brs = mb_calloc(MB_BATCH, sizeof *c->brs)) ||
+        !(c->bre = mb_calloc(MB_BATCH, sizeof *c->bre)))
         return mb_err_set(err, MB_ENOMEM, "out of memory");
-    if (sql) {
-        size_t nc = sql->plan->ncolumns;
-        mb_status vs;
-        if (!(c->sqlcols = mb_calloc(nc ? nc : 1, sizeof *c->sqlcols)) ||
-            !(c->bcells = mb_calloc(MB_BATCH * (nc ? nc : 1), sizeof *c->bcells)) ||
-            !(c->bat = mb_calloc(MB_BATCH, sizeof *c->bat)) ||
-            !(c->brs = mb_calloc(MB_BATCH, sizeof *c->brs)) ||
-            !(c->bre = mb_calloc(MB_BATCH, sizeof *c->bre)))
-            return mb_err_set(err, MB_ENOMEM, "out of memory");
-        for (size_t k = 0; k < nc; k++)
-            if (sql->plan->used[k])
-                c->sqlcols[c->nsqlcols++] = k;
-        if ((vs = mb_sql_vec_new(sql, &c->vec, err)) != MB_OK)
-            return vs;
-    }
-    struct stat sb;
-    mb_status st = mb_fs_open_input(path, &c->fd, &sb, err);
+    for (size_t k = 0; k < nc; k++)
+        if (sql->plan->used[k])
+            c->sqlcols[c->nsqlcols++] = k;
+    if ((st = mb_sql_vec_new(sql, &c->vec, err)) != MB_OK)
+        return st;
+    st = mb_fs_open_input(path, &c->fd, &sb, err);
     /* Rank 0 saw a regular file; anything else now is a replaced input. */
     if (st == MB_ENOENT)
         st = err->code = MB_EIO;
@@ -76,9 +65,6 @@ void mb_chunker_close(mb_chunker *c)
     c->fd = -1;
     free(c->buf);
     free(c->cells);
-    free(c->koff);
-    free(c->hash);
-    free(c->vals);
     free(c->sqlcols);
     free(c->bcells);
     free(c->bat);
@@ -95,9 +81,6 @@ void mb_chunker_close(mb_chunker *c)
     mb_buf_fini(&c->rej);
     c->buf = NULL;
     c->cells = NULL;
-    c->koff = NULL;
-    c->hash = NULL;
-    c->vals = NULL;
     c->cap = 0;
 }
 
@@ -132,56 +115,6 @@ static mb_status bad_record(mb_chunker *c, mb_groups *g, uint64_t base, uint64_t
         return st;
     if (++c->nbad > c->max_bad)
         c->over = 1;
-    return MB_OK;
-}
-
-/* Appends one key field (unescaped when needed) to the key buffer. */
-static mb_status key_add(mb_buf *k, const mb_cell *c)
-{
-    uint32_t len = (uint32_t)c->len;
-    size_t at;
-    mb_status st;
-
-    if (c->len > UINT32_MAX)
-        return MB_ELIMIT;
-    if ((st = mb_buf_reserve(k, sizeof len + c->len)) != MB_OK)
-        return st;
-    at = k->len;
-    k->len += sizeof len;
-    if (c->escaped)
-        len = (uint32_t)mb_csv_cell_unescape(c, k->p + k->len, c->len);
-    else
-        memcpy(k->p + k->len, c->p, c->len);
-    memcpy(k->p + at, &len, sizeof len);
-    k->len += len;
-    return MB_OK;
-}
-
-static mb_status add_values(mb_chunker *c, const mb_cell *vals, mb_groups *g, size_t gi,
-                            uint64_t base, mb_err *err)
-{
-    const mb_plan *p = c->plan;
-    size_t k;
-
-    for (k = 0; k < p->ncol; k++) {
-        const mb_cell *cell = &vals[k];
-        mb_err e2;
-        mb_status st;
-
-        if (cell->len == 0)
-            continue;                      /* NULL */
-        if (p->needs[k] == MB_NEED_COUNT) {
-            mb_acc_count(mb_groups_acc(g, gi, k));
-            continue;
-        }
-        st = mb_groups_add_text(g, gi, k, cell->p, cell->len, &e2);
-        if (st != MB_OK) {
-            char what[MB_ERR_MAX];
-            snprintf(what, sizeof what, "column '%s': %s", p->cols[k], e2.msg);
-            return data_error(c->path, base + (uint64_t)(cell->p - c->buf),
-                              st == MB_ERANGE ? MB_ERANGE : MB_EDATA, err, what);
-        }
-    }
     return MB_OK;
 }
 
@@ -228,135 +161,6 @@ static int key_text_ok(const char *key, size_t len, int nulls)
         at += flen;
     }
     return 1;
-}
-
-/* A new group's key failed key_text_ok: finds the first record of the
- * chunk (bytes [base, base + n) in c->buf) whose key field is not valid
- * UTF-8 or holds a NUL, and reports it as file:line:column. Only taken on
- * that error, so it may parse the chunk again. */
-static mb_status bad_key(mb_chunker *c, uint64_t base, size_t n, mb_err *err)
-{
-    const mb_plan *p = c->plan;
-    mb_csv_scan csv;
-    size_t nc = 0, k;
-    mb_err e2;
-
-    mb_csv_scan_init(&csv, &p->dialect, c->buf, n, base);
-    while (mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &nc, c->ncols, c->keep, &e2) ==
-           MB_OK) {
-        for (k = 0; k < p->ngroup; k++) {
-            const mb_cell *cell = &c->cells[c->bind->group_idx[k]];
-            /* Quotes are ASCII: a raw cell is valid exactly when its
-             * unescaped text is, and its offsets are the file's. */
-            size_t ok = mb_utf8_valid_prefix((const unsigned char *)cell->p, cell->len);
-            char what[256];
-            if (ok == cell->len)
-                continue;
-            snprintf(what, sizeof what, "group column '%s': %s", p->group[k],
-                     cell->p[ok] == '\0' ? "a NUL byte in a group key"
-                                         : "a group key that is not valid UTF-8");
-            return data_error(c->path, base + (uint64_t)(cell->p + ok - c->buf), MB_EDATA, err,
-                              what);
-        }
-    }
-    return mb_err_set(err, MB_EDATA, "%s: a group key between bytes %llu and %llu holds a NUL "
-                      "byte or is not valid UTF-8", c->path, (unsigned long long)base,
-                      (unsigned long long)(base + n));
-}
-
-/* Under --max-bad-rows, before the record (c->cells) joins the batch: its
- * key fields must be valid UTF-8 without NUL and its values must parse, or
- * it is a reject (*bad), so that a skipped record leaves no group and no
- * partial state behind. The values are parsed again when they are added:
- * the price of the option, not of the default path. */
-static mb_status check_record(mb_chunker *c, mb_groups *g, uint64_t base, bool *bad,
-                              mb_err *err)
-{
-    const mb_plan *p = c->plan;
-    char what[MB_ERR_MAX];
-    size_t k;
-
-    *bad = true;
-    for (k = 0; k < p->ngroup; k++) {
-        const mb_cell *cell = &c->cells[c->bind->group_idx[k]];
-        size_t ok = mb_utf8_valid_prefix((const unsigned char *)cell->p, cell->len);
-        if (ok == cell->len)
-            continue;
-        snprintf(what, sizeof what, "group column '%s': %s", p->group[k],
-                 cell->p[ok] == '\0' ? "a NUL byte in a group key"
-                                     : "a group key that is not valid UTF-8");
-        return bad_record(c, g, base, base + (uint64_t)(cell->p + ok - c->buf), MB_EDATA, what,
-                          err);
-    }
-    for (k = 0; k < p->ncol; k++) {
-        const mb_cell *cell = &c->cells[c->bind->col_idx[k]];
-        mb_dec d;
-        mb_err e2;
-        mb_status st;
-        if (cell->len == 0 || p->needs[k] == MB_NEED_COUNT)
-            continue;
-        if ((st = mb_dec_parse(cell->p, cell->len, &d, &e2)) == MB_OK)
-            continue;
-        snprintf(what, sizeof what, "column '%s': %s", p->cols[k], e2.msg);
-        return bad_record(c, g, base, base + (uint64_t)(cell->p - c->buf),
-                          st == MB_ERANGE ? MB_ERANGE : MB_EDATA, what, err);
-    }
-    *bad = false;
-    return MB_OK;
-}
-
-/* Adds the current record (c->cells) to the batch. */
-static mb_status batch_add(mb_chunker *c, const mb_groups *g)
-{
-    const mb_plan *p = c->plan;
-    size_t k, i = c->nb;
-    mb_status st = MB_OK;
-
-    assert(i < MB_BATCH);            /* the caller flushes a full batch */
-    c->koff[i] = c->key.len;
-    for (k = 0; k < p->ngroup && st == MB_OK; k++)
-        st = key_add(&c->key, &c->cells[c->bind->group_idx[k]]);
-    if (st != MB_OK)
-        return st;
-    for (k = 0; k < p->ncol; k++)
-        c->vals[i * p->ncol + k] = c->cells[c->bind->col_idx[k]];
-    c->hash[i] = mb_groups_hash(c->key.p + c->koff[i], c->key.len - c->koff[i]);
-    mb_groups_prefetch_slot(g, c->hash[i]);
-    c->koff[++c->nb] = c->key.len;
-    return MB_OK;
-}
-
-/* Folds the batch into g: first the slots (prefetched by batch_add) lead to
- * the candidate records, which are prefetched; then every record is looked
- * up for good and its values added, in input order. */
-static mb_status batch_flush(mb_chunker *c, mb_groups *g, uint64_t base, size_t clen,
-                             uint64_t *rows, mb_err *err)
-{
-    const mb_plan *p = c->plan;
-    size_t i, n = c->nb;
-    mb_status st = MB_OK;
-
-    for (i = 0; i < n; i++)
-        mb_groups_prefetch_rec(g, c->hash[i]);
-    for (i = 0; i < n && st == MB_OK; i++) {
-        size_t gi, ng = g->n;
-        st = mb_groups_get(g, c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], c->hash[i],
-                           &gi, err);
-        if (st != MB_OK)
-            break;
-        /* Keys are checked once per group, when it is new: rare after the
-         * first chunks, so the per-record path does not pay for it. */
-        if (g->n != ng && !key_text_ok(c->key.p + c->koff[i], c->koff[i + 1] - c->koff[i], 0)) {
-            st = bad_key(c, base, clen, err);
-            break;
-        }
-        mb_groups_rec(g, gi)->rows++;
-        (*rows)++;
-        st = add_values(c, c->vals + i * p->ncol, g, gi, base, err);
-    }
-    c->nb = 0;
-    c->key.len = 0;
-    return st;
 }
 
 static mb_status sql_error(mb_chunker *c, mb_groups *g, const mb_cell *cells, long col,
@@ -501,10 +305,9 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
         return st;
     mb_csv_scan_init(&csv, &p->dialect, c->buf, (size_t)(b - a), a);
     c->nb = 0;
-    c->key.len = 0;
     if (c->over)
         return MB_OK;          /* too many rejects: the task has failed */
-    while (c->sql) {
+    for (;;) {
         size_t rs = mb_csv_skip_blank(c->buf, csv.pos, (size_t)(b - a)), re;
         uint64_t at = a + rs;
         st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
@@ -543,45 +346,6 @@ mb_status mb_chunker_run(mb_chunker *c, uint64_t a, uint64_t b, mb_groups *g, ui
             c->bat[c->nb++] = at;
         }
         if (c->nb == MB_BATCH && ((st = sql_flush(c, g, a, rows, err)) != MB_OK || c->over))
-            return st;
-    }
-    for (;;) {
-        if (c->max_bad)
-            c->rs = mb_csv_skip_blank(c->buf, csv.pos, (size_t)(b - a));
-        st = mb_csv_scan_next_cols(&csv, c->cells, c->ncols + 1, &n, c->ncols, c->keep, &e2);
-        c->re = csv.pos;
-        if (st != MB_OK) {
-            /* the records before an error are folded first, so that their
-             * own errors are reported in file order */
-            if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
-                return fst;
-            if (st == MB_EAGAIN || c->over)
-                return MB_OK;
-            if (st != MB_EDATA && st != MB_ELIMIT)
-                return data_error(c->path, csv.err_off, MB_EDATA, err, e2.msg);
-            if ((st = bad_record(c, g, a, csv.err_off, MB_EDATA, e2.msg, err)) != MB_OK ||
-                c->over)
-                return st;
-            continue;
-        }
-        if (c->max_bad) {
-            bool bad;
-            if ((st = check_record(c, g, a, &bad, err)) != MB_OK)
-                return st;
-            if (c->over)
-                return MB_OK;
-            if (bad)
-                continue;
-        }
-        if ((st = batch_add(c, g)) != MB_OK) {
-            if ((fst = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
-                return fst;
-            /* Out of memory is no fault of the file: it must not poison it. */
-            if (st == MB_ENOMEM)
-                return mb_err_set(err, MB_ENOMEM, "%s: out of memory for group keys", c->path);
-            return mb_err_set(err, MB_ELIMIT, "%s: group key too long", c->path);
-        }
-        if (c->nb == MB_BATCH && (st = batch_flush(c, g, a, (size_t)(b - a), rows, err)) != MB_OK)
             return st;
     }
 }

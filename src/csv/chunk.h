@@ -10,28 +10,21 @@
 
 typedef struct mb_chunker {
     const mb_plan *plan;
-    const mb_binding *bind;
     const char *path;
     size_t ncols;             /* fields per record */
     int fd;
     char *buf;                /* the current chunk */
     size_t cap;
     mb_cell *cells;
-    uint64_t keep;            /* the fields the plan reads (bit i: field i) */
-    /* A batch of parsed records waiting for their groups: the group table
-     * is probed for a whole batch at once, with prefetches, so that its
-     * cache misses overlap instead of following one another. */
-    mb_buf key;               /* the batch's encoded group keys, back to back */
-    size_t nb;                /* records in the batch */
-    size_t *koff;             /* MB_BATCH + 1 key offsets in `key` */
-    uint64_t *hash;           /* MB_BATCH key hashes */
-    mb_cell *vals;            /* MB_BATCH * plan->ncol value cells */
-    mb_sql_rows *sql;         /* a --sql job: its row layer, record by record
+    uint64_t keep;            /* the fields the query reads (bit i: field i) */
+    mb_buf key;               /* a record's encoded group key (the row layer) */
+    mb_sql_rows *sql;         /* the query's row layer, record by record
                                  (where the batch program below gives up) */
     char *const *sqlnames;    /* and the input's column names, for messages */
-    /* A --sql job's batches: the plan's cells of MB_BATCH records go
-     * through the batch program at once; a batch with any error goes
-     * through the row layer again, record by record, which reports it. */
+    /* Batches: the plan's cells of MB_BATCH records go through the batch
+     * program at once; a batch with any error goes through the row layer
+     * again, record by record, which reports it. */
+    size_t nb;                /* records in the batch */
     mb_sql_vec *vec;          /* NULL: record by record only */
     mb_cell *bcells;          /* MB_BATCH * plan->ncolumns cells */
     uint64_t *bat;            /* MB_BATCH record offsets in the file */
@@ -41,11 +34,10 @@ typedef struct mb_chunker {
     /* --max-bad-rows (set by the caller after open; 0: the first bad record
      * is an error, as always): a record that does not parse or whose value
      * does not fit is kept as a reject (csv/reject.h) in the group table
-     * instead; --agg records are checked before they join a batch, so a
-     * rejected one touches no group. Once this chunker has kept more than
-     * max_bad, `over` is set and mb_chunker_run returns at once: the task
-     * has failed, and what it kept holds the earliest rejects of its
-     * chunks, which is all that naming the first one too many needs. */
+     * instead. Once this chunker has kept more than max_bad, `over` is set
+     * and mb_chunker_run returns at once: the task has failed, and what it
+     * kept holds the earliest rejects of its chunks, which is all that
+     * naming the first one too many needs. */
     uint64_t max_bad;
     uint64_t nbad;            /* rejects this chunker kept */
     int over;
@@ -55,12 +47,11 @@ typedef struct mb_chunker {
 
 #define MB_BATCH 32
 
-/* Opens `path` for reading chunks with `ncols` fields per record. A --sql
- * job passes its row layer `sql` (and no binding `b`): records then go
- * through WHERE, the keys and the accumulators' arguments. */
-mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, const mb_binding *b,
-                          mb_sql_rows *sql, const char *path, size_t ncols, size_t max_record,
-                          mb_err *err);
+/* Opens `path` for reading chunks with `ncols` fields per record in p's
+ * dialect; records go through the query's row layer `sql` (bound to this
+ * input): WHERE, the keys and the accumulators' arguments. */
+mb_status mb_chunker_open(mb_chunker *c, const mb_plan *p, mb_sql_rows *sql, const char *path,
+                          size_t ncols, size_t max_record, mb_err *err);
 void mb_chunker_close(mb_chunker *c);     /* NULL-safe, idempotent */
 
 /* Aggregates the records in file bytes [a, b) into g; adds the record

@@ -9,9 +9,7 @@
  *    none) with that column's needs covering the aggregate's, and a
  *    SHA-256 fingerprint that building again reproduces;
  *  - the plan rebuilt from its own lists (as results are read back) has
- *    the same aggregates, and the same fingerprint for the default dialect;
- *  - binding the plan to a header of its own columns finds each one, and
- *    a header without one of them is MB_EDATA.
+ *    the same aggregates, and the same fingerprint for the default dialect.
  */
 #include "cli/job.h"
 #include "fuzz.h"
@@ -127,57 +125,6 @@ static void check_lists(const mb_plan *p)
     free(texts);
 }
 
-/* Appends s to names unless it is there already: a header names each
- * column once (a name twice is a data error of its own). */
-static void add_name(char **names, size_t *k, char *s)
-{
-    for (size_t i = 0; i < *k; i++)
-        if (strcmp(names[i], s) == 0)
-            return;
-    names[(*k)++] = s;
-}
-
-static void check_bind(const mb_plan *p)
-{
-    size_t n = p->ngroup + p->ncol + 1, i, k = 0;
-    char **names = calloc(n + 1, sizeof *names);
-    char extra[] = "zz-not-a-column", want[80];
-    mb_binding b;
-    mb_err e;
-
-    FZ_CHECK(names != NULL, "out of memory");
-    names[k++] = extra;
-    for (i = p->ncol; i-- > 0;)
-        add_name(names, &k, p->cols[i]);
-    for (i = 0; i < p->ngroup; i++)
-        add_name(names, &k, p->group[i]);
-    FZ_CHECK(mb_plan_bind(p, names, k, &b, &e) == MB_OK, "binding to its own names: %s", e.msg);
-    for (i = 0; i < p->ngroup; i++)
-        FZ_CHECK(b.group_idx[i] < k && strcmp(names[b.group_idx[i]], p->group[i]) == 0,
-                 "group %zu bound to another column", i);
-    for (i = 0; i < p->ncol; i++)
-        FZ_CHECK(b.col_idx[i] < k && strcmp(names[b.col_idx[i]], p->cols[i]) == 0,
-                 "column %zu bound to another column", i);
-    mb_binding_fini(&b);
-    /* a name the job uses, twice in the header: ambiguous */
-    names[k++] = p->group[0];
-    snprintf(want, sizeof want, "column '%.60s", p->group[0]);
-    FZ_CHECK(mb_plan_bind(p, names, k, &b, &e) == MB_EDATA && strstr(e.msg, want) &&
-                 strstr(e.msg, "' appears twice in the header"),
-             "a duplicated column '%s' is not reported: %s", p->group[0], e.msg);
-    /* without the first group column (unless another column has its name) */
-    for (i = 0, k = 0; i < p->ncol; i++)
-        if (strcmp(p->cols[i], p->group[0]) != 0)
-            add_name(names, &k, p->cols[i]);
-    for (i = 1; i < p->ngroup; i++)
-        if (strcmp(p->group[i], p->group[0]) != 0)
-            add_name(names, &k, p->group[i]);
-    snprintf(want, sizeof want, "no column '%.60s", p->group[0]);
-    FZ_CHECK(mb_plan_bind(p, names, k, &b, &e) == MB_ENOENT && strstr(e.msg, want),
-             "a missing column '%s' is not reported: %s", p->group[0], e.msg);
-    free(names);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mb_opts o;
@@ -211,7 +158,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      "the same options give another fingerprint");
             mb_plan_fini(&again);
             check_lists(p.agg);
-            check_bind(p.agg);
             mb_plan_fini(&p);
         }
     }

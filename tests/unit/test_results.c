@@ -1,12 +1,13 @@
-/* test_results.c - TAP tests of the results module as a plain process:
- * commit and read back a good result; refuse truncated files, files whose
- * checksum differs from the ledger entry, and files with a correct checksum
- * but a wrong rank, wrong dims or nil strings (made here with HDF5 itself,
- * a test fixture: the program's own HDF5 code stays in results.c and
- * ckpt.c); the redelivery check (mb_results_check); poison records; the
- * sweep of dead writers' temporaries. It does not run `mpibatch run`
- * (tests/mpi/86-88 do). */
-#include "csv/chunk.h"
+/* test_results.c - TAP tests of the results module as a plain process,
+ * over result files of the --group-by/--agg layout that mpibatch wrote up
+ * to 172b1a9 (tests/unit/data/results-agg; no mpibatch writes them now,
+ * `results` still reads them): read back a good result; refuse truncated
+ * files, files whose checksum differs from the ledger entry, and files
+ * with a correct checksum but a wrong rank, wrong dims or nil strings (made
+ * here with HDF5 itself, a test fixture: the program's own HDF5 code stays
+ * in results.c and ckpt.c); the redelivery check (mb_results_check);
+ * poison records; the sweep of dead writers' temporaries. It does not run
+ * `mpibatch run` (tests/mpi/86-88 do); run from the top of the tree. */
 #include "base/digest.h"
 #include "base/fsutil.h"
 #include "base/log.h"
@@ -57,54 +58,30 @@ static void make_plan(mb_plan *p, const char *agg)
         printf("# plan: %s\n", err.msg);
 }
 
-/* Groups a=1+2, b=10, c=-3.5 (or `long_key` as a fourth group). */
-static void make_groups(const mb_plan *p, mb_groups *g, const char *long_key)
-{
-    const char *keys[] = {"a", "a", "b", "c", long_key, ""};
-    const char *vals[] = {"1", "2", "10", "-3.5", "7", "8"};
-    size_t n = long_key ? 6 : 4;
-    mb_err err;
+/* The stored results (written by 172b1a9's mb_results_commit). */
+#define FIXTURES "tests/unit/data/results-agg"
 
-    mb_groups_init(g, p->needs, p->ncol, SIZE_MAX);
-    for (size_t i = 0; i < n; i++) {
-        char key[200];
-        uint32_t len = (uint32_t)strlen(keys[i]);
-        size_t gi;
-        memcpy(key, &len, 4);
-        memcpy(key + 4, keys[i], len);
-        mb_groups_get(g, key, len + 4, mb_groups_hash(key, len + 4), &gi, &err);
-        mb_groups_rec(g, gi)->rows++;
-        for (size_t c = 0; c < p->ncol; c++)
-            mb_groups_add_text(g, gi, c, vals[i], strlen(vals[i]), &err);
+/* Copies task `task` of fixture directory `fixture` (its .h5, .csv and
+ * ledger entry) into OUT, as a commit of it would have left them. */
+static mb_status install(const char *fixture, const char *task, const char *out)
+{
+    char cmd[4 * PATH_BUF];
+    mb_err err;
+    mb_status st = mb_results_prepare(out, &err);
+
+    if (st != MB_OK) {
+        printf("# prepare: %s\n", err.msg);
+        return st;
     }
-}
-
-static mb_status commit_to(const char *out, const char *agg, const char *long_key)
-{
-    mb_plan p;
-    mb_groups g;
-    mb_task_info t;
-    mb_input_id id = {16, 1700000000, 123456789, 42, 7};
-    mb_err err;
-    mb_status st;
-
-    make_plan(&p, agg);
-    make_groups(&p, &g, long_key);
-    memset(&t, 0, sizeof t);
-    t.task_id = TASK;
-    t.input = "/data/in.csv";
-    t.message_id = "msg-1";
-    t.rows = long_key ? 6 : 4;
-    t.ranks = 1;
-    t.input_id = &id;
-    st = mb_results_prepare(out, &err);
-    if (st == MB_OK)
-        st = mb_results_commit(out, &p, &g, &t, &err);
-    if (st != MB_OK)
-        printf("# commit: %s\n", err.msg);
-    mb_groups_fini(&g);
-    mb_plan_fini(&p);
-    return st;
+    snprintf(cmd, sizeof cmd, "cp '%s/%s/%s.h5' '%s/%s/%s.csv' '%s/' && "
+             "cp '%s/%s/.ledger/%s.json' '%s/.ledger/'", FIXTURES, fixture, task, FIXTURES,
+             fixture, task, out, FIXTURES, fixture, task, out);
+    if (system(cmd) != 0) {
+        printf("# cannot copy %s/%s/%s (run from the top of the tree)\n", FIXTURES, fixture,
+               task);
+        return MB_EIO;
+    }
+    return MB_OK;
 }
 
 /* `results OUT [--merge]` into a string; the status and message in *st and err. */
@@ -184,7 +161,7 @@ static void test_good(const char *out)
     mb_err err;
     char *s;
 
-    ok(commit_to(out, "count(*);sum(v);max(v)", NULL) == MB_OK, "a result commits");
+    ok(install("good", TASK, out) == MB_OK, "a stored result of count(*), sum(v), max(v)");
     s = print(out, 1, NULL, &st, &err);
     is_str(s, "k,count(*),sum(v),max(v)\na,2,3.0,2.0\nb,1,10.0,10.0\nc,1,-3.5,-3.5\n",
            "the merged table reads back");
@@ -205,7 +182,7 @@ static void test_long_keys(const char *base)
     memset(longk, 'x', 80);
     longk[80] = '\0';
     snprintf(out, sizeof out, "%s/long", base);
-    ok(commit_to(out, "count(*)", longk) == MB_OK, "a result with a long (variable-length) key commits");
+    ok(install("long", TASK, out) == MB_OK, "a stored result with a long (variable-length) key");
     s = print(out, 1, NULL, &st, &err);
     ok(st == MB_OK && s && strstr(s, longk) != NULL && strncmp(s, "k,count(*)\n,1\n", 14) == 0,
        "variable-length keys read back, an empty one too (%s)", err.msg);
@@ -437,121 +414,10 @@ static void test_sweep(const char *base)
     ok(access(other, F_OK) == 0, "another host's temporary stays");
 }
 
-/* Aggregates a CSV file of `len` bytes of text grouped by k with one
- * chunker, as a rank does; the status, and the message in err. */
-static mb_status chunk_file(const char *text, size_t len, mb_err *err)
-{
-    char path[PATH_BUF], *names[] = {"k", "v"};
-    mb_plan p;
-    mb_binding b;
-    mb_chunker c;
-    mb_groups g;
-    uint64_t rows = 0;
-    mb_status st;
-
-    snprintf(path, sizeof path, "%s/keys.csv", root);
-    mb_fs_write_file(path, text, len, err);
-    make_plan(&p, "count(*);sum(v)");
-    mb_plan_bind(&p, names, 2, &b, err);
-    mb_groups_init(&g, p.needs, p.ncol, SIZE_MAX);
-    st = mb_chunker_open(&c, &p, &b, NULL, path, 2, 1 << 20, err);
-    if (st == MB_OK)        /* the records after the header "k,v\n" */
-        st = mb_chunker_run(&c, 4, len, &g, &rows, err);
-    mb_chunker_close(&c);
-    mb_groups_fini(&g);
-    mb_binding_fini(&b);
-    mb_plan_fini(&p);
-    return st;
-}
-
-#define TEXT(s) s, sizeof s - 1     /* a literal that may hold NUL bytes */
-
-static void test_keys(void)
-{
-    static const struct {
-        const char *text;
-        size_t len;
-        const char *want, *what;
-    } cases[] = {
-        {TEXT("k,v\na,1\nb,2\nx\0y,3\n"), "keys.csv:4:2: group column 'k': a NUL byte",
-         "a NUL byte in a key"},
-        {TEXT("k,v\na,1\n\"q\xe9\",2\n"),
-         "keys.csv:3:3: group column 'k': a group key that is not valid UTF-8",
-         "Latin-1 in a quoted key"},
-        {TEXT("k,v\nab\xc0\xaf,1\n"), "keys.csv:2:3:", "an overlong UTF-8 form"},
-        {TEXT("k,v\n\xed\xa0\x80,1\n"), "keys.csv:2:1:", "a UTF-16 surrogate"},
-        {TEXT("k,v\n\xe2\x82,1\n"), "keys.csv:2:1:", "a truncated sequence"},
-        {TEXT("k,v\na,1\na,2\nb\xff,3\n"), "keys.csv:4:2:", "an invalid byte in a later new group"},
-    };
-    mb_err err;
-    mb_status st;
-
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        st = chunk_file(cases[i].text, cases[i].len, &err);
-        ok(st == MB_EDATA && mentions(&err, cases[i].want),
-           "%s: a data error at file:line:column (%s)", cases[i].what, err.msg);
-    }
-    st = chunk_file(TEXT("k,v\n\xc3\xa4,1\n\"\xe2\x82\xacx\"\"\",2\n\xf0\x9f\x98\x80,3\n"), &err);
-    ok(st == MB_OK, "valid UTF-8 keys (2, 3 and 4 bytes, quoted and escaped) pass");
-}
-
 /* ---- the values table and the per-column states --------------------- */
 
 #define VTASK "task-v1"
 #define VAGG_N 8
-
-/* Groups a (two rows), b (NULLs in i and f), c, over an integer column i,
- * an integer column n, a decimal column f and a column big of an integer
- * beyond int64; sum(i) twice, so that the second field is "sum(i) #2". */
-static mb_status commit_values(const char *out, const char *task)
-{
-    char *group[] = {"k"};
-    char *aggs[VAGG_N] = {"count(*)", "count(i)", "sum(i)",   "min(n)",
-                          "mean(f)",  "var(f)",   "max(big)", "sum(i)"};
-    const char *rows[][5] = {{"a", "1", "4", "1.5", "1000000000000000000000000000000"},
-                             {"a", "2", "5", "2.25", "7"},
-                             {"b", "", "-6", "", "3"},
-                             {"c", "7", "8", "-1e3", ""}};
-    mb_plan p;
-    mb_groups g;
-    mb_task_info t;
-    mb_err err;
-    mb_status st = mb_plan_from_lists(&p, group, 1, aggs, VAGG_N, &err);
-
-    if (st != MB_OK) {
-        printf("# plan: %s\n", err.msg);
-        return st;
-    }
-    mb_groups_init(&g, p.needs, p.ncol, SIZE_MAX);
-    for (size_t r = 0; r < 4; r++) {
-        char key[16];
-        uint32_t len = 1;
-        size_t gi;
-        memcpy(key, &len, 4);
-        key[4] = rows[r][0][0];
-        mb_groups_get(&g, key, 5, mb_groups_hash(key, 5), &gi, &err);
-        mb_groups_rec(&g, gi)->rows++;
-        for (size_t c = 0; c < p.ncol; c++) {
-            /* the plan's columns in order of first use: i, n, f, big */
-            const char *v = rows[r][1 + c];
-            if (*v)
-                mb_groups_add_text(&g, gi, c, v, strlen(v), &err);
-        }
-    }
-    memset(&t, 0, sizeof t);
-    t.task_id = task;
-    t.input = "/data/v.csv";
-    t.rows = 4;
-    t.ranks = 1;
-    st = mb_results_prepare(out, &err);
-    if (st == MB_OK)
-        st = mb_results_commit(out, &p, &g, &t, &err);
-    if (st != MB_OK)
-        printf("# commit: %s\n", err.msg);
-    mb_groups_fini(&g);
-    mb_plan_fini(&p);
-    return st;
-}
 
 /* One row of /values, read by member name as a user of the HDF5 API would. */
 typedef struct vrow {
@@ -820,8 +686,8 @@ static void test_values(const char *base)
     snprintf(out, sizeof out, "%s/values", base);
     snprintf(h5, sizeof h5, "%s/%s.h5", out, VTASK);
     snprintf(csv, sizeof csv, "%s/%s.csv", out, VTASK);
-    ok(commit_values(out, VTASK) == MB_OK, "a result over integer, decimal and huge columns "
-                                          "commits");
+    ok(install("values", VTASK, out) == MB_OK, "a stored result over integer, decimal and huge "
+                                               "columns");
     s = print(out, 1, NULL, &st, &err);
     is_str(s, one, "it reads back");
     free(s);
@@ -839,7 +705,7 @@ static void test_values(const char *base)
        "each column's states hold only the members its aggregates use (%s %s %s %s)", m[0],
        m[1], m[2], m[3]);
 
-    ok(commit_values(out, "task-v2") == MB_OK, "the same result commits as a second task");
+    ok(install("values", "task-v2", out) == MB_OK, "the same result as a second task");
     s = print(out, 1, NULL, &st, &err);
     is_str(s, two, "results --merge adds them up from the requested members alone");
     free(s);
@@ -872,7 +738,6 @@ int main(void)
     test_damage(good, root);
     test_poison(good);
     test_sweep(root);
-    test_keys();
     test_values(root);
     if (keep)
         printf("# kept %s\n", root);
