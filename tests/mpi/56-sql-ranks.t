@@ -176,7 +176,13 @@ kill_resume() {    # kill_resume NAME QUERY: against the answers of $T/NAME-1
     ok $? "$1: a checkpoint was written before the kill"
     pkill -9 -s "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    sleep 2.2                        # the lease of the killed run lapses
+    # The lease of the killed run lapses (2 s after its last renewal): scan
+    # until a scan takes the message back (at most 10 s).
+    i=0
+    while [ $i -lt 100 ] && [ "$("$MB" queue stats --queue "dir:$d/q" | sed -n 's/^leased //p')" != 0 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     i=0
     while [ $i -lt 10 ]; do
         LOG=$d/rerun.log mb_run 3 "dir:$d/q" "$d/out" --sql "$2" --columns "$(qcols "$1")" \
