@@ -93,7 +93,9 @@ is "$("$MB" queue stats --queue "dir:$T/qz" | sed -n 's/^visible //p')" 1 "purge
 
 # ---- a slowed run: progress, status while it runs, the outcome after -----
 "$MB" enqueue --queue "dir:$T/q" "$T"/data/*.csv > /dev/null
-MPIBATCH_FAULT_SLEEP_MS=150 $MPIRUN -x MPIBATCH_FAULT_SLEEP_MS -np 2 "$MB" run --queue "dir:$T/q" \
+# 100 ms per round of 2 chunks of 16K: each task (137 chunks) lasts at
+# least 6.9 s, past the first progress line (5 s into a task).
+MPIBATCH_FAULT_SLEEP_MS=100 $MPIRUN -x MPIBATCH_FAULT_SLEEP_MS -np 2 "$MB" run --queue "dir:$T/q" \
     --out "$T/out" --job jobs/flights.job --chunk-size 16K --checkpoint-dir "$T/ck" 2> "$T/run.log" &
 pid=$!
 i=0

@@ -39,8 +39,13 @@ while [ $kills -lt 6 ]; do
     wait "$pid" 2>/dev/null
     kills=$((kills + 1))
     cat "$T/k.log" >> "$T/all1.log"
-    sleep 2.3                           # the lease expires ...
-    "$MB" queue stats --queue "$Q" > /dev/null   # ... and a scan takes it back
+    # The lease expires (2 s after its last renewal) and a scan takes the
+    # message back: poll with scans until it is visible again (at most 10 s).
+    i=0
+    while [ $i -lt 100 ] && ! "$MB" queue stats --queue "$Q" | grep -qx 'leased 0'; do
+        sleep 0.1
+        i=$((i + 1))
+    done
 done
 is "$kills" 6 "the task was killed six times while checkpointing"
 LOG=$T/all1.log mb_run 1 "$Q" "$T/out1" $OPTS --checkpoint-dir "$T/ck1"
@@ -82,6 +87,12 @@ n=0
 while [ $n -lt 3 ]; do
     MPIBATCH_FAULT=after-chunk LOG=$T/c.log mb_run 1 "$Q" "$T/out3" $OPTS --max-dequeue 2 \
         --checkpoint-dir "$T/ck3"         # the rerun reclaims the lease at once
+    # ... but only the first rerun does: without a pause the third run
+    # finds "the previous run's lease is gone", claims nothing, and the
+    # message stays leased (a question for src/core/claim.c). The 2 s that
+    # mpirun used to spend after every crash (tap.sh: kill grace) let that
+    # lease lapse; keep them here, explicitly.
+    sleep 2
     n=$((n + 1))
 done
 LOG=$T/c.log mb_run 1 "$Q" "$T/out3" $OPTS --max-dequeue 2 --checkpoint-dir "$T/ck3"

@@ -13,9 +13,7 @@
 . tests/lib/tap.sh
 
 MPIBATCH_PARALLEL_GRID_MIN=1
-MPIBATCH_FAULT_SLEEP_MS=20
-export MPIBATCH_PARALLEL_GRID_MIN MPIBATCH_FAULT_SLEEP_MS
-MPIRUN="$MPIRUN -x MPIBATCH_FAULT_SLEEP_MS"
+export MPIBATCH_PARALLEL_GRID_MIN
 
 mkdir -p "$T/data"
 for s in 1 2 3; do
@@ -166,8 +164,11 @@ ok $? "merged min(dest)/max(dest) per origin equal the bytewise extremes over th
 kill_resume() {    # kill_resume NAME QUERY: against the answers of $T/NAME-1
     d=$T/kill-$1
     "$MB" enqueue --queue "dir:$d/q" "$(qdata "$1")"/*.csv > /dev/null
+    # Chunks slowed (20 ms each) so that the kill lands in the middle of a
+    # task; only this run needs it.
     # shellcheck disable=SC2086 # MPIRUN is a word list
-    setsid $MPIRUN -np 2 "$MB" run --queue "dir:$d/q" --out "$d/out" --sql "$2" \
+    MPIBATCH_FAULT_SLEEP_MS=20 setsid $MPIRUN -x MPIBATCH_FAULT_SLEEP_MS -np 2 "$MB" run \
+        --queue "dir:$d/q" --out "$d/out" --sql "$2" \
         --columns "$(qcols "$1")" --chunk-size 48K --checkpoint-dir "$d/ck" --checkpoint-interval 0.1 \
         --visibility-timeout 2 2> "$d/first.log" &
     pid=$!
@@ -175,7 +176,13 @@ kill_resume() {    # kill_resume NAME QUERY: against the answers of $T/NAME-1
     ok $? "$1: a checkpoint was written before the kill"
     pkill -9 -s "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    sleep 2.2                        # the lease of the killed run lapses
+    # The lease of the killed run lapses (2 s after its last renewal): scan
+    # until a scan takes the message back (at most 10 s).
+    i=0
+    while [ $i -lt 100 ] && [ "$("$MB" queue stats --queue "dir:$d/q" | sed -n 's/^leased //p')" != 0 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     i=0
     while [ $i -lt 10 ]; do
         LOG=$d/rerun.log mb_run 3 "dir:$d/q" "$d/out" --sql "$2" --columns "$(qcols "$1")" \

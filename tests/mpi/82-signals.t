@@ -4,6 +4,8 @@
 # after that) both end the job within 10 s with a valid checkpoint; SIGTERM
 # to the launch wrapper ends it with exit 75. Every rerun completes
 # byte-identical to an uninterrupted run.
+# The SIGTERM case needs Open MPI's default grace period (1 s, then 1 s).
+MB_MPIRUN_KILL_GRACE=1
 . tests/lib/tap.sh
 . tests/lib/restart.sh
 
