@@ -166,7 +166,13 @@ static mb_status claim(mb_claim *c, mb_err *err)
         c->msg = c->res->lease;
         memset(&c->res->lease, 0, sizeof c->res->lease);
         if (mb_queue_renew(c->q, &c->msg, vis, err) == MB_OK) {
+            mb_err e2;
             mb_info("message %s: reclaimed from the previous run with its lease", c->msg.id);
+            /* A renewal may give the lease a new handle (a pop receipt):
+             * recorded, so that a run after this one, should it die too,
+             * can reclaim it in turn instead of waiting for it to lapse. */
+            if (mb_resume_save_lease(c->res, &c->msg, &e2) != MB_OK)
+                mb_warn("cannot record the lease: %s", e2.msg);
             return MB_OK;
         }
         mb_info("message %s: the previous run's lease is gone (%s); claiming anew", c->msg.id,

@@ -85,16 +85,14 @@ Q="dir:$T/q3"
 "$MB" enqueue --queue "$Q" "$T/data/small.csv" > /dev/null
 n=0
 while [ $n -lt 3 ]; do
-    MPIBATCH_FAULT=after-chunk LOG=$T/c.log mb_run 1 "$Q" "$T/out3" $OPTS --max-dequeue 2 \
-        --checkpoint-dir "$T/ck3"         # the rerun reclaims the lease at once
-    # ... but only the first rerun does: without a pause the third run
-    # finds "the previous run's lease is gone", claims nothing, and the
-    # message stays leased (a question for src/core/claim.c). The 2 s that
-    # mpirun used to spend after every crash (tap.sh: kill grace) let that
-    # lease lapse; keep them here, explicitly.
-    sleep 2
+    # every rerun reclaims the lease of the run before it at once, also
+    # after two crashes in a row (the renewed lease is recorded again)
+    MPIBATCH_FAULT=after-chunk LOG=$T/c$n.log mb_run 1 "$Q" "$T/out3" $OPTS --max-dequeue 2 \
+        --checkpoint-dir "$T/ck3"
     n=$((n + 1))
 done
+contains "$T/c2.log" "reclaimed from the previous run with its lease" \
+    "the third run reclaims the lease the second one renewed"
 LOG=$T/c.log mb_run 1 "$Q" "$T/out3" $OPTS --max-dequeue 2 --checkpoint-dir "$T/ck3"
 is $? 65 "the run that poisons the crashing task exits 65"
 is "$(find "$T/q3/poison" -type f ! -name '*.reason' | wc -l)" 1 "the crashing task is in the poison area"
