@@ -139,6 +139,33 @@ static mb_status k_cmp(mb_sql_vec *v, const vop *o, const uint16_t *sel, size_t 
     return MB_OK;
 }
 
+/* NULLIF(a, b), as the scalar evaluator: NULL when neither is NULL and
+ * they compare equal, else a (strings compared by their bytes inline: the
+ * --agg query's nullif(key, '') on every record). */
+static mb_status k_nullif(mb_sql_vec *v, const vop *o, const uint16_t *sel, size_t n,
+                          mb_err *err)
+{
+    const mb_sql_value *a = slot(v, o->args[0]), *b = slot(v, o->args[1]);
+    mb_sql_value *out = slot(v, o->out);
+    (void)err;
+    for (size_t j = 0; j < n; j++) {
+        size_t i = sel[j];
+        bool eq = false;
+        if (!a[i].null && !b[i].null) {
+            if (a[i].t == MB_SQL_T_VARCHAR && b[i].t == MB_SQL_T_VARCHAR)
+                eq = a[i].u.s.n == b[i].u.s.n &&
+                     (a[i].u.s.n == 0 || memcmp(a[i].u.s.p, b[i].u.s.p, a[i].u.s.n) == 0);
+            else
+                eq = mb_sql_value_cmp(&a[i], &b[i]) == 0;
+        }
+        if (eq)
+            set_null(&out[i], o->e->type.t);
+        else
+            out[i] = a[i];
+    }
+    return MB_OK;
+}
+
 /* AND, OR over any number of arguments with three-valued logic (all
  * arguments were evaluated; the result is the one short-circuiting gives). */
 static mb_status k_logic(mb_sql_vec *v, const vop *o, const uint16_t *sel, size_t n, mb_err *err)
@@ -350,6 +377,8 @@ static kernel pick_kernel(const mb_sql_expr *e)
         return k_logic;
     case MB_SQL_F_NOT:
         return e->nargs == 1 ? k_not : k_generic;
+    case MB_SQL_F_NULLIF:
+        return e->nargs == 2 ? k_nullif : k_generic;
     case MB_SQL_F_ADD:
     case MB_SQL_F_SUB:
     case MB_SQL_F_MUL:

@@ -232,6 +232,9 @@ int main(void)
         "SELECT i % 5, min(k), max(k), max(upper(k) || '|' || i) FILTER (WHERE b), "
         "min(CASE WHEN i > 0 THEN k END), count(k) FROM input GROUP BY 1",
         "SELECT k, min(k), max(strftime(ts, '%Y-%m')) FROM input WHERE k <> 'ab' GROUP BY k",
+        /* nullif's kernel: strings, integers, doubles, NULL on either side */
+        "SELECT nullif(k, 'ab'), nullif(k, ''), nullif(i % 3, 0), count(*), "
+        "sum(nullif(d, 0.5)), count(nullif(b, true)) FROM input GROUP BY 1, 2, 3",
     };
     for (size_t i = 0; i < MB_ARRAY_LEN(queries); i++) {
         check(queries[i], 0);
