@@ -58,12 +58,10 @@ struct mb_sql_vec {
     size_t koff[VB + 1];
     uint64_t hash[VB];          /* of the kept records' keys */
     size_t gi[VB];              /* and their groups (mb_sql_vec_locate) */
-    uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 2 atext, 3 adbl,
-                                   4 astr */
+    uint8_t *akind;             /* VB * nacc: 0 nothing, 1 adec, 3 adbl, 4 astr */
     mb_dec *adec;
     double *adbl;               /* VB * nacc: values of MB_NEED_DBL accumulators */
-    size_t *aoff, *alen;        /* atext's and astr's strings */
-    mb_buf atext;
+    size_t *alen;               /* astr's lengths */
     const char **astr;          /* VB * nacc: strings of MB_NEED_STR accumulators,
                                    in the batch's cells or scratch, not copied */
 };
@@ -545,14 +543,12 @@ void mb_sql_vec_free(mb_sql_vec *v)
     free(v->akind);
     free(v->adec);
     free(v->adbl);
-    free(v->aoff);
     free(v->alen);
     free(v->astr);
     mb_sql_scratch_fini(&v->scratch);
     mb_sql_scratch_fini(&v->cscratch);
     mb_buf_fini(&v->cellbuf);
     mb_buf_fini(&v->key);
-    mb_buf_fini(&v->atext);
     free(v);
 }
 
@@ -590,7 +586,6 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
     mb_sql_scratch_init(&v->cscratch, (size_t)64 << 20);
     mb_buf_init(&v->cellbuf, (size_t)1 << 30);
     mb_buf_init(&v->key, (size_t)64 << 20);
-    mb_buf_init(&v->atext, (size_t)64 << 20);
     if (!(v->colslot = mb_calloc(nc, sizeof *v->colslot)) ||
         !(v->used = mb_calloc(nc, sizeof *v->used)) ||
         !(v->parse = mb_calloc(nc, sizeof *v->parse)) ||
@@ -601,7 +596,6 @@ mb_status mb_sql_vec_new(const mb_sql_rows *r, mb_sql_vec **out, mb_err *err)
         !(v->akind = mb_calloc(VB * na, sizeof *v->akind)) ||
         !(v->adec = mb_calloc(VB * na, sizeof *v->adec)) ||
         !(v->adbl = mb_calloc(VB * na, sizeof *v->adbl)) ||
-        !(v->aoff = mb_calloc(VB * na, sizeof *v->aoff)) ||
         !(v->alen = mb_calloc(VB * na, sizeof *v->alen)) ||
         !(v->astr = mb_calloc(VB * na, sizeof *v->astr))) {
         st = mb_err_set(err, MB_ENOMEM, "out of memory for the query's program");
@@ -933,7 +927,6 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
 {
     const mb_sql_rows *r = v->r;
     size_t na = r->nacc;
-    v->atext.len = 0;
     for (size_t j = 0; j < v->nsel; j++) {
         size_t i = v->sel[j];
         for (size_t k = 0; k < na; k++) {
@@ -941,7 +934,6 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
             size_t at = j * na + k;
             const mb_sql_value *x;
             mb_sql_value tmp;
-            char buf[128];
             v->akind[at] = 0;
             if (v->filter[k] != NONE) {
                 const mb_sql_value *f = &slot(v, v->filter[k])[i];
@@ -1005,18 +997,9 @@ static mb_status acc_values(mb_sql_vec *v, const mb_cell *cells, size_t stride, 
                 v->akind[at] = 3;
                 continue;
             }
-            if (a->need == MB_NEED_COUNT || acc_dec(x, &v->adec[at])) {
-                v->akind[at] = 1;
-                continue;
-            }
-            if (x->t != MB_SQL_T_DOUBLE || !isfinite(x->u.d) ||
-                mb_format_double(x->u.d, buf, sizeof buf) != MB_OK)
+            if (a->need != MB_NEED_COUNT && !acc_dec(x, &v->adec[at]))
                 return MB_EAGAIN;                  /* the row path says why */
-            v->aoff[at] = v->atext.len;
-            v->alen[at] = strlen(buf);
-            if (mb_buf_put(&v->atext, buf, v->alen[at]) != MB_OK)
-                return MB_EAGAIN;
-            v->akind[at] = 2;
+            v->akind[at] = 1;
         }
     }
     return MB_OK;
@@ -1122,10 +1105,8 @@ mb_status mb_sql_vec_fold(const mb_sql_vec *v, size_t j, mb_groups *g, mb_err *e
             st = mb_groups_add_dbl(g, gi, k, v->adbl[at], err);
         else if (v->akind[at] == 4)
             st = mb_groups_add_str(g, gi, k, v->astr[at], v->alen[at], err);
-        else if (v->akind[at] == 1)
-            st = mb_groups_add(g, gi, k, &v->adec[at], err);
         else
-            st = mb_groups_add_text(g, gi, k, v->atext.p + v->aoff[at], v->alen[at], err);
+            st = mb_groups_add(g, gi, k, &v->adec[at], err);
         if (st != MB_OK)
             return st;
     }
