@@ -153,27 +153,15 @@ double mb_ddsk_quantile(const mb_ddsk *d, double q)
     return centre(d->pos.lo + (int32_t)d->pos.n - 1); /* not reached: n counted them */
 }
 
-static mb_status put_varint(mb_buf *b, uint64_t v)
-{
-    unsigned char t[10];
-    size_t n = 0;
-
-    do {
-        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return mb_buf_put(b, t, n);
-}
-
 static mb_status put_store(mb_buf *b, const mb_ddsk_store *s)
 {
-    mb_status st = put_varint(b, s->n);
+    mb_status st = mb_buf_put_varint(b, s->n);
     uint32_t zz = ((uint32_t)s->lo << 1) ^ (uint32_t)(s->lo >> 31);
 
     if (st == MB_OK && s->n)
-        st = put_varint(b, zz);
+        st = mb_buf_put_varint(b, zz);
     for (size_t k = 0; st == MB_OK && k < s->n; k++)
-        st = put_varint(b, s->c[k]);
+        st = mb_buf_put_varint(b, s->c[k]);
     return st;
 }
 
@@ -183,7 +171,7 @@ mb_status mb_ddsk_pack(const mb_ddsk *d, mb_buf *b)
     mb_status st = mb_buf_put(b, head, 2);
 
     if (st == MB_OK)
-        st = put_varint(b, d->zero);
+        st = mb_buf_put_varint(b, d->zero);
     if (st == MB_OK)
         st = put_store(b, &d->neg);
     if (st == MB_OK)
@@ -191,43 +179,12 @@ mb_status mb_ddsk_pack(const mb_ddsk *d, mb_buf *b)
     return st;
 }
 
-typedef struct rd {
-    const unsigned char *p;
-    size_t len, at;
-    int bad;
-} rd;
-
-static uint64_t get_varint(rd *r)
-{
-    uint64_t v = 0;
-
-    for (unsigned sh = 0; sh < 64; sh += 7) {
-        if (r->at >= r->len) {
-            r->bad = 1;
-            return 0;
-        }
-        unsigned char c = r->p[r->at++];
-        if (sh == 63 && (c & 0x7e)) {
-            r->bad = 1;                /* past 64 bits */
-            return 0;
-        }
-        v |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            if (sh && !c)
-                r->bad = 1;            /* not the shortest form: not canonical */
-            return v;
-        }
-    }
-    r->bad = 1;
-    return 0;
-}
-
 /* The most buckets a store may have: every finite magnitude's bucket. */
 #define MAX_BUCKETS ((size_t)110000)
 
-static const char *get_store(rd *r, mb_ddsk_store *s, uint64_t *total)
+static const char *get_store(mb_rd *r, mb_ddsk_store *s, uint64_t *total)
 {
-    uint64_t n = get_varint(r), zz;
+    uint64_t n = mb_rd_varint(r), zz;
     int64_t lo;
 
     if (r->bad)
@@ -236,7 +193,7 @@ static const char *get_store(rd *r, mb_ddsk_store *s, uint64_t *total)
         return NULL;
     if (n > MAX_BUCKETS)
         return "more buckets than finite doubles have";
-    zz = get_varint(r);
+    zz = mb_rd_varint(r);
     if (r->bad || zz > 2 * (uint64_t)MAX_BUCKETS)
         return "buckets out of range";
     lo = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
@@ -247,7 +204,7 @@ static const char *get_store(rd *r, mb_ddsk_store *s, uint64_t *total)
     s->lo = (int32_t)lo;
     s->n = (size_t)n;
     for (size_t k = 0; k < s->n; k++) {
-        s->c[k] = get_varint(r);
+        s->c[k] = mb_rd_varint(r);
         if (r->bad)
             return "a truncated store";
         if (s->c[k] > UINT64_MAX - *total)
@@ -261,7 +218,7 @@ static const char *get_store(rd *r, mb_ddsk_store *s, uint64_t *total)
 
 mb_status mb_ddsk_unpack(mb_ddsk *d, const unsigned char *p, size_t len, mb_err *err)
 {
-    rd r = {p, len, 2, 0};
+    mb_rd r;
     mb_ddsk t;
     uint64_t total;
     const char *why = NULL;
@@ -270,15 +227,16 @@ mb_status mb_ddsk_unpack(mb_ddsk *d, const unsigned char *p, size_t len, mb_err 
         return mb_err_set(err, MB_EDATA, "quantile sketch: unknown version");
     if (p[1] != 1)
         return mb_err_set(err, MB_EDATA, "quantile sketch: unknown accuracy code %u", p[1]);
+    mb_rd_init(&r, p + 2, len - 2);
     mb_ddsk_init(&t);
-    total = t.zero = get_varint(&r);
+    total = t.zero = mb_rd_varint(&r);
     if (r.bad)
         why = "a truncated zero count";
     if (!why)
         why = get_store(&r, &t.neg, &total);
     if (!why)
         why = get_store(&r, &t.pos, &total);
-    if (!why && r.at != len)
+    if (!why && r.pos != r.len)
         why = "trailing bytes";
     if (why) {
         mb_ddsk_fini(&t);

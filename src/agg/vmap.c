@@ -212,88 +212,65 @@ size_t mb_vmap_mode(const mb_vmap *m)
     return best;
 }
 
-static mb_status put_varint(mb_buf *b, uint64_t v)
-{
-    unsigned char t[10];
-    size_t n = 0;
-
-    do {
-        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return mb_buf_put(b, t, n);
-}
-
 mb_status mb_vmap_pack(mb_vmap *m, mb_buf *b)
 {
     mb_status st = mb_vmap_sort(m);
 
     if (st == MB_OK)
-        st = put_varint(b, m->n);
+        st = mb_buf_put_varint(b, m->n);
     for (size_t i = 0; st == MB_OK && i < m->n; i++) {
         const mb_vmap_entry *e = &m->e[m->order[i]];
-        st = put_varint(b, e->len);
+        st = mb_buf_put_varint(b, e->len);
         if (st == MB_OK)
             st = mb_buf_put(b, value(m, e), e->len);
         if (st == MB_OK)
-            st = put_varint(b, e->count);
+            st = mb_buf_put_varint(b, e->count);
     }
     return st;
-}
-
-static int get_varint(const unsigned char *p, size_t len, size_t *at, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned sh = 0; sh < 64; sh += 7) {
-        if (*at >= len)
-            return -1;
-        unsigned char c = p[(*at)++];
-        if (sh == 63 && (c & 0x7e))
-            return -1;
-        *v |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80))
-            return sh && !c ? -1 : 0;  /* not the shortest form: not canonical */
-    }
-    return -1;
 }
 
 mb_status mb_vmap_unpack(mb_vmap *m, const unsigned char *p, size_t len, mb_err *err)
 {
     mb_vmap t;
+    mb_rd r;
     uint64_t n, vl, c;
-    size_t at = 0, prev = 0, prevlen = 0;
+    const char *prev = NULL, *v;
+    size_t prevlen = 0;
     mb_status st = MB_OK;
     const char *why = NULL;
 
+    mb_rd_init(&r, p, len);
     mb_vmap_init(&t);
-    if (get_varint(p, len, &at, &n) != 0)
+    n = mb_rd_varint(&r);
+    if (r.bad)
         why = "a truncated count of values";
     for (uint64_t i = 0; !why && st == MB_OK && i < n; i++) {
-        if (get_varint(p, len, &at, &vl) != 0 || vl > len - at)
-            why = "a truncated value";
-        else if (vl > MB_VMAP_MAX_VALUE)
+        vl = mb_rd_varint(&r);
+        if (!r.bad && vl > MB_VMAP_MAX_VALUE) {
             st = mb_err_set(err, MB_ELIMIT, "value map: a value of %llu bytes",
                             (unsigned long long)vl);
-        else {
-            size_t vat = at;
-            at += (size_t)vl;
-            if (i > 0) {
-                size_t k = prevlen < vl ? prevlen : (size_t)vl;
-                int d = k ? memcmp(p + prev, p + vat, k) : 0;
-                if (d > 0 || (d == 0 && prevlen >= vl))
-                    why = "values not strictly in order";
-            }
-            prev = vat;
-            prevlen = (size_t)vl;
-            if (!why && (get_varint(p, len, &at, &c) != 0 || c == 0))
-                why = "a missing or zero count";
-            else if (!why && (st = mb_vmap_add(&t, p + vat, (size_t)vl, c)) != MB_OK)
-                st = st == MB_ELIMIT
-                         ? mb_err_set(err, MB_EDATA, "value map: counts that overflow")
-                         : mb_err_set(err, st, "out of memory for a value map");
+            break;
         }
+        if (r.bad || !(v = mb_rd_ptr(&r, (size_t)vl))) {
+            why = "a truncated value";
+            break;
+        }
+        if (prev) {
+            size_t k = prevlen < vl ? prevlen : (size_t)vl;
+            int d = k ? memcmp(prev, v, k) : 0;
+            if (d > 0 || (d == 0 && prevlen >= vl))
+                why = "values not strictly in order";
+        }
+        prev = v;
+        prevlen = (size_t)vl;
+        c = mb_rd_varint(&r);
+        if (!why && (r.bad || c == 0))
+            why = "a missing or zero count";
+        else if (!why && (st = mb_vmap_add(&t, v, (size_t)vl, c)) != MB_OK)
+            st = st == MB_ELIMIT ? mb_err_set(err, MB_EDATA, "value map: counts that overflow")
+                                 : mb_err_set(err, st, "out of memory for a value map");
     }
-    if (!why && st == MB_OK && at != len)
+    if (!why && st == MB_OK && r.pos != r.len)
         why = "trailing bytes";
     if (why)
         st = mb_err_set(err, MB_EDATA, "value map: %s", why);

@@ -58,6 +58,18 @@ mb_status mb_buf_put_u64(mb_buf *b, uint64_t v)
     return mb_buf_put(b, &v, sizeof v);
 }
 
+mb_status mb_buf_put_varint(mb_buf *b, uint64_t v)
+{
+    unsigned char t[10];
+    size_t n = 0;
+
+    do {
+        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return mb_buf_put(b, t, n);
+}
+
 mb_status mb_buf_put_str(mb_buf *b, const char *s)
 {
     size_t n = strlen(s);
@@ -101,6 +113,27 @@ uint64_t mb_rd_u64(mb_rd *r)
     uint64_t v = 0;
     mb_rd_get(r, &v, sizeof v);
     return v;
+}
+
+uint64_t mb_rd_varint(mb_rd *r)
+{
+    uint64_t v = 0;
+
+    for (unsigned sh = 0; sh < 64 && !r->bad; sh += 7) {
+        if (r->pos >= r->len)
+            break;
+        unsigned char c = (unsigned char)r->p[r->pos++];
+        if (sh == 63 && (c & 0x7e))
+            break;                          /* past 64 bits */
+        v |= (uint64_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            if (sh && !c)
+                break;                      /* not the shortest form */
+            return v;
+        }
+    }
+    r->bad = 1;
+    return 0;
 }
 
 char *mb_rd_str(mb_rd *r, size_t max)

@@ -19,6 +19,9 @@ mb_status mb_buf_reserve(mb_buf *b, size_t more);
 mb_status mb_buf_put(mb_buf *b, const void *p, size_t len);
 mb_status mb_buf_put_u64(mb_buf *b, uint64_t v);
 mb_status mb_buf_put_str(mb_buf *b, const char *s);   /* u64 length + bytes */
+/* v as a LEB128 varint in its shortest form (1 to 10 bytes), the same on
+ * every host: for byte forms that are stored. */
+mb_status mb_buf_put_varint(mb_buf *b, uint64_t v);
 
 typedef struct mb_rd {
     const char *p;
@@ -31,6 +34,10 @@ void mb_rd_init(mb_rd *r, const void *p, size_t len);
 /* Each reader returns 0 (and sets r->bad) when the data is short. */
 int mb_rd_get(mb_rd *r, void *out, size_t len);
 uint64_t mb_rd_u64(mb_rd *r);
+/* A varint of mb_buf_put_varint; 0 with r->bad set when it is truncated,
+ * passes 64 bits or is not in its shortest form (so that a canonical byte
+ * form has one reading). */
+uint64_t mb_rd_varint(mb_rd *r);
 /* A newly allocated NUL-terminated copy of a packed string of at most
  * `max` bytes, or NULL (r->bad set) when malformed or out of memory
  * (r->nomem set too). */

@@ -61,9 +61,41 @@ static void test_bounds(void)
     ok(mb_rd_u64(&r) == 0 && r.bad, "a u64 from 3 bytes is refused");
 }
 
+/* Varints: round trips at the byte-length edges; truncated, overlong
+ * (past 64 bits) and non-shortest forms refused. */
+static void test_varint(void)
+{
+    static const uint64_t vs[] = {0, 1, 127, 128, 16383, 16384, UINT64_C(1) << 35,
+                                  UINT64_MAX - 1, UINT64_MAX};
+    static const unsigned char bad[][11] = {
+        {0x80},                                                        /* truncated */
+        {0x80, 0x00},                                                  /* not shortest */
+        {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},  /* past 64 bits */
+    };
+    static const size_t badlen[] = {1, 2, 10};
+    mb_buf b;
+    mb_rd r;
+    int good = 1;
+
+    mb_buf_init(&b, 1024);
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+        good &= mb_buf_put_varint(&b, vs[i]) == MB_OK;
+    ok(good && b.len == 1 + 1 + 1 + 2 + 2 + 3 + 6 + 10 + 10, "varints take their shortest length");
+    mb_rd_init(&r, b.p, b.len);
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+        good &= mb_rd_varint(&r) == vs[i];
+    ok(good && !r.bad && r.pos == r.len, "varints read back");
+    for (size_t i = 0; i < sizeof badlen / sizeof badlen[0]; i++) {
+        mb_rd_init(&r, bad[i], badlen[i]);
+        ok(mb_rd_varint(&r) == 0 && r.bad, "malformed varint %zu is refused", i);
+    }
+    mb_buf_fini(&b);
+}
+
 int main(void)
 {
     test_round_trip();
     test_bounds();
+    test_varint();
     return tap_done();
 }
